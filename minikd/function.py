@@ -1,0 +1,82 @@
+"""The ``Function`` base class: one differentiable operation, one node of the graph.
+
+An op is a small subclass with ``forward`` and ``backward`` side by side::
+
+    class Exp(Function):
+        '''y = e^x;  dL/dx = dL/dy * e^x'''
+        def forward(self, x):
+            self.y = self.xp.exp(x)        # keep what backward needs on ``self``
+            return self.y
+        def backward(self, gy):
+            return gy * self.y             # one gradient per input
+
+    def exp(x):
+        return Exp.apply(x)
+
+Both methods see raw arrays (NumPy or CuPy), never Tensors, and use ``self.xp`` for
+array functions so the same code runs on the CPU and the GPU. ``Function.apply``
+wraps the inputs, runs ``forward``, and — when a gradient is wanted — records the
+instance as the creator of its output; ``Tensor.backward`` later calls ``backward``
+with the gradient of the loss with respect to that output.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .tensor import Tensor, as_tensor, is_grad_enabled
+
+
+class Function:
+    """Base class of all differentiable ops. The instance is the op's context.
+
+    Attributes set by :meth:`apply` before ``forward`` runs:
+
+    - ``self.xp``: the array namespace of the inputs (``numpy`` or ``cupy``).
+    - ``self.needs_input_grad``: one bool per input; ``backward`` may return
+      ``None`` for an input that needs no gradient (and skip its work).
+    - ``self.inputs``: the input Tensors (only kept when a graph is recorded).
+    """
+
+    def forward(self, *xs, **params):  # pragma: no cover - every op overrides it
+        raise NotImplementedError
+
+    def backward(self, gy):  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on ``inputs`` (Tensors; numbers and arrays become constants).
+
+        Keyword ``params`` (kernel sizes, temperature, axis, ...) go to ``forward``
+        unchanged and are not differentiated.
+        """
+        like = next((x for x in inputs if isinstance(x, Tensor)), None)
+        tensors = tuple(as_tensor(x, like=like) for x in inputs)
+        fn = cls()
+        fn.xp = backend.get_array_module(tensors[0].data) if tensors else None
+        fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        y = fn.forward(*(t.data for t in tensors), **params)
+        requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
+        out = Tensor(y, requires_grad=requires_grad)
+        if requires_grad:
+            fn.inputs = tensors
+            out._ctx = fn
+        return out
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the gradient of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1;
+    the chain rule adds up the gradients of all the copies.
+    """
+    if g.shape == tuple(shape):
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1
+    )
+    return g.sum(axis=axes, keepdims=True).reshape(shape)

@@ -1,0 +1,204 @@
+"""Elementwise arithmetic: + − × ÷, negation, powers, exp, log, sqrt, abs, where.
+
+Binary ops broadcast like NumPy; their backward sums each gradient back to its
+input's shape with :func:`~minikd.function.unbroadcast`.
+"""
+
+from __future__ import annotations
+
+from ..function import Function, unbroadcast
+
+
+class Add(Function):
+    """y = a + b;  dL/da = dL/dy,  dL/db = dL/dy."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):
+        sa, sb = self.shapes
+        return unbroadcast(gy, sa), unbroadcast(gy, sb)
+
+
+class Sub(Function):
+    """y = a − b;  dL/da = dL/dy,  dL/db = −dL/dy."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):
+        sa, sb = self.shapes
+        return unbroadcast(gy, sa), unbroadcast(-gy, sb)
+
+
+class Mul(Function):
+    """y = a · b;  dL/da = dL/dy · b,  dL/db = dL/dy · a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        ga = unbroadcast(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """y = a / b;  dL/da = dL/dy / b,  dL/db = −dL/dy · a / b²."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        ga = unbroadcast(gy / b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = −x;  dL/dx = −dL/dy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """y = a^b;  dL/da = dL/dy · b·a^(b−1),  dL/db = dL/dy · a^b · ln a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = a ** b
+        return self.y
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        ga = unbroadcast(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * self.y * self.xp.log(a), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Exp(Function):
+    """y = e^x;  dL/dx = dL/dy · y."""
+
+    def forward(self, x):
+        self.y = self.xp.exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = ln x;  dL/dx = dL/dy / x."""
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    """y = √x;  dL/dx = dL/dy / (2y)."""
+
+    def forward(self, x):
+        self.y = self.xp.sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    """y = |x|;  dL/dx = dL/dy · sign(x) (0 at x = 0)."""
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.abs(x)
+
+    def backward(self, gy):
+        return gy * self.xp.sign(self.x)
+
+
+class Where(Function):
+    """y = cond ? a : b (cond is a constant);  the gradient goes to the chosen side."""
+
+    def forward(self, a, b, cond):
+        self.cond, self.shapes = cond, (a.shape, b.shape)
+        return self.xp.where(cond, a, b)
+
+    def backward(self, gy):
+        zero = self.xp.zeros((), dtype=gy.dtype)
+        sa, sb = self.shapes
+        return (unbroadcast(self.xp.where(self.cond, gy, zero), sa),
+                unbroadcast(self.xp.where(self.cond, zero, gy), sb))
+
+
+class Cast(Function):
+    """y = x as another dtype;  the gradient is cast back."""
+
+    def forward(self, x, dtype):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.dtype)
+
+
+def add(a, b):
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    return Div.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def pow(a, b):  # noqa: A001 - the natural name, as in Python's operator module
+    return Pow.apply(a, b)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):  # noqa: A001
+    return Abs.apply(x)
+
+
+def where(cond, a, b):
+    """Elementwise ``cond ? a : b``; differentiable in ``a`` and ``b``, not in ``cond``."""
+    return Where.apply(a, b, cond)
+
+
+def cast(x, dtype):
+    return Cast.apply(x, dtype=dtype)

@@ -1,0 +1,427 @@
+"""Tensor: an array that remembers how it was made, and ``backward()``.
+
+A Tensor wraps one backend array (``numpy.ndarray`` on the CPU, ``cupy.ndarray``
+on the GPU). When an op (a :class:`~minikd.function.Function`) produces a Tensor
+from inputs that require a gradient, the op is stored in the output's ``_ctx``:
+that link, from every result back to its inputs, *is* the graph.
+
+``backward()`` applies the chain rule from the loss back to the leaves:
+
+1. sort the graph topologically, outputs before the inputs they were made from
+   (an explicit stack, not recursion, so a 10,000-op chain is fine);
+2. walk that order, calling each op's ``backward`` with the gradient of its output
+   and **adding** the gradients it returns to those of its inputs (a tensor used
+   twice receives the sum of both contributions);
+3. leaves (tensors made by the user, e.g. parameters) **accumulate** into ``.grad``
+   across calls, as in PyTorch: call ``zero_grad()`` between optimisation steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from . import backend
+
+# --------------------------------------------------------------------------- grad mode
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block ops record no graph: for evaluation and parameter updates."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+# --------------------------------------------------------------------------- Tensor
+
+DEFAULT_FLOAT = np.float32
+
+
+class Tensor:
+    """An n-dimensional array with an optional gradient.
+
+    ``data``: the backend array. ``grad``: a backend array of the same shape, or
+    ``None`` until ``backward()`` reaches this tensor. ``requires_grad``: whether
+    gradients flow to it.
+    """
+
+    __array_priority__ = 1000  # ``ndarray * Tensor`` calls ``Tensor.__rmul__``
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.xp_for(device) if device is not None else backend.get_array_module(data)
+        if dtype is None and not hasattr(data, "dtype"):
+            data = xp.asarray(data)
+            if data.dtype.kind == "f":  # Python floats become float32, as in PyTorch
+                data = data.astype(DEFAULT_FLOAT)
+        data = xp.asarray(data, dtype=dtype)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require a gradient; got dtype {data.dtype}")
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None  # the Function that produced this tensor (None for leaves)
+        self.name = None
+
+    # ---- properties
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: backend.device_of(self.data))
+    xp = property(lambda self: backend.get_array_module(self.data))
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
+                               threshold=20, prefix="tensor(")
+        extra = [f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extra)})"
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self.data)
+        return a.astype(dtype) if dtype is not None else a
+
+    __hash__ = object.__hash__  # ``==`` is elementwise (below), identity stays hashable
+
+    # ---- conversion
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element; got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device) -> Tensor:
+        """This tensor on ``device`` (itself if already there); a differentiable copy."""
+        if backend.check_device(device) == self.device:
+            return self
+        from .ops.shape import to_device
+
+        return to_device(self, device)
+
+    def astype(self, dtype) -> Tensor:
+        from .ops.elementwise import cast
+
+        return cast(self, dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (no gradient flows through it)."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require a gradient; got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ---- autograd
+    def backward(self, grad=None):
+        """Compute d(self)/d(leaf) for every leaf that requires a gradient.
+
+        ``grad`` is the gradient of the final quantity with respect to ``self``;
+        it may be left out only when ``self`` holds a single number (a loss).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require a gradient "
+                               "(no input of the computation had requires_grad=True, or it ran under no_grad())")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs the "
+                                   "gradient of the output: pass backward(grad) with that shape, "
+                                   "or reduce it first (e.g. loss.sum())")
+            grad = self.xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor has {self.shape}")
+
+        grads = {id(self): grad}
+        for node in reversed(_topological_order(self)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            fn = node._ctx
+            if fn is None:  # a leaf: accumulate
+                node.grad = g if node.grad is None else node.grad + g
+                continue
+            input_grads = fn.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for x, gx in zip(fn.inputs, input_grads):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:  # a bug in an op's backward: say which
+                    raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                                       f"{gx.shape} for an input of shape {x.shape}")
+                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+
+    # ---- operators (the ops live in minikd/ops; these are thin spellings)
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # comparisons give constant (non-differentiable) boolean tensors
+    def __lt__(self, other):
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other):
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _raw(other))
+
+    def __eq__(self, other):
+        return Tensor(self.data == _raw(other))
+
+    def __ne__(self, other):
+        return Tensor(self.data != _raw(other))
+
+    # ---- methods
+    def sum(self, axis=None, keepdims=False):
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops.max(self, axis, keepdims)
+
+    def argmax(self, axis=None):
+        return Tensor(self.data.argmax(axis=axis))
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    view = reshape
+
+    def flatten(self, start_axis=0):
+        return _ops.flatten(self, start_axis)
+
+    def transpose(self, *axes):
+        return _ops.transpose(self, *axes)
+
+    def permute(self, *axes):
+        return _ops.transpose(self, *axes)
+
+    @property
+    def T(self):
+        return _ops.transpose(self)
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def clip(self, lo=None, hi=None):
+        return _ops.clip(self, lo, hi)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _topological_order(root: Tensor) -> list:
+    """Every tensor that ``root`` depends on through recorded ops, inputs first.
+
+    Iterative depth-first search: a node is appended once all of its inputs have
+    been appended. Python's recursion limit never comes into play.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for x in node._ctx.inputs:
+                if x.requires_grad and id(x) not in visited:
+                    stack.append((x, False))
+    return order
+
+
+# --------------------------------------------------------------------------- factories
+
+def as_tensor(x, like: Tensor | None = None) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant Tensor on ``like``'s device.
+
+    Python numbers take ``like``'s floating dtype, so ``x * 2.0`` stays float32.
+    """
+    if isinstance(x, Tensor):
+        return x
+    if like is None:
+        return Tensor(x)
+    xp = like.xp
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and like.dtype.kind == "f":
+        return Tensor(xp.asarray(x, dtype=like.dtype))
+    return Tensor(xp.asarray(x))
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
+    """A new leaf tensor holding a copy of ``data``.
+
+    Python floats (and lists of them) become float32, as in PyTorch; NumPy arrays keep
+    their dtype, so a float64 array stays float64 (gradient checks rely on that).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.get_array_module(data) is np:
+        arr = np.array(data, dtype=dtype, copy=True)
+        if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+            arr = arr.astype(DEFAULT_FLOAT)
+    else:
+        arr = data.astype(dtype or data.dtype, copy=True)
+    return Tensor(backend.to_device(arr, device), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+    shape = _shape_arg(shape)
+    return Tensor(backend.xp_for(device).zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+    shape = _shape_arg(shape)
+    return Tensor(backend.xp_for(device).ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
+    return Tensor(t.xp.zeros_like(t.data), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, requires_grad=False) -> Tensor:
+    return Tensor(t.xp.ones_like(t.data), requires_grad=requires_grad)
+
+
+def arange(*args, dtype=None, device="cpu") -> Tensor:
+    return Tensor(backend.xp_for(device).arange(*args, dtype=dtype))
+
+
+def randn(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+    """Standard-normal samples from minikd's seeded generator (see ``manual_seed``)."""
+    from .random import get_rng
+
+    data = get_rng().standard_normal(_shape_arg(shape)).astype(dtype)
+    return Tensor(backend.to_device(data, device), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from minikd's seeded generator."""
+    from .random import get_rng
+
+    data = get_rng().random(_shape_arg(shape)).astype(dtype)
+    return Tensor(backend.to_device(data, device), requires_grad=requires_grad)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+from . import ops as _ops  # noqa: E402  (ops import Tensor from this module)
