@@ -88,8 +88,8 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
 def _check_elements(i, x, grad, loss, eps, atol, rtol, max_elements, rng):
     flat = x.data.reshape(-1)  # a view: writing to it perturbs x
     n = flat.size
-    picks = range(n) if max_elements is None or n <= max_elements else \
-        np.sort(rng.choice(n, size=max_elements, replace=False))
+    picks = list(range(n)) if max_elements is None or n <= max_elements else \
+        sorted(rng.choice(n, size=max_elements, replace=False).tolist())
     g = backend.to_numpy(grad).reshape(-1)
     numeric, analytic = [], []
     for j in picks:
@@ -103,7 +103,7 @@ def _check_elements(i, x, grad, loss, eps, atol, rtol, max_elements, rng):
         analytic.append(g[j])
     numeric, analytic = np.array(numeric), np.array(analytic)
     _compare(numeric, analytic, atol, rtol, lambda k: (
-        f"input {i} (shape {x.shape}) at index {np.unravel_index(list(picks)[k], x.shape)}"))
+        f"input {i} (shape {x.shape}) at index {tuple(int(j) for j in np.unravel_index(picks[k], x.shape))}"))
 
 
 def _check_direction(k, xs, grads, indices, loss, eps, atol, rtol, rng):

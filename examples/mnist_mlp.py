@@ -1,0 +1,70 @@
+"""A first network: a two-layer MLP on MNIST, trained for one epoch with Adam.
+
+    python examples/mnist_mlp.py [--epochs 1] [--data-dir PATH]
+
+Expect about 97 % test accuracy after one epoch, in seconds on a laptop CPU.
+"""
+
+import argparse
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+import minikd as mk
+from minikd import functional as F
+from minikd import nn, optim
+from minikd.data import DataLoader, load_mnist, normalize
+
+
+def make_mlp(hidden: int = 128) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def evaluate(model, loader) -> float:
+    model.eval()
+    correct = 0
+    with mk.no_grad():
+        for x, y in loader:
+            correct += int((model(x).numpy().argmax(axis=1) == y.numpy()).sum())
+    model.train()
+    return correct / len(loader.x)
+
+
+def train(epochs=1, batch_size=64, lr=1e-3, seed=0, data_dir=None, progress=True):
+    """Train the MLP; return (test accuracy, seconds of training)."""
+    mk.manual_seed(seed)
+    x_train, y_train = load_mnist("train", data_dir)
+    x_test, y_test = load_mnist("test", data_dir)
+    train_loader = DataLoader(normalize(x_train), y_train, batch_size, shuffle=True, seed=seed)
+    test_loader = DataLoader(normalize(x_test), y_test, 1000)
+    model = make_mlp()
+    opt = optim.Adam(model.parameters(), lr=lr)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        for x, y in bar:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    seconds = time.perf_counter() - start
+    return evaluate(model, test_loader), seconds
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files (else $MINIKD_DATA)")
+    args = p.parse_args()
+    acc, seconds = train(args.epochs, args.batch_size, args.lr, args.seed, args.data_dir)
+    print(f"MLP 784-128-10: test accuracy {100 * acc:.2f} % after {args.epochs} epoch(s), "
+          f"{seconds:.1f} s of training ({np.round(60000 * args.epochs / seconds):.0f} images/s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""DataLoader: minibatches over in-memory arrays, shuffled by a seeded generator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class DataLoader:
+    """Iterate ``(x, y)`` Tensor minibatches over arrays ``x`` and ``y`` of equal length.
+
+    ``shuffle`` draws a new order each epoch from ``numpy.random.default_rng(seed)``, so
+    the same seed gives the same batches. ``drop_last`` skips a final short batch.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, shuffle: bool = False,
+                 drop_last: bool = False, seed: int = 0, device: str = "cpu"):
+        if len(x) != len(y):
+            raise ValueError(f"DataLoader: {len(x)} inputs but {len(y)} targets")
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be ≥ 1; got {batch_size}")
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.rng = np.random.default_rng(seed)
+        self.device = device
+
+    def __len__(self):
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.x)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size: (i + 1) * self.batch_size]
+            yield (Tensor(backend.to_device(self.x[idx], self.device)),
+                   Tensor(backend.to_device(self.y[idx], self.device)))
