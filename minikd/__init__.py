@@ -5,11 +5,12 @@ quantization and knowledge distillation.
     from minikd import nn, optim, functional as F
 """
 
-from . import functional, ops
+from . import functional, nn, ops, optim
 from .backend import cuda_available
 from .gradcheck import GradcheckError, gradcheck
 from .ops import concatenate, stack, where
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import (
                      Tensor,
                      arange,
@@ -30,6 +31,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError", "Tensor", "arange", "as_tensor", "concatenate", "cuda_available", "enable_grad",
-    "functional", "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "ops",
-    "rand", "randn", "stack", "tensor", "where", "zeros", "zeros_like",
+    "functional", "gradcheck", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
+    "ops", "optim", "rand", "randn", "save", "stack", "tensor", "where", "zeros", "zeros_like",
 ]

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, settings
 
 # No deadline: the first call of a Numba kernel compiles it. Derandomized in CI so a red
 # run reproduces; a bounded number of examples keeps the suite to minutes on 2 cores.
-settings.register_profile("dev", max_examples=15, deadline=None,
+settings.register_profile("dev", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True,
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

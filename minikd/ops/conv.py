@@ -1,5 +1,155 @@
-"""PLACEHOLDER — being written (conv2d)."""
+"""2-D convolution as im2col + one matrix product.
+
+A convolutional layer with d filters of size k_h × k_w over d_prev input channels maps
+``x`` (N, d_prev, h_{i−1}, w_{i−1}) to ``y`` (N, d, h_i, w_i) with
+
+    h_i = ⌊(h_{i−1} − k_h + 2p) / s⌋ + 1          (same for w_i)
+
+and has (k_h·k_w·d_prev/groups + 1)·d parameters. Like every deep-learning library it
+computes the *cross-correlation* (the kernel is not flipped).
+"""
+
+from __future__ import annotations
+
+from .. import kernels
+from ..function import Function
+from ..kernels import as_pair, conv2d_reference  # noqa: F401  (re-exported for readers)
+
+
+def _fmt(shape):
+    return str(tuple(int(v) for v in shape))  # (3,) not (np.int64(3),)
+
+
+def check_window(op, x_shape, kernel, stride, padding):
+    """Raise a clear ValueError unless the k_h × k_w window fits the padded input."""
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W); got shape {_fmt(x_shape)}")
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if kh <= 0 or kw <= 0:
+        raise ValueError(f"{op}: kernel size must be positive; got {kh}×{kw}")
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"{op}: stride must be positive; got ({sh}, {sw})")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{op}: padding must be ≥ 0; got ({ph}, {pw})")
+    H, W = x_shape[2] + 2 * ph, x_shape[3] + 2 * pw
+    if kh > H or kw > W:
+        pad = ph if ph == pw else (ph, pw)
+        raise ValueError(f"{op}: kernel {kh}×{kw} does not fit the padded input {H}×{W} (padding {pad}); "
+                         f"input shape {_fmt(x_shape)}")
+
+
+class Conv2d(Function):
+    """y = conv(x, W) + b, computed as ONE matrix product for the whole batch.
+
+    Shapes: x (N, d_prev, H, W), W (d, d_prev/g, k_h, k_w), b (d,), y (N, d, h_i, w_i),
+    with g groups (each group of d/g filters sees its own d_prev/g input channels).
+
+    Forward, per group (g = 1: one group)::
+
+        cols = im2col(x)                   (N·h_i·w_i,  d_prev·k_h·k_w)   one row per window
+        Y    = cols · W_matᵀ + b           (N·h_i·w_i,  d)               W_mat = W as (d, d_prev·k_h·k_w)
+        y    = Y as (N, h_i, w_i, d) → (N, d, h_i, w_i)
+
+    The batch is folded into the rows of the product, so N windows-matrices cost one
+    BLAS call, not N.
+
+    Backward, from G = dL/dY (dL/dy as (N·h_i·w_i, d))::
+
+        dL/dW_mat = Gᵀ · cols              (d, d_prev·k_h·k_w)
+        dL/dx     = col2im(G · W_mat)      overlapping windows add up
+        dL/db     = Σ_{n, i, j} dL/dy[n, :, i, j]
+    """
+
+    def forward(self, x, weight, bias=None, *, stride=(1, 1), padding=(0, 0), groups=1):
+        self._check(x, weight, bias, stride, padding, groups)
+        xp = self.xp
+        N, C, H, W = x.shape
+        d, cg, kh, kw = weight.shape
+        kernel = (kh, kw)
+        Ho, Wo = kernels.output_size(H, kh, padding[0], stride[0]), kernels.output_size(W, kw, padding[1], stride[1])
+        self.x_shape, self.kernel, self.stride, self.padding, self.groups = x.shape, kernel, stride, padding, groups
+        self.weight = weight
+
+        cols = kernels.im2col(x, kernel, stride, padding)  # (N·Ho·Wo, C·kh·kw), contiguous
+        w_mat = weight.reshape(d, cg * kh * kw)           # a view: weight is (d, cg, kh, kw)
+        if groups == 1:
+            y = cols @ w_mat.T                            # BLAS reads the transpose in place
+        else:
+            # group g uses input channels [g·cg, (g+1)·cg) = a contiguous block of columns
+            dg, kg = d // groups, cg * kh * kw
+            y = xp.concatenate([xp.ascontiguousarray(cols[:, g * kg:(g + 1) * kg]) @ w_mat[g * dg:(g + 1) * dg].T
+                                for g in range(groups)], axis=1)
+        if bias is not None:
+            y += bias                                     # broadcast over the rows, in place
+        # keep cols only when dL/dW will need it (they are the biggest buffer of the layer)
+        self.cols = cols if self.needs_input_grad[1] else None
+        # (N·Ho·Wo, d) → (N, d, Ho, Wo); one copy so the next layer gets a contiguous array
+        return xp.ascontiguousarray(y.reshape(N, Ho, Wo, d).transpose(0, 3, 1, 2))
+
+    def backward(self, gy):
+        xp = self.xp
+        weight, groups = self.weight, self.groups
+        d, cg, kh, kw = weight.shape
+        g_mat = xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, d)  # G: (N·Ho·Wo, d)
+        w_mat = weight.reshape(d, cg * kh * kw)
+        dg, kg = d // groups, cg * kh * kw
+        needs = self.needs_input_grad
+
+        gx = gw = gb = None
+        if needs[0]:
+            if groups == 1:
+                gcols = g_mat @ w_mat                     # (N·Ho·Wo, C·kh·kw)
+            else:
+                gcols = xp.concatenate([g_mat[:, g * dg:(g + 1) * dg] @ w_mat[g * dg:(g + 1) * dg]
+                                        for g in range(groups)], axis=1)
+            gx = kernels.col2im(gcols, self.x_shape, self.kernel, self.stride, self.padding)
+        if needs[1]:
+            cols = self.cols
+            if groups == 1:
+                gw_mat = g_mat.T @ cols                   # (d, C·kh·kw)
+            else:
+                gw_mat = xp.concatenate([g_mat[:, g * dg:(g + 1) * dg].T @ cols[:, g * kg:(g + 1) * kg]
+                                         for g in range(groups)], axis=0)
+            gw = gw_mat.reshape(weight.shape)
+        if len(needs) == 3 and needs[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
+
+    @staticmethod
+    def _check(x, weight, bias, stride, padding, groups):
+        if x.ndim != 4:
+            raise ValueError(f"conv2d: expected a 4-D input (N, C, H, W); got shape {_fmt(x.shape)}")
+        if weight.ndim != 4:
+            raise ValueError(f"conv2d: expected a 4-D weight (d, d_prev/groups, k_h, k_w); "
+                             f"got shape {_fmt(weight.shape)}")
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"conv2d: groups must be a positive int; got {groups!r}")
+        d, cg = weight.shape[:2]
+        if d % groups:
+            raise ValueError(f"conv2d: weight {_fmt(weight.shape)} has {d} filters, "
+                             f"not divisible by groups={groups}")
+        if x.shape[1] != cg * groups:
+            c = cg * groups
+            by = f" with groups={groups}" if groups > 1 else ""
+            raise ValueError(f"conv2d: weight {_fmt(weight.shape)}{by} expects input with {c} channels "
+                             f"(N, {c}, H, W); got {_fmt(x.shape)}")
+        if bias is not None and tuple(bias.shape) != (d,):
+            raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not match weight "
+                             f"{_fmt(weight.shape)}: expected ({d},), one per filter")
+        for name, a in (("weight", weight), ("bias", bias)):
+            if a is not None and a.dtype != x.dtype:
+                raise TypeError(f"conv2d: input dtype {x.dtype} and {name} dtype {a.dtype} differ; "
+                                f"convert one of them (e.g. x.astype({a.dtype.name!r}))")
+        check_window("conv2d", x.shape, weight.shape[2:], stride, padding)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
-    raise NotImplementedError
+    """2-D convolution (cross-correlation) of ``x`` (N, d_prev, H, W) with ``weight``
+    (d, d_prev/groups, k_h, k_w) plus ``bias`` (d,); ``stride`` and ``padding`` are ints
+    or (h, w) pairs; zero padding. Output (N, d, h_i, w_i), h_i = ⌊(h_{i−1} − k_h + 2p)/s⌋ + 1.
+    """
+    params = dict(stride=as_pair(stride, "conv2d", "stride"), padding=as_pair(padding, "conv2d", "padding"),
+                  groups=groups)
+    if bias is None:
+        return Conv2d.apply(x, weight, **params)
+    return Conv2d.apply(x, weight, bias, **params)

@@ -1,9 +1,153 @@
-"""PLACEHOLDER — being written (batch norm, dropout)."""
+"""Batch normalisation and dropout: the two layers that behave differently in training
+and in evaluation (``model.train()`` / ``model.eval()``)."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..function import Function
+from ..random import get_rng
+from ..tensor import Tensor, as_tensor
+
+
+def _raw(a):
+    """The backend array inside ``a`` (a Tensor or already an array), or None."""
+    return a.data if isinstance(a, Tensor) else a
+
+
+class BatchNorm(Function):
+    """Batch normalisation per channel c (axis 1), over every other axis:
+    (N,) for an input (N, C), (N, H, W) for an input (N, C, H, W).
+
+    Training mode, with m = the number of values per channel:
+
+        μ = (1/m) Σ x,   σ² = (1/m) Σ (x − μ)²        (biased variance, to normalise)
+        x̂ = (x − μ) / √(σ² + ε),   y = γ · x̂ + β
+
+        running_mean ← (1 − momentum) · running_mean + momentum · μ
+        running_var  ← (1 − momentum) · running_var  + momentum · σ² · m/(m − 1)   (unbiased)
+
+    Evaluation mode uses the running statistics instead of μ and σ²: y = γ (x − μ_run)/√(σ²_run + ε) + β.
+
+    Backward (training), in the compact form where μ and σ² are differentiated too:
+
+        dL/dβ = Σ dL/dy,   dL/dγ = Σ dL/dy · x̂,
+        dL/dx = γ / (m √(σ² + ε)) · (m · dL/dy − Σ dL/dy − x̂ · Σ dL/dy · x̂)
+
+    (every Σ over the same axes as μ). In evaluation mode the statistics are
+    constants, so dL/dx = dL/dy · γ / √(σ²_run + ε).
+    """
+
+    def forward(self, x, *affine, running_mean, running_var, training, momentum, eps, has_weight, has_bias):
+        xp = self.xp
+        affine = list(affine)
+        weight = affine.pop(0) if has_weight else None
+        bias = affine.pop(0) if has_bias else None
+        C = x.shape[1]
+        self.axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channel axis
+        stat_shape = (1, C) + (1,) * (x.ndim - 2)  # so (C,) vectors broadcast along axis 1
+        self.m = x.size // C
+        self.has_weight, self.has_bias, self.training = has_weight, has_bias, training
+
+        if training:
+            if self.m < 2:
+                raise ValueError(f"batch_norm: training needs more than one value per channel to estimate a "
+                                 f"variance; got input of shape {x.shape}")
+            mean = x.mean(axis=self.axes, keepdims=True)
+            xc = x - mean
+            var = (xc * xc).mean(axis=self.axes, keepdims=True)  # biased (÷ m): the one that normalises
+            if running_mean is not None:
+                # in place, so the layer's buffer (and anyone holding it) sees the update
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean.reshape(C)
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += (momentum * self.m / (self.m - 1)) * var.reshape(C)  # unbiased estimate of σ²
+        else:
+            if running_mean is None or running_var is None:
+                raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
+            xc = x - running_mean.astype(x.dtype, copy=False).reshape(stat_shape)
+            var = running_var.reshape(stat_shape)
+
+        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        x_hat = xc * inv_std
+        self.x_hat, self.inv_std = x_hat, inv_std
+        self.weight = weight.reshape(stat_shape) if weight is not None else None
+        y = x_hat * self.weight if weight is not None else x_hat.copy()
+        if bias is not None:
+            y += bias.reshape(stat_shape)
+        return y
+
+    def backward(self, gy):
+        x_hat, axes = self.x_hat, self.axes
+        grads = []
+        if self.needs_input_grad[0]:
+            scale = self.inv_std if self.weight is None else self.weight * self.inv_std  # γ / √(σ² + ε)
+            if self.training:
+                sum_gy = gy.sum(axis=axes, keepdims=True)
+                sum_gy_xhat = (gy * x_hat).sum(axis=axes, keepdims=True)
+                gx = (scale / self.m) * (self.m * gy - sum_gy - x_hat * sum_gy_xhat)
+            else:
+                gx = gy * scale
+            grads.append(gx)
+        else:
+            grads.append(None)
+        k = 1
+        if self.has_weight:
+            grads.append((gy * x_hat).sum(axis=axes) if self.needs_input_grad[k] else None)
+            k += 1
+        if self.has_bias:
+            grads.append(gy.sum(axis=axes) if self.needs_input_grad[k] else None)
+        return tuple(grads)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=True, momentum=0.1, eps=1e-5):
-    raise NotImplementedError
+    """Batch normalisation of ``x`` (N, C) or (N, C, H, W) per channel; see :class:`BatchNorm`.
+
+    ``running_mean`` / ``running_var``: arrays or Tensors of shape (C,), updated in place
+    in training mode (either may be None there, to track no statistics); ``weight`` γ and
+    ``bias`` β: optional Tensors of shape (C,).
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expects an input (N, C, ...) with a channel axis; got shape {x.shape}")
+    C = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}; the input {x.shape} has "
+                             f"{C} channels, so it must be ({C},)")
+    inputs = [x] + [t for t in (weight, bias) if t is not None]
+    return BatchNorm.apply(*inputs, running_mean=_raw(running_mean), running_var=_raw(running_var),
+                           training=bool(training), momentum=momentum, eps=eps,
+                           has_weight=weight is not None, has_bias=bias is not None)
+
+
+class Dropout(Function):
+    """Inverted dropout: keep each value with probability 1 − p and scale it by 1/(1 − p),
+    so the expected output equals the input and evaluation needs no rescaling.
+
+        mask_i = [u_i ≥ p] / (1 − p),  u_i ~ U[0, 1);   y = x ⊙ mask;   dL/dx = dL/dy ⊙ mask
+    """
+
+    def forward(self, x, p):
+        # the mask is drawn on the CPU from minikd's seeded generator, so a seed gives the
+        # same mask on every device; then it moves to where x lives
+        keep = get_rng().random(x.shape) >= p
+        mask = keep.astype(x.dtype)
+        mask *= 1.0 / (1.0 - p)
+        self.mask = backend.to_device(mask, backend.device_of(x))
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
 
 
 def dropout(x, p=0.5, training=True):
-    raise NotImplementedError
+    """Zero each value with probability ``p`` in training (scaling the rest by 1/(1 − p));
+    the identity in evaluation or for p = 0."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p is the probability of dropping a value and must be in [0, 1); got {p}")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=float(p))

@@ -1,0 +1,220 @@
+"""Optimizers (SGD, Adam) and learning-rate schedules, with PyTorch's exact update rules.
+
+An optimizer holds a list of Parameters; after ``loss.backward()`` has filled their
+``.grad``, ``step()`` changes each ``p.data`` in place, and ``zero_grad()`` clears the
+gradients for the next batch::
+
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+The updates work on the raw arrays (``p.data``, ``p.grad``), so they record no graph
+and run on whichever device the parameters live; in-place operators keep the number
+of temporary arrays low because this runs once per parameter per batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Base class: keeps the parameters, the learning rate ``lr`` and per-parameter ``state``."""
+
+    def __init__(self, params, lr: float):
+        if isinstance(params, Tensor):
+            raise TypeError("optimizer params should be an iterable of Tensors (e.g. model.parameters()); "
+                            "got a single Tensor")
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer params[{i}] is a {type(p).__name__}, not a Tensor")
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}: it must be >= 0")
+        self.lr = lr
+        self.state = [None] * len(self.params)  # per-parameter buffers, created at the first step
+
+    def zero_grad(self):
+        """Forget every gradient (``backward`` accumulates into ``.grad``)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self):  # pragma: no cover - every optimizer overrides it
+        raise NotImplementedError
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({len(self.params)} parameters, lr={self.lr}, {settings})"
+
+    def _settings(self):
+        return {}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
+
+    With g = ∇L(θ) (+ weight_decay · θ), step t:
+
+        b_1 = g,   b_t = momentum · b_{t−1} + (1 − dampening) · g        (when momentum ≠ 0)
+        g ← g + momentum · b_t   (Nesterov)      or      g ← b_t   (classical momentum)
+        θ ← θ − lr · g
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, dampening: float = 0.0):
+        super().__init__(params, lr)
+        if momentum < 0:
+            raise ValueError(f"invalid momentum {momentum}: it must be >= 0")
+        if weight_decay < 0:
+            raise ValueError(f"invalid weight_decay {weight_decay}: it must be >= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        self.momentum, self.weight_decay, self.nesterov, self.dampening = momentum, weight_decay, nesterov, dampening
+
+    def _settings(self):
+        return {"momentum": self.momentum, "weight_decay": self.weight_decay, "nesterov": self.nesterov}
+
+    def step(self):
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:  # not reached by backward: leave it alone
+                continue
+            if wd != 0:
+                g = g + wd * p.data  # a new array: p.grad itself stays the true gradient
+            if mu != 0:
+                buf = self.state[i]
+                if buf is None:
+                    buf = self.state[i] = g.copy()
+                else:
+                    buf *= mu
+                    if self.dampening == 0:
+                        buf += g
+                    else:
+                        buf += (1 - self.dampening) * g
+                g = g + mu * buf if self.nesterov else buf
+            p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam: per-parameter step sizes from running averages of the gradient and its square.
+
+    With g = ∇L(θ) (+ weight_decay · θ), step t = 1, 2, ...:
+
+        m ← β₁ m + (1 − β₁) g,        v ← β₂ v + (1 − β₂) g²
+        m̂ = m / (1 − β₁ᵗ),            v̂ = v / (1 − β₂ᵗ)              (bias correction: m, v start at 0)
+        θ ← θ − lr · m̂ / (√v̂ + ε)
+
+    computed, as in PyTorch, as θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        beta1, beta2 = betas
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"invalid betas {betas}: each must be in [0, 1)")
+        if eps < 0:
+            raise ValueError(f"invalid eps {eps}: it must be >= 0")
+        if weight_decay < 0:
+            raise ValueError(f"invalid weight_decay {weight_decay}: it must be >= 0")
+        self.betas, self.eps, self.weight_decay = (beta1, beta2), eps, weight_decay
+
+    def _settings(self):
+        return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+
+    def step(self):
+        (beta1, beta2), eps, wd = self.betas, self.eps, self.weight_decay
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            xp = p.xp
+            if wd != 0:
+                g = g + wd * p.data
+            if self.state[i] is None:
+                self.state[i] = {"step": 0, "m": xp.zeros_like(p.data), "v": xp.zeros_like(p.data)}
+            state = self.state[i]
+            state["step"] += 1
+            t, m, v = state["step"], state["m"], state["v"]
+            bias_correction1 = 1 - beta1 ** t
+            bias_correction2 = 1 - beta2 ** t
+
+            # one scratch array `tmp`, reused for every intermediate
+            tmp = xp.multiply(g, 1 - beta1)
+            m *= beta1
+            m += tmp                                   # m = β₁ m + (1 − β₁) g
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1 - beta2
+            v *= beta2
+            v += tmp                                   # v = β₂ v + (1 − β₂) g²
+            xp.sqrt(v, out=tmp)
+            tmp /= math.sqrt(bias_correction2)
+            tmp += eps                                 # √v̂ + ε
+            xp.divide(m, tmp, out=tmp)
+            tmp *= self.lr / bias_correction1          # lr · m̂ / (√v̂ + ε)
+            p.data -= tmp
+
+
+# --------------------------------------------------------------------------- schedules
+
+class LRScheduler:
+    """Sets ``optimizer.lr`` from a closed-form function of the epoch count.
+
+    Call ``step()`` once per epoch, after the optimizer's steps; ``last_epoch`` counts
+    those calls and ``get_last_lr()`` returns ``[lr]`` (a list, as in PyTorch).
+    """
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__} needs an Optimizer; got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+        self._last_lr = [self.base_lr]
+
+    def lr_at(self, epoch: int) -> float:  # pragma: no cover - every schedule overrides it
+        raise NotImplementedError
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._last_lr = [self.optimizer.lr]
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr · gamma^⌊epoch / step_size⌋: divide by 1/gamma every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive number of epochs; got {step_size}")
+        super().__init__(optimizer)
+        self.step_size, self.gamma = int(step_size), gamma
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = η_min + (base_lr − η_min) · (1 + cos(π · epoch / T_max)) / 2: from base_lr down to η_min
+    along half a cosine over T_max epochs (and back up after, as PyTorch's closed form does)."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive number of epochs; got {T_max}")
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = T_max, eta_min
+
+    def lr_at(self, epoch):
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+__all__ = ["Adam", "CosineAnnealingLR", "LRScheduler", "Optimizer", "SGD", "StepLR"]

@@ -1,0 +1,149 @@
+"""The Numba kernels compute the same numbers as their plain-NumPy references."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minikd import kernels as K
+
+DTYPES = [np.float32, np.float64]
+
+
+@st.composite
+def windows(draw, pool=False):
+    """(x shape, kernel, stride, padding) where the window fits the padded input."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    if pool:  # pooling: p ≤ ⌊k/2⌋
+        ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    else:
+        ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), 9))
+    W = draw(st.integers(max(1, kw - 2 * pw), 9))
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (N, C, H, W), (kh, kw), (sh, sw), (ph, pw)
+
+
+def _x(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def test_numba_is_the_default_backend():
+    assert K.get_backend() == "numba"
+
+
+def test_set_and_use_backend():
+    with K.use_backend("numpy"):
+        assert K.get_backend() == "numpy"
+        with K.use_backend("numba"):
+            assert K.get_backend() == "numba"
+        assert K.get_backend() == "numpy"
+    assert K.get_backend() == "numba"
+    with pytest.raises(ValueError, match="unknown kernel backend 'torch'"):
+        K.set_backend("torch")
+    assert K.get_backend() == "numba"
+
+
+def test_dispatch_follows_the_backend(monkeypatch):
+    calls = []
+    monkeypatch.setattr(K, "im2col_numba", lambda *a: calls.append("numba"))
+    monkeypatch.setattr(K, "im2col_numpy", lambda *a: calls.append("numpy"))
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    K.im2col(x, (2, 2), (1, 1), (0, 0))
+    with K.use_backend("numpy"):
+        K.im2col(x, (2, 2), (1, 1), (0, 0))
+    assert calls == ["numba", "numpy"]
+
+
+@pytest.mark.parametrize("d_prev, k, p, s, expected", [(28, 3, 1, 1, 28), (28, 2, 0, 2, 14), (5, 3, 0, 1, 3),
+                                                        (14, 3, 1, 1, 14), (7, 3, 0, 2, 3), (8, 3, 0, 2, 3)])
+def test_output_size_is_the_lecture_formula(d_prev, k, p, s, expected):
+    # h_i = ⌊(h_{i−1} − k + 2p) / s⌋ + 1
+    assert K.output_size(d_prev, k, p, s) == expected
+
+
+def test_im2col_rows_are_the_windows():
+    x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(1, 2, 4, 4)
+    cols = K.im2col(x, (2, 2), (2, 2), (0, 0))
+    assert cols.shape == (4, 8)
+    # the window at output (1, 0): rows 2-3, columns 0-1, channel 0 then channel 1
+    np.testing.assert_array_equal(cols[2], np.concatenate([x[0, 0, 2:4, 0:2].ravel(), x[0, 1, 2:4, 0:2].ravel()]))
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    # ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every x and c
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 5))
+    args = (3, 2), (2, 1), (1, 1)
+    cols = K.im2col(x, *args)
+    c = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose((cols * c).sum(), (x * K.col2im(c, x.shape, *args)).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=windows())
+def test_im2col_numba_equals_numpy(case, dtype):
+    shape, kernel, stride, padding = case
+    x = _x(shape, dtype)
+    a, b = K.im2col_numba(x, kernel, stride, padding), K.im2col_numpy(x, kernel, stride, padding)
+    assert a.dtype == b.dtype == dtype
+    np.testing.assert_array_equal(a, b)  # pure copies: exactly equal
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=windows())
+def test_col2im_numba_equals_numpy(case, dtype):
+    shape, kernel, stride, padding = case
+    n_rows = shape[0] * K.output_size(shape[2], kernel[0], padding[0], stride[0]) \
+        * K.output_size(shape[3], kernel[1], padding[1], stride[1])
+    cols = _x((n_rows, shape[1] * kernel[0] * kernel[1]), dtype, seed=2)
+    a, b = K.col2im_numba(cols, shape, kernel, stride, padding), K.col2im_numpy(cols, shape, kernel, stride, padding)
+    assert a.shape == b.shape == shape and a.dtype == b.dtype == dtype
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # sums in another order
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=windows(pool=True))
+def test_max_pool_numba_equals_numpy(case, dtype):
+    shape, kernel, stride, padding = case
+    x = _x(shape, dtype)
+    y1, a1 = K.max_pool_forward_numba(x, kernel, stride, padding)
+    y2, a2 = K.max_pool_forward_numpy(x, kernel, stride, padding)
+    assert y1.dtype == y2.dtype == dtype
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(a1, a2)
+    gy = _x(y1.shape, dtype, seed=3)
+    g1 = K.max_pool_backward_numba(gy, a1, shape, kernel, stride, padding)
+    g2 = K.max_pool_backward_numpy(gy, a2, shape, kernel, stride, padding)
+    assert g1.dtype == g2.dtype == dtype
+    np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=windows(pool=True))
+def test_avg_pool_numba_equals_numpy(case, dtype):
+    shape, kernel, stride, padding = case
+    x = _x(shape, dtype)
+    y1, y2 = K.avg_pool_forward_numba(x, kernel, stride, padding), K.avg_pool_forward_numpy(x, kernel, stride, padding)
+    assert y1.dtype == y2.dtype == dtype
+    np.testing.assert_allclose(y1, y2, rtol=1e-5, atol=1e-6)
+    gy = _x(y1.shape, dtype, seed=3)
+    g1 = K.avg_pool_backward_numba(gy, shape, kernel, stride, padding)
+    g2 = K.avg_pool_backward_numpy(gy, shape, kernel, stride, padding)
+    assert g1.dtype == g2.dtype == dtype
+    np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-6)
+
+
+def test_kernels_accept_non_contiguous_input():
+    x = _x((3, 2, 6, 6), np.float32).transpose(1, 0, 2, 3)  # a view with odd strides
+    args = (3, 3), (1, 1), (1, 1)
+    np.testing.assert_array_equal(K.im2col_numba(x, *args), K.im2col_numpy(x, *args))
+    np.testing.assert_array_equal(K.max_pool_forward_numba(x, *args)[0], K.max_pool_forward_numpy(x, *args)[0])
+
+
+def test_max_pool_ties_take_the_first_position():
+    x = np.ones((1, 1, 2, 2), np.float32)
+    for fn in (K.max_pool_forward_numba, K.max_pool_forward_numpy):
+        y, argmax = fn(x, (2, 2), (2, 2), (0, 0))
+        assert y[0, 0, 0, 0] == 1 and argmax[0, 0, 0, 0] == 0
