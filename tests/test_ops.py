@@ -171,6 +171,18 @@ def test_linear_is_x_w_transpose_plus_b(seed, n, i, o, bias):
     assert check_grad(ops.linear, *args)
 
 
+def test_linear_forward_equals_direct_loops_in_float32():
+    rng = np.random.default_rng(1)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(5, 7), (3, 7), (3,)])
+    expected = np.zeros((5, 3))
+    for n in range(5):
+        for o in range(3):
+            expected[n, o] = sum(float(x[n, i]) * float(w[o, i]) for i in range(7)) + float(b[o])
+    out = ops.linear(mk.tensor(x), mk.tensor(w), mk.tensor(b))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_linear_feature_mismatch_is_named():
     with pytest.raises(ValueError, match=r"input of shape \(8, 100\) has 100 features.*expects 784"):
         ops.linear(mk.tensor(np.ones((8, 100))), mk.tensor(np.ones((128, 784))))
