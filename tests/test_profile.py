@@ -1,0 +1,185 @@
+"""Model complexity: every worked example of the slides, the teacher's table, latency, the CLI."""
+
+import numpy as np
+import pytest
+
+import minikd as mk
+from minikd import functional as F
+from minikd import nn
+from minikd.models import StudentModel, TeacherModel
+from minikd.profile import (COUNTERS, conv_flops, conv_output_size, conv_params, linear_flops, linear_params, main,
+                            measure_latency, memory_bytes, register_counter, summary)
+
+IMAGE = np.array([[1, 0, 1, 0, 1], [0, 0, 1, 1, 0], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]], float)
+KERNEL = np.array([[1, 1, 1], [0, 0, 0], [1, 0, 1]], float)
+
+
+def toy_2_4_2():
+    return nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_toy_network_2_4_2_has_22_parameters_and_88_bytes():
+    assert linear_params(2, 4) + linear_params(4, 2) == (2 * 4 + 4 * 2) + (4 + 2) == 22
+    assert memory_bytes(22, "float32") == 4 * 22 == 88
+    s = summary(toy_2_4_2(), (2,))
+    assert s.total_params == 22 and s.total_memory_bytes == 88
+    assert [r.params for r in s.rows] == [12, 0, 10]  # ReLU has no parameters
+
+
+def test_memory_per_data_type_of_the_slide_table_and_any_bit_width():
+    assert [memory_bytes(1, t) for t in ("int8", "uint8", "int32", "float32")] == [1, 1, 4, 4]
+    assert memory_bytes(10, np.float64) == 80
+    assert memory_bytes(10, 4) == 5 and memory_bytes(3, 4) == 1.5 and memory_bytes(8, 8) == 8
+    with pytest.raises(ValueError, match="unknown data type"):
+        memory_bytes(1, "float8")
+
+
+def test_fully_connected_on_112x112x3_into_500_neurons_has_18816000_weights():
+    assert linear_params(112 * 112 * 3, 500, bias=False) == 112 * 112 * 3 * 500 == 18_816_000
+
+
+def test_one_3x3_filter_over_depth_3_has_28_parameters():
+    assert conv_params(3, 3, 1) == 3 * 3 * 3 + 1 == 28
+    assert nn.Conv2d(3, 1, 3).num_parameters() == 28
+
+
+def test_three_3x3_filters_on_5x5x1_input_27_weights_3_biases_3x3x3_output_540_flops():
+    assert conv_params(3, 1, 3, bias=False) == 1 * (3 * 3) * 3 == 27
+    assert conv_params(3, 1, 3) - conv_params(3, 1, 3, bias=False) == 3
+    h = conv_output_size(5, 3)
+    assert h == 3
+    assert conv_flops(h, h, 3, 1, 3) == 2 * (3 * 3) * (1 * 3 * 3 + 1) * 3 == 540
+    s = summary(nn.Conv2d(1, 3, 3), (1, 5, 5))
+    (row,) = s.rows
+    assert row.output_shape == (3, 3, 3) and row.params == 30 and row.flops == 540
+
+
+def test_the_slides_5x5_image_and_3x3_kernel():
+    out = F.conv2d(mk.tensor(IMAGE[None, None]), mk.tensor(KERNEL[None, None])).numpy()[0, 0]
+    assert out.shape == (conv_output_size(5, 3),) * 2
+    np.testing.assert_array_equal(out, [[4, 2, 3], [2, 2, 2], [5, 3, 2]])
+
+
+def test_zero_padding_exercise_gives_a_5x5_output_with_these_values():
+    assert conv_output_size(5, 3, p=1) == (5 - 3 + 2 * 1) // 1 + 1 == 5
+    padded = np.pad(IMAGE, 1)
+    by_hand = np.array([[(padded[i:i + 3, j:j + 3] * KERNEL).sum() for j in range(5)] for i in range(5)])
+    np.testing.assert_array_equal(by_hand, [[0, 1, 1, 1, 1], [2, 4, 2, 3, 1], [0, 2, 2, 2, 1],
+                                            [3, 5, 3, 2, 0], [1, 1, 0, 0, 0]])
+    engine = F.conv2d(mk.tensor(IMAGE[None, None]), mk.tensor(KERNEL[None, None]), padding=1).numpy()[0, 0]
+    np.testing.assert_array_equal(engine, by_hand)
+
+
+def test_conv_output_size_refuses_what_the_formula_does_not_give():
+    assert conv_output_size(28, 2, 0, 2) == 14 and conv_output_size(7, 3, 0, 2) == 3
+    with pytest.raises(ValueError, match="not a whole number"):
+        conv_output_size(6, 3, 0, 2)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv_output_size(2, 5)
+    with pytest.raises(ValueError, match="s > 0"):
+        conv_output_size(5, 3, s=0)
+
+
+def test_conv_1_to_32_3x3_on_28x28_under_each_convention():
+    layer = nn.Conv2d(1, 32, 3)
+    assert layer.num_parameters() == 320 == conv_params(3, 1, 32)
+    assert conv_flops(26, 26, 3, 1, 32, "macs") == 26 * 26 * 32 * 9 == 194_688
+    assert conv_flops(26, 26, 3, 1, 32, "flops") == 2 * 194_688
+    assert conv_flops(26, 26, 3, 1, 32, "lecture") == 2 * 26 * 26 * 32 * (9 + 1) == 432_640
+    for convention in ("lecture", "macs", "flops"):
+        (row,) = summary(layer, (1, 28, 28), convention).rows
+        assert row.macs == 194_688 and row.flops == conv_flops(26, 26, 3, 1, 32, convention)
+
+
+def test_linear_flops_conventions():
+    assert linear_flops(4, 2) == 4 * 2 + 2
+    assert linear_flops(4, 2, "macs") == 8 and linear_flops(4, 2, "flops") == 16
+    with pytest.raises(ValueError, match="unknown convention 'gflops'"):
+        linear_flops(4, 2, "gflops")
+
+
+def test_teacher_summary_421642_parameters_and_per_layer_formulas():
+    s = summary(TeacherModel(), (1, 28, 28))
+    assert s.total_params == 421_642 == s.total_nonzero_params
+    assert s.total_memory_bytes == 4 * 421_642
+    by_name = {r.name: r for r in s.rows}
+    assert list(by_name) == ["conv1", "conv2", "fc1", "fc2"]
+    assert by_name["conv1"].flops == conv_flops(28, 28, 3, 1, 32) and by_name["conv1"].output_shape == (32, 28, 28)
+    assert by_name["conv2"].flops == conv_flops(14, 14, 3, 32, 64) and by_name["conv2"].params == conv_params(3, 32, 64)
+    assert by_name["fc1"].flops == linear_flops(3136, 128) and by_name["fc1"].params == linear_params(3136, 128)
+    assert by_name["fc2"].flops == linear_flops(128, 10)
+    assert s.total_macs == 28 * 28 * 32 * 9 + 14 * 14 * 64 * 288 + 3136 * 128 + 128 * 10
+
+
+def test_student_is_several_times_smaller_than_the_teacher():
+    t, s = summary(TeacherModel(), (1, 28, 28)), summary(StudentModel(), (1, 28, 28))
+    assert t.total_params / s.total_params > 10 and t.total_macs / s.total_macs > 10
+
+
+def test_nested_modules_pooling_relu_flatten_rows_and_tables():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.ReLU())
+            self.head = nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(4 * 4 * 4, 10)))
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    s = summary(Net(), (1, 8, 8))
+    assert [r.name for r in s.rows] == ["features.0", "features.1", "features.2", "head.0", "head.1.0"]
+    assert [r.params for r in s.rows] == [40, 0, 0, 0, 650]
+    assert [r.macs for r in s.rows][1:4] == [0, 0, 0]
+    text, md = str(s), s.to_markdown()
+    assert "features.1" in text and "MaxPool2d" in text and "690" in text
+    assert md.splitlines()[0].startswith("| layer | type |") and "**690**" in md
+
+
+def test_nonzero_parameters_count_pruned_weights():
+    layer = nn.Linear(4, 3)
+    layer.weight.data[:2] = 0
+    (row,) = summary(layer, (4,)).rows
+    assert row.params == 15 and row.nonzero_params == 15 - 8
+
+
+def test_hooks_for_quantized_layers_bits_and_new_layer_types():
+    class QuantLinear(nn.Linear):
+        weight_bits = 8
+
+    (row,) = summary(QuantLinear(10, 10), (10,)).rows
+    assert row.bits == 8 and row.memory_bytes == 110  # int8: a quarter of float32's 440 bytes
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    register_counter(Scale, lambda layer, inputs, output, convention: (output.size, output.size))
+    try:
+        (row,) = summary(Scale(), (7,)).rows
+        assert row.macs == 7
+    finally:
+        del COUNTERS[Scale]
+
+
+def test_summary_leaves_the_model_in_training_mode_and_without_hooks():
+    model = toy_2_4_2()
+    summary(model, (2,))
+    assert model.training
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_measure_latency_reports_median_p90_throughput_and_platform():
+    lat = measure_latency(StudentModel(), (1, 28, 28), batch_size=4, warmup=1, repeats=5)
+    assert 0 < lat.median_ms <= lat.p90_ms
+    assert lat.images_per_s == pytest.approx(4 / (lat.median_ms / 1e3))
+    assert lat.platform["device"] == "cpu" and lat.platform["cores"] >= 1 and "numpy" in lat.platform["backend"]
+    assert "images/s" in str(lat)
+
+
+def test_command_line_prints_teacher_and_student_and_user_models(capsys):
+    main([])
+    out = capsys.readouterr().out
+    assert "TeacherModel" in out and "421,642" in out and "StudentModel" in out
+    main(["--model", "tests.test_profile:toy_2_4_2", "--input-shape", "2", "--markdown", "--convention", "macs"])
+    out = capsys.readouterr().out
+    assert "| **22** |" in out and "FLOPs (macs)" in out
