@@ -7,8 +7,19 @@ import minikd as mk
 from minikd import functional as F
 from minikd import nn
 from minikd.models import StudentModel, TeacherModel
-from minikd.profile import (COUNTERS, conv_flops, conv_output_size, conv_params, linear_flops, linear_params, main,
-                            measure_latency, memory_bytes, register_counter, summary)
+from minikd.profile import (
+    COUNTERS,
+    conv_flops,
+    conv_output_size,
+    conv_params,
+    linear_flops,
+    linear_params,
+    main,
+    measure_latency,
+    memory_bytes,
+    register_counter,
+    summary,
+)
 
 IMAGE = np.array([[1, 0, 1, 0, 1], [0, 0, 1, 1, 0], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]], float)
 KERNEL = np.array([[1, 1, 1], [0, 0, 0], [1, 0, 1]], float)
