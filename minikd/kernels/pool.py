@@ -110,18 +110,20 @@ def _max_pool_forward_kernel(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: n
         n = r // (C * Ho)
         c = (r // Ho) % C
         i = r % Ho
+        h0 = i * sh - ph
+        # clip the window to the input once per row: padding is −∞ and never wins, and
+        # no bounds test is left in the inner loops (padding ≤ k/2 keeps the window non-empty)
+        hs, he = max(h0, 0), min(h0 + kh, H)
         for j in range(Wo):
-            best = -np.inf
-            best_at = 0
-            for ki in range(kh):
-                h = i * sh - ph + ki
-                if h < 0 or h >= H:
-                    continue  # padding is −∞: it never wins
-                for kj in range(kw):
-                    w = j * sw - pw + kj
-                    if 0 <= w < W and x[n, c, h, w] > best:
+            w0 = j * sw - pw
+            ws, we = max(w0, 0), min(w0 + kw, W)
+            best = x[n, c, hs, ws]  # same dtype as x: no float64 promotion
+            best_at = (hs - h0) * kw + (ws - w0)
+            for h in range(hs, he):
+                for w in range(ws, we):
+                    if x[n, c, h, w] > best:  # strict: the first maximum wins ties
                         best = x[n, c, h, w]
-                        best_at = ki * kw + kj
+                        best_at = (h - h0) * kw + (w - w0)
             y[n, c, i, j] = best
             argmax[n, c, i, j] = best_at
 
