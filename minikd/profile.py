@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend, nn
-from .tensor import no_grad, randn
+from .tensor import Tensor, no_grad, zeros
 
 CONVENTIONS = ("lecture", "macs", "flops")
 
@@ -283,7 +283,7 @@ def summary(model: nn.Module, input_shape, convention: str = "lecture", batch_si
         dtype = params[0].dtype if params else np.float32
         device = params[0].device if params else "cpu"
         with no_grad():
-            model(randn(batch_size, *input_shape, dtype=dtype, device=device) * 0)
+            model(zeros(batch_size, *input_shape, dtype=dtype, device=device))
     finally:
         for h in handles:
             h.remove()
@@ -341,7 +341,9 @@ def measure_latency(model: nn.Module, input_shape, batch_size: int = 1, warmup: 
     params = list(model.parameters())
     device = params[0].device if params else "cpu"
     dtype = params[0].dtype if params else np.float32
-    x = randn(batch_size, *input_shape, dtype=dtype, device=device)
+    # a local generator: timing a model must not shift minikd's seeded random stream
+    data = np.random.default_rng(0).standard_normal((batch_size, *input_shape)).astype(dtype)
+    x = Tensor(backend.to_device(data, device))
     sync = _synchronizer(device)
     was_training = model.training
     model.eval()
