@@ -63,12 +63,25 @@ def test_output_size_is_the_lecture_formula(d_prev, k, p, s, expected):
     assert K.output_size(d_prev, k, p, s) == expected
 
 
-def test_im2col_rows_are_the_windows():
-    x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(1, 2, 4, 4)
-    cols = K.im2col(x, (2, 2), (2, 2), (0, 0))
-    assert cols.shape == (4, 8)
-    # the window at output (1, 0): rows 2-3, columns 0-1, channel 0 then channel 1
-    np.testing.assert_array_equal(cols[2], np.concatenate([x[0, 0, 2:4, 0:2].ravel(), x[0, 1, 2:4, 0:2].ravel()]))
+@pytest.mark.parametrize("backend", K.BACKENDS)
+def test_im2col_columns_are_the_windows(backend):
+    x = np.arange(2 * 2 * 4 * 4, dtype=np.float32).reshape(2, 2, 4, 4)
+    with K.use_backend(backend):
+        cols = K.im2col(x, (2, 2), (2, 2), (0, 0))
+    assert cols.shape == (2 * 2 * 2, 2 * 2 * 2)  # (C·k_h·k_w, N·h_i·w_i)
+    # image 1, output (1, 0) is column (n·h_i + i)·w_i + j = 6: rows 2-3, columns 0-1,
+    # channel 0 then channel 1
+    np.testing.assert_array_equal(cols[:, 6], np.concatenate([x[1, 0, 2:4, 0:2].ravel(), x[1, 1, 2:4, 0:2].ravel()]))
+
+
+@pytest.mark.parametrize("backend", K.BACKENDS)
+def test_im2col_rows_are_shifted_planes_with_zero_padding(backend):
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    with K.use_backend(backend):
+        cols = K.im2col(x, (3, 3), (1, 1), (1, 1))
+    # offset (k_i, k_j) = (0, 0) is the top-left neighbour of every pixel: zero outside the image
+    np.testing.assert_array_equal(cols[0].reshape(3, 3), [[0, 0, 0], [0, 1, 2], [0, 4, 5]])
+    np.testing.assert_array_equal(cols[4].reshape(3, 3), x[0, 0])  # the centre: the image itself
 
 
 def test_col2im_is_the_adjoint_of_im2col():
@@ -95,12 +108,31 @@ def test_im2col_numba_equals_numpy(case, dtype):
 @given(case=windows())
 def test_col2im_numba_equals_numpy(case, dtype):
     shape, kernel, stride, padding = case
-    n_rows = shape[0] * K.output_size(shape[2], kernel[0], padding[0], stride[0]) \
+    n_windows = shape[0] * K.output_size(shape[2], kernel[0], padding[0], stride[0]) \
         * K.output_size(shape[3], kernel[1], padding[1], stride[1])
-    cols = _x((n_rows, shape[1] * kernel[0] * kernel[1]), dtype, seed=2)
+    cols = _x((shape[1] * kernel[0] * kernel[1], n_windows), dtype, seed=2)
     a, b = K.col2im_numba(cols, shape, kernel, stride, padding), K.col2im_numpy(cols, shape, kernel, stride, padding)
     assert a.shape == b.shape == shape and a.dtype == b.dtype == dtype
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # sums in another order
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(N=st.integers(1, 3), C=st.integers(1, 3), H=st.integers(2, 9), W=st.integers(2, 9),
+       ties=st.booleans(), channel_major=st.booleans())
+def test_max_pool_2x2_fast_path_equals_numpy(N, C, H, W, ties, channel_major, dtype):
+    # the unrolled 2×2 / stride 2 kernels: odd sizes leave a row or column in no window,
+    # integer-valued inputs make ties, and a channel-major view is what a conv returns
+    x = np.floor(_x((N, C, H, W), dtype) * 2) if ties else _x((N, C, H, W), dtype)
+    if channel_major:
+        x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    args = (2, 2), (2, 2), (0, 0)
+    (y1, a1), (y2, a2) = K.max_pool_forward_numba(x, *args), K.max_pool_forward_numpy(x, *args)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(a1, a2)
+    gy = _x(y1.shape, dtype, seed=3)
+    g1 = K.max_pool_backward_numba(gy, a1, x.shape, *args, like=x)
+    np.testing.assert_array_equal(g1, K.max_pool_backward_numpy(gy, a2, x.shape, *args))
+    assert g1.strides == np.empty_like(x).strides  # dL/dx has the input's memory layout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -111,10 +111,11 @@ def max_pool_forward(x, kernel, stride, padding):
     return (max_pool_forward_numba if _numba_for(x) else max_pool_forward_numpy)(x, kernel, stride, padding)
 
 
-def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding):
-    """dL/dx of max pooling: each dL/dy goes to its window's argmax."""
+def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding, like=None):
+    """dL/dx of max pooling: each dL/dy goes to its window's argmax. ``like``: an array of
+    shape ``x_shape`` whose memory layout dL/dx should have (the Numba path honours it)."""
     fn = max_pool_backward_numba if _numba_for(gy) else max_pool_backward_numpy
-    return fn(gy, argmax, x_shape, kernel, stride, padding)
+    return fn(gy, argmax, x_shape, kernel, stride, padding, like=like)
 
 
 def avg_pool_forward(x, kernel, stride, padding):

@@ -46,17 +46,18 @@ class Conv2d(Function):
 
     Forward, per group (g = 1: one group)::
 
-        cols = im2col(x)                   (N·h_i·w_i,  d_prev·k_h·k_w)   one row per window
-        Y    = cols · W_matᵀ + b           (N·h_i·w_i,  d)               W_mat = W as (d, d_prev·k_h·k_w)
-        y    = Y as (N, h_i, w_i, d) → (N, d, h_i, w_i)
+        cols = im2col(x)                   (d_prev·k_h·k_w,  N·h_i·w_i)   one column per window
+        Y    = W_mat · cols + b            (d,  N·h_i·w_i)               W_mat = W as (d, d_prev·k_h·k_w)
+        y    = Y as (d, N, h_i, w_i), seen as (N, d, h_i, w_i)           a view, no copy
 
-    The batch is folded into the rows of the product, so N windows-matrices cost one
-    BLAS call, not N.
+    The batch is folded into the columns of the product, so N window matrices cost one
+    BLAS call, not N. ``y`` keeps Y's memory (channel-major, each plane y[n, o] one
+    contiguous block): NumPy ops and the pooling kernels read such views directly.
 
-    Backward, from G = dL/dY (dL/dy as (N·h_i·w_i, d))::
+    Backward, from G = dL/dY (dL/dy as (d, N·h_i·w_i); free when dL/dy has y's layout)::
 
-        dL/dW_mat = Gᵀ · cols              (d, d_prev·k_h·k_w)
-        dL/dx     = col2im(G · W_mat)      overlapping windows add up
+        dL/dW_mat = G · colsᵀ              (d, d_prev·k_h·k_w)
+        dL/dx     = col2im(W_matᵀ · G)     overlapping windows add up
         dL/db     = Σ_{n, i, j} dL/dy[n, :, i, j]
     """
 
@@ -70,27 +71,28 @@ class Conv2d(Function):
         self.x_shape, self.kernel, self.stride, self.padding, self.groups = x.shape, kernel, stride, padding, groups
         self.weight = weight
 
-        cols = kernels.im2col(x, kernel, stride, padding)  # (N·Ho·Wo, C·kh·kw), contiguous
+        cols = kernels.im2col(x, kernel, stride, padding)  # (C·kh·kw, N·Ho·Wo), contiguous
         w_mat = weight.reshape(d, cg * kh * kw)           # a view: weight is (d, cg, kh, kw)
         if groups == 1:
-            y = cols @ w_mat.T                            # BLAS reads the transpose in place
+            y = w_mat @ cols
         else:
-            # group g uses input channels [g·cg, (g+1)·cg) = a contiguous block of columns
+            # group g: filters [g·dg, (g+1)·dg) times input channels [g·cg, (g+1)·cg), which
+            # are a contiguous block of rows of cols; each product writes its rows of y
             dg, kg = d // groups, cg * kh * kw
-            y = xp.concatenate([xp.ascontiguousarray(cols[:, g * kg:(g + 1) * kg]) @ w_mat[g * dg:(g + 1) * dg].T
-                                for g in range(groups)], axis=1)
+            y = xp.empty((d, cols.shape[1]), dtype=cols.dtype)
+            for g in range(groups):
+                xp.matmul(w_mat[g * dg:(g + 1) * dg], cols[g * kg:(g + 1) * kg], out=y[g * dg:(g + 1) * dg])
         if bias is not None:
-            y += bias                                     # broadcast over the rows, in place
+            y += bias[:, None]                            # one bias per row (filter), in place
         # keep cols only when dL/dW will need it (they are the biggest buffer of the layer)
         self.cols = cols if self.needs_input_grad[1] else None
-        # (N·Ho·Wo, d) → (N, d, Ho, Wo); one copy so the next layer gets a contiguous array
-        return xp.ascontiguousarray(y.reshape(N, Ho, Wo, d).transpose(0, 3, 1, 2))
+        return y.reshape(d, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, d, Ho, Wo), a view
 
     def backward(self, gy):
         xp = self.xp
         weight, groups = self.weight, self.groups
         d, cg, kh, kw = weight.shape
-        g_mat = xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, d)  # G: (N·Ho·Wo, d)
+        g_mat = gy.transpose(1, 0, 2, 3).reshape(d, -1)   # G: (d, N·Ho·Wo); a copy only if gy is NCHW
         w_mat = weight.reshape(d, cg * kh * kw)
         dg, kg = d // groups, cg * kh * kw
         needs = self.needs_input_grad
@@ -98,21 +100,21 @@ class Conv2d(Function):
         gx = gw = gb = None
         if needs[0]:
             if groups == 1:
-                gcols = g_mat @ w_mat                     # (N·Ho·Wo, C·kh·kw)
+                gcols = w_mat.T @ g_mat                   # (C·kh·kw, N·Ho·Wo)
             else:
-                gcols = xp.concatenate([g_mat[:, g * dg:(g + 1) * dg] @ w_mat[g * dg:(g + 1) * dg]
-                                        for g in range(groups)], axis=1)
+                gcols = xp.concatenate([w_mat[g * dg:(g + 1) * dg].T @ g_mat[g * dg:(g + 1) * dg]
+                                        for g in range(groups)], axis=0)
             gx = kernels.col2im(gcols, self.x_shape, self.kernel, self.stride, self.padding)
         if needs[1]:
             cols = self.cols
             if groups == 1:
-                gw_mat = g_mat.T @ cols                   # (d, C·kh·kw)
+                gw_mat = g_mat @ cols.T                   # (d, C·kh·kw); BLAS reads the transpose in place
             else:
-                gw_mat = xp.concatenate([g_mat[:, g * dg:(g + 1) * dg].T @ cols[:, g * kg:(g + 1) * kg]
+                gw_mat = xp.concatenate([g_mat[g * dg:(g + 1) * dg] @ cols[g * kg:(g + 1) * kg].T
                                          for g in range(groups)], axis=0)
             gw = gw_mat.reshape(weight.shape)
         if len(needs) == 3 and needs[2]:
-            gb = gy.sum(axis=(0, 2, 3))
+            gb = g_mat.sum(axis=1)
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
 
     @staticmethod

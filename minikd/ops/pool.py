@@ -43,10 +43,14 @@ class MaxPool2d(Function):
         _check("max_pool2d", x, kernel, stride, padding)
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
         y, self.argmax = kernels.max_pool_forward(x, kernel, stride, padding)
+        self.x = x  # for its memory layout only (the graph keeps x alive anyway)
         return y
 
     def backward(self, gy):
-        return kernels.max_pool_backward(gy, self.argmax, self.x_shape, self.kernel, self.stride, self.padding)
+        # dL/dx in x's layout: after a convolution (channel-major output) the conv's
+        # backward then reads it without a transposing copy
+        return kernels.max_pool_backward(gy, self.argmax, self.x_shape, self.kernel, self.stride, self.padding,
+                                         like=self.x)
 
 
 class AvgPool2d(Function):
