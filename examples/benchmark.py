@@ -1,61 +1,93 @@
 """Speed of minikd against PyTorch on the lecture's teacher and student, measured in one run.
 
-    python examples/benchmark.py [--steps 30] [--threads 2] [--json benchmark.json]
+    python examples/benchmark.py [--steps 30] [--threads 2] [--repeats 1] [--models teacher,student]
+                                 [--device cpu|cuda] [--no-torch] [--json benchmark.json]
 
 For each model: training throughput (forward + backward + Adam step, images/s) at batch
 64 and 128, inference throughput at batch 1 and 1000, peak resident memory of a training
-run (each framework in a fresh child process), and the FLOP rate achieved — training
-≈ 3 × the forward FLOPs (2 × MACs, from ``minikd.profile``) — against NumPy's float32
-matmul rate measured in the same run, the practical ceiling of this CPU. If PyTorch is
-installed, the same models run in the same process with the same number of threads and
-the minikd/PyTorch ratios are printed; otherwise those columns say so.
+run, and the FLOP rate achieved — training ≈ 3 × the forward FLOPs (2 × MACs, from
+``minikd.profile``) — against NumPy's float32 matmul rate on 1024³, the practical ceiling
+of this CPU. Each figure is the median of ``--steps`` timed steps (10 × as many at batch 1)
+after 3 warm-up steps.
+
+Each framework runs in its own fresh child interpreter, one after another, never two at
+once: one worker per (framework, model) times all of that model's rows and prints them as
+one JSON line. (PyTorch imported into minikd's process was measured to slow minikd by about
+20 %: the two thread pools compete for the cores.) Every worker gets the same ``--threads``
+through OMP/OpenBLAS/MKL/NUMBA_NUM_THREADS, set before NumPy or torch is imported, and
+``torch.set_num_threads``. With ``--repeats R`` the minikd and PyTorch workers alternate R
+times and each row reports the median, which cuts drift on a shared machine.
+
+The very first minikd training step (Numba compiling its kernels, or loading them from the
+on-disk cache) is timed apart from the steady state and reported as ``first_step_s``. Peak
+RSS (``VmHWM``) comes from separate workers that only run 20 training steps at batch 64 on
+the CPU. ``--device cuda`` times minikd (through CuPy) and PyTorch on the GPU instead.
+If PyTorch is not installed, or ``--no-torch`` is given, its columns say so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
-import numpy as np
+# Only the standard library is imported at module level: a worker must set the thread
+# variables below before NumPy, Numba or torch is first imported, and the parent process
+# never imports torch (nor minikd) at all.
 
-import minikd as mk
-from minikd import functional as F
-from minikd import optim
-from minikd.models import StudentModel, TeacherModel
-from minikd.profile import platform_info, summary
-
-MODELS = {"teacher": TeacherModel, "student": StudentModel}
-TRAIN_BATCHES, INFER_BATCHES = (64, 128), (1, 1000)
+MODEL_NAMES = ("teacher", "student")
+FRAMEWORKS = ("minikd", "torch")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+WARMUP = 3
+RSS_BATCH, RSS_STEPS = 64, 20
 
 
-def median_time(fn, steps, warmup=3):
+def median_time(fn, steps, sync=lambda: None, warmup=WARMUP):
+    """(seconds of the first warm-up call, median seconds of ``steps`` timed calls).
+
+    ``sync`` waits for queued device work (a no-op on the CPU) before each clock read.
+    """
+    first = None
     for _ in range(warmup):
+        t = time.perf_counter()
         fn()
+        sync()
+        first = time.perf_counter() - t if first is None else first
     times = []
     for _ in range(steps):
         t = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return first, statistics.median(times)
 
 
-def matmul_gflops(n=1024, steps=10):
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    return 2 * n ** 3 / median_time(lambda: a @ a, steps) / 1e9
+def row_plan(args):
+    """The rows every worker measures, in order: (kind, batch, timed steps)."""
+    plan = [("train", b, args.steps) for b in args.train_batches]
+    plan += [("infer", b, args.steps if b > 1 else 10 * args.steps) for b in args.infer_batches]
+    return plan
 
 
-# --------------------------------------------------------------------------- minikd
+# --------------------------------------------------------------------------- minikd worker
 
-def minikd_train_step(model, batch):
+def minikd_train_step(model, batch, device="cpu"):
+    import numpy as np
+
+    import minikd as mk
+    from minikd import functional as F
+    from minikd import optim
+
     rng = np.random.default_rng(0)
-    x = mk.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-    y = mk.tensor(rng.integers(0, 10, batch))
+    x = mk.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), device=device)
+    y = mk.tensor(rng.integers(0, 10, batch), device=device)
     opt = optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -66,8 +98,12 @@ def minikd_train_step(model, batch):
     return step
 
 
-def minikd_infer(model, batch):
-    x = mk.tensor(np.random.default_rng(0).standard_normal((batch, 1, 28, 28)).astype(np.float32))
+def minikd_infer(model, batch, device="cpu"):
+    import numpy as np
+
+    import minikd as mk
+
+    x = mk.tensor(np.random.default_rng(0).standard_normal((batch, 1, 28, 28)).astype(np.float32), device=device)
     model.eval()
 
     def run():
@@ -76,7 +112,45 @@ def minikd_infer(model, batch):
     return run
 
 
-# --------------------------------------------------------------------------- PyTorch (optional peer)
+def matmul_gflops(n=1024, steps=10):
+    """NumPy's float32 n³ matmul rate: the practical ceiling of this CPU with these threads."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    return 2 * n ** 3 / median_time(lambda: a @ a, steps)[1] / 1e9
+
+
+def minikd_worker(args):
+    import minikd as mk
+    from minikd.models import StudentModel, TeacherModel
+    from minikd.profile import platform_info, summary
+
+    if args.device == "cuda" and not mk.cuda_available():
+        return {"error": "--device cuda: minikd finds no CUDA device (needs CuPy and an NVIDIA GPU)"}
+    sync = lambda: None  # noqa: E731
+    if args.device == "cuda":
+        import cupy
+
+        sync = cupy.cuda.Device().synchronize
+    make = {"teacher": TeacherModel, "student": StudentModel}[args.model]
+
+    rows, first_step_s = [], None
+    for kind, batch, steps in row_plan(args):
+        mk.manual_seed(0)
+        model = make().to(args.device)
+        fn = (minikd_train_step if kind == "train" else minikd_infer)(model, batch, args.device)
+        first, median = median_time(fn, steps, sync)
+        if first_step_s is None:  # the process's very first step: Numba compile or cache load
+            first_step_s = first
+        rows.append({"kind": kind, "batch": batch, "seconds": median})
+    # Counted after the timed rows: summary() runs a forward pass, which would compile the
+    # kernels before the first step is timed.
+    fwd_flops = summary(make(), (1, 28, 28), "flops").total_flops  # 2 × MACs per image
+    return {"rows": rows, "first_step_s": first_step_s, "forward_flops": fwd_flops,
+            "numpy_matmul_gflops": matmul_gflops(), "platform": platform_info(args.device)}
+
+
+# --------------------------------------------------------------------------- PyTorch worker (optional peer)
 
 def torch_models():
     import torch
@@ -84,6 +158,8 @@ def torch_models():
     from torch.nn import functional as tF
 
     class Net(tnn.Module):
+        """The same layers as minikd.models' teacher and student."""
+
         def __init__(self, c1, c2, hidden):
             super().__init__()
             self.conv1 = tnn.Conv2d(1, c1, 3, padding=1)
@@ -99,9 +175,9 @@ def torch_models():
     return torch, {"teacher": lambda: Net(32, 64, 128), "student": lambda: Net(8, 16, 32)}
 
 
-def torch_train_step(torch, model, batch):
-    x = torch.randn(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+def torch_train_step(torch, model, batch, device="cpu"):
+    x = torch.randn(batch, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -112,8 +188,8 @@ def torch_train_step(torch, model, batch):
     return step
 
 
-def torch_infer(torch, model, batch):
-    x = torch.randn(batch, 1, 28, 28)
+def torch_infer(torch, model, batch, device="cpu"):
+    x = torch.randn(batch, 1, 28, 28, device=device)
     model.eval()
 
     def run():
@@ -122,24 +198,38 @@ def torch_infer(torch, model, batch):
     return run
 
 
-# --------------------------------------------------------------------------- peak memory (child processes)
+def torch_worker(args):
+    torch, makers = torch_models()
+    torch.set_num_threads(args.threads)
+    sync = lambda: None  # noqa: E731
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            return {"unavailable": "no CUDA in this PyTorch"}
+        sync = torch.cuda.synchronize
+    rows = []
+    for kind, batch, steps in row_plan(args):
+        torch.manual_seed(0)
+        model = makers[args.model]().to(args.device)
+        fn = (torch_train_step if kind == "train" else torch_infer)(torch, model, batch, args.device)
+        rows.append({"kind": kind, "batch": batch, "seconds": median_time(fn, steps, sync)[1]})
+    return {"rows": rows, "version": torch.__version__}
 
-def peak_rss_child(framework, model, batch, steps):
-    """Run ``steps`` training steps in a fresh interpreter; return its peak RSS in MiB."""
-    out = subprocess.run([sys.executable, __file__, "--rss-worker", framework, model, str(batch), str(steps)],
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
+# --------------------------------------------------------------------------- peak memory worker
 
-def rss_worker(framework, model, batch, steps):
-    if framework == "minikd":
-        step = minikd_train_step(MODELS[model](), batch)
+def rss_worker(args):
+    """Only ``RSS_STEPS`` CPU training steps at batch ``RSS_BATCH``, then this process's peak RSS."""
+    if args.worker == "minikd":
+        from minikd.models import StudentModel, TeacherModel
+
+        step = minikd_train_step({"teacher": TeacherModel, "student": StudentModel}[args.model](), RSS_BATCH)
     else:
         torch, makers = torch_models()
-        step = torch_train_step(torch, makers[model](), batch)
-    for _ in range(steps):
+        torch.set_num_threads(args.threads)
+        step = torch_train_step(torch, makers[args.model](), RSS_BATCH)
+    for _ in range(RSS_STEPS):
         step()
-    print(peak_rss_mib())
+    return {"peak_rss_mib": peak_rss_mib()}
 
 
 def peak_rss_mib():
@@ -152,73 +242,161 @@ def peak_rss_mib():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# --------------------------------------------------------------------------- main
+def worker_main(args):
+    # Before anything imports NumPy, Numba or torch (the parent also sets them in our env).
+    os.environ.update({var: str(args.threads) for var in THREAD_VARS})
+    if args.rss:
+        result = rss_worker(args)
+    else:
+        result = (minikd_worker if args.worker == "minikd" else torch_worker)(args)
+    print(json.dumps(result), flush=True)  # the one line the parent reads
 
-def main():
+
+# --------------------------------------------------------------------------- parent
+
+def run_worker(args, framework, model, rss=False):
+    """Run one worker in a fresh interpreter and return its JSON result."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--models", model,
+           "--threads", str(args.threads), "--steps", str(args.steps), "--device", args.device,
+           "--train-batches", ",".join(map(str, args.train_batches)),
+           "--infer-batches", ",".join(map(str, args.infer_batches))] + (["--rss"] if rss else [])
+    env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        sys.exit(f"benchmark: the {framework} worker for {model} failed (exit code {out.returncode})")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        sys.exit(f"benchmark: {result['error']}")
+    return result
+
+
+def torch_status(args):
+    """None if PyTorch will run, else the text its columns show. Never imports torch here."""
+    if args.no_torch:
+        return "not run (--no-torch)"
+    if importlib.util.find_spec("torch") is None:
+        return "not installed"
+    return None
+
+
+def int_list(text):
+    return [int(x) for x in text.split(",") if x]
+
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30, help="timed steps per measurement (median reported)")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--json", default="benchmark.json")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every framework")
+    p.add_argument("--repeats", type=int, default=1, help="alternate the workers R times; report medians")
+    p.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated: teacher,student")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--json", default="benchmark.json", help="where the results are written")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    p.add_argument("--rss-worker", nargs=4, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.rss_worker:
-        framework, model, batch, steps = args.rss_worker
-        return rss_worker(framework, model, int(batch), int(steps))
+    # Hidden: smaller batches for the test suite, and the worker entry point.
+    p.add_argument("--train-batches", type=int_list, default=[64, 128], help=argparse.SUPPRESS)
+    p.add_argument("--infer-batches", type=int_list, default=[1, 1000], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    p.add_argument("--rss", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(args.models) - set(MODEL_NAMES))
+    if unknown or not args.models:
+        p.error(f"--models: expected a comma-separated subset of {','.join(MODEL_NAMES)}; got {unknown or 'none'}")
+    if args.steps < 1 or args.repeats < 1 or args.threads < 1:
+        p.error("--steps, --repeats and --threads must be at least 1")
+    args.model = args.models[0]  # a worker measures exactly one model
+    return args
 
-    torch = makers = None
-    if not args.no_torch:
-        try:
-            torch, makers = torch_models()
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            pass
-    ceiling = matmul_gflops()
-    results = {"platform": platform_info("cpu"), "threads": args.threads, "torch": torch.__version__ if torch else None,
-               "numpy_matmul_gflops": ceiling, "python": platform.python_version(), "rows": []}
 
-    for name, make in MODELS.items():
-        fwd_flops = summary(make(), (1, 28, 28), "flops").total_flops  # 2 × MACs per image
-        for kind, batches in (("train", TRAIN_BATCHES), ("infer", INFER_BATCHES)):
-            for batch in batches:
-                mk.manual_seed(0)
-                model = make()
-                fn = minikd_train_step(model, batch) if kind == "train" else minikd_infer(model, batch)
-                steps = args.steps if batch > 1 else 10 * args.steps
-                t_mk = median_time(fn, steps)
-                t_pt = None
-                if torch is not None:
-                    tm = makers[name]()
-                    fn_pt = torch_train_step(torch, tm, batch) if kind == "train" else torch_infer(torch, tm, batch)
-                    t_pt = median_time(fn_pt, steps)
-                work = fwd_flops * batch * (3 if kind == "train" else 1)
-                row = {"model": name, "kind": kind, "batch": batch, "minikd_img_s": batch / t_mk,
-                       "torch_img_s": batch / t_pt if t_pt else None,
-                       "ratio": t_pt / t_mk if t_pt else None, "minikd_gflops": work / t_mk / 1e9}
-                results["rows"].append(row)
-                print(_fmt(row), flush=True)
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args)
 
-    for name in MODELS:
-        rss = {"minikd": peak_rss_child("minikd", name, 64, 20)}
-        if torch is not None:
-            rss["torch"] = peak_rss_child("torch", name, 64, 20)
-        results[f"peak_rss_mib_{name}_train64"] = rss
-        ratio = f"  ratio {rss['minikd'] / rss['torch']:.2f}" if "torch" in rss else ""
-        print(f"peak RSS, {name} training at batch 64: minikd {rss['minikd']:.0f} MiB"
-              + (f", PyTorch {rss['torch']:.0f} MiB" if "torch" in rss else ", PyTorch not installed") + ratio)
-    print(f"NumPy float32 matmul 1024³: {ceiling:.0f} GFLOP/s (this CPU's practical ceiling); threads {args.threads}")
+    no_torch = torch_status(args)
+    frameworks = ["minikd"] + ([] if no_torch else ["torch"])
+    torch_text = no_torch  # may become "no CUDA in this PyTorch" below
+    # runs[(framework, model)] = one worker result per repeat. Workers run one at a time,
+    # alternating frameworks within each repeat.
+    runs = {}
+    for r in range(args.repeats):
+        for model in args.models:
+            for fw in list(frameworks):
+                print(f"[{r + 1}/{args.repeats}] {fw} {model} ...", file=sys.stderr, flush=True)
+                result = run_worker(args, fw, model)
+                if "unavailable" in result:
+                    frameworks.remove(fw)
+                    torch_text = result["unavailable"]
+                    continue
+                runs.setdefault((fw, model), []).append(result)
+
+    mk_runs = [res for model in args.models for res in runs[("minikd", model)]]
+    torch_runs = [res for model in args.models for res in runs.get(("torch", model), [])]
+    ceiling = statistics.median(res["numpy_matmul_gflops"] for res in mk_runs)
+    results = {"platform": mk_runs[0]["platform"], "device": args.device, "threads": args.threads,
+               "steps": args.steps, "repeats": args.repeats,
+               "torch": torch_runs[0]["version"] if torch_runs else None,
+               "numpy_matmul_gflops": ceiling, "python": platform.python_version(),
+               # the first repeat's: the one that may have compiled rather than loaded the cache
+               "first_step_s": {model: runs[("minikd", model)][0]["first_step_s"] for model in args.models},
+               "rows": []}
+
+    for model in args.models:
+        mk_res, pt_res = runs[("minikd", model)], runs.get(("torch", model), [])
+        fwd_flops = mk_res[0]["forward_flops"]
+        for i, row in enumerate(mk_res[0]["rows"]):
+            kind, batch = row["kind"], row["batch"]
+            mk_ips = [batch / res["rows"][i]["seconds"] for res in mk_res]
+            pt_ips = [batch / res["rows"][i]["seconds"] for res in pt_res]
+            mk_med = statistics.median(mk_ips)
+            pt_med = statistics.median(pt_ips) if pt_ips else None
+            work = fwd_flops * (3 if kind == "train" else 1)  # FLOPs per image
+            results["rows"].append({
+                "model": model, "kind": kind, "batch": batch, "minikd_img_s": mk_med, "torch_img_s": pt_med,
+                "ratio": mk_med / pt_med if pt_med else None, "minikd_gflops": work * mk_med / 1e9,
+                "minikd_img_s_runs": mk_ips, "torch_img_s_runs": pt_ips})
+
+    # Peak memory: separate workers that do nothing but RSS_STEPS training steps on the CPU.
+    print("peak RSS workers ...", file=sys.stderr, flush=True)
+    for model in args.models:
+        rss = {fw: run_worker(args, fw, model, rss=True)["peak_rss_mib"] for fw in ("minikd", "torch")
+               if fw == "minikd" or not no_torch}
+        results[f"peak_rss_mib_{model}_train{RSS_BATCH}"] = rss
+
+    print_report(results, args, torch_text)
     tmp = args.json + ".tmp"
     with open(tmp, "w") as f:
         json.dump(results, f, indent=2)
-    os.replace(tmp, args.json)
+    os.replace(tmp, args.json)  # atomic: a reader never sees half a file
     print(f"wrote {args.json}")
 
 
-def _fmt(row):
-    pt = f"{row['torch_img_s']:>9,.0f}" if row["torch_img_s"] else "  no torch"
-    ratio = f"{row['ratio']:.2f}x" if row["ratio"] else "-"
-    return (f"{row['model']:8s} {row['kind']:5s} batch {row['batch']:>4}: minikd {row['minikd_img_s']:>9,.0f} img/s"
-            f"  PyTorch {pt} img/s  minikd/PyTorch {ratio:>6}  ({row['minikd_gflops']:.1f} GFLOP/s)")
+def print_report(results, args, torch_text):
+    print(f"\n{results['platform'].get('processor', '?')}, {args.device}, {args.threads} threads, "
+          f"PyTorch {results['torch'] or torch_text}, median of {args.steps} steps"
+          + (f", median of {args.repeats} alternating runs" if args.repeats > 1 else "") + "\n")
+    print("| model | kind | batch | minikd img/s | PyTorch img/s | minikd/PyTorch | minikd GFLOP/s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in results["rows"]:
+        pt = f"{row['torch_img_s']:,.0f}" if row["torch_img_s"] else torch_text
+        ratio = f"{row['ratio']:.2f}×" if row["ratio"] else "-"
+        print(f"| {row['model']} | {row['kind']} | {row['batch']} | {row['minikd_img_s']:,.0f} | {pt} | {ratio} "
+              f"| {row['minikd_gflops']:.1f} |")
+    print()
+    what = "Numba compile or cache load" if args.device == "cpu" else "CuPy kernel compile or cache load"
+    for model, seconds in results["first_step_s"].items():
+        print(f"minikd first step, {model} ({what}): {seconds:.2f} s")
+    for model in args.models:
+        rss = results[f"peak_rss_mib_{model}_train{RSS_BATCH}"]
+        line = f"peak RSS, {model} training at batch {RSS_BATCH}: minikd {rss['minikd']:.0f} MiB"
+        if "torch" in rss:
+            line += f", PyTorch {rss['torch']:.0f} MiB  ratio {rss['minikd'] / rss['torch']:.2f}"
+        else:
+            line += f", PyTorch {torch_text}"
+        print(line)
+    print(f"NumPy float32 matmul 1024³: {results['numpy_matmul_gflops']:.0f} GFLOP/s "
+          f"(this CPU's practical ceiling, {args.threads} threads, in a minikd worker)")
 
 
 if __name__ == "__main__":
