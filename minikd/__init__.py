@@ -5,13 +5,17 @@ quantization and knowledge distillation.
     from minikd import nn, optim, functional as F
 """
 
-from . import functional, nn, ops, optim
-from .backend import cuda_available
-from .gradcheck import GradcheckError, gradcheck
-from .ops import concatenate, stack, where
-from .random import manual_seed
-from .serialization import load, save
-from .tensor import (
+from .memory import keep_freed_memory  # noqa: I001  (must run before the rest is imported)
+
+keep_freed_memory()  # reuse freed host memory across steps (see minikd/memory.py); MINIKD_KEEP_MEMORY=0 skips it
+
+from . import functional, nn, ops, optim  # noqa: E402
+from .backend import cuda_available  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .ops import concatenate, stack, where  # noqa: E402
+from .random import manual_seed  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from .tensor import (  # noqa: E402
                      Tensor,
                      arange,
                      as_tensor,
