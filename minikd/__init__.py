@@ -5,9 +5,9 @@ quantization and knowledge distillation.
     from minikd import nn, optim, functional as F
 """
 
-from .memory import keep_freed_memory  # noqa: I001  (must run before the rest is imported)
+from . import runtime  # noqa: I001  (runs before the rest is imported)
 
-keep_freed_memory()  # reuse freed host memory across steps (see minikd/memory.py); MINIKD_KEEP_MEMORY=0 skips it
+runtime.tune()  # reuse freed memory, let idle BLAS threads sleep (minikd/runtime.py); MINIKD_TUNE_RUNTIME=0 skips it
 
 from . import functional, nn, ops, optim  # noqa: E402
 from .backend import cuda_available  # noqa: E402
