@@ -6,8 +6,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minikd import kernels as K
+from minikd.kernels import jit
 
 DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(autouse=True, params=["serial", "parallel"])
+def build(request, monkeypatch):
+    """Every test here runs twice: with the serial and with the parallel build of each kernel."""
+    monkeypatch.setattr(jit, "PARALLEL_MIN_WORK", 0 if request.param == "parallel" else 2**62)
+    return request.param
 
 
 @st.composite
@@ -179,3 +187,25 @@ def test_max_pool_ties_take_the_first_position():
     for fn in (K.max_pool_forward_numba, K.max_pool_forward_numpy):
         y, argmax = fn(x, (2, 2), (2, 2), (0, 0))
         assert y[0, 0, 0, 0] == 1 and argmax[0, 0, 0, 0] == 0
+
+
+def test_both_builds_are_compiled_and_cached_apart():
+    from minikd.kernels.im2col import _im2col_kernel as kernel
+    assert kernel.parallel.py_func.__qualname__ != kernel.serial.py_func.__qualname__
+    x = _x((2, 3, 5, 5), np.float32)
+    cols_p, cols_s = np.empty((27, 50), np.float32), np.empty((27, 50), np.float32)
+    kernel.parallel(x, 3, 3, 1, 1, 1, 1, cols_p)
+    kernel.serial(x, 3, 3, 1, 1, 1, 1, cols_s)
+    np.testing.assert_array_equal(cols_p, cols_s)
+    assert kernel.parallel.targetoptions.get("parallel") and not kernel.serial.targetoptions.get("parallel")
+
+
+def test_work_picks_the_build(monkeypatch):
+    from minikd.kernels.im2col import _im2col_kernel as kernel
+    calls = []
+    monkeypatch.setattr(kernel, "parallel", lambda *a: calls.append("parallel"))
+    monkeypatch.setattr(kernel, "serial", lambda *a: calls.append("serial"))
+    monkeypatch.setattr(jit, "PARALLEL_MIN_WORK", 100)
+    kernel(99)
+    kernel(100)
+    assert calls == ["serial", "parallel"]

@@ -4,8 +4,9 @@ Every kernel exists twice, side by side in its module:
 
 - a **NumPy reference** (``*_numpy``), the readable version of the maths, written with
   ``xp`` calls only — it is also the code path for CuPy arrays on the GPU;
-- a **Numba kernel** (``*_numba``), ``@njit(parallel=True, cache=True)``, the same
-  numbers computed in one parallel pass over contiguous buffers (CPU only).
+- a **Numba kernel** (``*_numba``), the same numbers computed in one pass over contiguous
+  buffers (CPU only), compiled twice — parallel over threads for large inputs, serial for
+  small ones, where waking threads costs more than the loop (:mod:`minikd.kernels.jit`).
 
 The functions of this module (``im2col``, ``col2im``, ``max_pool_forward``, ...) pick one:
 CuPy arrays always take the reference path; NumPy arrays take the selected CPU backend,

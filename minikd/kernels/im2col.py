@@ -39,6 +39,7 @@ import numba
 import numpy as np
 
 from ..backend import get_array_module
+from .jit import loops
 
 # --------------------------------------------------------------------------- sizes
 
@@ -151,7 +152,7 @@ def _zero_run(dst, d0, n):  # pragma: no cover - compiled
         dst[d + np.uint64(j)] = 0
 
 
-@numba.njit(parallel=True, cache=True)
+@loops
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):  # pragma: no cover - compiled
     N, C, H, W = x.shape
     Ho = (H - kh + 2 * ph) // sh + 1
@@ -175,7 +176,7 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):  # pragma: no cover - compi
             _zero_run(cf, out + j_hi, Wo - j_hi)  # ... and on the right
 
 
-@numba.njit(parallel=True, cache=True)
+@loops
 def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dx):  # pragma: no cover - compiled
     N, C, H, W = dx.shape
     Ho = (H - kh + 2 * ph) // sh + 1
@@ -204,14 +205,14 @@ def im2col_numba(x, kernel, stride, padding):
     N, C = x.shape[:2]
     Ho, Wo = _sizes(x.shape, kernel, stride, padding)
     cols = np.empty((C * kernel[0] * kernel[1], N * Ho * Wo), dtype=x.dtype)
-    _im2col_kernel(x, *kernel, *stride, *padding, cols)
+    _im2col_kernel(cols.size, x, *kernel, *stride, *padding, cols)
     return cols
 
 
 def col2im_numba(cols, x_shape, kernel, stride, padding):
     """Numba col2im (CPU, NumPy arrays): same result as :func:`col2im_numpy`."""
     dx = np.zeros(tuple(x_shape), dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), *kernel, *stride, *padding, dx)
+    _col2im_kernel(cols.size, np.ascontiguousarray(cols), *kernel, *stride, *padding, dx)
     return dx
 
 
