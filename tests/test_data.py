@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minikd.data import DataLoader, IDXError, find_data_dir, load_mnist, normalize, read_idx
+from minikd.data import DataLoader, IDXError, check_md5, find_data_dir, load_mnist, normalize, read_idx
 
 
 def write_idx(path, array, magic_type=0x08, ndim=None, truncate=0):
@@ -63,9 +63,28 @@ def test_truncated_gzip_stream_is_reported(tmp_path):
         read_idx(tmp_path / "t.gz")
 
 
+def test_header_of_10_images_with_data_for_9_and_a_half_names_the_file_and_sizes(tmp_path):
+    p = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (10, 28, 28))
+    with gzip.open(p, "wb") as f:
+        f.write(header + bytes(28 * 28 * 19 // 2))
+    with pytest.raises(IDXError) as info:
+        read_idx(p, expect_ndim=3)
+    msg = str(info.value)
+    assert str(p) in msg and f"holds {16 + 28 * 28 * 19 // 2} bytes" in msg and "(10, 28, 28)" in msg
+    assert f"needs {16 + 28 * 28 * 10}" in msg and "truncated or corrupt" in msg
+
+
 def test_wrong_label_count_is_reported(tmp_path):
     fake_mnist(tmp_path, n_train=5, labels_train=np.arange(4))
     with pytest.raises(IDXError, match="5 images .* but 4 labels"):
+        load_mnist("train", data_dir=tmp_path)
+
+
+def test_images_that_are_not_28_by_28_are_reported(tmp_path):
+    fake_mnist(tmp_path)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((5, 28, 27)))
+    with pytest.raises(IDXError, match="train-images-idx3-ubyte.gz: images are 28x27, expected 28x28"):
         load_mnist("train", data_dir=tmp_path)
 
 
@@ -110,3 +129,12 @@ def test_real_mnist_has_the_official_shapes_and_first_labels():
     assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     z = normalize(x[:100])
     assert z.shape == (100, 1, 28, 28) and z.dtype == np.float32
+
+
+@pytest.mark.skipif(not (REAL / "train-images-idx3-ubyte.gz").exists(), reason="real MNIST files not present")
+def test_real_mnist_files_have_the_published_md5_and_load_with_verify():
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]:
+        check_md5(REAL / name)
+    x, y = load_mnist("test", data_dir=REAL, download=False, verify=True)
+    assert len(x) == len(y) == 10000

@@ -1,7 +1,10 @@
-"""Data: MNIST's IDX files and a minibatch loader."""
+"""Data: MNIST's IDX files (found locally or downloaded, MD5-checked) and a minibatch loader."""
 
+from .download import MD5, MIRRORS, ChecksumError, DownloadError, check_md5, download_file, download_mnist, md5sum
 from .idx import IDXError, read_idx
 from .loader import DataLoader
-from .mnist import MEAN, STD, find_data_dir, load_mnist, normalize
+from .mnist import MEAN, STD, candidate_dirs, find_data_dir, load_mnist, normalize
 
-__all__ = ["MEAN", "STD", "DataLoader", "IDXError", "find_data_dir", "load_mnist", "normalize", "read_idx"]
+__all__ = ["MD5", "MEAN", "MIRRORS", "STD", "ChecksumError", "DataLoader", "DownloadError", "IDXError",
+           "candidate_dirs", "check_md5", "download_file", "download_mnist", "find_data_dir", "load_mnist", "md5sum",
+           "normalize", "read_idx"]

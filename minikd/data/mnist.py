@@ -1,7 +1,8 @@
 """MNIST from its four standard IDX ``.gz`` files.
 
-Where the files are looked for, in order: the ``data_dir`` argument, the
-environment variable ``MINIKD_DATA``, and ``~/.cache/minikd/mnist``.
+Where the files are looked for, in order: the ``data_dir`` argument (``--data-dir``), the
+environment variable ``MINIKD_DATA``, and ``~/.cache/minikd/mnist``. Files that none of these
+folders holds are downloaded (MD5-checked) into the first of them; see :mod:`.download`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .download import check_md5, download_mnist
 from .idx import IDXError, read_idx
 
 FILES = {
@@ -21,6 +23,7 @@ MEAN, STD = 0.1307, 0.3081  # of the training pixels scaled to [0, 1]
 
 
 def candidate_dirs(data_dir=None) -> list[Path]:
+    """The folders to look in, in order: ``data_dir``, ``$MINIKD_DATA``, ``~/.cache/minikd/mnist``."""
     dirs = []
     if data_dir is not None:
         dirs.append(Path(data_dir))
@@ -30,29 +33,53 @@ def candidate_dirs(data_dir=None) -> list[Path]:
     return dirs
 
 
-def find_data_dir(data_dir=None) -> Path:
-    """The first candidate folder that holds all four files, or a clear error."""
+def _first_holding(dirs, files) -> Path | None:
+    """The first of ``dirs`` that holds every one of ``files``, or ``None``."""
+    return next((d for d in dirs if all((d / name).is_file() for name in files)), None)
+
+
+def find_data_dir(data_dir=None, files=None) -> Path:
+    """The first candidate folder that holds ``files`` (default: all four), or a clear error. Never downloads."""
     dirs = candidate_dirs(data_dir)
-    needed = [name for pair in FILES.values() for name in pair]
-    for d in dirs:
-        if all((d / name).is_file() for name in needed):
-            return d
+    needed = [name for pair in FILES.values() for name in pair] if files is None else list(files)
+    folder = _first_holding(dirs, needed)
+    if folder is not None:
+        return folder
     raise FileNotFoundError(
         "MNIST not found. Looked for " + ", ".join(needed) + " in: " + "; ".join(str(d) for d in dirs)
-        + ". Put the four files in one of those folders, or point MINIKD_DATA / --data-dir at a folder "
-        "that holds them.")
+        + ". Put them in one of those folders, or point MINIKD_DATA / --data-dir at a folder "
+        "that holds them (load_mnist(..., download=True) downloads them).")
 
 
-def load_mnist(split: str = "train", data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(images, labels)``: uint8 images (N, 28, 28) and int64 labels (N,) of ``split``."""
+def load_mnist(split: str = "train", data_dir=None, download: bool = True,
+               verify: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)``: uint8 images (N, 28, 28) and int64 labels (N,) of ``split``.
+
+    If no candidate folder holds the split's two files, they are downloaded into the first
+    candidate (``download=True``; a :class:`~.download.DownloadError` if that fails) or a
+    ``FileNotFoundError`` is raised (``download=False``). Downloads are always MD5-checked;
+    ``verify=True`` also checks the MD5 of files already there (a ``ChecksumError`` names a bad one).
+    """
     if split not in FILES:
         raise ValueError(f"split must be one of {sorted(FILES)}; got {split!r}")
-    folder = find_data_dir(data_dir)
     image_file, label_file = FILES[split]
+    dirs = candidate_dirs(data_dir)
+    folder = _first_holding(dirs, FILES[split])
+    if folder is None:
+        if not download:
+            find_data_dir(data_dir, FILES[split])  # raises its clear FileNotFoundError
+        folder = dirs[0]
+        download_mnist(folder, FILES[split], looked_in=dirs)
+    if verify:
+        for name in FILES[split]:
+            check_md5(folder / name)
     images = read_idx(folder / image_file, expect_ndim=3)
     labels = read_idx(folder / label_file, expect_ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise IDXError(f"{folder / image_file}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
     if len(images) != len(labels):
-        raise IDXError(f"{folder}: {len(images)} images in {image_file} but {len(labels)} labels in {label_file}")
+        raise IDXError(f"{folder}: {len(images)} images in {image_file} but {len(labels)} labels in {label_file}; "
+                       "the two files must hold the same number of items")
     if labels.size and labels.max() > 9:
         raise IDXError(f"{folder / label_file}: label {labels.max()} is not a digit 0-9")
     return images, labels.astype(np.int64)
