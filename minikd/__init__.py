@@ -9,7 +9,7 @@ from . import runtime  # noqa: I001  (runs before the rest is imported)
 
 runtime.tune()  # reuse freed memory, let idle BLAS threads sleep (minikd/runtime.py); MINIKD_TUNE_RUNTIME=0 skips it
 
-from . import functional, nn, ops, optim  # noqa: E402
+from . import functional, kd, nn, ops, optim  # noqa: E402
 from .backend import cuda_available  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .ops import concatenate, stack, where  # noqa: E402
@@ -35,6 +35,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError", "Tensor", "arange", "as_tensor", "concatenate", "cuda_available", "enable_grad",
-    "functional", "gradcheck", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
+    "functional", "gradcheck", "kd", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
     "ops", "optim", "rand", "randn", "save", "stack", "tensor", "where", "zeros", "zeros_like",
 ]

@@ -11,10 +11,11 @@ from .ops.loss import cross_entropy, kl_divergence, l1_loss, log_softmax, mse_lo
 from .ops.matmul import linear
 from .ops.norm import batch_norm, dropout
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops.resize import interpolate
 from .ops.shape import flatten
 
 __all__ = [
     "avg_pool2d", "batch_norm", "clip", "conv2d", "cross_entropy", "dropout", "flatten",
-    "kl_divergence", "l1_loss", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss",
+    "interpolate", "kl_divergence", "l1_loss", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss",
     "relu", "sigmoid", "softmax", "tanh",
 ]

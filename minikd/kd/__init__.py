@@ -1,0 +1,33 @@
+"""Knowledge distillation: ``from minikd import kd``.
+
+Logit-based (response-based) distillation, Hinton et al. (2015)::
+
+    p_t = softmax(z_t / T),  p_s = softmax(z_s / T)
+    L_KD = (1 − λ) · L_CE(y, p_s) + λ · T² · L_KL(p_t, p_s)
+
+    loss = kd.kd_loss(student(x), teacher(x), y, T=3.0, lam=0.5)
+
+Feature-based distillation, with an adapter g(·) that aligns F_S with F_T::
+
+    L_Total = λ · ‖F_T − g(F_S)‖² + (1 − λ) · L_CE
+
+    adapter = kd.make_adapter((32,), (128,))            # LinearAdapter(32 → 128)
+    loss = kd.feature_kd_loss(logits_s, F_S, F_T, y, adapter, lam=0.5)
+
+``docs/distillation.md`` walks through both, and the lecture's recap exercises.
+"""
+
+from .features import (
+    ConvAdapter,
+    InterpolateAdapter,
+    LinearAdapter,
+    feature_kd_loss,
+    feature_loss,
+    make_adapter,
+)
+from .logits import kd_loss, kl_divergence, soft_loss, softmax_with_temperature
+
+__all__ = [
+    "ConvAdapter", "InterpolateAdapter", "LinearAdapter", "feature_kd_loss", "feature_loss", "kd_loss",
+    "kl_divergence", "make_adapter", "soft_loss", "softmax_with_temperature",
+]

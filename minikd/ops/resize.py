@@ -1,0 +1,115 @@
+"""Bilinear interpolation (resizing feature maps): the lecture's g(·) "bilinear interpolation
+(upsampling/downsampling)" that aligns a student's map F_S (C, H_S, W_S) with the teacher's
+(C, H_T, W_T) in feature-based distillation.
+
+Bilinear interpolation is separable: interpolate along the rows, then along the columns.
+Along one axis of length n_in resized to n_out, output position i reads the source
+coordinate
+
+    align_corners=False (PyTorch's default, "half-pixel" centres):
+        src(i) = max((i + 0.5) · n_in / n_out − 0.5, 0)
+    align_corners=True (the corner pixels' centres line up):
+        src(i) = i · (n_in − 1) / (n_out − 1)          (0 when n_out = 1)
+
+and mixes its two neighbours i₀ = ⌊src⌋, i₁ = min(i₀ + 1, n_in − 1) with weights
+w₁ = src − i₀ and w₀ = 1 − w₁. Those weights are the rows of an (n_out, n_in) matrix A
+(two non-zeros per row), so the whole 2-D resize is two matrix products:
+
+    y[n, c] = A_H · x[n, c] · A_Wᵀ          A_H (H', H),  A_W (W', W)
+
+which is linear in x; its backward is the adjoint, the same products with the matrices
+transposed (each output gradient scattered back to the four source pixels it read):
+
+    dL/dx[n, c] = A_Hᵀ · dL/dy[n, c] · A_W
+"""
+
+from __future__ import annotations
+
+from ..function import Function
+from ..tensor import Tensor
+
+MODES = ("bilinear",)
+
+
+def interpolation_matrix(n_out: int, n_in: int, align_corners: bool, xp, dtype):
+    """The (n_out, n_in) matrix A of 1-D linear interpolation: (A · v)[i] = w₀ v[i₀] + w₁ v[i₁].
+
+    >>> import numpy as np
+    >>> interpolation_matrix(4, 2, False, np, np.float64)
+    array([[1.  , 0.  ],
+           [0.75, 0.25],
+           [0.25, 0.75],
+           [0.  , 1.  ]])
+    """
+    i = xp.arange(n_out, dtype=xp.float64)
+    if align_corners:
+        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        src = i * scale
+    else:
+        src = xp.maximum((i + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = xp.minimum(xp.floor(src), n_in - 1)  # float indices, compared with the column numbers below
+    i1 = xp.minimum(i0 + 1, n_in - 1)
+    w1 = src - i0
+    w0 = 1.0 - w1
+    cols = xp.arange(n_in, dtype=xp.float64)[None, :]
+    A = w0[:, None] * (cols == i0[:, None]) + w1[:, None] * (cols == i1[:, None])  # i₀ = i₁ at the edge: w₀ + w₁
+    return A.astype(dtype, copy=False)
+
+
+class Interpolate(Function):
+    """Bilinear resize of x (N, C, H, W) to y (N, C, H', W'):
+
+        y[n, c] = A_H · x[n, c] · A_Wᵀ          (forward)
+        dL/dx[n, c] = A_Hᵀ · dL/dy[n, c] · A_W  (backward: the transposed matrices)
+
+    with A_H (H', H) and A_W (W', W) from :func:`interpolation_matrix`.
+    """
+
+    def forward(self, x, size, align_corners):
+        xp = self.xp
+        if x.dtype.kind != "f":
+            x = x.astype(xp.float32)
+        H, W = x.shape[2:]
+        self.A_h = interpolation_matrix(size[0], H, align_corners, xp, x.dtype)  # (H', H)
+        self.A_w = interpolation_matrix(size[1], W, align_corners, xp, x.dtype)  # (W', W)
+        return xp.matmul(xp.matmul(self.A_h, x), self.A_w.T)  # (H', H)·(N, C, H, W)·(W, W') → (N, C, H', W')
+
+    def backward(self, gy):
+        xp = self.xp
+        return xp.matmul(xp.matmul(self.A_h.T, gy), self.A_w)  # (H, H')·(N, C, H', W')·(W', W) → (N, C, H, W)
+
+
+def _size_pair(size):
+    """``size`` as (H', W'): an int or a pair of positive ints."""
+    pair = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    ok = len(pair) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)
+    if not ok:
+        raise ValueError(f"interpolate: size must be a positive int or a pair (H', W') of positive ints; "
+                         f"got {size!r}")
+    return pair
+
+
+def interpolate(x, size, mode="bilinear", align_corners=False):
+    """Resize feature maps x (N, C, H, W) to (N, C, H', W') by bilinear interpolation.
+
+    ``size``: (H', W') or one int for both. ``align_corners=False`` follows PyTorch's default
+    (half-pixel centres: src = (i + 0.5)·H/H' − 0.5, clamped at 0); ``align_corners=True`` maps
+    the corner pixels onto each other (src = i·(H − 1)/(H' − 1)). Up- and down-sampling both
+    read the two nearest source rows and columns (no anti-aliasing). A size equal to the input's
+    gives x back unchanged.
+
+    >>> import minikd as mk
+    >>> interpolate(mk.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), size=(2, 4)).numpy()[0, 0]
+    array([[1.  , 1.25, 1.75, 2.  ],
+           [3.  , 3.25, 3.75, 4.  ]], dtype=float32)
+    """
+    if mode not in MODES:
+        raise ValueError(f"interpolate: unknown mode {mode!r}; only {MODES} is implemented")
+    if not isinstance(align_corners, bool):
+        raise TypeError(f"interpolate: align_corners must be True or False; got {align_corners!r}")
+    shape = tuple(x.shape) if hasattr(x, "shape") else tuple(Tensor(x).shape)
+    if len(shape) != 4:
+        raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W); got shape {shape}")
+    if 0 in shape[2:]:
+        raise ValueError(f"interpolate: cannot resize an empty map; input shape {shape}")
+    return Interpolate.apply(x, size=_size_pair(size), align_corners=align_corners)
