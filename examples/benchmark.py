@@ -172,7 +172,7 @@ def torch_models():
             x = tF.relu(tF.max_pool2d(self.conv2(x), 2))
             return self.fc2(tF.relu(self.fc1(x.flatten(1))))
 
-    return torch, {"teacher": lambda: Net(32, 64, 128), "student": lambda: Net(8, 16, 32)}
+    return torch, {"teacher": lambda: Net(32, 64, 128), "student": lambda: Net(16, 32, 64)}
 
 
 def torch_train_step(torch, model, batch, device="cpu"):

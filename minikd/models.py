@@ -5,15 +5,18 @@ Teacher (the slide's ``TeacherModel``)::
     conv 1→32 k3 p1 → maxpool 2 → ReLU → conv 32→64 k3 p1 → maxpool 2 → ReLU
     → flatten (64·7·7 = 3136) → fc 3136→128 → ReLU → fc 128→10          421,642 parameters
 
-Student (the lecture leaves it open): the same shape of network, four times narrower in
-its convolutions and its hidden layer::
+Student (the lecture leaves it open): the same shape of network, half as wide in its
+convolutions and its hidden layer::
 
-    conv 1→8 k3 p1 → maxpool 2 → ReLU → conv 8→16 k3 p1 → maxpool 2 → ReLU
-    → flatten (16·7·7 = 784) → fc 784→32 → ReLU → fc 32→10               26,698 parameters
+    conv 1→16 k3 p1 → maxpool 2 → ReLU → conv 16→32 k3 p1 → maxpool 2 → ReLU
+    → flatten (32·7·7 = 1568) → fc 1568→64 → ReLU → fc 64→10           105,866 parameters
 
-≈ 16× fewer parameters and ≈ 14× fewer multiply-accumulates than the teacher
-(``python -m minikd.profile`` prints both), small enough that the teacher's soft labels
-have something to teach, large enough to pass 98.5 % on MNIST alone.
+4.0× fewer parameters and 3.8× fewer multiply-accumulates than the teacher
+(``python -m minikd.profile`` prints both). Why this size: with the lecture's settings it
+lands where the lecture's student does (measured over 3 seeds: 98.84 % alone, 98.95 %
+distilled; the lecture: 98.91 % and 99.0 %). A 16× smaller student (conv 8, 16, fc 32:
+26,698 parameters) was tried first: 98.58 % alone and 98.74 % distilled, but single seeds
+fell to 98.45 %, below the 98.6 % the hands-on should reach (docs/results.md).
 
 Both return logits; ``forward(x, return_features=True)`` also returns the penultimate
 feature vector (after the hidden FC layer's ReLU) for feature-based distillation.
@@ -53,7 +56,7 @@ class TeacherModel(_MNISTCNN):
 
 
 class StudentModel(_MNISTCNN):
-    """A student ≈ 16× smaller: conv 1→8, conv 8→16, fc 784→32, fc 32→10 (26,698 parameters)."""
+    """A student 4× smaller: conv 1→16, conv 16→32, fc 1568→64, fc 64→10 (105,866 parameters)."""
 
     def __init__(self, num_classes: int = 10):
-        super().__init__(8, 16, 32, num_classes)
+        super().__init__(16, 32, 64, num_classes)

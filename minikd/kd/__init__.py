@@ -11,7 +11,7 @@ Feature-based distillation, with an adapter g(·) that aligns F_S with F_T::
 
     L_Total = λ · ‖F_T − g(F_S)‖² + (1 − λ) · L_CE
 
-    adapter = kd.make_adapter((32,), (128,))            # LinearAdapter(32 → 128)
+    adapter = kd.make_adapter((64,), (128,))            # LinearAdapter(64 → 128)
     loss = kd.feature_kd_loss(logits_s, F_S, F_T, y, adapter, lam=0.5)
 
 ``docs/distillation.md`` walks through both, and the lecture's recap exercises.
