@@ -333,7 +333,10 @@ def main(argv=None):
     wall = time.perf_counter()
     for seed in args.seeds:
         start = time.perf_counter()
-        data = load_data(args.data_dir, args.quick, seed)
+        try:
+            data = load_data(args.data_dir, args.quick, seed)
+        except FileNotFoundError as e:  # DownloadError included: its message says what to do
+            raise SystemExit(f"error: {e}") from None
         first_data = first_data or data
         per_seed.append(run_seed(seed, data, args, out))
         seed_walls.append(time.perf_counter() - start)  # data loading, the runs and their evaluations
