@@ -69,7 +69,7 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}→{self.out_features}) expects (..., {self.in_features}); "
                              f"got {_shape(x)}")
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.masked("weight"), self.masked("bias"))  # masked: see minikd.prune
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -125,8 +125,8 @@ class Conv2d(Module):
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(f"{self._name()}: the input {_shape(x)} padded by p={_single(self.padding)} is "
                              f"smaller than the kernel")
-        return F.conv2d(x, self.weight, self.bias, stride=_single(self.stride), padding=_single(self.padding),
-                        groups=self.groups)
+        return F.conv2d(x, self.masked("weight"), self.masked("bias"), stride=_single(self.stride),
+                        padding=_single(self.padding), groups=self.groups)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -126,6 +126,14 @@ class Module:
         self.__dict__.pop(name, None)
         self._buffers[name] = _as_buffer(tensor)
 
+    def masked(self, name: str):
+        """The parameter ``name`` as the forward pass should use it: times the buffer
+        ``<name>_mask`` if pruning registered one (``minikd.prune``), else unchanged. The mask
+        is part of the graph, so the gradient of a pruned weight is exactly 0."""
+        param = getattr(self, name)
+        mask = self._buffers.get(name + "_mask")
+        return param if mask is None or param is None else param * mask
+
     def register_parameter(self, name: str, param) -> None:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None; got {type(param).__name__}")
