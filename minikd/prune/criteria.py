@@ -1,0 +1,129 @@
+"""Pruning criteria: how important is each weight (or each filter, channel, neuron)?
+
+The lecture's criteria, each a small function in the registry :data:`CRITERIA`:
+
+- **weight magnitude** (``"l1"``, ``"l2"``): small weights matter little. Unstructured: |w|
+  (L1 and L2 give the same order); structured: the L1 norm Σ|w| or the L2 norm √(Σw²) of
+  the unit's weights;
+- **gradient-based** (``"gradient"``, Molchanov et al. 2017, first-order Taylor): removing
+  w changes the loss by about |w · ∂L/∂w|; accumulated over a few minibatches by
+  :func:`accumulate_gradients`, summed over the unit's weights for structured pruning;
+- **random** (``"random"``): a seeded baseline that any criterion should beat.
+
+A criterion is ``fn(layer, weight, structure, grads, rng) -> scores``:
+
+- ``layer``: the Linear or Conv2d being scored, ``weight``: its weight as a float64 NumPy
+  array, ``structure``: ``"unstructured"``, ``"filter"``, ``"channel"`` or ``"neuron"``,
+  ``grads``: this layer's accumulated |w · g| (weight-shaped) or None, ``rng``: a seeded
+  ``numpy.random.Generator``;
+- ``scores``: one number per weight (the weight's shape) when unstructured, one per unit
+  (``unit_count(weight, structure)`` of them) otherwise. The lowest scores are pruned first.
+
+Adding a criterion is one function and one line: ``CRITERIA["mine"] = my_fn``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+#: Which axis of the weight holds the units each structure removes: conv weights are
+#: (d, d_prev, k, k) and Linear weights (out, in), so filters and neurons are rows (axis 0)
+#: and conv input channels are axis 1.
+UNIT_AXIS = {"filter": 0, "neuron": 0, "channel": 1}
+
+
+def unit_count(weight, structure: str) -> int:
+    """How many units ``structure`` can remove from ``weight`` (its size when unstructured)."""
+    return weight.size if structure == "unstructured" else weight.shape[UNIT_AXIS[structure]]
+
+
+def per_unit(values: np.ndarray, structure: str) -> np.ndarray:
+    """Sum weight-shaped ``values`` over each unit (unchanged when unstructured): the score of a
+    filter is the sum of its weights' scores."""
+    if structure == "unstructured":
+        return values
+    axis = UNIT_AXIS[structure]
+    return np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1).sum(axis=1)
+
+
+def l1(layer, weight, structure, grads, rng):
+    """Weight magnitude, L1 norm: |w| per weight, Σ|w| per filter/channel/neuron."""
+    return per_unit(np.abs(weight), structure)
+
+
+def l2(layer, weight, structure, grads, rng):
+    """Weight magnitude, L2 norm: |w| per weight (the same order as w²), √(Σw²) per unit."""
+    if structure == "unstructured":
+        return np.abs(weight)
+    return np.sqrt(per_unit(weight * weight, structure))
+
+
+def gradient(layer, weight, structure, grads, rng):
+    """Gradient-based (Molchanov et al. 2017): |w · ∂L/∂w| accumulated over minibatches
+    (``grads``, from :func:`accumulate_gradients`), summed over each unit's weights."""
+    if grads is None:
+        raise ValueError("criterion 'gradient' needs the accumulated scores: "
+                         "prune(..., grads=accumulate_gradients(model, batches, loss_fn, n_batches))")
+    return per_unit(grads, structure)
+
+
+def random(layer, weight, structure, grads, rng):
+    """Random (seeded): a uniform random score per weight or per unit."""
+    return rng.random(weight.shape if structure == "unstructured" else unit_count(weight, structure))
+
+
+#: name → criterion ``fn(layer, weight, structure, grads, rng) -> scores`` (see the module docstring)
+CRITERIA = {"l1": l1, "l2": l2, "gradient": gradient, "random": random}
+
+
+def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) -> dict:
+    """Molchanov's first-order Taylor criterion: Σ over minibatches of |w · ∂L/∂w|, per weight.
+
+    ``batches``: a DataLoader or any iterable of ``(x, y)`` pairs (Tensors or arrays);
+    ``loss_fn(output, y)`` returns the scalar loss; at most ``n_batches`` minibatches are
+    used (all of them when None). Each one runs forward and backward; the model's mode is
+    left as it is (``model.train()`` or ``model.eval()`` first, as you want it measured) and
+    its gradients are cleared at the end.
+
+    Returns ``{layer name: float64 array of the weight's shape}`` for every Linear and Conv2d,
+    to pass as ``prune(model, amount, criterion="gradient", grads=...)``. Structured pruning
+    sums a unit's entries (as the paper sums over a feature map).
+    """
+    from .pruning import prunable_layers
+
+    if n_batches is not None and (not isinstance(n_batches, int) or n_batches < 1):
+        raise ValueError(f"accumulate_gradients: n_batches must be a positive int or None; got {n_batches!r}")
+    layers = prunable_layers(model)
+    scores = {name: np.zeros(layer.weight.shape, dtype=np.float64) for name, layer in layers.items()}
+    device = next(iter(layers.values())).weight.device if layers else "cpu"
+    used = 0
+    for batch in batches:
+        if n_batches is not None and used >= n_batches:
+            break
+        x, y = _pair(batch, used)
+        model.zero_grad()
+        loss = loss_fn(model(_tensor(x, device)), _tensor(y, device))
+        loss.backward()
+        for name, layer in layers.items():
+            g = layer.weight.grad
+            if g is not None:
+                w = backend.to_numpy(layer.weight.data).astype(np.float64)
+                scores[name] += np.abs(w * backend.to_numpy(g).astype(np.float64))
+        used += 1
+    model.zero_grad()
+    if used == 0:
+        raise ValueError("accumulate_gradients: no minibatches (the loader or list is empty)")
+    return scores
+
+
+def _pair(batch, i):
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"accumulate_gradients: minibatch {i} should be a pair (x, y); got {type(batch).__name__}")
+    return batch
+
+
+def _tensor(a, device):
+    return a if isinstance(a, Tensor) else Tensor(backend.to_device(np.asarray(a), device))
