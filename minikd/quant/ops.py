@@ -1,0 +1,233 @@
+"""The lecture's quantization operator, one small function per formula.
+
+A real value x in the range [β, α] is mapped to a b-bit signed integer in
+[−2^{b−1}, 2^{b−1} − 1] by
+
+- the scaling factor and zero-point (:func:`qparams`)::
+
+      s = (α − β) / (2^b − 1)
+      z = round(β · (2^b − 1) / (α − β) + 2^{b−1})
+
+- the transformation (:func:`transform`)::
+
+      T(x, s, z) = round(x / s − z)
+
+- the clipping (:func:`clip`)::
+
+      clip(x_t, l, u) = l if x_t < l,  x_t if l ≤ x_t ≤ u,  u if x_t > u
+
+- the quantization (:func:`quantize`)::
+
+      Q(x, b) = clip(T(x, s, z), −2^{b−1}, 2^{b−1} − 1)
+
+- and back, the inverse of T (:func:`dequantize`)::
+
+      x ≈ s · (q + z)
+
+α is the top of the range (its max) and β the bottom (its min), as in the formula for s.
+Symmetric quantization takes −α = β and z = 0; asymmetric quantization any α ≥ β.
+
+**Rounding.** ``round`` is NumPy's (and CuPy's) ``round``: it rounds halves to the even
+neighbour (banker's rounding), so round(7.5) = 8, round(3.5) = 4, round(4.5) = 4,
+round(−0.25) = −0. The lecture's exercises land on halves, so this matters.
+
+**Precision.** :func:`transform` (and so :func:`quantize` and :func:`fake_quantize`)
+computes x/s − z in float64 whatever x's dtype: in float32, 1.0 / (2/15) is 7.4999995, which
+rounds to 7, not the 8 of the exercise.
+
+**Per-channel.** Every function takes ``axis``: ``None`` for per-tensor (s and z are numbers,
+or arrays already shaped to broadcast against x), or the channel axis of x (s and z then have
+shape (C,), one entry per channel, and are reshaped to broadcast along that axis: axis 0 for
+the filters of a conv weight (d, d_prev, k, k) and the rows of a Linear weight (out, in)).
+
+Inputs may be NumPy or CuPy arrays, numbers, or Tensors (their data is used); the
+non-differentiable functions return arrays. :func:`fake_quantize` is the differentiable op:
+quantize-dequantize in the forward, the straight-through estimator in the backward.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..function import Function
+from ..tensor import Tensor
+
+MIN_BITS, MAX_BITS = 2, 16
+
+
+def check_bits(b) -> int:
+    """``b`` as an int, or ValueError unless it is a whole number of bits in 2..16."""
+    if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not MIN_BITS <= b <= MAX_BITS:
+        raise ValueError(f"bit width b must be an integer in {MIN_BITS}..{MAX_BITS}; got {b!r}")
+    return int(b)
+
+
+def qrange(b) -> tuple[int, int]:
+    """The b-bit signed integer range (l, u) = (−2^{b−1}, 2^{b−1} − 1); 4 bits: (−8, 7)."""
+    b = check_bits(b)
+    return -(2 ** (b - 1)), 2 ** (b - 1) - 1
+
+
+def int_dtype(b):
+    """The smallest signed integer dtype that holds b bits: int8 for b ≤ 8, int16 for b ≤ 16."""
+    return np.int8 if check_bits(b) <= 8 else np.int16
+
+
+def _data(a):
+    """The raw array (or number) behind ``a``."""
+    return a.data if isinstance(a, Tensor) else a
+
+
+def _along(a, axis, x, xp):
+    """s or z ready to broadcast against ``x``: unchanged per-tensor (``axis=None``); per-channel,
+    the (C,) array reshaped to (1, …, C, …, 1) with C at ``axis``."""
+    a = _data(a)
+    if axis is None or isinstance(a, numbers.Number):
+        return a
+    a = xp.asarray(a)
+    if a.ndim == 0:
+        return a
+    axis = axis % x.ndim
+    if a.size != x.shape[axis]:
+        raise ValueError(f"per-channel s and z need one entry per channel: x has {x.shape[axis]} along "
+                         f"axis {axis}, got {a.size}")
+    shape = [1] * x.ndim
+    shape[axis] = a.size
+    return a.reshape(shape)
+
+
+def qparams(alpha, beta, b, symmetric: bool = False):
+    """The scaling factor s and zero-point z of the range [β, α] at b bits.
+
+    ::
+
+        s = (α − β) / (2^b − 1)
+        z = round(β · (2^b − 1) / (α − β) + 2^{b−1})
+
+    ``alpha`` (α) is the top of the range, the max; ``beta`` (β) the bottom, the min. Both
+    may be arrays of one entry per channel (per-channel quantization). ``symmetric``: the
+    range is taken as [−m, m] with m = max(|α|, |β|), so s = 2m / (2^b − 1) and z = 0.
+    (The z formula with β = −α gives round(1/2) = 0 as well, with round-half-to-even.)
+
+    Returns ``(s, z)``: a float and an int for numbers; for arrays, a float64 array and an
+    int64 array (on the arrays' device). Note that z lies in the b-bit range only when the
+    range holds 0: it is 2^{b−1} for β = 0 and beyond for β > 0, so keep it wider than b bits.
+
+    Degenerate range (α = β, a constant tensor or channel): the formula divides by zero; we
+    take s = |α| instead (s = 1 when α = β = 0), which keeps s finite and represents the
+    constant exactly. A range too narrow for float64 (s underflows to 0) is treated the same.
+
+    Raises ValueError for a bit width outside 2..16, a NaN or infinite end, and for α < β: the asymmetric slide's
+    exercise names them the other way round (α = −0.5, β = 1.5), which would give a negative s.
+    """
+    b = check_bits(b)
+    a_in, b_in = _data(alpha), _data(beta)
+    scalar = isinstance(a_in, numbers.Number) and isinstance(b_in, numbers.Number)
+    xp = backend.get_array_module(b_in if isinstance(a_in, numbers.Number) else a_in)
+    alpha = xp.asarray(a_in, dtype=xp.float64)
+    beta = xp.asarray(b_in, dtype=xp.float64)
+    if not bool(xp.all(xp.isfinite(alpha)) and xp.all(xp.isfinite(beta))):
+        raise ValueError(f"the range must be finite; got alpha={a_in!r}, beta={b_in!r}")
+    if bool(xp.any(alpha < beta)):
+        raise ValueError(f"alpha must be ≥ beta (alpha is the top of the range, beta the bottom); "
+                         f"got alpha={a_in!r}, beta={b_in!r}")
+    levels = 2.0 ** b - 1  # 2^b − 1 steps between 2^b integer values
+    if symmetric:
+        m = xp.maximum(xp.abs(alpha), xp.abs(beta))
+        alpha, beta = m, -m
+    s = (alpha - beta) / levels
+    degenerate = ~(s > 0)
+    fallback = xp.maximum(xp.abs(alpha), xp.abs(beta))
+    fallback = xp.where(fallback > 0, fallback, 1.0)
+    s = xp.where(degenerate, fallback, s)
+    if symmetric:
+        z = xp.zeros(s.shape, dtype=xp.int64)
+    else:
+        # (2^b − 1)/(α − β) as in the formula; 1/s for a degenerate range
+        width = xp.where(degenerate, 1.0, alpha - beta)
+        inv = xp.where(degenerate, 1.0 / s, levels / width)
+        z = xp.round(beta * inv + 2.0 ** (b - 1)).astype(xp.int64)
+    if scalar:
+        return float(s), int(z)
+    return s, z
+
+
+def transform(x, s, z, axis=None):
+    """T(x, s, z) = round(x/s − z): real values to (unclipped) integer levels, as float64.
+
+    ``round`` rounds halves to even (NumPy's rule): 7.5 → 8, 3.5 → 4, −0.25 → −0.
+    The arithmetic is float64 whatever x's dtype. ``axis``: see the module docstring.
+    """
+    x = _data(x)
+    xp = backend.get_array_module(x)
+    x = xp.asarray(x, dtype=xp.float64)
+    return xp.round(x / _along(s, axis, x, xp) - _along(z, axis, x, xp))
+
+
+def clip(x, l, u):
+    """clip(x, l, u) = l where x < l, x where l ≤ x ≤ u, u where x > u."""
+    x = _data(x)
+    xp = backend.get_array_module(x)
+    return xp.clip(xp.asarray(x), l, u)
+
+
+def quantize(x, b, s, z, axis=None):
+    """Q(x, b) = clip(T(x, s, z), −2^{b−1}, 2^{b−1} − 1): the b-bit integers of x.
+
+    Returns an integer array of the smallest signed dtype holding b bits: int8 for b ≤ 8,
+    int16 for 8 < b ≤ 16 (a 4-bit value still takes a byte). ``axis``: see the module docstring.
+    """
+    lo, hi = qrange(b)
+    return clip(transform(x, s, z, axis=axis), lo, hi).astype(int_dtype(b))
+
+
+def dequantize(q, s, z, axis=None):
+    """x ≈ s · (q + z): the inverse of T, back to real values (float64).
+
+    q is widened before z is added, so int8 levels plus a zero-point do not overflow.
+    Inside the range [β, α], |dequantize(quantize(x)) − x| ≤ s/2 (up to float64 rounding).
+    """
+    q = _data(q)
+    xp = backend.get_array_module(q)
+    q = xp.asarray(q, dtype=xp.float64)
+    return _along(s, axis, q, xp) * (q + _along(z, axis, q, xp))
+
+
+class FakeQuantize(Function):
+    """y = dequantize(quantize(x)) = s · (clip(round(x/s − z), l, u) + z);  the straight-through
+    estimator in the backward:  dL/dx = dL/dy where l ≤ x/s − z ≤ u, 0 elsewhere.
+
+    The true derivative of round is 0 almost everywhere (and undefined at the halves), which
+    would stop all learning; the STE pretends round is the identity and differentiates only
+    the clip. The test uses the *un-rounded* value v = x/s − z, with both ends inside (the
+    lecture's clip passes l ≤ x_t ≤ u through): v slightly above u, which still rounds to u,
+    already gets gradient 0. (l, u) = (−2^{b−1}, 2^{b−1} − 1); s and z are constants.
+    """
+
+    def forward(self, x, b, s, z, axis=None):
+        xp = self.xp
+        lo, hi = qrange(b)
+        x64 = xp.asarray(x, dtype=xp.float64)
+        s_, z_ = _along(s, axis, x64, xp), _along(z, axis, x64, xp)
+        v = x64 / s_ - z_
+        self.inside = (v >= lo) & (v <= hi)
+        y = s_ * (xp.clip(xp.round(v), lo, hi) + z_)
+        return y.astype(x.dtype) if x.dtype.kind == "f" else y
+
+    def backward(self, gy):
+        return gy * self.inside.astype(gy.dtype)
+
+
+def fake_quantize(x, b, s, z, axis=None) -> Tensor:
+    """Quantize-dequantize ``x`` as a differentiable op (a Tensor of x's floating dtype).
+
+    Forward: dequantize(quantize(x, b, s, z)), the real values the b-bit integers stand for.
+    Backward: the straight-through estimator — the gradient passes where the un-rounded
+    x/s − z lies in [−2^{b−1}, 2^{b−1} − 1] and is 0 outside (see :class:`FakeQuantize`).
+    s and z get no gradient; ``axis``: None per-tensor, or the channel axis of x.
+    """
+    check_bits(b)
+    return FakeQuantize.apply(x, b=b, s=s, z=z, axis=axis)
