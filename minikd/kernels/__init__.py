@@ -50,6 +50,7 @@ from .im2col import (  # noqa: E402
     im2col_numpy,
     output_size,
 )
+from .intgemm import int8_matmul, int8_matmul_numba, int8_matmul_numpy  # noqa: E402
 from .pool import (  # noqa: E402
     avg_pool_backward_numba,
     avg_pool_backward_numpy,
@@ -133,7 +134,8 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding):
 __all__ = [
     "BACKENDS", "as_pair", "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
     "avg_pool_forward", "avg_pool_forward_numba", "avg_pool_forward_numpy", "col2im", "col2im_numba",
-    "col2im_numpy", "conv2d_reference", "get_backend", "im2col", "im2col_numba", "im2col_numpy",
+    "col2im_numpy", "conv2d_reference", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",
+    "int8_matmul_numba", "int8_matmul_numpy",
     "max_pool_backward", "max_pool_backward_numba", "max_pool_backward_numpy", "max_pool_forward",
     "max_pool_forward_numba", "max_pool_forward_numpy", "output_size", "set_backend", "use_backend",
 ]

@@ -15,6 +15,16 @@ range choice in :mod:`minikd.quant.observers`; ``docs/quantization.md`` works th
 exercises with it.
 """
 
+from .integer import IntConv2d, IntLinear, convert_to_integer
+from .modules import (
+    QuantConv2d,
+    QuantLinear,
+    calibrate,
+    prepare_qat,
+    qat_kd_loss,
+    quant_layers,
+    quantize_model,
+)
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver
 from .ops import (
     FakeQuantize,
@@ -29,9 +39,8 @@ from .ops import (
     transform,
 )
 
-# modules: quantize_model, QuantLinear, ... are added by minikd/quant/modules.py
-
 __all__ = [
-    "FakeQuantize", "MinMaxObserver", "MovingAverageMinMaxObserver", "check_bits", "clip", "dequantize",
-    "fake_quantize", "int_dtype", "qparams", "qrange", "quantize", "transform",
+    "FakeQuantize", "IntConv2d", "IntLinear", "MinMaxObserver", "MovingAverageMinMaxObserver", "QuantConv2d",
+    "QuantLinear", "calibrate", "check_bits", "clip", "convert_to_integer", "dequantize", "fake_quantize", "int_dtype",
+    "prepare_qat", "qat_kd_loss", "qparams", "qrange", "quant_layers", "quantize", "quantize_model", "transform",
 ]

@@ -1,0 +1,269 @@
+"""Quantizing the hands-on's teacher and student: PTQ and QAT at 8, 6, 4 and 2 bits, and real int8 inference.
+
+    python examples/quantize_mnist.py        # reuses runs/teacher_student/{teacher,student}_seed0.npz
+    python examples/quantize_mnist.py --quick
+
+For each model and each bit width b it measures the test accuracy of
+
+- **PTQ** (post-training quantization), wbab in QuantFace's notation: weights quantized per
+  output channel (symmetric), input activations of every conv/linear layer per tensor
+  (asymmetric), their ranges calibrated on a few training batches — no training;
+- **QAT** (quantization-aware training): the same fake-quantized model fine-tuned briefly with
+  the straight-through estimator, distilled from its own full-precision version (QuantFace's
+  idea: the full-precision model is the teacher of its quantized self):
+  L = (1 − λ)·CE + λ·T²·KL(p_fp ‖ p_q), λ = 0.5, T = 3;
+
+and, at 8 bits, runs the PTQ model with **integer arithmetic** (int8 weights and activations,
+int32 accumulation) and compares it with the fake-quantized one and the file sizes on disk.
+Outputs in ``--out`` (default ``runs/quantize``): ``results.json``, ``accuracy_vs_bits.png``
+and ``weight_histogram.png`` (the teacher's fc1 weights before and after 4-bit quantization).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import minikd as mk
+from minikd import functional as F
+from minikd import kd, optim, quant
+from minikd.data import DataLoader, load_mnist, normalize
+from minikd.models import StudentModel, TeacherModel
+from minikd.profile import summary
+
+BITS = (8, 6, 4, 2)
+MODELS = {"teacher": TeacherModel, "student": StudentModel}
+
+
+def evaluate(model, x, y, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    with mk.no_grad():
+        for xb, yb in DataLoader(x, y, batch_size):
+            correct += int((model(xb).numpy().argmax(axis=1) == yb.numpy()).sum())
+    return correct / len(y)
+
+
+def train(model, x, y, args, epochs):
+    """The lecture's training: Adam 1e-3, cross-entropy (used only when no checkpoint exists)."""
+    opt = optim.Adam(model.parameters(), lr=args.lr)
+    model.train()
+    for epoch in range(epochs):
+        for xb, yb in tqdm(DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed + epoch),
+                           desc=f"training epoch {epoch + 1}/{epochs}", leave=False, disable=not args.progress):
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model
+
+
+def load_or_train(name, path, data, args):
+    mk.manual_seed(args.seed)
+    model = MODELS[name]()
+    if Path(path).is_file():
+        model.load_state_dict(mk.load(path))
+        print(f"{name}: loaded {path}")
+    else:
+        print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
+        train(model, data[0], data[1], args, args.epochs)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        mk.save(model.state_dict(), path)
+    return model.eval()
+
+
+def calibration_batches(x, args):
+    n = args.calibration_batches * args.batch_size
+    return [xb for xb, _ in DataLoader(x[:n], np.zeros(n, dtype=np.int64), args.batch_size)]
+
+
+def qat(fp_model, bits, data, args):
+    """Fake-quantized fine-tuning, distilled from the full-precision model (frozen, eval mode)."""
+    x, y = data[0][:args.qat_images], data[1][:args.qat_images]
+    model = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
+    opt = optim.Adam(model.parameters(), lr=args.lr / 10)
+    model.train()
+    for xb, yb in DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed):
+        with mk.no_grad():
+            teacher_logits = fp_model(xb)
+        loss = kd.kd_loss(model(xb), teacher_logits, yb, T=3.0, lam=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def size_bytes(model) -> float:
+    """Memory of the parameters as profile.summary counts it (each layer at its weight_bits)."""
+    return summary(model, (1, 28, 28)).total_memory_bytes
+
+
+def run(args):
+    x_train, y_train = load_mnist("train", args.data_dir)
+    x_test, y_test = load_mnist("test", args.data_dir)
+    x_train, x_test = normalize(x_train), normalize(x_test)
+    if args.quick:
+        x_train, y_train, x_test, y_test = x_train[:3000], y_train[:3000], x_test[:1000], y_test[:1000]
+    data = (x_train, y_train, x_test, y_test)
+    calib = calibration_batches(x_train, args)
+    out = Path(args.out)
+
+    rows, extra = [], {}
+    for name in args.models:
+        fp = load_or_train(name, getattr(args, name), data, args)
+        fp_acc = evaluate(fp, x_test, y_test)
+        fp_size = size_bytes(fp)
+        rows.append(dict(model=name, method="float32", bits=32, test_acc=fp_acc, size_bytes=fp_size))
+        for bits in tqdm(args.bits, desc=f"{name}: PTQ and QAT", disable=not args.progress):
+            ptq = quant.quantize_model(fp, w_bits=bits, a_bits=bits, calibration_batches=calib)
+            rows.append(dict(model=name, method="PTQ", bits=bits, test_acc=evaluate(ptq, x_test, y_test),
+                             size_bytes=size_bytes(ptq)))
+            q = qat(fp, bits, data, args)
+            rows.append(dict(model=name, method="QAT + KD", bits=bits, test_acc=evaluate(q, x_test, y_test),
+                             size_bytes=size_bytes(q)))
+            if bits == 8:
+                extra[name] = integer_check(ptq, fp, data, out, name)
+        if name == "teacher":
+            plot_weight_histogram(fp, out / "weight_histogram.png")
+    return rows, extra
+
+
+def integer_check(ptq, fp, data, out: Path, name: str) -> dict:
+    """w8a8 with integer arithmetic: accuracy, agreement with fake quantization, size on disk."""
+    x_test, y_test = data[2], data[3]
+    integer = quant.convert_to_integer(ptq)
+    with mk.no_grad():
+        xb = mk.tensor(x_test[:1000])
+        y_fake, y_int = ptq(xb).numpy(), integer(xb).numpy()
+    float_file, int_file = out / f"{name}_float32.npz", out / f"{name}_int8.npz"
+    mk.save(fp.state_dict(), float_file)
+    mk.save(integer.state_dict(), int_file)
+    return {"test_acc": evaluate(integer, x_test, y_test), "max_abs_diff_vs_fake": float(np.abs(y_fake - y_int).max()),
+            "same_prediction": float((y_fake.argmax(1) == y_int.argmax(1)).mean()),
+            "file_bytes_float32": float_file.stat().st_size, "file_bytes_int8": int_file.stat().st_size}
+
+
+# --------------------------------------------------------------------------- pictures and table
+
+def plot_accuracy_vs_bits(rows, path: Path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name in dict.fromkeys(r["model"] for r in rows):
+        fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
+        for method, style in (("PTQ", "o-"), ("QAT + KD", "s--")):
+            rs = sorted((r for r in rows if r["model"] == name and r["method"] == method), key=lambda r: r["bits"])
+            axes[0].plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{name}, {method}")
+            axes[1].plot([r["size_bytes"] / 1024 for r in rs], [100 * r["test_acc"] for r in rs], style,
+                         label=f"{name}, {method}")
+        axes[0].axhline(100 * fp["test_acc"], lw=0.8, ls=":", color="gray")
+        axes[1].plot([fp["size_bytes"] / 1024], [100 * fp["test_acc"]], "k*", ms=10)
+    axes[0].set(xlabel="bits (weights and activations: wbab)", ylabel="test accuracy (%)", xticks=BITS,
+                title="Accuracy vs bit width (dotted: float32)")
+    axes[1].set(xscale="log", xlabel="parameter memory (KiB)", ylabel="test accuracy (%)",
+                title="Accuracy vs model size (★: float32)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_weight_histogram(model, path: Path, bits: int = 4):
+    """fc1's weights in float32 and after b-bit quantization with one symmetric scale for the
+    layer: the 2^b − 1 levels of the grid show as spikes (per-channel scales, which the PTQ
+    and QAT runs use, give every row its own grid and blur the picture)."""
+    import matplotlib.pyplot as plt
+
+    w = model.fc1.weight.numpy()
+    s, z = quant.qparams(float(w.max()), float(w.min()), bits, symmetric=True)
+    wq = quant.fake_quantize(mk.tensor(w), bits, s, z).numpy()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(w.ravel(), bins=200, alpha=0.6, label="float32")
+    ax.hist(wq.ravel(), bins=200, alpha=0.8, label=f"{bits}-bit, one scale: s = {s:.3f}, {2 ** bits - 1} levels")
+    ax.set(xlabel="weight value", ylabel="count (log)", yscale="log",
+           title=f"Teacher fc1 weights before and after {bits}-bit quantization")
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: Path):
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def print_table(rows, extra):
+    print(f"\n{'model':<9}{'method':<10}{'bits':>6}{'test acc':>10}{'param memory':>14}")
+    print("-" * 49)
+    for r in rows:
+        print(f"{r['model']:<9}{r['method']:<10}{r['bits']:>6}{100 * r['test_acc']:>9.2f}%"
+              f"{r['size_bytes'] / 1024:>11.1f} KiB")
+    for name, e in extra.items():
+        print(f"{name} w8a8 with integer arithmetic: {100 * e['test_acc']:.2f} %, same prediction as the "
+              f"fake-quantized model on {100 * e['same_prediction']:.1f} % of 1,000 test images, max |Δlogit| "
+              f"{e['max_abs_diff_vs_fake']:.2e}; on disk {e['file_bytes_int8']:,} B vs {e['file_bytes_float32']:,} B "
+              f"float32 ({e['file_bytes_int8'] / e['file_bytes_float32']:.2f}×)")
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz")
+    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz")
+    p.add_argument("--models", default="teacher,student")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default="runs/quantize")
+    p.add_argument("--epochs", type=int, default=5, help="training epochs, if a model must be trained")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--qat-images", type=int, default=20000, help="training images of each QAT fine-tuning")
+    p.add_argument("--calibration-batches", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a smoke run: subsets, 8 and 4 bits, 1 epoch")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    args = p.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown:
+        p.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    args.bits = BITS
+    if args.quick:
+        args.bits, args.epochs, args.qat_images, args.calibration_batches = (8, 4), 1, 1000, 2
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        rows, extra = run(args)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
+    print_table(rows, extra)
+    plot_accuracy_vs_bits(rows, Path(args.out) / "accuracy_vs_bits.png")
+    report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"}, "rows": rows,
+              "integer_w8a8": extra, "wall_seconds": time.perf_counter() - start}
+    tmp = Path(args.out) / "results.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2, default=float))
+    os.replace(tmp, Path(args.out) / "results.json")
+    print(f"\nwrote {Path(args.out) / 'results.json'}, accuracy_vs_bits.png, weight_histogram.png "
+          f"({report['wall_seconds'] / 60:.1f} min)")
+    return report
+
+
+if __name__ == "__main__":
+    main()

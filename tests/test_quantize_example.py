@@ -1,0 +1,47 @@
+"""examples/quantize_mnist.py --quick on the real MNIST files: every output is there and sane."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from minikd.data import find_data_dir
+
+
+def _have_mnist():
+    try:
+        find_data_dir()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_mnist(), reason="real MNIST files not found (set MINIKD_DATA)")
+def test_quick_quantization_run(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "examples" / "quantize_mnist.py"
+    spec = importlib.util.spec_from_file_location("quantize_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    # no checkpoints: the example trains both models (1 epoch on a subset) and saves them
+    example.main(["--quick", "--teacher", str(tmp_path / "t.npz"), "--student", str(tmp_path / "s.npz"),
+                  "--out", str(tmp_path), "--no-progress"])
+
+    report = json.loads((tmp_path / "results.json").read_text())
+    rows = {(r["model"], r["method"], r["bits"]): r for r in report["rows"]}
+    for model in ("teacher", "student"):
+        fp = rows[(model, "float32", 32)]
+        assert fp["test_acc"] > 0.5  # above chance (10 %) after one epoch on 3,000 images
+        for method in ("PTQ", "QAT + KD"):
+            for bits in (8, 4):
+                r = rows[(model, method, bits)]
+                assert r["size_bytes"] == pytest.approx(fp["size_bytes"] * bits / 32)
+                assert r["test_acc"] > 0.5
+        assert abs(rows[(model, "PTQ", 8)]["test_acc"] - fp["test_acc"]) < 0.02  # 8 bits lose little
+        integer = report["integer_w8a8"][model]
+        assert integer["file_bytes_int8"] < 0.3 * integer["file_bytes_float32"]
+        assert integer["same_prediction"] > 0.98
+    for png in ("accuracy_vs_bits.png", "weight_histogram.png"):
+        data = (tmp_path / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
