@@ -26,12 +26,11 @@ T = 1 and T = 3: the slide's "Softened" column) and ``accuracy_vs_params.png``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from common import evaluate, save_figure, write_json
 from tqdm import tqdm
 
 import minikd as mk
@@ -59,17 +58,6 @@ def load_data(data_dir, quick: bool, seed: int):
         i, j = rng.choice(len(x_train), QUICK_TRAIN, replace=False), rng.choice(len(x_test), QUICK_TEST, replace=False)
         x_train, y_train, x_test, y_test = x_train[i], y_train[i], x_test[j], y_test[j]
     return normalize(x_train), y_train, normalize(x_test), y_test
-
-
-def evaluate(model, x, y, batch_size: int = 1000) -> float:
-    """Test accuracy in eval mode, without a graph."""
-    model.eval()
-    correct = 0
-    with mk.no_grad():
-        for x_b, y_b in DataLoader(x, y, batch_size):
-            correct += int((model(x_b).numpy().argmax(axis=1) == y_b.numpy()).sum())
-    model.train()
-    return correct / len(y)
 
 
 # --------------------------------------------------------------------------- the four losses
@@ -225,7 +213,7 @@ def plot_curves(results: dict, path: Path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_soft_labels(teacher, student, x_test, y_test, path: Path, T: float, student_label: str = "student"):
@@ -254,7 +242,7 @@ def plot_soft_labels(teacher, student, x_test, y_test, path: Path, T: float, stu
                title=f"T = {temp:g}" + (" (hard: softmax)" if temp == 1 else " (softened)"))
         ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_accuracy_vs_params(table: dict, path: Path):
@@ -273,16 +261,7 @@ def plot_accuracy_vs_params(table: dict, path: Path):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: Path):
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)  # no half-written picture
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- main
@@ -356,9 +335,7 @@ def main(argv=None):
     report = {"settings": settings, "wall_seconds": wall, "wall_seconds_per_seed": seed_walls, "summary": table,
               "runs": [{name: {k: v for k, v in r.items() if k != "model"} for name, r in seed_runs.items()}
                        for seed_runs in per_seed]}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out / "results.json")
+    write_json(report, out / "results.json")
     print(f"\nwall time {wall / 60:.1f} min; wrote {out / 'results.json'}, curves.png, soft_labels.png, "
           f"accuracy_vs_params.png and the checkpoints in {out}/")
     return report

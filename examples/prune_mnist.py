@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import time
 from pathlib import Path
 
+from common import evaluate, save_figure, train_ce, write_json
 from tqdm import tqdm
 
 import minikd as mk
@@ -42,16 +41,6 @@ from minikd.profile import measure_latency, summary
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
 STRUCTURED = (0.0, 0.25, 0.5, 0.7, 0.85)  # fraction of conv filters and fc1 neurons removed
 ITERATIVE = (0.8, 0.9, 0.95)
-
-
-def evaluate(model, x, y, batch_size: int = 1000) -> float:
-    model.eval()
-    correct = 0
-    with mk.no_grad():
-        for xb, yb in DataLoader(x, y, batch_size):
-            correct += int((model(xb).numpy().argmax(axis=1) == yb.numpy()).sum())
-    model.train()
-    return correct / len(y)
 
 
 def finetune(model, x, y, args, images=None):
@@ -69,16 +58,7 @@ def finetune(model, x, y, args, images=None):
 def train_teacher(x, y, args):
     """The lecture's teacher training: Adam 1e-3, cross-entropy, ``args.epochs`` epochs."""
     mk.manual_seed(args.seed)
-    model = TeacherModel()
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    for epoch in range(args.epochs):
-        for xb, yb in tqdm(DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed + epoch),
-                           desc=f"teacher epoch {epoch + 1}/{args.epochs}", leave=False, disable=not args.progress):
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
+    return train_ce(TeacherModel(), x, y, args.epochs, args.batch_size, args.lr, args.seed, args.progress, "teacher")
 
 
 def gradient_scores(model, x, y, args):
@@ -170,7 +150,7 @@ def plot_accuracy_vs_sparsity(rows, path: Path):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_accuracy_vs_latency(rows, path: Path):
@@ -186,16 +166,7 @@ def plot_accuracy_vs_latency(rows, path: Path):
            ylabel="test accuracy (%)", title="Structured pruning + compact: accuracy vs time")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: Path):
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def print_table(rows, base_acc, base_latency):
@@ -278,9 +249,7 @@ def main(argv=None):
     report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"},
               "unpruned": {"test_acc": base_acc, "latency_ms": ref, "params": args.teacher_params},
               "rows": rows, "platform": base.platform, "wall_seconds": time.perf_counter() - start}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2, default=float))
-    os.replace(tmp, out / "results.json")
+    write_json(report, out / "results.json")
     print(f"\nwrote {out / 'results.json'}, accuracy_vs_sparsity.png, accuracy_vs_latency.png "
           f"({report['wall_seconds'] / 60:.1f} min)")
     return report

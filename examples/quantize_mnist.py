@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from common import evaluate, save_figure, train_ce, write_json
 from tqdm import tqdm
 
 import minikd as mk
-from minikd import functional as F
 from minikd import kd, optim, quant
 from minikd.data import DataLoader, load_mnist, normalize
 from minikd.models import StudentModel, TeacherModel
@@ -40,29 +38,6 @@ from minikd.profile import summary
 
 BITS = (8, 6, 4, 2)
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
-
-
-def evaluate(model, x, y, batch_size: int = 1000) -> float:
-    model.eval()
-    correct = 0
-    with mk.no_grad():
-        for xb, yb in DataLoader(x, y, batch_size):
-            correct += int((model(xb).numpy().argmax(axis=1) == yb.numpy()).sum())
-    return correct / len(y)
-
-
-def train(model, x, y, args, epochs):
-    """The lecture's training: Adam 1e-3, cross-entropy (used only when no checkpoint exists)."""
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    model.train()
-    for epoch in range(epochs):
-        for xb, yb in tqdm(DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed + epoch),
-                           desc=f"training epoch {epoch + 1}/{epochs}", leave=False, disable=not args.progress):
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
 
 
 def load_or_train(name, path, data, args):
@@ -73,7 +48,7 @@ def load_or_train(name, path, data, args):
         print(f"{name}: loaded {path}")
     else:
         print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
-        train(model, data[0], data[1], args, args.epochs)
+        train_ce(model, data[0], data[1], args.epochs, args.batch_size, args.lr, args.seed, args.progress, name)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         mk.save(model.state_dict(), path)
     return model.eval()
@@ -173,7 +148,7 @@ def plot_accuracy_vs_bits(rows, path: Path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_weight_histogram(model, path: Path, bits: int = 4):
@@ -192,16 +167,7 @@ def plot_weight_histogram(model, path: Path, bits: int = 4):
            title=f"Teacher fc1 weights before and after {bits}-bit quantization")
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: Path):
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def print_table(rows, extra):
@@ -257,9 +223,7 @@ def main(argv=None):
     plot_accuracy_vs_bits(rows, Path(args.out) / "accuracy_vs_bits.png")
     report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"}, "rows": rows,
               "integer_w8a8": extra, "wall_seconds": time.perf_counter() - start}
-    tmp = Path(args.out) / "results.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2, default=float))
-    os.replace(tmp, Path(args.out) / "results.json")
+    write_json(report, Path(args.out) / "results.json")
     print(f"\nwrote {Path(args.out) / 'results.json'}, accuracy_vs_bits.png, weight_histogram.png "
           f"({report['wall_seconds'] / 60:.1f} min)")
     return report

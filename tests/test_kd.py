@@ -17,26 +17,9 @@ import minikd as mk
 from minikd import kd, nn
 from minikd.models import StudentModel, TeacherModel
 from minikd.ops.loss import cross_entropy
-from tests.util import check_grad
+from tests.util import check_grad, ref_kl, ref_log_softmax, ref_softmax
 
 # --------------------------------------------------------------------------- plain-Python references
-
-
-def ref_softmax(z, T=1.0):
-    m = max(v / T for v in z)
-    e = [math.exp(v / T - m) for v in z]
-    return [v / sum(e) for v in e]
-
-
-def ref_log_softmax(z, T=1.0):
-    m = max(v / T for v in z)
-    lse = m + math.log(sum(math.exp(v / T - m) for v in z))
-    return [v / T - lse for v in z]
-
-
-def ref_kl(P, Q):
-    """The lecture's code: sum(p * log(p / q) for p, q in zip(P, Q) if p != 0)."""
-    return sum(p * math.log(p / q) for p, q in zip(P, Q) if p != 0)
 
 
 def ref_kd(zs, zt, labels, T, lam, t_squared=True):

@@ -13,28 +13,9 @@ from hypothesis import strategies as st
 
 import minikd as mk
 from minikd.ops.loss import cross_entropy, kl_divergence, l1_loss, log_softmax, mse_loss, softmax
-from tests.util import check_grad
+from tests.util import check_grad, ref_kl, ref_log_softmax, ref_softmax
 
-# --------------------------------------------------------------------------- plain-Python references
-
-
-def ref_softmax(z, T=1.0):
-    """p_i = exp(z_i/T) / Σ_j exp(z_j/T), shifted by the max so huge logits stay finite."""
-    m = max(v / T for v in z)
-    e = [math.exp(v / T - m) for v in z]
-    s = sum(e)
-    return [v / s for v in e]
-
-
-def ref_log_softmax(z, T=1.0):
-    m = max(v / T for v in z)
-    lse = m + math.log(sum(math.exp(v / T - m) for v in z))
-    return [v / T - lse for v in z]
-
-
-def ref_kl(P, Q):
-    """The lecture's own code: sum(p * log(p / q) for p, q in zip(P, Q) if p != 0)."""
-    return sum(p * math.log(p / q) for p, q in zip(P, Q) if p != 0)
+# --------------------------------------------------------------------------- helpers (references: tests/util.py)
 
 
 def rows(a, axis):

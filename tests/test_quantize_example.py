@@ -1,29 +1,16 @@
 """examples/quantize_mnist.py --quick on the real MNIST files: every output is there and sane."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from minikd.data import find_data_dir
-
-
-def _have_mnist():
-    try:
-        find_data_dir()
-        return True
-    except FileNotFoundError:
-        return False
+from tests.util import load_example, needs_mnist
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_mnist(), reason="real MNIST files not found (set MINIKD_DATA)")
+@needs_mnist
 def test_quick_quantization_run(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "examples" / "quantize_mnist.py"
-    spec = importlib.util.spec_from_file_location("quantize_mnist", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("quantize_mnist")
     # no checkpoints: the example trains both models (1 epoch on a subset) and saves them
     example.main(["--quick", "--teacher", str(tmp_path / "t.npz"), "--student", str(tmp_path / "s.npz"),
                   "--out", str(tmp_path), "--no-progress"])

@@ -1,37 +1,16 @@
 """The hands-on example, `--quick` on the real MNIST files: every output is there and sane."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from minikd.data import find_data_dir
-
-
-def _have_mnist():
-    try:
-        find_data_dir()
-        return True
-    except FileNotFoundError:
-        return False
-
-
-def _example():
-    path = Path(__file__).resolve().parents[1] / "examples" / "mnist_teacher_student.py"
-    spec = importlib.util.spec_from_file_location("mnist_teacher_student", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-needs_mnist = pytest.mark.skipif(not _have_mnist(), reason="real MNIST files not found (set MINIKD_DATA)")
+from tests.util import load_example, needs_mnist
 
 
 @pytest.mark.slow
 @needs_mnist
 def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path):
-    example = _example()
+    example = load_example("mnist_teacher_student")
     example.main(["--quick", "--out", str(tmp_path), "--no-progress"])
 
     report = json.loads((tmp_path / "results.json").read_text())
@@ -59,7 +38,7 @@ def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path):
 @pytest.mark.slow
 @needs_mnist
 def test_a_saved_teacher_is_reused(tmp_path):
-    example = _example()
+    example = load_example("mnist_teacher_student")
     first = example.main(["--quick", "--runs", "teacher", "--out", str(tmp_path / "a"), "--no-progress"])
     saved = tmp_path / "a" / "teacher_seed0.npz"
     again = example.main(["--quick", "--runs", "kd", "--teacher", str(saved), "--out", str(tmp_path / "b"),
@@ -71,7 +50,7 @@ def test_a_saved_teacher_is_reused(tmp_path):
 
 
 def test_bad_options_get_clear_errors(capsys):
-    example = _example()
+    example = load_example("mnist_teacher_student")
     with pytest.raises(SystemExit):
         example.parse_args(["--runs", "kd"])
     assert "need a teacher" in capsys.readouterr().err
