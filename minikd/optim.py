@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+from . import kernels
 from .tensor import Tensor
 
 
@@ -135,30 +136,13 @@ class Adam(Optimizer):
             if g is None:
                 continue
             xp = p.xp
-            if wd != 0:
-                g = g + wd * p.data
             if self.state[i] is None:
                 self.state[i] = {"step": 0, "m": xp.zeros_like(p.data), "v": xp.zeros_like(p.data)}
             state = self.state[i]
             state["step"] += 1
-            t, m, v = state["step"], state["m"], state["v"]
-            bias_correction1 = 1 - beta1 ** t
-            bias_correction2 = 1 - beta2 ** t
-
-            # one scratch array `tmp`, reused for every intermediate
-            tmp = xp.multiply(g, 1 - beta1)
-            m *= beta1
-            m += tmp                                   # m = β₁ m + (1 − β₁) g
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1 - beta2
-            v *= beta2
-            v += tmp                                   # v = β₂ v + (1 − β₂) g²
-            xp.sqrt(v, out=tmp)
-            tmp /= math.sqrt(bias_correction2)
-            tmp += eps                                 # √v̂ + ε
-            xp.divide(m, tmp, out=tmp)
-            tmp *= self.lr / bias_correction1          # lr · m̂ / (√v̂ + ε)
-            p.data -= tmp
+            # the update itself, in one place: minikd/kernels/adam.py (a NumPy reference
+            # beside a one-pass Numba kernel)
+            kernels.adam_update(p.data, g, state["m"], state["v"], self.lr, beta1, beta2, eps, wd, state["step"])
 
 
 # --------------------------------------------------------------------------- schedules

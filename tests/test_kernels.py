@@ -209,3 +209,33 @@ def test_work_picks_the_build(monkeypatch):
     kernel(99)
     kernel(100)
     assert calls == ["serial", "parallel"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(n=st.integers(1, 3000), weight_decay=st.sampled_from([0.0, 0.01]), steps=st.integers(1, 4))
+def test_adam_numba_equals_numpy(n, weight_decay, steps, dtype):
+    # the one-pass kernel against the NumPy reference, over a few steps (bias corrections change)
+    rng = np.random.default_rng(n)
+    p0 = rng.standard_normal(n).astype(dtype)
+    states = [[p0.copy(), np.zeros_like(p0), np.zeros_like(p0)] for _ in range(2)]
+    for t in range(1, steps + 1):
+        g = rng.standard_normal(n).astype(dtype)
+        for fn, (p, m, v) in zip((K.adam_update_numba, K.adam_update_numpy), states):
+            fn(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
+    for a, b in zip(*states):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=2e-6 if dtype == np.float32 else 1e-12, atol=1e-7)
+    assert not np.array_equal(states[0][0], p0)  # the parameter did move
+
+
+def test_adam_dispatch_falls_back_for_non_contiguous_gradients(monkeypatch):
+    calls = []
+    monkeypatch.setattr(K.adam, "adam_update_numba", lambda *a: calls.append("numba"))
+    monkeypatch.setattr(K.adam, "adam_update_numpy", lambda *a: calls.append("numpy"))
+    p = np.zeros((4, 4), np.float32)
+    K.adam_update(p, np.ones((4, 4), np.float32), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+    g_fortran = np.asfortranarray(np.ones((4, 4), np.float32))  # not C-contiguous: the reference handles it
+    K.adam_update(p, g_fortran, p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+    with K.use_backend("numpy"):
+        K.adam_update(p, np.ones((4, 4), np.float32), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+    assert calls == ["numba", "numpy", "numpy"]

@@ -41,6 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 
 from ..backend import get_array_module  # noqa: E402
+from .adam import adam_update, adam_update_numba, adam_update_numpy  # noqa: E402
 from .im2col import (  # noqa: E402
     as_pair,
     col2im_numba,
@@ -132,7 +133,8 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding):
 
 
 __all__ = [
-    "BACKENDS", "as_pair", "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
+    "BACKENDS", "adam_update", "adam_update_numba", "adam_update_numpy",
+    "as_pair", "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
     "avg_pool_forward", "avg_pool_forward_numba", "avg_pool_forward_numpy", "col2im", "col2im_numba",
     "col2im_numpy", "conv2d_reference", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",
     "int8_matmul_numba", "int8_matmul_numpy",
