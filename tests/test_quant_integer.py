@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import minikd as mk
 from minikd import kernels as K
 from minikd import nn, profile
-from minikd.kernels import im2col, jit
-from minikd.kernels.intgemm import MAX_K, _int8_matmul_kernel, int8_matmul, int8_matmul_numba, int8_matmul_numpy
+from minikd.kernels import im2col, int8_matmul, jit
+from minikd.kernels.intgemm import MAX_K, _int8_matmul_kernel, int8_matmul_numba, int8_matmul_numpy
 from minikd.models import TeacherModel
 from minikd.quant.integer import IntConv2d, IntLinear, convert_to_integer
 from minikd.quant.modules import prepare_qat, quant_layers, quantize_model
@@ -67,8 +67,8 @@ def test_int8_matmul_random_wide_product(build):
 
 def test_int8_matmul_follows_the_backend(monkeypatch):
     calls = []
-    monkeypatch.setattr("minikd.kernels.intgemm.int8_matmul_numba", lambda a, b: calls.append("numba"))
-    monkeypatch.setattr("minikd.kernels.intgemm.int8_matmul_numpy", lambda a, b: calls.append("numpy"))
+    monkeypatch.setattr("minikd.kernels.int8_matmul_numba", lambda a, b: calls.append("numba"))
+    monkeypatch.setattr("minikd.kernels.int8_matmul_numpy", lambda a, b: calls.append("numpy"))
     a = np.zeros((2, 2), np.int8)
     int8_matmul(a, a)
     with K.use_backend("numpy"):

@@ -41,7 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 
 from ..backend import get_array_module  # noqa: E402
-from .adam import adam_update, adam_update_numba, adam_update_numpy  # noqa: E402
+from .adam import adam_update_numba, adam_update_numpy  # noqa: E402
 from .im2col import (  # noqa: E402
     as_pair,
     col2im_numba,
@@ -51,7 +51,7 @@ from .im2col import (  # noqa: E402
     im2col_numpy,
     output_size,
 )
-from .intgemm import int8_matmul, int8_matmul_numba, int8_matmul_numpy  # noqa: E402
+from .intgemm import int8_matmul_numba, int8_matmul_numpy  # noqa: E402
 from .pool import (  # noqa: E402
     avg_pool_backward_numba,
     avg_pool_backward_numpy,
@@ -130,6 +130,23 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding):
     """dL/dx of average pooling: dL/dy / (k_h·k_w) to every pixel of the window."""
     fn = avg_pool_backward_numba if _numba_for(gy) else avg_pool_backward_numpy
     return fn(gy, x_shape, kernel, stride, padding)
+
+
+def int8_matmul(a, b):
+    """``C = A · B`` for int8 matrices A (M, K) and B (K, N), accumulated in int32 → (M, N) int32."""
+    use_numba = _numba_for(a) and get_array_module(b) is np
+    return (int8_matmul_numba if use_numba else int8_matmul_numpy)(a, b)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """One Adam step on θ = ``p`` with gradient ``g`` and moments ``m``, ``v``, all in place.
+    The one-pass kernel needs C-contiguous NumPy arrays of one float dtype; anything else
+    (a transposed gradient, CuPy arrays) takes the reference."""
+    arrays = (p, g, m, v)
+    use_numba = (_numba_for(p) and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays)
+                 and len({a.dtype for a in arrays}) == 1 and p.dtype.kind == "f")
+    fn = adam_update_numba if use_numba else adam_update_numpy
+    fn(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step)
 
 
 __all__ = [

@@ -13,14 +13,14 @@ the layers of the lecture's networks have K ≤ 3,136 (the teacher's first FC la
 Written twice, as every kernel of :mod:`minikd.kernels`: a NumPy reference
 (:func:`int8_matmul_numpy`, widen to int32, then ``@``; it also runs on CuPy arrays) and a
 Numba kernel (:func:`int8_matmul_numba`, parallel over the rows of A, each row's int32
-accumulator row filled by one thread). :func:`int8_matmul` picks one as the other
-kernels do: the Numba kernel for NumPy arrays under the ``"numba"`` backend, else the
-reference.
+accumulator row filled by one thread). :func:`minikd.kernels.int8_matmul` picks one as
+for the other kernels: the Numba kernel for NumPy arrays under the ``"numba"`` backend,
+else the reference.
 
 >>> import numpy as np
 >>> a = np.array([[-128, 127], [1, 2]], dtype=np.int8)
 >>> b = np.array([[-128], [127]], dtype=np.int8)
->>> int8_matmul(a, b)                    # 16384 + 16129 = 32513: no int8 wrap-around
+>>> int8_matmul_numba(a, b)              # 16384 + 16129 = 32513: no int8 wrap-around
 array([[32513],
        [  126]], dtype=int32)
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..backend import get_array_module
 from .jit import loops
 
 #: The largest K for which an int8 × int8 sum of K products cannot overflow int32:
@@ -88,19 +87,4 @@ def int8_matmul_numba(a, b):
     return c
 
 
-# --------------------------------------------------------------------------- dispatch
-
-
-def int8_matmul(a, b):
-    """``C = A · B`` for int8 matrices A (M, K) and B (K, N), accumulated in int32 → (M, N) int32.
-
-    NumPy arrays take the Numba kernel under the ``"numba"`` backend (the default), the
-    reference under ``"numpy"``; CuPy arrays always take the reference.
-    """
-    from . import get_backend  # the package imports this module: look the backend up at call time
-
-    use_numba = get_backend() == "numba" and get_array_module(a) is np and get_array_module(b) is np
-    return (int8_matmul_numba if use_numba else int8_matmul_numpy)(a, b)
-
-
-__all__ = ["MAX_K", "int8_matmul", "int8_matmul_numba", "int8_matmul_numpy"]
+__all__ = ["MAX_K", "int8_matmul_numba", "int8_matmul_numpy"]

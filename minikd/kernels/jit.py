@@ -23,7 +23,7 @@ import types
 
 import numba
 
-PARALLEL_MIN_WORK = 1 << 17  # values written; below this one thread is faster on this 2-core CPU
+PARALLEL_MIN_WORK = 1 << 17  # ≈ values written; below this one thread is faster on this 2-core CPU
 
 
 class Loops:
@@ -41,7 +41,7 @@ class Loops:
         self.__doc__, self.__name__ = fn.__doc__, fn.__name__
 
     def __call__(self, work, *args):
-        """Run the kernel on ``args``; ``work`` (values written) picks the parallel or serial build."""
+        """Run the kernel on ``args``; ``work`` (≈ values written) picks the parallel or serial build."""
         return (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
 
     def __repr__(self):

@@ -11,7 +11,7 @@ therefore a float scale times a sum of integers::
 1. quantize the input: q_x = clip(round(x/s_x − z_x), −2^{b−1}, 2^{b−1} − 1), int8 — signed
    and asymmetric, the lecture's convention (x ≈ s_x · (q_x + z_x)); after a ReLU, β = 0 and
    z_x = 2^{b−1}, so q_x spans the whole int8 range;
-2. the integer product, int32 accumulation (:func:`minikd.kernels.intgemm.int8_matmul`)::
+2. the integer product, int32 accumulation (:func:`minikd.kernels.int8_matmul`)::
 
        acc_o = Σ_k q_x,k · q_w,ok  +  z_x · Σ_k q_w,ok   = Σ_k (q_x,k + z_x) · q_w,ok
 
@@ -56,9 +56,8 @@ import copy as _copy
 import numpy as np
 
 from .. import backend, nn, profile
-from ..kernels import im2col
+from ..kernels import im2col, int8_matmul
 from ..kernels.im2col import output_size
-from ..kernels.intgemm import int8_matmul
 from ..nn.module import Parameter
 from ..tensor import Tensor, is_grad_enabled
 from .modules import QuantConv2d, QuantLinear, quant_layers, replace_layers
