@@ -23,7 +23,8 @@ with the gradient of the loss with respect to that output.
 from __future__ import annotations
 
 from . import backend
-from .tensor import Tensor, as_tensor, is_grad_enabled
+from . import tensor as _tensor
+from .tensor import AnomalyError, Tensor, as_tensor, is_grad_enabled
 
 
 class Function:
@@ -35,7 +36,14 @@ class Function:
     - ``self.needs_input_grad``: one bool per input; ``backward`` may return
       ``None`` for an input that needs no gradient (and skip its work).
     - ``self.inputs``: the input Tensors (only kept when a graph is recorded).
+
+    ``saves_inputs`` says whether ``backward`` reads the inputs' values (kept on ``self``
+    by ``forward``); then a change to an input between the forward and the backward pass
+    is an error (see :meth:`check_versions`). Ops whose backward needs only shapes (add,
+    reshape, sum, ...) set it to False. Per input, a tuple of bools.
     """
+
+    saves_inputs = True
 
     def forward(self, *xs, **params):  # pragma: no cover - every op overrides it
         raise NotImplementedError
@@ -56,15 +64,61 @@ class Function:
         fn.xp = backend.get_array_module(tensors[0].data) if tensors else None
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
         y = fn.forward(*(t.data for t in tensors), **params)
+        if _tensor._anomaly:
+            fn.check_finite_forward(tensors, y)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
         out = Tensor(y, requires_grad=requires_grad)
         if requires_grad:
             fn.inputs = tensors
+            fn.versions = tuple(t._version for t in tensors)
             out._ctx = fn
         return out
 
+    def check_versions(self):
+        """Raise if an input whose value ``backward`` uses was changed in place after ``forward``."""
+        saves = self.saves_inputs
+        for i, (t, v) in enumerate(zip(self.inputs, self.versions)):
+            if t._version != v and (saves if isinstance(saves, bool) else saves[i]):
+                what = f"'{t.name}'" if t.name else f"of shape {t.shape}"
+                raise RuntimeError(
+                    f"{type(self).__name__}.backward: its input {i} (a tensor {what}) was changed in place after "
+                    f"the forward pass (version {v} -> {t._version}), so the gradient would use the new values. "
+                    "Change it after backward() (as optimizers do), or compute on a copy (t.clone()).")
+
+    # ---- anomaly mode (minikd.detect_anomaly): where is a NaN or ±inf born?
+    def _describe(self):
+        shapes = ", ".join(str(tuple(t.shape)) for t in getattr(self, "inputs", ()) or ())
+        return f"{type(self).__name__}" + (f" (inputs {shapes})" if shapes else "")
+
+    def check_finite_forward(self, tensors, y):
+        xp = self.xp
+        if _finite(y, xp) or not all(_finite(t.data, xp) for t in tensors):
+            return
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise AnomalyError(f"{type(self).__name__} (forward, inputs {shapes}) made {_bad(y, xp)} from finite "
+                           f"inputs; output shape {tuple(y.shape)}")
+
+    def check_finite_backward(self, gy, grads):
+        xp = self.xp
+        if not _finite(gy, xp) or not all(_finite(t.data, xp) for t in self.inputs):
+            return
+        for i, g in enumerate(grads):
+            if g is not None and not _finite(g, xp):
+                raise AnomalyError(f"{self._describe()} (backward) made {_bad(g, xp)} in the gradient of input "
+                                   f"{i} from a finite upstream gradient and finite inputs")
+
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+def _finite(a, xp) -> bool:
+    return a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())
+
+
+def _bad(a, xp) -> str:
+    nan, inf = int(xp.isnan(a).sum()), int(xp.isinf(a).sum())
+    parts = [f"{nan} NaN" if nan else "", f"{inf} ±inf" if inf else ""]
+    return " and ".join(p for p in parts if p) + f" (of {a.size} values)"
 
 
 def unbroadcast(g, shape):

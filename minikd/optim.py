@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from . import kernels
+from .checks import check_int, check_number
 from .tensor import Tensor
 
 
@@ -36,9 +37,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer params[{i}] is a {type(p).__name__}, not a Tensor")
-        if lr < 0:
-            raise ValueError(f"invalid learning rate {lr}: it must be >= 0")
-        self.lr = lr
+        self.lr = check_number(lr, type(self).__name__, "lr (the learning rate)", low=0)
         self.state = [None] * len(self.params)  # per-parameter buffers, created at the first step
 
     def zero_grad(self):
@@ -70,10 +69,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, dampening: float = 0.0):
         super().__init__(params, lr)
-        if momentum < 0:
-            raise ValueError(f"invalid momentum {momentum}: it must be >= 0")
-        if weight_decay < 0:
-            raise ValueError(f"invalid weight_decay {weight_decay}: it must be >= 0")
+        momentum = check_number(momentum, "SGD", "momentum", low=0)
+        weight_decay = check_number(weight_decay, "SGD", "weight_decay", low=0)
+        dampening = check_number(dampening, "SGD", "dampening", low=0, high=1)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.momentum, self.weight_decay, self.nesterov, self.dampening = momentum, weight_decay, nesterov, dampening
@@ -117,13 +115,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        beta1, beta2 = betas
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"invalid betas {betas}: each must be in [0, 1)")
-        if eps < 0:
-            raise ValueError(f"invalid eps {eps}: it must be >= 0")
-        if weight_decay < 0:
-            raise ValueError(f"invalid weight_decay {weight_decay}: it must be >= 0")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2); got {betas!r}")
+        beta1 = check_number(betas[0], "Adam", "betas[0]", low=0, high=1, high_open=True)
+        beta2 = check_number(betas[1], "Adam", "betas[1]", low=0, high=1, high_open=True)
+        eps = check_number(eps, "Adam", "eps", low=0)
+        weight_decay = check_number(weight_decay, "Adam", "weight_decay", low=0)
         self.betas, self.eps, self.weight_decay = (beta1, beta2), eps, weight_decay
 
     def _settings(self):
@@ -143,6 +140,7 @@ class Adam(Optimizer):
             # the update itself, in one place: minikd/kernels/adam.py (a NumPy reference
             # beside a one-pass Numba kernel)
             kernels.adam_update(p.data, g, state["m"], state["v"], self.lr, beta1, beta2, eps, wd, state["step"])
+            p._mark_modified()  # the kernel wrote p.data in place
 
 
 # --------------------------------------------------------------------------- schedules
@@ -178,10 +176,10 @@ class StepLR(LRScheduler):
     """lr = base_lr · gamma^⌊epoch / step_size⌋: divide by 1/gamma every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive number of epochs; got {step_size}")
+        step_size = check_int(step_size, "StepLR", "step_size", low=1)
+        gamma = check_number(gamma, "StepLR", "gamma", low=0)
         super().__init__(optimizer)
-        self.step_size, self.gamma = int(step_size), gamma
+        self.step_size, self.gamma = step_size, gamma
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -192,8 +190,8 @@ class CosineAnnealingLR(LRScheduler):
     along half a cosine over T_max epochs (and back up after, as PyTorch's closed form does)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive number of epochs; got {T_max}")
+        T_max = check_int(T_max, "CosineAnnealingLR", "T_max", low=1)
+        eta_min = check_number(eta_min, "CosineAnnealingLR", "eta_min", low=0)
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
 

@@ -13,7 +13,18 @@ that link, from every result back to its inputs, *is* the graph.
    and **adding** the gradients it returns to those of its inputs (a tensor used
    twice receives the sum of both contributions);
 3. leaves (tensors made by the user, e.g. parameters) **accumulate** into ``.grad``
-   across calls, as in PyTorch: call ``zero_grad()`` between optimisation steps.
+   across calls, as in PyTorch: call ``zero_grad()`` between optimisation steps. Each
+   leaf gets an array of its own (``a.grad is b.grad`` is never true), so scaling one
+   gradient in place (gradient clipping) cannot change another.
+
+Two guards keep the numbers honest:
+
+- **versions**: every Tensor counts its in-place changes (``t._version``: assignment to
+  ``t.data``, optimizer steps, ``nn.init``). An op remembers its inputs' versions, and
+  ``backward`` raises if an input it saved changed after the forward pass — the gradient
+  would otherwise be computed from the new values, silently wrong;
+- **anomaly mode**: inside ``with detect_anomaly():`` every op's output and every gradient
+  is checked, and the first op that makes a NaN or ±inf out of finite values is named.
 """
 
 from __future__ import annotations
@@ -54,6 +65,41 @@ def enable_grad():
         _grad_enabled = previous
 
 
+# --------------------------------------------------------------------------- anomaly mode
+
+_anomaly = False
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
+
+
+class AnomalyError(FloatingPointError):
+    """An op produced a NaN or ±inf from finite values (raised in ``detect_anomaly`` mode)."""
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Find where a NaN or ±inf is born.
+
+    Inside this block every op checks its result, and ``backward`` every gradient: the
+    first op that turns finite inputs (and a finite upstream gradient) into a non-finite
+    value raises :class:`AnomalyError` naming the op, the shapes of its inputs and how
+    many values went bad. Non-finite values that were already in the inputs pass through
+    (they were born earlier). It costs a scan of every array, so it is for debugging::
+
+        with mk.detect_anomaly():
+            loss = model(x).log().sum()      # AnomalyError: Log (forward) made -inf ...
+            loss.backward()
+    """
+    global _anomaly
+    previous, _anomaly = _anomaly, True
+    try:
+        yield
+    finally:
+        _anomaly = previous
+
+
 # --------------------------------------------------------------------------- Tensor
 
 DEFAULT_FLOAT = np.float32
@@ -68,6 +114,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # ``ndarray * Tensor`` calls ``Tensor.__rmul__``
+    _version = 0  # in-place changes so far (see ``data`` below)
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         if isinstance(data, Tensor):
@@ -80,11 +127,27 @@ class Tensor:
         data = xp.asarray(data, dtype=dtype)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require a gradient; got dtype {data.dtype}")
-        self.data = data
+        self._data = data  # not through the ``data`` setter: a new tensor is version 0
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None  # the Function that produced this tensor (None for leaves)
         self.name = None
+
+    # ---- the data, and its version
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        # ``t.data = a`` and ``t.data -= g`` (which assigns back) both land here: the values
+        # an op may have saved for its backward are no longer those of the forward pass
+        self._data = value
+        self._version += 1
+
+    def _mark_modified(self):
+        """Record an in-place change made through the array itself (``t.data[...] = v``, kernels)."""
+        self._version += 1
 
     # ---- properties
     shape = property(lambda self: self.data.shape)
@@ -96,7 +159,36 @@ class Tensor:
     is_leaf = property(lambda self: self._ctx is None)
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    # ---- truth and conversion, as in NumPy and PyTorch: one element only
+    def _one(self, what):
+        if self.size != 1:
+            raise ValueError(f"{what} of a tensor with {self.size} elements (shape {self.shape}) is ambiguous; "
+                             "use .any() / .all() for truth, or index one element")
+        return self.data.reshape(()).item()
+
+    def __bool__(self):
+        return bool(self._one("the truth value"))
+
+    def __float__(self):
+        return float(self._one("float()"))
+
+    def __int__(self):
+        return int(self._one("int()"))
+
+    def __index__(self):
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of one element can be used as an index; got dtype {self.dtype}")
+        return int(self._one("__index__"))
+
+    def any(self):
+        return bool(self.data.any())
+
+    def all(self):
+        return bool(self.data.all())
 
     def __repr__(self):
         body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
@@ -150,6 +242,10 @@ class Tensor:
         """The same data, cut from the graph (no gradient flows through it)."""
         return Tensor(self.data)
 
+    def clone(self) -> Tensor:
+        """A copy of the data in a new leaf (no graph), e.g. to keep a value before changing it in place."""
+        return Tensor(self.data.copy(), requires_grad=self.requires_grad)
+
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require a gradient; got dtype {self.dtype}")
@@ -180,18 +276,25 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor has {self.shape}")
 
+        anomaly = _anomaly
         grads = {id(self): grad}
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             fn = node._ctx
-            if fn is None:  # a leaf: accumulate
-                node.grad = g if node.grad is None else node.grad + g
+            if fn is None:  # a leaf: accumulate, into an array of its own
+                # an op may hand the same array (or views of it) to several inputs (a + b gives
+                # both dL/dy), and ``grad`` may be the caller's: so a leaf's first gradient is
+                # copied (``+`` makes a new array anyway)
+                node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
+            fn.check_versions()
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if anomaly:
+                fn.check_finite_backward(g, input_grads)
             for x, gx in zip(fn.inputs, input_grads):
                 if gx is None or not x.requires_grad:
                     continue

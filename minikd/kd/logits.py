@@ -26,11 +26,9 @@ The recap code writes the same loss with α in place of λ and without T²:
 
 from __future__ import annotations
 
-import math
-import numbers
-
+from ..checks import check_temperature, is_number
 from ..function import Function
-from ..ops.loss import _as_float, _log_softmax_rows, cross_entropy
+from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
 from ..ops.loss import kl_divergence as _kl_divergence
 from ..ops.loss import softmax as _softmax
 from ..tensor import Tensor
@@ -48,18 +46,9 @@ def constant(x):
     return x.detach() if isinstance(x, Tensor) else Tensor(x)
 
 
-def check_temperature(T, op):
-    """T must be a positive, finite number (T → 0 is an arg-max, not a softmax)."""
-    ok = isinstance(T, numbers.Real) and not isinstance(T, bool) and math.isfinite(T) and T > 0
-    if not ok:
-        raise ValueError(f"{op}: the temperature T must be a positive finite number; got T={T!r}")
-    return float(T)
-
-
 def check_weight(lam, op):
     """λ must be a number in [0, 1]: the share of the loss given to the distillation term."""
-    ok = isinstance(lam, numbers.Real) and not isinstance(lam, bool) and 0.0 <= lam <= 1.0
-    if not ok:
+    if not (is_number(lam) and 0.0 <= lam <= 1.0):
         raise ValueError(f"{op}: the weight λ (lam) balances the two losses and must be a number in [0, 1]; "
                          f"got lam={lam!r}")
     return float(lam)
@@ -128,6 +117,8 @@ class DistillationKL(Function):
         dL/dz_s = (g_y / N) · (p_s − p_t) / T    (the teacher's logits are constants: no gradient)
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, z_s, z_t, T):
         xp = self.xp
         z_s = _as_float(z_s, xp)
@@ -136,8 +127,13 @@ class DistillationKL(Function):
         self.log_ps = _log_softmax_rows(z_s / t, -1, xp)
         log_pt = _log_softmax_rows(z_t.astype(z_s.dtype, copy=False) / t, -1, xp)
         self.p_t = xp.exp(log_pt)
-        rows = (self.p_t * xp.where(self.p_t > 0, log_pt - self.log_ps, 0)).sum(axis=-1)
+        # 0 · log 0 = 0: where p_t(i) = 0 the term is left out, even if log p_s(i) = −inf too
+        # (−inf − (−inf) would be NaN); a NaN in p_t still counts (NaN ≠ 0)
+        kept = self.p_t != 0
+        zero = z_s.dtype.type(0)
+        rows = (self.p_t * (xp.where(kept, log_pt, zero) - xp.where(kept, self.log_ps, zero))).sum(axis=-1)
         self.n = rows.shape[0] if rows.ndim else 1
+        check_not_empty(self.n, "batchmean", "soft_loss (D_KL(p_t ‖ p_s))")
         return xp.asarray(rows.sum() / self.n, dtype=z_s.dtype)
 
     def backward(self, gy):

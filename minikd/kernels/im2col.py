@@ -39,6 +39,7 @@ import numba
 import numpy as np
 
 from ..backend import get_array_module
+from ..checks import check_pair
 from .jit import loops
 
 # --------------------------------------------------------------------------- sizes
@@ -54,13 +55,8 @@ def output_size(d_prev: int, k: int, p: int, s: int) -> int:
 
 
 def as_pair(value, op: str, name: str) -> tuple[int, int]:
-    """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is a TypeError naming ``op``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value), int(value)
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints (h, w); got {value!r}")
+    """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is an error naming ``op`` (see minikd.checks)."""
+    return check_pair(value, op, name)
 
 
 def _sizes(x_shape, kernel, stride, padding):

@@ -7,6 +7,8 @@ keeps the number of channels: it only shrinks h and w.
 - **max**: ``y[n, c, i, j] = max over the window of x_pad`` (padding is −∞, so it never
   wins). The backward sends each dL/dy to the one pixel that was the maximum; we remember
   its position inside the window, ``argmax = k_i · k_w + k_j`` (the first one on ties).
+  A NaN is the maximum of any window that holds one (as in NumPy's ``max`` and PyTorch):
+  ``v > best`` is false for NaN, so the test is ``v > best or (v is NaN and best is not)``.
 - **average**: ``y = (1 / (k_h·k_w)) · Σ over the window of x_pad`` (padding is 0 and is
   counted, PyTorch's ``count_include_pad=True``). The backward spreads dL/dy / (k_h·k_w)
   evenly over the window.
@@ -52,7 +54,8 @@ def max_pool_forward_numpy(x, kernel, stride, padding):
     for ki in range(kh):
         for kj in range(kw):
             v = x_pad[_window_slice(ki, kj, Ho, Wo, stride)]
-            better = v > y  # strictly greater: on ties the first position stays
+            # strictly greater: on ties the first position stays; the first NaN wins and stays
+            better = (v > y) | (xp.isnan(v) & ~xp.isnan(y))
             y = xp.where(better, v, y)
             argmax[better] = ki * kw + kj
     return y, argmax
@@ -68,8 +71,8 @@ def max_pool_backward_numpy(gy, argmax, x_shape, kernel, stride, padding, like=N
     gx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
     for ki in range(kh):
         for kj in range(kw):
-            # gy where this offset was the window's maximum, 0 elsewhere (bool × float keeps the dtype)
-            gx_pad[_window_slice(ki, kj, Ho, Wo, stride)] += gy * (argmax == ki * kw + kj)
+            # gy where this offset was the window's maximum, 0 elsewhere (a select: inf · 0 would be NaN)
+            gx_pad[_window_slice(ki, kj, Ho, Wo, stride)] += xp.where(argmax == ki * kw + kj, gy, gy.dtype.type(0))
     return xp.ascontiguousarray(gx_pad[:, :, ph:ph + H, pw:pw + W])
 
 
@@ -139,7 +142,7 @@ def _max_pool_forward_kernel(xs, swapped, kh, kw, sh, sw, ph, pw, y, argmax):  #
                         # strict ">": the first maximum wins ties. Written as selects, not
                         # an if: on real data the comparison is a coin flip for the branch
                         # predictor, and mispredictions cost more than the selects.
-                        better = v > best
+                        better = (v > best) | ((v != v) & (best == best))  # v != v: v is NaN
                         best = v if better else best
                         best_at = (h - h0) * kw + (w - w0) if better else best_at
                 yc[_u(i), _u(j)] = best
@@ -177,13 +180,13 @@ def _max_pool_2x2_forward_kernel(xs, swapped, y, argmax):  # pragma: no cover - 
                 left, right = _u(2 * j), _u(2 * j + 1)
                 best, at = xc[top, left], 0  # window positions: 0 1 / 2 3; the first maximum wins ties
                 v = xc[top, right]
-                better = v > best
+                better = (v > best) | ((v != v) & (best == best))  # v != v: v is NaN, which wins
                 best, at = (v, 1) if better else (best, at)
                 v = xc[bottom, left]
-                better = v > best
+                better = (v > best) | ((v != v) & (best == best))
                 best, at = (v, 2) if better else (best, at)
                 v = xc[bottom, right]
-                better = v > best
+                better = (v > best) | ((v != v) & (best == best))
                 best, at = (v, 3) if better else (best, at)
                 yc[_u(i), _u(j)] = best
                 ac[_u(i), _u(j)] = at

@@ -53,6 +53,7 @@ def _fan(tensor, mode):
 def _fill(tensor, values: np.ndarray):
     """Write CPU ``values`` into ``tensor`` in place, on its device and in its dtype."""
     tensor.data[...] = backend.to_device(values.astype(tensor.dtype, copy=False), tensor.device)
+    tensor._mark_modified()
     return tensor
 
 
@@ -70,6 +71,7 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0):
 
 def constant_(tensor, value: float):
     tensor.data[...] = value
+    tensor._mark_modified()
     return tensor
 
 

@@ -18,6 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import functional as F
+from ..checks import check_int, check_number, check_pair
 from . import init
 from .module import Module, Parameter
 
@@ -26,13 +27,6 @@ def _shape(x):
     return tuple(x.shape)
 
 
-def _pair(v, name):
-    """An int or a pair of ints, as a pair (height, width)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints; got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
 
 
 def _single(pair):
@@ -51,10 +45,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: in_features and out_features must be positive; got {in_features}, "
-                             f"{out_features}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features = check_int(in_features, "Linear", "in_features", low=1)
+        out_features = check_int(out_features, "Linear", "out_features", low=1)
+        self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
         self.bias = Parameter(np.empty(out_features, dtype=np.float32)) if bias else None
         self.reset_parameters()
@@ -89,19 +82,16 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        d_prev, d = int(in_channels), int(out_channels)
-        if d_prev <= 0 or d <= 0:
-            raise ValueError(f"Conv2d: in_channels and out_channels must be positive; got {d_prev}, {d}")
-        if groups <= 0 or d_prev % groups or d % groups:
+        d_prev = check_int(in_channels, "Conv2d", "in_channels", low=1)
+        d = check_int(out_channels, "Conv2d", "out_channels", low=1)
+        groups = check_int(groups, "Conv2d", "groups", low=1)
+        if d_prev % groups or d % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide both in_channels={d_prev} and "
                              f"out_channels={d}")
         self.in_channels, self.out_channels, self.groups = d_prev, d, int(groups)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d: kernel_size and stride must be positive and padding non-negative; got "
-                             f"kernel_size={kernel_size}, stride={stride}, padding={padding}")
+        self.kernel_size = check_pair(kernel_size, "Conv2d", "kernel_size", low=1)
+        self.stride = check_pair(stride, "Conv2d", "stride", low=1)
+        self.padding = check_pair(padding, "Conv2d", "padding", low=0)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((d, d_prev // groups, kh, kw), dtype=np.float32))
         self.bias = Parameter(np.empty(d, dtype=np.float32)) if bias else None
@@ -147,10 +137,10 @@ class _Pool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride  # non-overlapping windows by default
         self.padding = padding
-        k, s, p = _pair(kernel_size, "kernel_size"), _pair(self.stride, "stride"), _pair(padding, "padding")
-        if min(k) <= 0 or min(s) <= 0 or min(p) < 0:
-            raise ValueError(f"{type(self).__name__}: kernel_size and stride must be positive and padding "
-                             f"non-negative; got kernel_size={kernel_size}, stride={stride}, padding={padding}")
+        op = type(self).__name__
+        k = check_pair(kernel_size, op, "kernel_size", low=1)
+        check_pair(self.stride, op, "stride", low=1)
+        p = check_pair(padding, op, "padding", low=0)
         if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
             raise ValueError(f"{type(self).__name__}: padding {padding} must be at most half the kernel size "
                              f"{kernel_size}")
@@ -159,7 +149,7 @@ class _Pool2d(Module):
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__}(kernel_size={self.kernel_size}) expects (N, C, H, W); "
                              f"got {_shape(x)}")
-        k, p = _pair(self.kernel_size, "kernel_size"), _pair(self.padding, "padding")
+        k, p = check_pair(self.kernel_size, "pool", "kernel_size"), check_pair(self.padding, "pool", "padding")
         if x.shape[2] + 2 * p[0] < k[0] or x.shape[3] + 2 * p[1] < k[1]:
             raise ValueError(f"{type(self).__name__}(kernel_size={self.kernel_size}): the input {_shape(x)} "
                              f"is smaller than the window")
@@ -191,9 +181,13 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
-        if num_features <= 0:
-            raise ValueError(f"{type(self).__name__}: num_features must be positive; got {num_features}")
-        self.num_features, self.eps, self.momentum, self.affine = int(num_features), eps, momentum, affine
+        op = type(self).__name__
+        num_features = check_int(num_features, op, "num_features", low=1)
+        eps = check_number(eps, op, "eps", low=0)
+        if momentum is not None:  # None: the cumulative average of all batches (as in PyTorch)
+            momentum = check_number(momentum, op, "momentum", low=0, high=1)
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, bool(affine)
+        self.num_batches_tracked = 0  # training batches seen; sets the momentum 1/k when momentum is None
         C = self.num_features
         self.weight = Parameter(np.ones(C, dtype=np.float32)) if affine else None   # γ
         self.bias = Parameter(np.zeros(C, dtype=np.float32)) if affine else None    # β
@@ -209,8 +203,13 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
+        momentum = self.momentum
+        if self.training:
+            self.num_batches_tracked += 1
+            if momentum is None:  # cumulative average: the k-th batch weighs 1/k
+                momentum = 1.0 / self.num_batches_tracked
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training, momentum=self.momentum, eps=self.eps)
+                            training=self.training, momentum=0.0 if momentum is None else momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
@@ -249,7 +248,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = check_number(negative_slope, "LeakyReLU", "negative_slope")
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -278,9 +277,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p is the probability of dropping a value and must be in [0, 1); got {p}")
-        self.p = p
+        self.p = check_number(p, "Dropout", "p (the probability of dropping a value)", low=0, high=1, high_open=True)
 
     def forward(self, x):
         return F.dropout(x, self.p, training=self.training)
@@ -294,7 +291,7 @@ class Flatten(Module):
 
     def __init__(self, start_axis: int = 1):
         super().__init__()
-        self.start_axis = start_axis
+        self.start_axis = check_int(start_axis, "Flatten", "start_axis", low=0)
 
     def forward(self, x):
         if x.ndim <= self.start_axis:

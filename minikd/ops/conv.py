@@ -12,6 +12,7 @@ computes the *cross-correlation* (the kernel is not flipped).
 from __future__ import annotations
 
 from .. import kernels
+from ..checks import check_same_dtype
 from ..function import Function
 from ..kernels import as_pair, conv2d_reference  # noqa: F401  (re-exported for readers)
 
@@ -138,10 +139,7 @@ class Conv2d(Function):
         if bias is not None and tuple(bias.shape) != (d,):
             raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not match weight "
                              f"{_fmt(weight.shape)}: expected ({d},), one per filter")
-        for name, a in (("weight", weight), ("bias", bias)):
-            if a is not None and a.dtype != x.dtype:
-                raise TypeError(f"conv2d: input dtype {x.dtype} and {name} dtype {a.dtype} differ; "
-                                f"convert one of them (e.g. x.astype({a.dtype.name!r}))")
+        check_same_dtype("conv2d", x, weight=weight, bias=bias)
         check_window("conv2d", x.shape, weight.shape[2:], stride, padding)
 
 

@@ -6,13 +6,23 @@ input's shape with :func:`~minikd.function.unbroadcast`.
 
 from __future__ import annotations
 
+from ..checks import check_broadcast
 from ..function import Function, unbroadcast
+
+
+def _check_shapes(a, b, op):
+    """Name the op and both shapes when they cannot broadcast (NumPy's message names neither)."""
+    if a.shape != b.shape:
+        check_broadcast(a.shape, b.shape, op)
 
 
 class Add(Function):
     """y = a + b;  dL/da = dL/dy,  dL/db = dL/dy."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, a, b):
+        _check_shapes(a, b, "add")
         self.shapes = a.shape, b.shape
         return a + b
 
@@ -24,7 +34,10 @@ class Add(Function):
 class Sub(Function):
     """y = a − b;  dL/da = dL/dy,  dL/db = −dL/dy."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, a, b):
+        _check_shapes(a, b, "sub")
         self.shapes = a.shape, b.shape
         return a - b
 
@@ -37,6 +50,7 @@ class Mul(Function):
     """y = a · b;  dL/da = dL/dy · b,  dL/db = dL/dy · a."""
 
     def forward(self, a, b):
+        _check_shapes(a, b, "mul")
         self.a, self.b = a, b
         return a * b
 
@@ -51,6 +65,7 @@ class Div(Function):
     """y = a / b;  dL/da = dL/dy / b,  dL/db = −dL/dy · a / b²."""
 
     def forward(self, a, b):
+        _check_shapes(a, b, "div")
         self.a, self.b = a, b
         return a / b
 
@@ -64,6 +79,8 @@ class Div(Function):
 class Neg(Function):
     """y = −x;  dL/dx = −dL/dy."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x):
         return -x
 
@@ -72,22 +89,39 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = a^b;  dL/da = dL/dy · b·a^(b−1),  dL/db = dL/dy · a^b · ln a."""
+    """y = a^b;  dL/da = dL/dy · b·a^(b−1),  dL/db = dL/dy · a^b · ln a.
+
+    At the base a = 0 the formulas hold 0 · ∞ and would give NaN; the limits are used
+    instead, as in PyTorch: dL/da = 0 where b = 0 (a^0 = 1 is constant in a), and
+    dL/db = 0 where a = 0 and b ≥ 0 (0^b is 0, or 1 at b = 0, whatever b does nearby
+    from the right). So d(Σ x^p)/dp at x = [0, 1, 2], p = 2 is 4 ln 2, not NaN.
+    """
 
     def forward(self, a, b):
+        _check_shapes(a, b, "pow")
         self.a, self.b = a, b
         self.y = a ** b
         return self.y
 
     def backward(self, gy):
-        a, b = self.a, self.b
-        ga = unbroadcast(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(gy * self.y * self.xp.log(a), b.shape) if self.needs_input_grad[1] else None
+        xp, a, b = self.xp, self.a, self.b
+        zero = xp.zeros((), dtype=gy.dtype)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            # b · a^(b−1), with the exponent made 1 where b = 0 so 0^(−1) is never formed
+            d = xp.where(b == 0, zero, b * a ** xp.where(b == 0, 1, b - 1))
+            ga = unbroadcast(gy * d, a.shape)
+        if self.needs_input_grad[1]:
+            # a^b · ln a, with ln 1 = 0 put in where the limit is 0 (a = 0, b ≥ 0)
+            log_a = xp.log(xp.where((a == 0) & (b >= 0), 1, a))
+            gb = unbroadcast(gy * (self.y * log_a), b.shape)
         return ga, gb
 
 
 class Exp(Function):
     """y = e^x;  dL/dx = dL/dy · y."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x):
         self.y = self.xp.exp(x)
@@ -111,6 +145,8 @@ class Log(Function):
 class Sqrt(Function):
     """y = √x;  dL/dx = dL/dy / (2y)."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x):
         self.y = self.xp.sqrt(x)
         return self.y
@@ -133,7 +169,10 @@ class Abs(Function):
 class Where(Function):
     """y = cond ? a : b (cond is a constant);  the gradient goes to the chosen side."""
 
+    saves_inputs = (False, False, True)  # backward reads only cond
+
     def forward(self, a, b, cond):
+        check_broadcast(check_broadcast(a.shape, b.shape, "where (a, b)"), cond.shape, "where (a and b, cond)")
         self.cond, self.shapes = cond, (a.shape, b.shape)
         return self.xp.where(cond, a, b)
 
@@ -146,6 +185,8 @@ class Where(Function):
 
 class Cast(Function):
     """y = x as another dtype;  the gradient is cast back."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, dtype):
         self.dtype = x.dtype

@@ -10,6 +10,10 @@ e.g. the student's).
     kl_divergence  D_KL(P‖Q) = Σ_i P(i) log(P(i)/Q(i))  (= H(P, Q) − H(P))
     mse_loss       (x − y)²;   l1_loss  |x − y|
 
+An empty batch (N = 0), one rule for every loss: "sum" gives 0 and "none" an empty
+array, while "mean" (and "batchmean") raise a ValueError naming the loss — the mean of
+no values is undefined, and a NaN loss would quietly spoil the parameters.
+
 Each op is fused: one forward and one analytic backward, not a chain of tiny ops,
 because these run on every training step. All of them are numerically stable:
 the softmax subtracts the row's maximum before ``exp`` (log-sum-exp), so logits
@@ -18,10 +22,9 @@ of ±1000 give exact probabilities instead of ``inf / inf = nan``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..checks import check_axis, check_temperature
 from ..function import Function
 from ..tensor import Tensor
 
@@ -30,25 +33,6 @@ KL_REDUCTIONS = ("batchmean", "sum", "none")
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _check_T(T, op):
-    """The temperature must be a positive, finite number (T → 0 is an arg-max, not a softmax)."""
-    try:
-        ok = math.isfinite(float(T)) and float(T) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{op}: the temperature T must be a positive finite number; got T={T!r}")
-    return float(T)
-
-
-def _check_axis(axis, ndim, op):
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be an int; got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
-    return int(axis) % ndim
-
 
 def _check_reduction(reduction, allowed, op, hint=""):
     if reduction not in allowed:
@@ -60,13 +44,21 @@ def _as_float(x, xp):
     return x if x.dtype.kind == "f" else x.astype(xp.float32)
 
 
-def _reduce(loss, reduction, xp):
+def check_not_empty(n, reduction, op):
+    """The one empty-batch rule (module docstring): a mean over n = 0 values is an error."""
+    if n == 0 and reduction in ("mean", "batchmean"):
+        raise ValueError(f"{op}: the batch is empty (N = 0), and the {reduction!r} of no values is undefined; "
+                         "skip empty batches, or use reduction='sum' (0 for an empty batch)")
+
+
+def _reduce(loss, reduction, xp, op):
     """Apply ``reduction`` to the per-element losses; returns an array (0-d for mean/sum)."""
     if reduction == "none":
         return loss
+    check_not_empty(loss.size, reduction, op)
     total = loss.sum()
     if reduction == "mean":
-        total = total / max(loss.size, 1)
+        total = total / loss.size
     return xp.asarray(total, dtype=loss.dtype)
 
 
@@ -79,7 +71,7 @@ def _reduce_backward(gy, reduction, shape, dtype):
         n = 1
         for s in shape:
             n *= s
-        g = g / max(n, 1)
+        g = g / n  # n > 0: the forward pass refused an empty mean
     return g
 
 
@@ -104,6 +96,8 @@ class Softmax(Function):
 
         dL/dz = (1/T) · p ⊙ (dL/dp − Σ_k dL/dp_k · p_k)
     """
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, T, axis):
         xp = self.xp
@@ -131,6 +125,8 @@ class LogSoftmax(Function):
         dL/dz = (1/T) · (dL/dy − p ⊙ Σ_k dL/dy_k),   p = exp(y)
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, T, axis):
         xp = self.xp
         self.T, self.axis = T, axis
@@ -151,15 +147,15 @@ def softmax(x, T=1.0, axis=-1):
     >>> [round(v, 4) for v in softmax(mk.tensor([2.0, 1.0, 0.1]), T=2).tolist()]
     [0.5017, 0.3043, 0.194]
     """
-    T = _check_T(T, "softmax")
-    axis = _check_axis(axis, _ndim(x), "softmax")
+    T = check_temperature(T, "softmax")
+    axis = check_axis(axis, _ndim(x), "softmax")
     return Softmax.apply(x, T=T, axis=axis)
 
 
 def log_softmax(x, T=1.0, axis=-1):
     """log p_i = z_i/T − log Σ_j exp(z_j/T) along ``axis``, by log-sum-exp (finite for any logits)."""
-    T = _check_T(T, "log_softmax")
-    axis = _check_axis(axis, _ndim(x), "log_softmax")
+    T = check_temperature(T, "log_softmax")
+    axis = check_axis(axis, _ndim(x), "log_softmax")
     return LogSoftmax.apply(x, T=T, axis=axis)
 
 
@@ -212,14 +208,16 @@ class CrossEntropy(Function):
             self.t_dtype = target.dtype
             t = _to_rows(target, xp).astype(z.dtype, copy=False)
             self.t, self.logp = t, logp
-            loss = -(t * logp).sum(axis=1)
+            # 0 · log 0 = 0: a class the target rules out (t = 0) adds nothing, even where the
+            # logit is −inf (log p = −inf; a plain product would give NaN)
+            loss = -(t * xp.where(t != 0, logp, z.dtype.type(0))).sum(axis=1)
         else:
             labels = target.reshape(-1).astype(xp.intp, copy=False)
             self.labels, self.logp = labels, logp
             loss = -logp[xp.arange(labels.shape[0]), labels]
         self.loss_shape = () if logits.ndim == 1 else (logits.shape[0],) + tuple(logits.shape[2:])
         loss = loss.reshape(self.loss_shape)
-        return _reduce(loss, reduction, xp)
+        return _reduce(loss, reduction, xp, "cross_entropy")
 
     def backward(self, gy):
         xp = self.xp
@@ -314,11 +312,13 @@ class MSELoss(Function):
     dℓ/dx = 2 (x − y) · g,   dℓ/dy = −2 (x − y) · g   (g = 1/n for "mean")
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, target, reduction):
         x = _as_float(x, self.xp)
         self.reduction, self.t_dtype = reduction, target.dtype
         self.diff = x - target.astype(x.dtype, copy=False)
-        return _reduce(self.diff * self.diff, reduction, self.xp)
+        return _reduce(self.diff * self.diff, reduction, self.xp, "mse_loss")
 
     def backward(self, gy):
         d = self.diff
@@ -332,11 +332,13 @@ class L1Loss(Function):
     dℓ/dx = sign(x − y) · g,   dℓ/dy = −sign(x − y) · g   (0 where x = y; g = 1/n for "mean")
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, target, reduction):
         x = _as_float(x, self.xp)
         self.reduction, self.t_dtype = reduction, target.dtype
         self.diff = x - target.astype(x.dtype, copy=False)
-        return _reduce(self.xp.abs(self.diff), reduction, self.xp)
+        return _reduce(self.xp.abs(self.diff), reduction, self.xp, "l1_loss")
 
     def backward(self, gy):
         d = self.diff
@@ -400,9 +402,11 @@ class KLDivergence(Function):
         self.rows_shape = rows.shape
         if reduction == "none":
             return rows.astype(dtype, copy=False)
+        if p.ndim >= 2:
+            check_not_empty(p.shape[0], reduction, "kl_divergence")
         total = rows.sum()
         if reduction == "batchmean" and p.ndim >= 2:
-            total = total / max(p.shape[0], 1)
+            total = total / p.shape[0]
         return xp.asarray(total, dtype=dtype)
 
     def backward(self, gy):
@@ -412,7 +416,7 @@ class KLDivergence(Function):
         if self.reduction == "none":
             g = g[..., None]
         elif self.reduction == "batchmean" and len(self.rows_shape) >= 1:
-            g = g / max(self.rows_shape[0], 1)
+            g = g / self.rows_shape[0]
         gp = gq = None
         if self.needs_input_grad[0]:
             gp = (xp.where(self.pos, self.log_ratio + 1, 0) * g).astype(self.p_dtype, copy=False)

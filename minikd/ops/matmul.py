@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..checks import check_same_dtype
 from ..function import Function, unbroadcast
 
 
@@ -49,6 +50,12 @@ class Linear(Function):
     dL/dx = dL/dy W,  dL/dW = (dL/dy)ᵀ x,  dL/db = Σ_N dL/dy."""
 
     def forward(self, x, weight, bias=None):
+        if weight.ndim != 2:
+            raise ValueError(f"linear: the weight must be 2-D (out_features, in_features); got shape {weight.shape}")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias of shape {bias.shape} does not match the weight {weight.shape}: "
+                             f"expected ({weight.shape[0]},), one per output feature")
+        check_same_dtype("linear", x, weight=weight, bias=bias)
         if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
             raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features "
                              f"at its last axis; the weight of shape {weight.shape} expects {weight.shape[1]}")

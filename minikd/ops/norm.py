@@ -4,6 +4,7 @@ and in evaluation (``model.train()`` / ``model.eval()``)."""
 from __future__ import annotations
 
 from .. import backend
+from ..checks import check_number, check_same_dtype
 from ..function import Function
 from ..random import get_rng
 from ..tensor import Tensor, as_tensor
@@ -26,7 +27,16 @@ class BatchNorm(Function):
         running_mean ← (1 − momentum) · running_mean + momentum · μ
         running_var  ← (1 − momentum) · running_var  + momentum · σ² · m/(m − 1)   (unbiased)
 
+    ``momentum=None`` makes the running statistics the cumulative average of every batch seen
+    (momentum 1/k at the k-th batch), as in PyTorch; the layer counts the batches.
+
     Evaluation mode uses the running statistics instead of μ and σ²: y = γ (x − μ_run)/√(σ²_run + ε) + β.
+
+    Precision: for float32 (and float16) input, μ and σ² are computed in float64, two passes
+    (μ first, then the mean of (x − μ)²). In float32 the mean of a constant channel of 7.3e9
+    is off by an ulp (512), so x − μ = ±512 and x̂ = ±1 instead of 0; near 1e30 that error,
+    squared, overflows float32 and every x̂ becomes 0. In float64 both come out exact. x̂ and
+    the gradient are then formed in the input's dtype from those statistics.
 
     Backward (training), in the compact form where μ and σ² are differentiated too:
 
@@ -52,24 +62,27 @@ class BatchNorm(Function):
             if self.m < 2:
                 raise ValueError(f"batch_norm: training needs more than one value per channel to estimate a "
                                  f"variance; got input of shape {x.shape}")
-            mean = x.mean(axis=self.axes, keepdims=True)
-            xc = x - mean
-            var = (xc * xc).mean(axis=self.axes, keepdims=True)  # biased (÷ m): the one that normalises
+            x64 = x.astype(xp.float64) if x.dtype.itemsize < 8 else x   # statistics in float64 (docstring)
+            mean = x64.mean(axis=self.axes, keepdims=True)
+            xc64 = x64 - mean
+            var = (xc64 * xc64).mean(axis=self.axes, keepdims=True)  # biased (÷ m): the one that normalises
             if running_mean is not None:
                 # in place, so the layer's buffer (and anyone holding it) sees the update
                 running_mean *= 1 - momentum
-                running_mean += momentum * mean.reshape(C)
+                running_mean += (momentum * mean.reshape(C)).astype(running_mean.dtype, copy=False)
             if running_var is not None:
                 running_var *= 1 - momentum
-                running_var += (momentum * self.m / (self.m - 1)) * var.reshape(C)  # unbiased estimate of σ²
+                unbiased = (momentum * self.m / (self.m - 1)) * var.reshape(C)  # unbiased estimate of σ²
+                running_var += unbiased.astype(running_var.dtype, copy=False)
         else:
             if running_mean is None or running_var is None:
                 raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
             xc = x - running_mean.astype(x.dtype, copy=False).reshape(stat_shape)
             var = running_var.reshape(stat_shape)
 
-        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-        x_hat = xc * inv_std
+        inv_std64 = 1.0 / xp.sqrt(var + eps)
+        inv_std = inv_std64.astype(x.dtype, copy=False)
+        x_hat = (xc64 * inv_std64).astype(x.dtype, copy=False) if training else xc * inv_std
         self.x_hat, self.inv_std = x_hat, inv_std
         self.weight = weight.reshape(stat_shape) if weight is not None else None
         y = x_hat * self.weight if weight is not None else x_hat.copy()
@@ -107,6 +120,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     in training mode (either may be None there, to track no statistics); ``weight`` γ and
     ``bias`` β: optional Tensors of shape (C,).
     """
+    momentum = check_number(momentum, "batch_norm", "momentum", low=0, high=1)
+    eps = check_number(eps, "batch_norm", "eps", low=0)
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expects an input (N, C, ...) with a channel axis; got shape {x.shape}")
@@ -116,6 +131,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
         if t is not None and tuple(t.shape) != (C,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}; the input {x.shape} has "
                              f"{C} channels, so it must be ({C},)")
+    check_same_dtype("batch_norm", x, weight=weight, bias=bias)
     inputs = [x] + [t for t in (weight, bias) if t is not None]
     return BatchNorm.apply(*inputs, running_mean=_raw(running_mean), running_var=_raw(running_var),
                            training=bool(training), momentum=momentum, eps=eps,
@@ -129,6 +145,8 @@ class Dropout(Function):
         mask_i = [u_i ≥ p] / (1 − p),  u_i ~ U[0, 1);   y = x ⊙ mask;   dL/dx = dL/dy ⊙ mask
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, p):
         # the mask is drawn on the CPU from minikd's seeded generator, so a seed gives the
         # same mask on every device; then it moves to where x lives
@@ -136,17 +154,18 @@ class Dropout(Function):
         mask = keep.astype(x.dtype)
         mask *= 1.0 / (1.0 - p)
         self.mask = backend.to_device(mask, backend.device_of(x))
-        return x * self.mask
+        self.keep = backend.to_device(keep, backend.device_of(x))
+        # a select, not x · 0, for the dropped values: an inf that is dropped gives 0, not NaN
+        return self.xp.where(self.keep, x * self.mask, x.dtype.type(0))
 
     def backward(self, gy):
-        return gy * self.mask
+        return self.xp.where(self.keep, gy * self.mask, gy.dtype.type(0))
 
 
 def dropout(x, p=0.5, training=True):
     """Zero each value with probability ``p`` in training (scaling the rest by 1/(1 − p));
     the identity in evaluation or for p = 0."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p is the probability of dropping a value and must be in [0, 1); got {p}")
+    p = check_number(p, "dropout", "p (the probability of dropping a value)", low=0, high=1, high_open=True)
     x = as_tensor(x)
     if not training or p == 0:
         return x

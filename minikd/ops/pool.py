@@ -39,6 +39,8 @@ class MaxPool2d(Function):
     maximum on ties). Forward remembers each window's argmax for the backward.
     """
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, *, kernel, stride, padding):
         _check("max_pool2d", x, kernel, stride, padding)
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
@@ -58,6 +60,8 @@ class AvgPool2d(Function):
 
     dL/dx[pixel] = Σ over the windows holding that pixel of dL/dy / (k_h·k_w).
     """
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, *, kernel, stride, padding):
         _check("avg_pool2d", x, kernel, stride, padding)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
-
+from ..checks import check_axis, is_int
 from ..function import Function
 
 
@@ -11,13 +10,12 @@ def _normalize_axis(axis, ndim, op):
     """``axis`` as a sorted tuple of non-negative ints (``None``: all axes)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % builtins.max(ndim, 1))
-    return tuple(sorted(set(out)))
+    axes = (axis,) if is_int(axis) else tuple(axis)
+    if ndim == 0:  # a 0-d tensor accepts axis 0 (or −1), as in NumPy: nothing to reduce
+        for a in axes:
+            check_axis(a, 1, op)
+        return ()
+    return tuple(sorted({check_axis(a, ndim, op) for a in axes}))
 
 
 def _kept_shape(shape, axes):
@@ -27,6 +25,8 @@ def _kept_shape(shape, axes):
 
 class Sum(Function):
     """y = Σ_axes x;  dL/dx = dL/dy broadcast back over the summed axes."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, axis, keepdims):
         self.axes = _normalize_axis(axis, x.ndim, "sum")
@@ -40,6 +40,8 @@ class Sum(Function):
 
 class Mean(Function):
     """y = (1/n) Σ_axes x;  dL/dx = dL/dy / n, broadcast back."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, axis, keepdims):
         self.axes = _normalize_axis(axis, x.ndim, "mean")
@@ -66,9 +68,12 @@ class Max(Function):
         return self.y if keepdims else self.y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
+        xp = self.xp
         mask = self.x == self.y
+        mask |= xp.isnan(self.y) & xp.isnan(self.x)  # a NaN maximum: the NaNs are the arg-max
         count = mask.sum(axis=self.axes, keepdims=True)
-        return mask * (gy.reshape(self.y.shape) / count).astype(gy.dtype)
+        share = (gy.reshape(self.y.shape) / count).astype(gy.dtype)
+        return xp.where(mask, share, gy.dtype.type(0))
 
 
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001

@@ -11,12 +11,15 @@ import math
 import numpy as np
 
 from .. import backend
+from ..checks import check_axis, is_int
 from ..function import Function
 from ..tensor import Tensor
 
 
 class Reshape(Function):
     """y = x viewed with another shape;  dL/dx = dL/dy reshaped back."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, shape):
         self.x_shape = x.shape
@@ -33,10 +36,12 @@ class Reshape(Function):
 class Transpose(Function):
     """y = x with its axes permuted;  dL/dx = dL/dy with the inverse permutation."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, x, axes):
         if axes is None:
             axes = tuple(reversed(range(x.ndim)))
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        if not all(is_int(a) for a in axes) or sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: {axes} is not a permutation of the {x.ndim} axes of {x.shape}")
         self.axes = tuple(a % x.ndim for a in axes)
         return x.transpose(self.axes)
@@ -54,6 +59,8 @@ class GetItem(Function):
     dL/dx is zero except at the selected places, which receive dL/dy. With integer
     arrays an element can be picked twice; its gradients then add up (scatter-add).
     """
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, index):
         self.x_shape, self.dtype, self.index = x.shape, x.dtype, index
@@ -76,6 +83,8 @@ def _is_basic(index) -> bool:
 class Concatenate(Function):
     """y = [x₁, x₂, …] joined along ``axis``;  each xᵢ gets its slice of dL/dy."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, *xs, axis):
         self.axis = axis
         self.sizes = [x.shape[axis] for x in xs]
@@ -96,6 +105,8 @@ class Concatenate(Function):
 class Stack(Function):
     """y = [x₁, x₂, …] stacked on a new ``axis``;  each xᵢ gets dL/dy[..., i, ...]."""
 
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
     def forward(self, *xs, axis):
         self.axis = axis
         return self.xp.stack(xs, axis=axis)
@@ -107,6 +118,8 @@ class Stack(Function):
 
 class ToDevice(Function):
     """y = x copied to another device;  dL/dx = dL/dy copied back."""
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, device):
         self.source = backend.device_of(x)
@@ -126,7 +139,7 @@ def reshape(x, *shape):
 def flatten(x, start_axis: int = 1):
     """Merge the axes from ``start_axis`` on into one: (N, C, H, W) → (N, C·H·W)."""
     shape = x.shape
-    start_axis %= max(len(shape), 1)
+    start_axis = check_axis(start_axis, max(len(shape), 1), "flatten", "start_axis")
     return Reshape.apply(x, shape=tuple(shape[:start_axis]) + (math.prod(shape[start_axis:]),))
 
 
@@ -161,7 +174,9 @@ def concatenate(tensors, axis: int = 0):
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     ndim = tensors[0].ndim
-    axis_n = axis % ndim
+    if ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack")
+    axis_n = check_axis(axis, ndim, "concatenate")
     for t in tensors[1:]:
         if t.ndim != ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if i != axis_n):
             raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in tensors]} differ "
@@ -175,7 +190,7 @@ def stack(tensors, axis: int = 0):
         raise ValueError("stack needs at least one tensor")
     if len({t.shape for t in tensors}) != 1:
         raise ValueError(f"stack: all tensors need the same shape; got {[t.shape for t in tensors]}")
-    return Stack.apply(*tensors, axis=axis % (tensors[0].ndim + 1))
+    return Stack.apply(*tensors, axis=check_axis(axis, tensors[0].ndim, "stack", extra=1))
 
 
 def to_device(x, device):
