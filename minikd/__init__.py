@@ -3,6 +3,10 @@ quantization and knowledge distillation.
 
     import minikd as mk
     from minikd import nn, optim, functional as F
+
+The lecture's modules are attributes too — ``mk.profile``, ``mk.prune``, ``mk.quant``,
+``mk.kd``, ``mk.data``, ``mk.models`` (and ``mk.checks``, the argument validators) — the
+ones not needed by the engine itself imported on first use, so ``import minikd`` stays fast.
 """
 
 from . import runtime  # noqa: I001  (runs before the rest is imported)
@@ -14,12 +18,15 @@ from .backend import cuda_available  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .ops import concatenate, stack, where  # noqa: E402
 from .random import manual_seed  # noqa: E402
-from .serialization import load, save  # noqa: E402
+from .serialization import CheckpointError, load, save  # noqa: E402
 from .tensor import (  # noqa: E402
+                     AnomalyError,
                      Tensor,
                      arange,
                      as_tensor,
+                     detect_anomaly,
                      enable_grad,
+                     is_anomaly_enabled,
                      is_grad_enabled,
                      no_grad,
                      ones,
@@ -33,8 +40,27 @@ from .tensor import (  # noqa: E402
 
 __version__ = "0.1.0"
 
+#: submodules imported on first attribute access (PEP 562), not by ``import minikd``
+_LAZY_MODULES = ("checks", "data", "models", "profile", "prune", "quant")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{name}")  # also sets it as an attribute of the package
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_MODULES))
+
+
 __all__ = [
-    "GradcheckError", "Tensor", "arange", "as_tensor", "concatenate", "cuda_available", "enable_grad",
-    "functional", "gradcheck", "kd", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
-    "ops", "optim", "rand", "randn", "save", "stack", "tensor", "where", "zeros", "zeros_like",
+    "AnomalyError", "CheckpointError", "GradcheckError", "Tensor", "arange", "as_tensor", "checks", "concatenate",
+    "cuda_available", "data", "detect_anomaly", "enable_grad", "functional", "gradcheck", "is_anomaly_enabled",
+    "is_grad_enabled", "kd", "load", "manual_seed", "models", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
+    "profile", "prune", "quant", "rand", "randn", "save", "stack", "tensor", "where", "zeros", "zeros_like",
 ]

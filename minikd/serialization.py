@@ -4,6 +4,16 @@ The file is a plain NumPy ``.npz`` archive — a zip with one ``name.npy`` per a
 readable by ``numpy.load`` anywhere, with no pickle: loading a checkpoint can never run
 code hidden inside it.
 
+**Name → array, and nothing else.** A checkpoint maps string names to arrays of numbers,
+booleans, strings or dates; whatever could not come back unchanged is refused when saving
+(a name ending in ``.npy`` — ``"a"`` and ``"a.npy"`` would both be stored as ``a.npy`` —, a
+non-string name, a value that is not an array or Tensor, an object or structured array) and
+whatever is not such an array is refused when loading (a member that is not ``.npy``).
+
+**Damage is reported, never half-read.** A truncated, empty or bit-flipped file raises
+:class:`CheckpointError` naming the file and what is wrong with it: the zip's CRC-32 of every
+member is checked, and each ``.npy`` header must describe exactly the bytes that follow it.
+
 Writing is atomic: the archive goes to a temporary file in the same folder, which is
 renamed over the target (``os.replace``) only once it is complete. A crash or an
 error mid-write leaves the previous file (or no file), never a half-written one.
@@ -11,9 +21,12 @@ error mid-write leaves the previous file (or no file), never a half-written one.
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -22,15 +35,43 @@ import numpy as np
 from . import backend
 from .tensor import Tensor
 
+#: dtype kinds a checkpoint holds: bool, ints, floats, complex, strings, bytes, datetimes
+_KINDS = "biufcUSMm"
+#: what a damaged archive can make zipfile / the .npy reader raise
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, NotImplementedError,
+           OverflowError, KeyError, IndexError, RuntimeError, OSError)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read: empty, not an ``.npz`` archive, truncated,
+    damaged (a CRC or header mismatch), or holding something other than name → array.
+    A ``ValueError``, so ``except ValueError`` catches it too."""
+
 
 def _as_numpy(name, value) -> np.ndarray:
     if isinstance(value, Tensor):
         value = value.data
-    a = backend.to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
+    if not (isinstance(value, np.ndarray) or backend.get_array_module(value) is not np):
+        raise TypeError(f"save: entry {name!r} is a {type(value).__name__}; a checkpoint holds arrays or Tensors "
+                        f"only (wrap it: np.asarray(value))")
+    a = backend.to_numpy(value)
     if a.dtype.hasobject:
         raise TypeError(f"save: entry {name!r} holds Python objects (dtype {a.dtype}); only numeric arrays can be "
                         f"saved without pickle")
+    if a.dtype.kind not in _KINDS:
+        raise TypeError(f"save: entry {name!r} has the structured dtype {a.dtype}; a checkpoint holds plain arrays "
+                        f"of numbers, booleans, strings or dates (save each field under its own name)")
     return a
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"save: every key must be a non-empty string; got {name!r}")
+    if name.endswith(".npy"):
+        raise ValueError(f"save: key {name!r} ends in '.npy'; each array is stored as '<key>.npy', so {name!r} "
+                         f"and {name[:-4]!r} would be the same entry — rename it")
+    if "\x00" in name:
+        raise ValueError(f"save: key {name!r} contains a NUL character, which a zip member name cannot hold")
 
 
 def save(state_dict, path, compress: bool = False) -> None:
@@ -38,18 +79,29 @@ def save(state_dict, path, compress: bool = False) -> None:
 
     Names may contain dots (``"conv1.weight"``). ``compress=True`` deflates the arrays
     (smaller file, slower). The write is atomic (see the module docstring).
+
+    Raises TypeError for a ``state_dict`` that is not a mapping, a key that is not a
+    non-empty string, a value that is not an array or Tensor, or an object/structured
+    array; ValueError for a key that could not round-trip (ending in ``.npy``, or holding a
+    NUL); FileNotFoundError when the target's folder does not exist; IsADirectoryError when
+    ``path`` is a folder. Nothing is written then.
     """
     if not isinstance(state_dict, Mapping):
         hint = " (pass model.state_dict())" if hasattr(state_dict, "state_dict") else ""
         raise TypeError(f"save expects a mapping name → array; got {type(state_dict).__name__}{hint}")
+    if not isinstance(compress, (bool, np.bool_)):
+        raise TypeError(f"save: compress must be True or False; got {compress!r}")
     arrays = OrderedDict()
     for name, value in state_dict.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"save: every key must be a non-empty string; got {name!r}")
+        _check_name(name)
         arrays[name] = _as_numpy(name, value)
 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: the folder {folder!r} of {path!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: {path!r} is a folder; give the checkpoint's file name")
     # same folder as the target: os.replace is only atomic within one file system
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -80,25 +132,114 @@ def _umask() -> int:
 
 def load(path) -> OrderedDict:
     """Read a checkpoint written by :func:`save` (or ``numpy.savez``): an OrderedDict
-    name → NumPy array, in the order they were saved. Never unpickles anything."""
+    name → NumPy array, in the order they were saved. Never unpickles anything.
+
+    Raises FileNotFoundError when there is no file at ``path`` (IsADirectoryError for a
+    folder), and :class:`CheckpointError` (a ValueError) naming ``path`` when the file is
+    empty, is not an ``.npz`` archive (a text file, a single ``.npy`` array), is truncated
+    or damaged (a bad CRC-32, a ``.npy`` header that does not match its data), or holds a
+    member that is not a ``.npy`` array, an object array (it would need pickle), a
+    structured array, or the same name twice. Other I/O errors (permissions) pass unchanged.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"load: {path!r} is not a NumPy .npz archive ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"load: {path!r} holds a single array (a .npy file), not an .npz archive of named arrays")
-    state = OrderedDict()
-    with archive:
-        for name in archive.files:
-            try:
-                state[name] = archive[name]
-            except ValueError as e:  # an object array: loading it would need pickle
-                raise ValueError(f"load: entry {name!r} of {path!r} cannot be read without pickle ({e}); "
-                                 f"refusing it") from None
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load: {path!r} is a folder, not a checkpoint file")
+    with open(path, "rb") as f:  # an unreadable file (permissions) raises its own OSError
+        head = f.read(6)
+        if not head:
+            raise CheckpointError(f"load: {path!r} is empty (0 bytes), not a checkpoint — was its write or copy "
+                                  f"interrupted?")
+        if head == b"\x93NUMPY":
+            raise CheckpointError(f"load: {path!r} holds a single array (a .npy file), not an .npz archive of "
+                                  f"named arrays")
+        f.seek(0)
+        try:
+            archive = zipfile.ZipFile(f)
+        except _DAMAGE as e:
+            if head.startswith(b"PK"):
+                raise CheckpointError(f"load: {path!r} is a damaged or truncated .npz archive: its zip directory "
+                                      f"cannot be read ({type(e).__name__}: {e})") from None
+            raise CheckpointError(f"load: {path!r} is not a NumPy .npz archive (it does not start as a zip file)") \
+                from None
+        state = OrderedDict()
+        with archive:
+            _check_entry_count(path, f, archive)
+            for info in archive.infolist():
+                name = _member_name(path, info, state)
+                state[name] = _read_member(path, archive, info, name)
     return state
 
 
-__all__ = ["load", "save"]
+def _check_entry_count(path, f, archive) -> None:
+    """The zip's end record says how many members it holds; zipfile does not compare that
+    with the directory it read, so a damaged member comment length (which swallows the
+    entries after it) would silently drop arrays."""
+    end_record = getattr(zipfile, "_EndRecData", None)  # the standard library's own reader of that record
+    if end_record is None:
+        return
+    try:
+        expected = end_record(f)[zipfile._ECD_ENTRIES_TOTAL]
+    except _DAMAGE:
+        expected = None
+    if expected != len(archive.infolist()):
+        raise CheckpointError(f"load: {path!r} is a damaged .npz archive: its end record lists {expected} members, "
+                              f"its directory {len(archive.infolist())}")
+
+
+def _member_name(path, info, state) -> str:
+    if not info.filename.endswith(".npy"):
+        raise CheckpointError(f"load: member {info.filename!r} of {path!r} is not a .npy array; a checkpoint holds "
+                              f"only named arrays (name.npy), refusing it")
+    name = info.filename[:-4]
+    if name in state:
+        raise CheckpointError(f"load: {path!r} holds the entry {name!r} twice; refusing to pick one")
+    return name
+
+
+def _read_member(path, archive, info, name) -> np.ndarray:
+    """One ``name.npy`` member as an array: header checked against the member's size, data
+    read in full (which makes zipfile check its CRC-32)."""
+    def damaged(what):
+        return CheckpointError(f"load: entry {name!r} of {path!r} is damaged ({what}); the file is corrupt or "
+                               f"truncated")
+
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise damaged(f".npy format version {version[0]}.{version[1]}, which minikd does not read")
+            if dtype.hasobject:
+                raise CheckpointError(f"load: entry {name!r} of {path!r} is an object array (dtype {dtype}): it "
+                                      f"cannot be read without pickle; refusing it")
+            if dtype.kind not in _KINDS:
+                raise CheckpointError(f"load: entry {name!r} of {path!r} is a structured array (dtype {dtype}); a "
+                                      f"checkpoint holds plain arrays, refusing it")
+            count = math.prod(shape)
+            expected = member.tell() + count * dtype.itemsize
+            if expected != info.file_size:
+                raise damaged(f"its header describes {shape} {dtype} = {expected} bytes, the member holds "
+                              f"{info.file_size}")
+            array = np.empty(count, dtype=dtype)
+            if dtype.itemsize:
+                buffer, filled = array.view(np.uint8), 0
+                while filled < buffer.size:
+                    n = member.readinto(buffer[filled:])
+                    if not n:
+                        raise damaged(f"its data ends after {filled} of {buffer.size} bytes")
+                    filled += n
+            if member.read(1):
+                raise damaged("data beyond what its header describes")
+    except CheckpointError:
+        raise
+    except _DAMAGE as e:
+        raise damaged(f"{type(e).__name__}: {e}") from None
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
+__all__ = ["CheckpointError", "load", "save"]

@@ -333,6 +333,87 @@ def test_the_classifier_is_the_last_linear_to_run_when_traced():
     assert set(prune.prune(model, 0.5, input_shape=(3,))) == {"fc_in"}
 
 
+
+def test_layers_may_be_the_modules_themselves_as_in_pytorch():
+    model = TeacherModel()
+    masks = prune.prune(model, 0.5, layers=[model.conv1, model.fc1])
+    assert set(masks) == {"conv1", "fc1"}
+    assert "weight_mask" not in model.conv2._buffers and "weight_mask" not in model.fc2._buffers
+    assert prune.sparsity(model).layers["fc1"].zeros == k_of(0.5, model.fc1.weight.size)
+
+    by_name = TeacherModel()  # a module selects exactly what its name selects
+    same = TeacherModel()
+    same.load_state_dict(by_name.state_dict())
+    a = prune.prune(by_name, 0.5, structure="filter", layers=["conv2"])
+    b = prune.prune(same, 0.5, structure="filter", layers=same.conv2)  # one module, not in a list
+    np.testing.assert_array_equal(a["conv2"], b["conv2"])
+
+    # mixed with names and types; the classifier is pruned when given as a module
+    mixed = TeacherModel()
+    assert set(prune.prune(mixed, 0.5, layers=[mixed.fc2, "conv1", nn.Linear])) == {"conv1", "fc1", "fc2"}
+    # a Sequential's layers
+    seq = cnn()
+    assert set(prune.prune(seq, 0.5, structure="neuron", layers=(seq[5],))) == {"5"}
+    # the iterative method passes them through
+    model = mlp((10, 20, 3))
+    prune.iterative_prune(model, 0.5, 2, lambda m: None, layers=[model[2]])
+    assert prune.sparsity(model).layers["2"].zeros == k_of(0.5, 60) and prune.sparsity(model).layers["0"].zeros == 0
+
+
+def test_a_module_that_is_not_part_of_the_model_is_refused_clearly():
+    model, other = TeacherModel(), TeacherModel()
+    with pytest.raises(ValueError, match=r"layers= holds a Conv2d that is not part of TeacherModel"):
+        prune.prune(model, 0.5, layers=[model.conv1, other.conv2])
+    with pytest.raises(ValueError, match=r"layers= holds a Linear that is not part of TeacherModel"):
+        prune.prune(model, 0.5, layers=nn.Linear(3, 4))
+    bn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="layer '1' is a BatchNorm2d; prune handles Linear and Conv2d"):
+        prune.prune(bn, 0.5, layers=[bn[1]])
+    with pytest.raises(ValueError, match=r"'neuron' .* needs a Linear, but layer 'conv1' is a Conv2d"):
+        prune.prune(model, 0.5, structure="neuron", layers=[model.conv1])
+    assert not [n for n, _ in model.named_buffers() if n.endswith("_mask")]  # nothing changed
+    with pytest.raises(TypeError, match=r"layers= holds layer names \(str\), layer modules or layer types; got 3"):
+        prune.prune(model, 0.5, layers=[3])
+    with pytest.raises(TypeError, match=r"layers= is None, a layer name, module or type, or a list of them; got int"):
+        prune.prune(model, 0.5, layers=3)
+    with pytest.raises(TypeError, match=r"got dict"):
+        prune.prune(model, 0.5, layers={"conv1": model.conv1})
+
+
+def test_numeric_arguments_are_checked_with_the_shared_validators():
+    model = mlp()
+    for amount in (True, "0.5", None, [0.5]):
+        with pytest.raises(TypeError, match=r"prune: amount is the fraction to remove, a number in \[0, 1\]"):
+            prune.prune(model, amount)
+    for amount in (float("nan"), float("inf"), -1, 2):
+        with pytest.raises(ValueError, match=r"amount is the fraction to remove and must be in \[0, 1\]"):
+            prune.prune(model, amount)
+    for seed in (1.5, "0", None, True):
+        with pytest.raises(TypeError, match="prune: seed must be an int"):
+            prune.prune(model, 0.5, criterion="random", seed=seed)
+    with pytest.raises(ValueError, match="prune: seed must be ≥ 0; got -1"):
+        prune.prune(model, 0.5, criterion="random", seed=-1)
+    with pytest.raises(TypeError, match="prune: criterion must be a string"):
+        prune.prune(model, 0.5, criterion=None)
+    with pytest.raises(TypeError, match="prune: model must be an nn.Module; got OrderedDict"):
+        prune.prune(model.state_dict(), 0.5)
+    assert prune.sparsity(model).total.zeros == 0  # nothing was pruned by any of these
+    # NumPy numbers are numbers
+    prune.prune(model, np.float32(0.5), criterion="random", seed=np.int64(3))
+    assert prune.sparsity(model).layers["0"].zeros == k_of(0.5, 30)
+
+    with pytest.raises(TypeError, match="schedule: steps must be an int; got 2.5"):
+        prune.schedule(0.5, 2.5)
+    with pytest.raises(TypeError, match="schedule: target .* must be a number; got '0.5'"):
+        prune.schedule("0.5", 2)
+    with pytest.raises(ValueError, match=r"schedule: target .* must be a finite number; got nan"):
+        prune.schedule(float("nan"), 2)
+    with pytest.raises(TypeError, match="accumulate_gradients: n_batches .* must be an int; got True"):
+        prune.accumulate_gradients(model, [], F.cross_entropy, n_batches=True)
+    with pytest.raises(ValueError, match="accumulate_gradients: n_batches .* must be positive; got 0"):
+        prune.accumulate_gradients(model, [], F.cross_entropy, n_batches=0)
+
+
 # --------------------------------------------------------------------------- sparsity and profile
 
 def test_sparsity_per_layer_and_total_and_the_profile_non_zero_column():

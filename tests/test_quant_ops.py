@@ -330,6 +330,73 @@ def test_per_channel_observers_on_conv_and_linear_weights():
     assert obs.min_val.shape == (4,)
 
 
+OBSERVERS = [
+    ("MinMaxObserver", lambda: MinMaxObserver(b=8)),
+    ("MovingAverageMinMaxObserver", lambda: MovingAverageMinMaxObserver(b=8, momentum=0.5)),
+    ("MinMaxObserver", lambda: MinMaxObserver(b=8, axis=0)),
+    ("MovingAverageMinMaxObserver", lambda: MovingAverageMinMaxObserver(b=8, axis=0, momentum=0.5)),
+]
+
+
+@pytest.mark.parametrize("name, make", OBSERVERS, ids=["minmax", "moving", "minmax-per-channel",
+                                                        "moving-per-channel"])
+@pytest.mark.parametrize("bad, what", [(np.nan, "1 NaN"), (np.inf, r"1 \+inf"), (-np.inf, "1 -inf")])
+def test_a_non_finite_value_after_a_good_batch_raises_naming_the_observer(name, make, bad, what):
+    obs = make()
+    good = np.array([[-1.0, 2.0], [0.5, 3.0]])
+    obs.observe(good)
+    before = (np.copy(obs.min_val), np.copy(obs.max_val), obs.qparams())
+    batch = good.copy()
+    batch[1, 0] = bad
+    channel = r" in channel 1 \(axis 0\)" if obs.axis is not None else ""
+    with pytest.raises(ValueError, match=rf"^{name}: observed {what} in batch 2 \(shape \(2, 2\)\){channel}; "
+                                         r"a range needs finite values"):
+        obs.observe(mk.tensor(batch))
+    # nothing was dropped silently and nothing poisoned: the range and the count are as before
+    np.testing.assert_array_equal(obs.min_val, before[0])
+    np.testing.assert_array_equal(obs.max_val, before[1])
+    assert obs.batches == 1
+    np.testing.assert_array_equal(obs.qparams()[0], before[2][0])
+    assert np.all(np.isfinite(obs.qparams()[0]))
+
+
+@pytest.mark.parametrize("name, make", OBSERVERS, ids=["minmax", "moving", "minmax-per-channel",
+                                                        "moving-per-channel"])
+def test_a_non_finite_first_batch_raises_too_and_leaves_no_range(name, make):
+    obs = make()
+    with pytest.raises(ValueError, match=rf"^{name}: observed 2 NaN, 1 \+inf in batch 1"):
+        obs.observe(np.array([[np.nan, np.inf], [np.nan, 1.0]]))
+    assert obs.min_val is None and obs.batches == 0
+    with pytest.raises(RuntimeError, match="before any observe"):
+        obs.qparams()
+
+
+def test_observer_arguments_and_batches_are_checked():
+    with pytest.raises(TypeError, match="MovingAverageMinMaxObserver: momentum must be a number; got True"):
+        MovingAverageMinMaxObserver(momentum=True)
+    with pytest.raises(ValueError, match=r"MovingAverageMinMaxObserver: momentum must be in \(0, 1\]; got 1.5"):
+        MovingAverageMinMaxObserver(momentum=1.5)
+    with pytest.raises(TypeError, match="MinMaxObserver: symmetric must be True or False; got 'no'"):
+        MinMaxObserver(symmetric="no")
+    with pytest.raises(TypeError, match="MinMaxObserver: axis .* must be an int; got '0'"):
+        MinMaxObserver(axis="0")
+    with pytest.raises(ValueError, match=r"MinMaxObserver: axis 2 is out of range for a tensor with 2 dimensions"):
+        MinMaxObserver(axis=2).observe(np.ones((2, 3)))  # used to wrap silently to axis 0
+    with pytest.raises(ValueError, match=r"MinMaxObserver: cannot observe an empty tensor \(shape \(0, 3\)\)"):
+        MinMaxObserver().observe(np.ones((0, 3)))
+    with pytest.raises(TypeError, match="MinMaxObserver: observes real numbers; got an array of dtype <U1"):
+        MinMaxObserver().observe(np.array(["a"]))
+    with pytest.raises(TypeError, match="observes real numbers; got an array of dtype complex128"):
+        MinMaxObserver().observe(np.array([1 + 1j]))
+    obs = MinMaxObserver(axis=-1)  # negative axes count from the end
+    obs.observe(np.array([[1.0, -2.0], [3.0, 0.0]]))
+    np.testing.assert_array_equal(obs.min_val, [1.0, -2.0])
+    wide = MinMaxObserver()
+    wide.observe(np.array([-1e308, 1e308]))  # finite ends, but α − β overflows
+    with pytest.raises(ValueError, match="MinMaxObserver: the observed range .* is too wide: its scale s .* inf"):
+        wide.qparams()
+
+
 @pytest.mark.parametrize("b", range(2, 17))
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_observers_at_every_bit_width(b, symmetric):

@@ -109,3 +109,195 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "p.npz").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# --------------------------------------------------------------------------- name → array, and nothing else
+
+def test_save_refuses_what_could_not_round_trip_and_writes_nothing(tmp_path):
+    path = tmp_path / "m.npz"
+    cases = [
+        ({"a": np.zeros(1), "a.npy": np.ones(1)}, ValueError, r"key 'a.npy' ends in '.npy'.*'a.npy' and 'a'"),
+        ({"w.npy": np.zeros(1)}, ValueError, r"key 'w.npy' ends in '.npy'"),
+        ({"a\x00b": np.zeros(1)}, ValueError, "NUL"),
+        ({("conv", 1): np.zeros(1)}, TypeError, r"non-empty string; got \('conv', 1\)"),
+        ({"": np.zeros(1)}, TypeError, "non-empty string"),
+        ({"lr": 0.1}, TypeError, r"entry 'lr' is a float; a checkpoint holds arrays or Tensors only"),
+        ({"w": [1.0, 2.0]}, TypeError, r"entry 'w' is a list"),
+        ({"name": "teacher"}, TypeError, r"entry 'name' is a str"),
+        ({"n": np.float32(1.5)}, TypeError, r"entry 'n' is a float32"),
+        ({"none": None}, TypeError, r"entry 'none' is a NoneType"),
+        ({"obj": np.array([1, "a"], dtype=object)}, TypeError, r"entry 'obj' holds Python objects"),
+        ({"rec": np.zeros(2, dtype=[("x", "f4"), ("y", "i4")])}, TypeError, r"entry 'rec' has the structured dtype"),
+    ]
+    for state, error, match in cases:
+        with pytest.raises(error, match=match):
+            mk.save(state, path)
+        assert os.listdir(tmp_path) == [], state
+    with pytest.raises(TypeError, match="compress must be True or False"):
+        mk.save({"a": np.zeros(1)}, path, compress="yes")
+
+
+def test_unusual_but_valid_names_and_dtypes_round_trip_exactly(tmp_path):
+    state = OrderedDict([
+        ("a", np.arange(3, dtype=np.int8)),
+        ("a.np", np.ones(2, dtype=np.float16)),       # not '.npy': its own entry
+        ("npy", np.zeros((0, 4), dtype=np.float32)),  # an empty array
+        ("block/0.weight", np.eye(2, dtype=np.float64)),
+        ("../escape", np.array(True)),
+        ("poids.é", np.array([1 + 2j], dtype=np.complex64)),
+        ("labels", np.array(["cat", "dog"])),
+        ("when", np.array(["2024-01-02"], dtype="datetime64[D]")),
+        ("fortran", np.asfortranarray(np.arange(6, dtype=np.uint16).reshape(2, 3))),
+        ("big_endian", np.arange(4, dtype=">i4")),
+    ])
+    for compress in (False, True):
+        mk.save(state, tmp_path / "odd.npz", compress=compress)
+        loaded = mk.load(tmp_path / "odd.npz")
+        assert list(loaded) == list(state)
+        for k, v in state.items():
+            assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape, k
+            np.testing.assert_array_equal(loaded[k], v)
+            assert loaded[k].flags.writeable, k  # a normal array the caller may change
+        with np.load(tmp_path / "odd.npz", allow_pickle=False) as npz:  # still a plain NumPy archive
+            np.testing.assert_array_equal(npz["fortran"], state["fortran"])
+
+
+def _zip(path, members):
+    """An .npz-like zip written member by member: {member name: bytes}."""
+    import warnings
+    import zipfile
+    with zipfile.ZipFile(path, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": written on purpose by one test
+        for name, data in members:
+            zf.writestr(name, data)
+
+
+def _npy(array):
+    import io
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_load_refuses_members_that_are_not_npy_arrays(tmp_path):
+    path = tmp_path / "extra.npz"
+    _zip(path, [("w.npy", _npy(np.ones(2))), ("notes.txt", b"trained on MNIST")])
+    with pytest.raises(mk.CheckpointError, match=r"member 'notes.txt' of .*extra.npz.* is not a .npy array"):
+        mk.load(path)
+    _zip(path, [("w.npy", _npy(np.ones(2))), ("w.npy", _npy(np.zeros(2)))])
+    with pytest.raises(mk.CheckpointError, match=r"holds the entry 'w' twice"):
+        mk.load(path)
+    _zip(path, [("rec.npy", _npy(np.zeros(2, dtype=[("x", "f4")])))])
+    with pytest.raises(mk.CheckpointError, match=r"entry 'rec' .* is a structured array"):
+        mk.load(path)
+
+
+def test_a_member_whose_header_does_not_match_its_data_is_damaged_not_pickled(tmp_path):
+    good = _npy(np.arange(4, dtype=np.float64))
+    short = good[:-8]                                  # the header says 4 floats, 3 follow
+    longer = good + b"\0" * 8                          # ... or 5 follow
+    wrong_shape = _npy(np.arange(3, dtype=np.float64))[:-24] + good[-32:]
+    for data in (short, longer, wrong_shape):
+        path = tmp_path / "bad.npz"
+        _zip(path, [("ok.npy", _npy(np.ones(1))), ("w.npy", data)])  # a valid zip: the CRC matches these bytes
+        with pytest.raises(mk.CheckpointError) as err:
+            mk.load(path)
+        msg = str(err.value)
+        assert "entry 'w'" in msg and "bad.npz" in msg and "damaged" in msg and "pickle" not in msg, msg
+    assert issubclass(mk.CheckpointError, ValueError)
+
+
+def test_load_paths_that_are_not_checkpoint_files(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        mk.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"folder .*nowhere.* does not exist"):
+        mk.save({"a": np.zeros(1)}, tmp_path / "nowhere" / "m.npz")
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        mk.save({"a": np.zeros(1)}, tmp_path / "dir.npz")
+    assert sorted(os.listdir(tmp_path)) == ["dir.npz"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_keeps_its_permission_error(tmp_path):
+    path = tmp_path / "locked.npz"
+    mk.save({"a": np.zeros(1)}, path)
+    path.chmod(0)
+    try:
+        with pytest.raises(PermissionError):
+            mk.load(path)
+    finally:
+        path.chmod(0o600)
+
+
+# --------------------------------------------------------------------------- load_state_dict: no silent casts
+
+class IntNet(nn.Module):
+    """A layer holding int8 weights, as minikd.quant.convert_to_integer's layers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(np.array([1, -2, 3], dtype=np.int8), requires_grad=False)
+        self.register_buffer("zero_point", np.zeros((), np.int32))
+        self.register_buffer("scale", np.ones(3, np.float32))
+
+
+def test_a_float_into_an_integer_weight_is_refused_naming_the_key_and_the_dtypes():
+    net = IntNet()
+    with pytest.raises(ValueError, match=r"weight: checkpoint dtype float64 cannot be loaded into the model's int8 "
+                                         r"\(a float cannot be stored in an integer tensor"):
+        net.load_state_dict({"weight": np.array([200.7, 0.2, -1.0]), "zero_point": np.zeros((), np.int32),
+                             "scale": np.ones(3, np.float32)})
+    np.testing.assert_array_equal(net.weight.numpy(), [1, -2, 3])  # unchanged (200.7 used to become −56)
+
+
+def test_integer_loads_must_fit_and_same_kind_loads_still_work():
+    net = IntNet()
+    ok = {"weight": np.array([127, -128, 0], dtype=np.int64), "zero_point": np.array(5), "scale": np.full(3, 0.5)}
+    net.load_state_dict(ok)  # int64 → int8 in range, Python-int array → int32, float64 → float32
+    np.testing.assert_array_equal(net.weight.numpy(), [127, -128, 0])
+    assert net.weight.dtype == np.int8 and int(net.zero_point.numpy()) == 5 and net.scale.dtype == np.float32
+    bad = {**ok, "weight": np.array([128, 0, 0], dtype=np.int64)}
+    with pytest.raises(ValueError, match=r"weight: .*\(values from 0 to 128 do not fit its range \[-128, 127\]"):
+        net.load_state_dict(bad)
+    np.testing.assert_array_equal(net.weight.numpy(), [127, -128, 0])
+    with pytest.raises(ValueError, match=r"scale: checkpoint dtype float64 .* float32 \(finite values as large as "
+                                         r"1e\+300 overflow float32"):
+        net.load_state_dict({**ok, "scale": np.array([1.0, 1e300, 2.0])})
+
+
+def test_every_conversion_problem_names_its_key_and_nothing_is_loaded():
+    mk.manual_seed(0)
+    layer = nn.Linear(2, 2)
+    before = layer.state_dict()
+    with pytest.raises(ValueError) as err:
+        layer.load_state_dict({"weight": np.array([["a", "b"], ["c", "d"]]), "bias": np.full(2, 1 + 1j)})
+    msg = str(err.value)
+    assert "weight: checkpoint dtype <U1 cannot be loaded into the model's float32 (strings cannot be stored" in msg
+    assert "bias: checkpoint dtype complex128 cannot be loaded into the model's float32 (complex numbers" in msg
+    with pytest.raises(ValueError, match=r"weight: cannot be read as an array \(ValueError: .*inhomogeneous"):
+        layer.load_state_dict({"weight": [[1.0, 2.0], [3.0]], "bias": np.zeros(2, np.float32)})
+    with pytest.raises(ValueError, match=r"wrong shapes: weight: checkpoint has shape \(3,\)"):
+        layer.load_state_dict({"weight": np.zeros(3), "bias": np.ones(2, np.float32)})
+    for k, v in layer.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])  # the bias was fine each time, yet not loaded
+    with pytest.raises(TypeError, match=r"expects a mapping name → array; got str \(load a file with "
+                                        r"load_state_dict\(mk.load\(path\)\)\)"):
+        layer.load_state_dict("model.npz")
+
+
+def test_a_float_checkpoint_into_an_integer_model_is_refused():
+    from minikd.models import TeacherModel
+    from minikd.quant import convert_to_integer, quantize_model
+
+    mk.manual_seed(0)
+    teacher = TeacherModel().eval()
+    calibration = [np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)]
+    integer = convert_to_integer(quantize_model(teacher, 8, 8, calibration))
+    weight = integer.fc1.weight.numpy().copy()
+    with pytest.raises(ValueError) as err:
+        integer.load_state_dict(teacher.state_dict(), strict=False)
+    msg = str(err.value)
+    for key in ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"):
+        assert f"{key}: checkpoint dtype float32 cannot be loaded into the model's int8" in msg, key
+    np.testing.assert_array_equal(integer.fc1.weight.numpy(), weight)  # not zeros

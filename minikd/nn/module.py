@@ -19,7 +19,9 @@ every layer between training and evaluation behaviour with ``net.train()``/``net
 from __future__ import annotations
 
 import itertools
+import os
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -228,34 +230,61 @@ class Module:
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy the arrays of ``state_dict`` into this module's parameters and buffers, in place
-        (so an optimizer holding the Parameters keeps working).
+        (so an optimizer holding the Parameters keeps working). Each keeps its own dtype and
+        device: a value is converted only where that loses nothing but rounding (float64 →
+        float32, int → float, int64 → int8 when every value fits).
 
-        Raises one ValueError that lists every problem at once: keys the module has but the
-        state lacks (missing), keys the module does not have (unexpected) — these two only
-        when ``strict`` — and arrays whose shape differs from the parameter's (always).
+        Raises TypeError when ``state_dict`` is not a mapping. Raises one ValueError that lists
+        every problem at once, each with its key: keys the module has but the state lacks
+        (missing), keys the module does not have (unexpected) — these two only when ``strict``
+        —, arrays whose shape differs from the parameter's, and values that cannot be converted
+        to its dtype (a float into an integer weight — 200.7 would become −56 in int8 —, an
+        integer out of the weight's range, a string, a complex number, a finite float that
+        overflows to ±inf). Nothing is changed then.
         """
+        if not isinstance(state_dict, Mapping):
+            hint = " (load a file with load_state_dict(mk.load(path)))" if isinstance(state_dict, (str, os.PathLike)) \
+                else ""
+            raise TypeError(f"load_state_dict expects a mapping name → array; got {type(state_dict).__name__}{hint}")
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        wrong_shape = []
+        wrong_shape, wrong_dtype, converted = [], [], {}
         for k, t in own.items():
-            if k in state_dict:
-                shape = tuple(np.shape(_to_numpy(state_dict[k])))
-                if shape != t.shape:
-                    wrong_shape.append(f"{k}: checkpoint has shape {shape}, the model has {t.shape}")
+            if k not in state_dict:
+                continue
+            try:
+                value = _to_numpy(state_dict[k])
+            except Exception as e:  # e.g. a ragged list: name the key, keep the reason
+                wrong_dtype.append(f"{k}: cannot be read as an array ({type(e).__name__}: {e})")
+                continue
+            if value.shape != t.shape:
+                wrong_shape.append(f"{k}: checkpoint has shape {value.shape}, the model has {t.shape}")
+                continue
+            problem = _conversion_problem(value, t.dtype)
+            if problem is None:
+                try:
+                    converted[k] = value.astype(t.dtype, copy=False)
+                except (TypeError, ValueError, OverflowError) as e:
+                    problem = f"{type(e).__name__}: {e}"
+            if problem is not None:
+                wrong_dtype.append(f"{k}: checkpoint dtype {value.dtype} cannot be loaded into the model's {t.dtype} "
+                                   f"({problem})")
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
+            problems.append("unexpected keys: " + ", ".join(map(str, unexpected)))
         if wrong_shape:
             problems.append("wrong shapes: " + "; ".join(wrong_shape))
+        if wrong_dtype:
+            problems.append("wrong dtypes: " + "; ".join(wrong_dtype))
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__} failed:\n  " + "\n  ".join(problems))
-        for k, t in own.items():
-            if k in state_dict:
-                value = backend.to_device(_to_numpy(state_dict[k]), t.device)
-                t.data[...] = value  # in place: same array, same dtype, same device
+        for k, value in converted.items():
+            t = own[k]
+            t.data[...] = backend.to_device(value, t.device)  # in place: same array, same dtype, same device
+            t._mark_modified()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ modes and devices
@@ -349,6 +378,35 @@ def _as_buffer(value):
     if value is None or isinstance(value, Tensor):
         return value
     return Tensor(value)
+
+
+_KIND_NAMES = {"b": "booleans", "i": "signed integers", "u": "unsigned integers", "f": "floats",
+               "c": "complex numbers", "U": "strings", "S": "byte strings", "M": "dates", "m": "time spans",
+               "V": "structured values", "O": "Python objects"}
+
+
+def _conversion_problem(value: np.ndarray, dtype) -> str | None:
+    """Why ``value`` cannot be stored in a tensor of ``dtype`` without changing what it says
+    (None: it can). Same-kind casts only (bool → int → float → complex), and no overflow."""
+    dtype = np.dtype(dtype)
+    if not np.can_cast(value.dtype, dtype, casting="same_kind"):
+        if value.dtype.kind == "f" and dtype.kind in "iu":
+            return ("a float cannot be stored in an integer tensor without rounding or wrapping; quantize it "
+                    "first (minikd.quant) or load it into the float model")
+        return f"{_KIND_NAMES.get(value.dtype.kind, value.dtype.kind)} cannot be stored in a {dtype} tensor"
+    if value.size == 0:
+        return None
+    if dtype.kind in "iu" and value.dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = value.min(), value.max()
+        if lo < info.min or hi > info.max:
+            return f"values from {lo} to {hi} do not fit its range [{info.min}, {info.max}]"
+    if dtype.kind in "fc" and value.dtype.kind in "fc" and dtype.itemsize < value.dtype.itemsize:
+        finite = np.isfinite(value)
+        with np.errstate(over="ignore"):
+            if not np.isfinite(value[finite].astype(dtype)).all():
+                return f"finite values as large as {np.abs(value[finite]).max()} overflow {dtype} to ±inf"
+    return None
 
 
 def _to_numpy(value):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..checks import check_int
 from ..tensor import Tensor
 
 #: Which axis of the weight holds the units each structure removes: conv weights are
@@ -91,11 +92,14 @@ def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) 
     Returns ``{layer name: float64 array of the weight's shape}`` for every Linear and Conv2d,
     to pass as ``prune(model, amount, criterion="gradient", grads=...)``. Structured pruning
     sums a unit's entries (as the paper sums over a feature map).
+
+    Raises TypeError when ``n_batches`` is not an int (or None), ValueError when it is below 1,
+    when a minibatch is not a pair (x, y), or when there is no minibatch.
     """
     from .pruning import prunable_layers
 
-    if n_batches is not None and (not isinstance(n_batches, int) or n_batches < 1):
-        raise ValueError(f"accumulate_gradients: n_batches must be a positive int or None; got {n_batches!r}")
+    if n_batches is not None:
+        n_batches = check_int(n_batches, "accumulate_gradients", "n_batches (None: all)", low=1)
     layers = prunable_layers(model)
     scores = {name: np.zeros(layer.weight.shape, dtype=np.float64) for name, layer in layers.items()}
     device = next(iter(layers.values())).weight.device if layers else "cpu"

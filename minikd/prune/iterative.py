@@ -11,9 +11,9 @@ The lecture's two methods:
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
+from ..checks import check_int, check_number
 from .pruning import prune
 from .report import Sparsity, sparsity
 
@@ -29,12 +29,13 @@ def schedule(target: float, steps: int, kind: str = "linear") -> list:
     [0.2, 0.4, 0.6, 0.8]
     >>> [round(s, 3) for s in schedule(0.9, 3, kind="cubic")]
     [0.633, 0.867, 0.9]
+
+    Raises TypeError for a ``target`` that is not a number or ``steps`` that is not an int, and
+    ValueError for a target outside [0, 1], steps < 1 or an unknown kind.
     """
-    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 <= target <= 1:
-        raise ValueError(f"schedule: target is the final sparsity and must be in [0, 1]; got {target!r}")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"schedule: steps must be a positive int; got {steps!r}")
-    if kind not in KINDS:
+    target = check_number(target, "schedule", "target (the final sparsity)", low=0, high=1)
+    steps = check_int(steps, "schedule", "steps", low=1)
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"schedule: unknown kind {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
     if kind == "linear":
         return [target * (t / steps) for t in range(1, steps + 1)]
@@ -54,7 +55,12 @@ class PruneStep:
 def iterative_prune(model, target: float, steps: int, finetune_fn, kind: str = "linear", **prune_kwargs) -> list:
     """Iterative pruning: for each amount of ``schedule(target, steps, kind)``, ``prune(model,
     amount, **prune_kwargs)`` then ``finetune_fn(model)``. Pruning is cumulative, so the model
-    ends at ``target``. Returns one :class:`PruneStep` per step."""
+    ends at ``target``. Returns one :class:`PruneStep` per step.
+
+    ``prune_kwargs`` are :func:`prune`'s (``criterion``, ``scope``, ``structure``, ``layers``
+    as names, modules or types, ...). Raises TypeError when ``finetune_fn`` is not callable,
+    and what :func:`schedule` and :func:`prune` raise for their arguments (a bad one stops
+    the first step before it changes the model)."""
     if not callable(finetune_fn):
         raise TypeError(f"iterative_prune: finetune_fn must be callable (it gets the model); got {finetune_fn!r}")
     history = []

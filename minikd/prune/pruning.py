@@ -31,11 +31,12 @@ order, layers in module order), so the result is deterministic.
 from __future__ import annotations
 
 import math
-import numbers
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from .. import backend, nn
+from ..checks import check_int, is_number
 from ..tensor import Tensor, no_grad, zeros
 from .criteria import CRITERIA, UNIT_AXIS, unit_count
 
@@ -51,23 +52,32 @@ def prune(model, amount, criterion: str = "l1", scope: str = "local", structure:
           layers=None, seed: int = 0, grads: dict | None = None, input_shape=None):
     """Prune ``model`` in place so that a fraction ``amount`` of the chosen weights (or units) is zero.
 
-    ``amount``: in [0, 1] — of each layer's weights/units (``scope="local"``) or of all the
-    chosen layers' together (``"global"``). ``criterion``: a name in ``CRITERIA``; ``structure``:
-    ``"unstructured"`` (Linear and Conv2d), ``"filter"`` or ``"channel"`` (Conv2d), ``"neuron"``
-    (Linear). ``layers``: None (every layer the structure applies to), or names and/or layer
-    types; types and None leave the final classifier alone (the last Linear — in module
-    order, or the last to run when ``input_shape`` is given: then one forward pass on zeros
-    of shape (1, *input_shape) finds it); a name prunes that layer, the classifier too.
-    ``seed``: for ``"random"``; ``grads``: for ``"gradient"`` (from ``accumulate_gradients``).
+    ``amount``: a number in [0, 1] — of each layer's weights/units (``scope="local"``) or of
+    all the chosen layers' together (``"global"``). ``criterion``: a name in ``CRITERIA``;
+    ``structure``: ``"unstructured"`` (Linear and Conv2d), ``"filter"`` or ``"channel"``
+    (Conv2d), ``"neuron"`` (Linear). ``layers``: None (every layer the structure applies to),
+    or one or a list of: layer names (``"conv1"``), the layer modules themselves
+    (``model.conv1``, as in PyTorch) and layer types (``nn.Conv2d``); types and None leave the
+    final classifier alone (the last Linear — in module order, or the last to run when
+    ``input_shape`` is given: then one forward pass on zeros of shape (1, *input_shape) finds
+    it); a name or a module prunes that layer, the classifier too. ``seed``: an int ≥ 0, for
+    ``"random"``; ``grads``: for ``"gradient"`` (from ``accumulate_gradients``).
 
-    Returns ``{layer name: weight_mask}`` (NumPy) of the layers pruned. Raises ValueError on
-    a bad argument or a structured pruning that would leave a layer with no unit; nothing is
-    changed then.
+    Returns ``{layer name: weight_mask}`` (NumPy) of the layers pruned. Raises TypeError for
+    an argument of the wrong type (a model that is not a Module, ``amount="half"``,
+    ``seed=1.5``, ``layers=[3]``, ``criterion=None``) and
+    ValueError for a wrong value (an amount outside [0, 1], an unknown criterion, scope or
+    structure, a layer the model does not have — by name or a module that is not part of
+    it —, a layer the structure does not apply to) or a structured pruning that would leave a
+    layer with no unit; nothing is changed then.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"prune: model must be an nn.Module; got {type(model).__name__}")
     _check_amount(amount)
     _check_choice("criterion", criterion, CRITERIA)
     _check_choice("scope", scope, SCOPES)
     _check_choice("structure", structure, STRUCTURES)
+    seed = check_int(seed, "prune", "seed", low=0)
     chosen = select_layers(model, layers, structure, input_shape)
     rng = np.random.default_rng(seed)
     scores, pruned = {}, {}
@@ -123,8 +133,13 @@ def select_layers(model, layers, structure: str, input_shape=None) -> dict:
     if layers is None:
         chosen = {n for n, m in available.items() if isinstance(m, kinds) and n != classifier}
     else:
+        if isinstance(layers, (str, type, nn.Module)):
+            layers = [layers]
+        elif isinstance(layers, Mapping) or not isinstance(layers, Iterable):
+            raise TypeError(f"prune: layers= is None, a layer name, module or type, or a list of them; "
+                            f"got {type(layers).__name__}")
         chosen = set()
-        for item in [layers] if isinstance(layers, (str, type)) else list(layers):
+        for item in layers:
             chosen |= _select_one(model, available, item, structure, classifier)
     if not chosen:
         raise ValueError(f"prune: no layer to prune with structure={structure!r} in {type(model).__name__} "
@@ -142,8 +157,11 @@ def _select_one(model, available, item, structure, classifier) -> set:
             raise ValueError(f"prune: structure={structure!r} applies to {_names(kinds)} layers, not to "
                              f"{item.__name__}{_hint(item)}")
         return {n for n, m in available.items() if isinstance(m, item) and n != classifier}
+    if isinstance(item, nn.Module):
+        item = _name_of(model, item)
     if not isinstance(item, str):
-        raise TypeError(f"prune: layers= holds layer names (str) or types; got {item!r}")
+        raise TypeError(f"prune: layers= holds layer names (str), layer modules or layer types; got {item!r} "
+                        f"({type(item).__name__})")
     if item not in available:
         modules = dict(model.named_modules())
         if item in modules:
@@ -159,6 +177,16 @@ def _select_one(model, available, item, structure, classifier) -> set:
         raise ValueError(f"prune: structure='channel' needs a Conv2d with groups=1; layer {item!r} has "
                          f"groups={layer.groups}")
     return {item}
+
+
+def _name_of(model, module) -> str:
+    """The dotted name of ``module`` inside ``model`` (found by identity, not equality)."""
+    for name, m in model.named_modules():
+        if m is module:
+            return name
+    raise ValueError(f"prune: layers= holds a {type(module).__name__} that is not part of {type(model).__name__} "
+                     f"(a layer of another model, or a copy?); pass the model's own layers, e.g. model.conv1, "
+                     f"or their names")
 
 
 def _names(kinds):
@@ -287,15 +315,21 @@ def load_pruned(model, state_dict, strict: bool = True):
 
 # --------------------------------------------------------------------------- argument checks
 
-def _check_amount(amount):
-    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
-        raise TypeError(f"prune: amount is the fraction to remove, a number in [0, 1]; got {amount!r}")
-    if not 0 <= amount <= 1:
-        raise ValueError(f"prune: amount is the fraction to remove and must be in [0, 1]; got {amount}")
+def _check_amount(amount, op: str = "prune", name: str = "amount"):
+    """A fraction to remove: a number (``checks.is_number``: not a bool, not a string) in [0, 1]."""
+    if not is_number(amount):
+        raise TypeError(f"{op}: {name} is the fraction to remove, a number in [0, 1]; got {amount!r} "
+                        f"({type(amount).__name__})")
+    if not 0 <= amount <= 1:  # NaN fails this too
+        raise ValueError(f"{op}: {name} is the fraction to remove and must be in [0, 1]; got {amount}")
+    return float(amount)
 
 
 def _check_choice(what, value, allowed):
-    if not isinstance(value, str) or value not in allowed:
+    if not isinstance(value, str):
+        raise TypeError(f"prune: {what} must be a string, one of {', '.join(map(repr, allowed))}; got {value!r} "
+                        f"({type(value).__name__})")
+    if value not in allowed:
         raise ValueError(f"prune: unknown {what} {value!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
