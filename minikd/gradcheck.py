@@ -40,7 +40,10 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     """Check the gradients of ``fn(*inputs)`` with respect to every input that requires one.
 
     Returns True, or raises :class:`GradcheckError` naming the input, the worst
-    index, both values and the absolute and relative errors.
+    index, both values and the absolute and relative errors. A NaN or ±inf on either
+    side fails too, naming its index: a finite difference that is not finite (``log`` at a
+    negative input, a kink straddled by ±eps) proves nothing about the backward, and NaN
+    compares false with every tolerance, so it must not pass silently.
 
     >>> import minikd as mk, numpy as np
     >>> x = mk.tensor(np.array([0.5, 1.5]), requires_grad=True)
@@ -66,6 +69,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor; got {type(out).__name__}")
     xp = out.xp
+    values = backend.to_numpy(out.data)
+    if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        k = np.unravel_index(int(np.argmin(np.isfinite(values))), values.shape)
+        raise GradcheckError(f"fn(*inputs) is {values[k]} at output index {tuple(int(j) for j in k)}: a gradient "
+                             "cannot be checked where the function itself is not finite")
     v = xp.asarray(rng.standard_normal(out.shape))
 
     def loss() -> float:
@@ -126,12 +134,18 @@ def _check_direction(k, xs, grads, indices, loss, eps, atol, rtol, rng):
 
 
 def _compare(numeric, analytic, atol, rtol, where):
+    for name, values in (("finite difference", numeric), ("autograd gradient", analytic)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise GradcheckError(
+                f"{name} is {values[k]} for {where(k)} (autograd {analytic[k]:.10g}, finite difference "
+                f"{numeric[k]:.10g}): a non-finite value cannot be checked; is the function defined and "
+                "differentiable within ±eps of this point?")
     err = np.abs(numeric - analytic)
     excess = err - (atol + rtol * np.abs(numeric))
     worst = int(np.argmax(excess))
-    if excess[worst] > 0 or not np.all(np.isfinite(analytic)):
-        if not np.all(np.isfinite(analytic)):
-            worst = int(np.argmin(np.isfinite(analytic)))
+    if excess[worst] > 0:
         rel = err[worst] / max(abs(numeric[worst]), 1e-300)
         raise GradcheckError(
             f"gradient mismatch for {where(worst)}: autograd {analytic[worst]:.10g}, "

@@ -69,10 +69,12 @@ class LeakyReLU(Function):
 
     def forward(self, x, negative_slope):
         self.mask, self.a = x > 0, x.dtype.type(negative_slope)
+        if self.a == 0:  # ReLU: the negative side is 0, also at −inf (where 0 · x would be NaN)
+            return self.xp.maximum(x, self.a)
         return self.xp.where(self.mask, x, x * self.a)
 
     def backward(self, gy):
-        return self.xp.where(self.mask, gy, gy * self.a)
+        return self.xp.where(self.mask, gy, gy * self.a if self.a != 0 else self.a)
 
 
 class Clip(Function):

@@ -21,10 +21,17 @@ which is linear in x; its backward is the adjoint, the same products with the ma
 transposed (each output gradient scattered back to the four source pixels it read):
 
     dL/dx[n, c] = A_Hᵀ · dL/dy[n, c] · A_W
+
+The code applies A by gathering its two non-zeros per row, (A·v)[i] = w₀ v[i₀] + w₁ v[i₁],
+and Aᵀ by scatter-adding, instead of multiplying by the dense matrix: the same numbers, but
+a NaN or ±inf in one pixel reaches only the outputs that read it (a dense product would
+compute NaN · 0 = NaN for every output in the same rows and columns). Where w₁ = 0 the
+second neighbour is taken to be i₀ itself, so no output ever depends on a pixel with weight 0.
 """
 
 from __future__ import annotations
 
+from .. import backend
 from ..function import Function
 from ..tensor import Tensor
 
@@ -41,19 +48,44 @@ def interpolation_matrix(n_out: int, n_in: int, align_corners: bool, xp, dtype):
            [0.25, 0.75],
            [0.  , 1.  ]])
     """
+    i0, i1, w0, w1 = interpolation_weights(n_out, n_in, align_corners, xp, xp.float64)
+    cols = xp.arange(n_in)[None, :]
+    A = w0[:, None] * (cols == i0[:, None]) + w1[:, None] * (cols == i1[:, None])  # i₀ = i₁ at the edge: w₀ + w₁
+    return A.astype(dtype, copy=False)
+
+
+def interpolation_weights(n_out: int, n_in: int, align_corners: bool, xp, dtype):
+    """The two neighbours and weights of each output position: (i₀, i₁, w₀, w₁), each (n_out,)."""
     i = xp.arange(n_out, dtype=xp.float64)
     if align_corners:
         scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         src = i * scale
     else:
         src = xp.maximum((i + 0.5) * (n_in / n_out) - 0.5, 0.0)
-    i0 = xp.minimum(xp.floor(src), n_in - 1)  # float indices, compared with the column numbers below
-    i1 = xp.minimum(i0 + 1, n_in - 1)
+    i0 = xp.minimum(xp.floor(src), n_in - 1)
     w1 = src - i0
-    w0 = 1.0 - w1
-    cols = xp.arange(n_in, dtype=xp.float64)[None, :]
-    A = w0[:, None] * (cols == i0[:, None]) + w1[:, None] * (cols == i1[:, None])  # i₀ = i₁ at the edge: w₀ + w₁
-    return A.astype(dtype, copy=False)
+    i1 = xp.where(w1 > 0, xp.minimum(i0 + 1, n_in - 1), i0)  # weight 0: read i₀ again, never a pixel it ignores
+    return i0.astype(xp.intp), i1.astype(xp.intp), (1.0 - w1).astype(dtype), w1.astype(dtype)
+
+
+def _gather(v, axis, i0, i1, w0, w1):
+    """A · v along ``axis`` (−2: rows, −1: columns): w₀ v[i₀] + w₁ v[i₁]."""
+    shape = (-1, 1) if axis == -2 else (-1,)
+    a, b = v.take(i0, axis=axis), v.take(i1, axis=axis)
+    return a * w0.reshape(shape) + b * w1.reshape(shape)
+
+
+def _scatter(g, axis, n_in, i0, i1, w0, w1, xp):
+    """Aᵀ · g along ``axis``: each g[i] adds w₀ g[i] to position i₀ and w₁ g[i] to i₁."""
+    shape = list(g.shape)
+    shape[axis] = n_in
+    out = xp.zeros(shape, dtype=g.dtype)
+    wshape = (-1, 1) if axis == -2 else (-1,)
+    index0 = (Ellipsis, i0, slice(None)) if axis == -2 else (Ellipsis, i0)
+    index1 = (Ellipsis, i1, slice(None)) if axis == -2 else (Ellipsis, i1)
+    backend.scatter_add(out, index0, g * w0.reshape(wshape))
+    backend.scatter_add(out, index1, g * w1.reshape(wshape))
+    return out
 
 
 class Interpolate(Function):
@@ -69,14 +101,15 @@ class Interpolate(Function):
         xp = self.xp
         if x.dtype.kind != "f":
             x = x.astype(xp.float32)
-        H, W = x.shape[2:]
-        self.A_h = interpolation_matrix(size[0], H, align_corners, xp, x.dtype)  # (H', H)
-        self.A_w = interpolation_matrix(size[1], W, align_corners, xp, x.dtype)  # (W', W)
-        return xp.matmul(xp.matmul(self.A_h, x), self.A_w.T)  # (H', H)·(N, C, H, W)·(W, W') → (N, C, H', W')
+        self.H, self.W = x.shape[2:]
+        self.rows = interpolation_weights(size[0], self.H, align_corners, xp, x.dtype)  # the non-zeros of A_H
+        self.cols = interpolation_weights(size[1], self.W, align_corners, xp, x.dtype)  # the non-zeros of A_W
+        return _gather(_gather(x, -2, *self.rows), -1, *self.cols)   # A_H · x · A_Wᵀ
 
     def backward(self, gy):
         xp = self.xp
-        return xp.matmul(xp.matmul(self.A_h.T, gy), self.A_w)  # (H, H')·(N, C, H', W')·(W', W) → (N, C, H, W)
+        g = _scatter(gy, -1, self.W, *self.cols, xp)                  # dL/dy · A_W
+        return _scatter(g, -2, self.H, *self.rows, xp)                # A_Hᵀ · dL/dy · A_W
 
 
 def _size_pair(size):

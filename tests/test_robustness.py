@@ -1,0 +1,308 @@
+"""The faults a sceptical trial found (issue 11), by kind, each example holding its right value:
+tensor semantics, floating-point extremes, argument checking and anomaly detection.
+(Non-finite propagation: tests/test_nonfinite.py; files: tests/test_robustness_files.py.)"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import minikd as mk
+from minikd import functional as F
+from minikd import kd, nn, optim
+from minikd.checks import ArgumentTypeError
+
+# --------------------------------------------------------------------------- 1. tensor semantics: own gradients
+
+
+def test_each_leaf_gets_its_own_gradient_array():
+    a = mk.tensor([1.0, 2.0], requires_grad=True)
+    b = mk.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    a.grad *= 0.5                      # clipping one gradient in place ...
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])   # ... leaves the other alone
+
+
+@pytest.mark.parametrize("make", [
+    lambda a, b: a + b, lambda a, b: a - b, lambda a, b: (a.reshape(2, 1) + b.reshape(2, 1)),
+    lambda a, b: mk.concatenate([a, b])[:2] + mk.concatenate([a, b])[2:],
+    lambda a, b: mk.where(mk.tensor([True, False]), a, b) + mk.where(mk.tensor([False, True]), a, b),
+])
+def test_no_two_leaves_share_memory_whatever_the_graph(make):
+    a = mk.tensor([1.0, 2.0], requires_grad=True)
+    b = mk.tensor([3.0, 4.0], requires_grad=True)
+    y = make(a, b)
+    g = np.ones(y.shape, dtype=np.float32)
+    y.backward(g)
+    assert not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, g) and not np.shares_memory(b.grad, g)  # nor with the caller's array
+
+
+def test_a_leaf_that_is_the_output_does_not_keep_the_callers_gradient():
+    x = mk.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1.0
+    g = mk.tensor([5.0, 6.0])
+    y.backward(g)
+    g.data[0] = 100.0
+    np.testing.assert_array_equal(x.grad, [5.0, 6.0])
+
+
+# --------------------------------------------------------------------------- 1. truth and conversion
+
+
+def test_truth_and_conversion_follow_numpy_and_pytorch():
+    assert bool(mk.tensor([0.0])) is False and bool(mk.tensor(1.0)) is True
+    loss, best = mk.tensor(0.25), 0.5
+    assert loss < best                         # `if loss < best:` on a 0-d tensor works
+    assert float(mk.tensor(2.5)) == 2.5 and int(mk.tensor(7.9)) == 7
+    assert [10, 20, 30][mk.tensor(2)] == 30   # __index__: integer tensors only
+    assert math.isclose(float(F.cross_entropy(mk.tensor([[1.5, 2.5, 0.3]]), [1])), 0.3911, abs_tol=1e-4)
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(mk.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="ambiguous"):
+        float(mk.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="integer tensors"):
+        [1, 2][mk.tensor(1.0)]
+    with pytest.raises(TypeError, match="0-d"):
+        len(mk.tensor(3.0))
+
+
+# --------------------------------------------------------------------------- 1. in-place change after forward
+
+
+def test_changing_a_saved_input_after_forward_is_an_error_naming_op_and_tensor():
+    w = mk.tensor([1.0], requires_grad=True)
+    x = mk.tensor([2.0], requires_grad=True)
+    y = (w * x).sum()
+    w.data += 10          # x.grad would be 12 instead of 2
+    with pytest.raises(RuntimeError, match=r"Mul\.backward: its input 0 .* changed in place"):
+        y.backward()
+
+
+def test_the_right_gradient_when_nothing_changed_and_after_a_step():
+    w = mk.tensor([1.0], requires_grad=True)
+    x = mk.tensor([2.0], requires_grad=True)
+    (w * x).sum().backward()
+    assert x.grad[0] == 1.0 and w.grad[0] == 2.0
+    opt = optim.SGD([w], lr=0.1)
+    opt.step()                              # a step after backward: fine, and counted
+    assert w._version == 1
+    y = (w * x).sum()
+    opt.step()                              # a step between forward and backward: caught
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
+@pytest.mark.parametrize("change", [
+    lambda p, opt: opt.step(),                       # Adam's fused kernel writes p.data in place
+    lambda p, opt: nn.init.uniform_(p),              # nn.init writes through p.data[...]
+    lambda p, opt: setattr(p, "data", p.data * 2),  # assignment
+])
+def test_every_in_place_writer_bumps_the_version(change):
+    p = nn.Parameter(np.ones(3, dtype=np.float32))
+    p.grad = np.ones(3, dtype=np.float32)
+    opt = optim.Adam([p])
+    before = p._version
+    change(p, opt)
+    assert p._version == before + 1
+
+
+def test_ops_that_do_not_read_their_inputs_allow_a_change():
+    """Like PyTorch, only a saved input counts: a + b needs no values to differentiate."""
+    a = mk.tensor([1.0], requires_grad=True)
+    b = mk.tensor([2.0], requires_grad=True)
+    y = (a + b).sum()
+    a.data += 5
+    y.backward()
+    assert a.grad[0] == 1.0 and b.grad[0] == 1.0
+
+
+# --------------------------------------------------------------------------- 2. anomaly mode
+
+
+def test_detect_anomaly_names_the_first_op_that_made_a_non_finite_value():
+    """A deliberately broken network: log of a ReLU output that reaches 0."""
+    mk.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    x = mk.tensor(-np.ones((2, 4), dtype=np.float32) * 10)   # every ReLU output is 0 here
+    net[0].bias.data[...] = -5.0
+    with mk.detect_anomaly(), np.errstate(all="ignore"):
+        h = net(x)                                  # finite: ReLU is fine
+        with pytest.raises(mk.AnomalyError, match=r"Log \(forward, inputs \(2, 3\)\) made .*±inf"):
+            h.log().sum()
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(h.log().sum().item())   # outside the block nothing is checked
+
+
+def test_detect_anomaly_checks_the_backward_too():
+    x = mk.tensor(np.array([0.0, 4.0]), requires_grad=True)
+    with mk.detect_anomaly(), np.errstate(all="ignore"):
+        y = x.sqrt().sum()                          # √0 = 0: finite forward
+        with pytest.raises(mk.AnomalyError, match=r"Sqrt \(inputs \(2,\)\) \(backward\) made 1 ±inf"):
+            y.backward()                            # d√x/dx = ∞ at 0
+
+
+def test_detect_anomaly_lets_inherited_nans_pass_and_costs_nothing_outside():
+    x = mk.tensor(np.array([np.nan, 1.0]), requires_grad=True)
+    with mk.detect_anomaly():
+        (x * 2).sum().backward()                    # the NaN was born before: not this op's fault
+    assert not mk.is_anomaly_enabled()
+
+
+# --------------------------------------------------------------------------- 3. floating-point extremes
+
+
+def test_sigmoid_is_accurate_far_out_on_both_sides():
+    x = mk.tensor(np.array([-17.0, -20.0, -80.0, 0.0, 17.0, 40.0], dtype=np.float32), requires_grad=True)
+    y = F.sigmoid(x)
+    want = 1 / (1 + np.exp(-np.array([-17.0, -20.0, -80.0, 0.0, 17.0, 40.0])))   # float64 truth
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-6)
+    assert y.numpy()[0] == pytest.approx(4.14e-8, rel=1e-2)          # was 5.96e-8
+    assert np.log(y.numpy()[1]) == pytest.approx(-20.0, rel=1e-6)      # was −inf
+    y.sum().backward()
+    e = np.exp(-np.abs(np.array([-17.0, -20.0, -80.0, 0.0, 17.0, 40.0])))
+    np.testing.assert_allclose(x.grad, e / (1 + e) ** 2, rtol=1e-5)    # σ(x)σ(−x), no cancellation
+    assert x.grad[4] > 0                                               # 1 − y would be 0 in float32
+
+
+def test_batch_norm_of_a_constant_large_channel_is_zero_and_its_gradient_exact():
+    for value in (7.3e9, 1e30):
+        x = mk.tensor(np.full((4, 2, 3, 3), value, dtype=np.float32), requires_grad=True)
+        rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
+        y = F.batch_norm(x, rm, rv)
+        np.testing.assert_array_equal(y.numpy(), 0.0)                  # was ±1 (7.3e9) and 0 with inf var (1e30)
+        assert np.isfinite(rv).all() and rv == pytest.approx(0.9)      # σ² = 0: 0.9·1 + 0.1·0
+        assert rm == pytest.approx(0.1 * value, rel=1e-6)
+        y.backward(mk.tensor(np.arange(72, dtype=np.float32).reshape(4, 2, 3, 3)))
+        assert np.isfinite(x.grad).all()
+
+
+def test_batch_norm_near_float32_limits_normalises_exactly():
+    rng = np.random.default_rng(0)
+    x64 = 1e18 * rng.standard_normal((16, 3))
+    x = mk.tensor(x64.astype(np.float32), requires_grad=True)
+    y = F.batch_norm(x, None, None)
+    xf = x64.astype(np.float32).astype(np.float64)
+    want = (xf - xf.mean(0)) / np.sqrt(xf.var(0) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
+    mk.gradcheck(lambda t: F.batch_norm(t, None, None) * mk.tensor(np.arange(48.0).reshape(16, 3)),
+                 mk.tensor(rng.standard_normal((16, 3)) * 1e3 + 1e9, requires_grad=True), rtol=1e-3, atol=1e-6,
+                 eps=1e-2)
+
+
+def test_pow_gradients_at_base_zero_take_the_limits():
+    x = mk.tensor(np.array([0.0, 1.0, 2.0]))
+    p = mk.tensor(np.array(2.0), requires_grad=True)
+    (x ** p).sum().backward()
+    assert p.grad == pytest.approx(4 * math.log(2))                    # 2.7726, was nan
+    for b, da, db in ((2.0, 0.0, 0.0), (0.5, math.inf, 0.0), (0.0, 0.0, 0.0)):
+        a = mk.tensor(np.array([0.0]), requires_grad=True)
+        e = mk.tensor(np.array([b]), requires_grad=True)
+        with np.errstate(divide="ignore"):
+            y = a ** e
+            y.sum().backward()
+        assert y.item() == (1.0 if b == 0 else 0.0)
+        assert a.grad[0] == da and e.grad[0] == db                     # PyTorch's values
+
+
+# --------------------------------------------------------------------------- 4. argument checking
+
+
+P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: mk.concatenate([mk.ones(2, 3), mk.ones(2, 3)], axis=5), ValueError,
+     r"concatenate: axis 5 is out of range for a tensor with 2 dimensions"),
+    (lambda: F.flatten(mk.ones(2, 3), 5), ValueError, r"flatten: start_axis 5 is out of range"),
+    (lambda: mk.stack([mk.ones(2)], axis=3), ValueError, r"stack: axis 3 is out of range"),
+    (lambda: mk.ones(2, 3).sum(axis=2), ValueError, r"sum: axis 2 is out of range"),
+    (lambda: F.softmax(mk.ones(2, 3), axis=2), ValueError, r"softmax: axis 2 is out of range"),
+    (lambda: nn.Linear(784.0, 10), TypeError, r"Linear: in_features must be an int; got 784\.0 \(float\)"),
+    (lambda: nn.Conv2d(3, 4, 2.5), TypeError, r"Conv2d: kernel_size must be an int or a pair of ints .*; got 2\.5"),
+    (lambda: nn.Conv2d("1", 8, 3), TypeError, r"Conv2d: in_channels must be an int; got '1' \(str\)"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=0), ValueError, r"Conv2d: stride must be positive; got 0"),
+    (lambda: nn.MaxPool2d(2.0), TypeError, r"MaxPool2d: kernel_size must be an int or a pair"),
+    (lambda: nn.BatchNorm2d(True), TypeError, r"BatchNorm2d: num_features must be an int; got True \(bool\)"),
+    (lambda: nn.Dropout("0.5"), TypeError, r"Dropout: p .* must be a number; got '0\.5' \(str\)"),
+    (lambda: nn.LeakyReLU(None), TypeError, r"LeakyReLU: negative_slope must be a number"),
+    (lambda: optim.Adam([P0], lr="1e-3"), TypeError, r"Adam: lr .* must be a number; got '1e-3'"),
+    (lambda: optim.SGD([P0], lr=0.1, momentum="0.9"), TypeError, r"SGD: momentum must be a number"),
+    (lambda: optim.Adam([P0], betas=0.9), TypeError, r"Adam: betas must be a pair"),
+    (lambda: F.softmax(mk.ones(3), T="3"), TypeError, r"softmax: the temperature T must be a positive finite number"),
+    (lambda: F.softmax(mk.ones(3), T=True), TypeError, r"softmax: the temperature T .*got T=True"),
+    (lambda: F.log_softmax(mk.ones(3), T=0), ValueError, r"log_softmax: the temperature T"),
+    (lambda: kd.softmax_with_temperature([1.0, 2.0], T="3"), TypeError, r"softmax_with_temperature: the temperature"),
+    (lambda: F.linear(mk.ones(2, 3), mk.ones(3)), ValueError, r"linear: the weight must be 2-D"),
+    (lambda: F.linear(mk.ones(2, 3), mk.ones(2, 3), mk.ones(3)), ValueError,
+     r"linear: bias of shape \(3,\) does not match the weight \(2, 3\)"),
+    (lambda: mk.ones(2, 3) + mk.ones(4), ValueError, r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"),
+    (lambda: mk.ones(2, 3) * mk.ones(2), ValueError, r"mul: shapes \(2, 3\) and \(2,\) cannot be broadcast"),
+    (lambda: mk.where(mk.ones(2) > 0, mk.ones(3), mk.ones(3)), ValueError, r"where .* cannot be broadcast"),
+    (lambda: F.batch_norm(mk.ones(4, 3), None, None, momentum="0.1"), TypeError, r"batch_norm: momentum"),
+    (lambda: F.leaky_relu(mk.ones(2), "0.1"), TypeError, r"leaky_relu: negative_slope must be a number"),
+])
+def test_bad_arguments_get_one_kind_of_error_naming_op_argument_and_value(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_wrong_type_is_both_a_type_error_and_a_value_error():
+    assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)
+
+
+@pytest.mark.parametrize("x", [np.ones((2, 3)), np.ones((2, 3), dtype=np.int64)])
+def test_one_dtype_policy_for_every_layer(x):
+    """float64 or int64 input to float32 layers is refused, as F.conv2d already did."""
+    for layer, shape in ((nn.Linear(3, 2), (2, 3)), (nn.Conv2d(1, 2, 1), (2, 1, 3, 1)), (nn.BatchNorm1d(3), (2, 3))):
+        with pytest.raises(TypeError, match=r"input dtype .* differ; convert one of them .*astype\('float32'"):
+            layer(mk.tensor(x.reshape(shape).astype(x.dtype)))
+    out = nn.Linear(3, 2)(mk.tensor(x.astype(np.float32)))
+    assert out.dtype == np.float32
+
+
+def test_clip_takes_tensor_bounds():
+    x = mk.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    y = F.clip(x, mk.tensor(0.0), mk.tensor(1.0))
+    np.testing.assert_array_equal(y.numpy(), [0.0, 0.5, 1.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(F.clip(mk.tensor([0.0, 5.0]), mk.tensor([1.0, 2.0]), None).numpy(), [1.0, 5.0])
+    with pytest.raises(ValueError, match="above upper bound"):
+        F.clip(x, mk.tensor([0.0, 2.0, 0.0]), mk.tensor(1.0))
+
+
+def test_batch_norm_momentum_none_is_the_cumulative_average():
+    """PyTorch's meaning: the k-th batch weighs 1/k, so the running mean is the plain mean of batch means."""
+    mk.manual_seed(0)
+    bn = nn.BatchNorm1d(3, momentum=None)
+    batches = [np.random.default_rng(i).normal(i, 1.0, (8, 3)).astype(np.float32) for i in range(4)]
+    for b in batches:
+        bn(mk.tensor(b))
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), np.mean([b.var(0, ddof=1) for b in batches], axis=0), rtol=1e-5)
+    assert bn.num_batches_tracked == 4
+
+
+@pytest.mark.parametrize("loss", [
+    lambda z, y: F.cross_entropy(z, y), lambda z, y: kd.kd_loss(z, z.detach(), y),
+    lambda z, y: kd.soft_loss(z, z.detach()), lambda z, y: F.mse_loss(z, z.detach()),
+    lambda z, y: F.l1_loss(z, z.detach()), lambda z, y: F.kl_divergence(F.softmax(z), F.softmax(z)),
+    lambda z, y: kd.feature_loss(z, z.detach()),
+])
+def test_empty_batches_one_documented_rule_for_every_loss(loss):
+    z, y = mk.zeros(0, 3, requires_grad=True), np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match=r"the batch is empty \(N = 0\)"):
+        loss(z, y)
+
+
+def test_empty_batch_sums_are_zero_and_none_is_empty():
+    z, y = mk.zeros(0, 3, requires_grad=True), np.zeros(0, dtype=np.int64)
+    total = F.cross_entropy(z, y, reduction="sum")
+    assert total.item() == 0.0
+    total.backward()
+    assert z.grad.shape == (0, 3)
+    assert F.mse_loss(z, z.detach(), reduction="none").shape == (0, 3)
