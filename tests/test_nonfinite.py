@@ -18,6 +18,11 @@ Two property tests, hypothesis drawing the position and the kind of the bad valu
 
    A "maximum" with a NaN in its window is NaN (NumPy's ``max``, PyTorch's ``max_pool2d``);
    a term the maths leaves out (0 · log 0 in a KL divergence, a dropped unit) stays out.
+
+   One product with 0 is kept, as in every dense GEMM (PyTorch's too): a weight that is 0 —
+   a pruned one, or a tap of a convolution that reads zero padding — still multiplies its
+   input, so ±inf · 0 = NaN there. The cases below draw no bad value where that happens;
+   a pruned weight itself holding ±inf or NaN is masked by a select (tested at the end).
 """
 
 from __future__ import annotations
@@ -164,6 +169,20 @@ def _bn_eval(x, w, b):
     return F.batch_norm(x, np.linspace(-0.5, 0.5, C), np.linspace(0.5, 2.0, C), w, b, training=False)
 
 
+def _pruned(layer):
+    mask = np.ones(layer.weight.shape, dtype=np.float32)
+    mask[0, 1] = mask[2, 3] = 0.0
+    layer.register_buffer("weight_mask", mask)
+    return layer
+
+
+class _FakeQuant(nn.Module):
+    def forward(self, x):
+        from minikd.quant import fake_quantize
+
+        return fake_quantize(x, 4, 0.25, 0)
+
+
 def _layer(make, seed=0):
     """A layer built once (seeded) in float64, applied to the input."""
     mk.manual_seed(seed)
@@ -237,6 +256,7 @@ LAYERS = {
     "nn.MaxPool2d": (lambda: nn.MaxPool2d(2), lambda r: [_arr(r, 1, 2, 4, 4)]),
     "nn.AvgPool2d": (lambda: nn.AvgPool2d(2), lambda r: [_arr(r, 1, 2, 4, 4)]),
     "nn.Dropout": (lambda: nn.Dropout(0.5), lambda r: [_arr(r, 3, 6)]),
+    "fake_quantize (STE)": (lambda: _FakeQuant(), lambda r: [_arr(r, 3, 4)]),
     "nn.Sequential CNN": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
                                                 nn.Flatten(), nn.Linear(8, 3), nn.Sigmoid()),
                           lambda r: [_arr(r, 2, 1, 4, 4)]),
@@ -365,3 +385,24 @@ def test_gradcheck_fails_on_a_non_finite_finite_difference_naming_the_index():
     x = mk.tensor(np.array([0.5, 1e-7, 2.0]), requires_grad=True)   # log is NaN at 1e-7 − eps
     with np.errstate(all="ignore"), pytest.raises(mk.GradcheckError, match=r"finite difference is nan .* index \(1,\)"):
         mk.gradcheck(lambda t: t.log(), x)
+
+
+def test_a_pruned_weight_is_zero_even_when_it_holds_inf_or_nan():
+    layer = _pruned(nn.Linear(4, 3))
+    layer.weight.data[0, 1] = np.inf
+    layer.weight.data[2, 3] = np.nan
+    x = mk.tensor(np.ones((2, 4), dtype=np.float32))
+    y = layer(x)
+    assert np.isfinite(y.numpy()).all()          # a product with the mask would give NaN
+    y.backward(mk.tensor(np.full((2, 3), np.inf, dtype=np.float32)))
+    assert layer.weight.grad[0, 1] == 0.0 and layer.weight.grad[2, 3] == 0.0
+
+
+def test_the_straight_through_estimator_zeroes_an_infinite_gradient_outside_the_range():
+    from minikd.quant import fake_quantize
+
+    x = mk.tensor(np.array([0.1, 100.0, -np.inf]), requires_grad=True)
+    y = fake_quantize(x, 4, 0.25, 0)
+    np.testing.assert_array_equal(y.numpy(), [0.0, 1.75, -2.0])   # saturates at s·(2^{b−1} − 1) and s·(−2^{b−1})
+    y.backward(mk.tensor(np.array([np.inf, np.inf, 1.0])))
+    np.testing.assert_array_equal(x.grad, [np.inf, 0.0, 0.0])

@@ -129,12 +129,17 @@ class Module:
         self._buffers[name] = _as_buffer(tensor)
 
     def masked(self, name: str):
-        """The parameter ``name`` as the forward pass should use it: times the buffer
-        ``<name>_mask`` if pruning registered one (``minikd.prune``), else unchanged. The mask
-        is part of the graph, so the gradient of a pruned weight is exactly 0."""
+        """The parameter ``name`` as the forward pass should use it: W ⊙ mask if pruning
+        registered a buffer ``<name>_mask`` (``minikd.prune``), else unchanged. The mask is
+        part of the graph, so the gradient of a pruned weight is exactly 0. (A select, not a
+        product: a pruned weight is 0 even if it holds ±inf or NaN, where inf · 0 = NaN.)"""
         param = getattr(self, name)
         mask = self._buffers.get(name + "_mask")
-        return param if mask is None or param is None else param * mask
+        if mask is None or param is None:
+            return param
+        from ..ops.elementwise import where
+
+        return where(mask.data != 0, param, 0.0)
 
     def register_parameter(self, name: str, param) -> None:
         if param is not None and not isinstance(param, Parameter):
