@@ -23,6 +23,8 @@ on-disk cache) is timed apart from the steady state and reported as ``first_step
 RSS (``VmHWM``) comes from separate workers that only run 20 training steps at batch 64 on
 the CPU. ``--device cuda`` times minikd (through CuPy) and PyTorch on the GPU instead.
 If PyTorch is not installed, or ``--no-torch`` is given, its columns say so.
+
+Every option is checked before any worker starts (a bad one is a one-line error, exit status 2).
 """
 
 from __future__ import annotations
@@ -281,7 +283,14 @@ def torch_status(args):
 
 
 def int_list(text):
-    return [int(x) for x in text.split(",") if x]
+    """``64,128`` → [64, 128]: comma-separated batch sizes, each a positive integer, at least one."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers; got {text!r}")
+    return values
 
 
 def parse_args(argv=None):
@@ -303,8 +312,16 @@ def parse_args(argv=None):
     unknown = sorted(set(args.models) - set(MODEL_NAMES))
     if unknown or not args.models:
         p.error(f"--models: expected a comma-separated subset of {','.join(MODEL_NAMES)}; got {unknown or 'none'}")
-    if args.steps < 1 or args.repeats < 1 or args.threads < 1:
-        p.error("--steps, --repeats and --threads must be at least 1")
+    for option in ("steps", "repeats", "threads"):  # checked one by one: the error names the one at fault
+        if getattr(args, option) < 1:
+            p.error(f"--{option}: must be a positive integer; got {getattr(args, option)}")
+    if not args.worker:  # the results file is written at the end: refuse a path that cannot be written now
+        target = os.path.abspath(args.json)
+        if os.path.isdir(target):
+            p.error(f"--json {args.json}: is a folder; give the results file's name")
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            p.error(f"--json {args.json}: the folder {folder} does not exist or is not writable")
     args.model = args.models[0]  # a worker measures exactly one model
     return args
 
@@ -399,5 +416,16 @@ def print_report(results, args, torch_text):
           f"(this CPU's practical ceiling, {args.threads} threads, in a minikd worker)")
 
 
+def cli():
+    """``main()``, ending quietly (status 1, no traceback) when the reader of stdout goes away (``| head``)."""
+    try:
+        main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -1,13 +1,23 @@
-"""Small helpers the MNIST examples share: evaluation, the lecture's training loop, atomic writes.
+"""Small helpers the MNIST examples share: their command lines, the data, evaluation, the
+lecture's training loop, atomic writes.
 
 The examples put ``examples/`` first on ``sys.path`` when run as scripts, so they import this
 module as ``common``.
+
+**Command lines.** Every example checks all its arguments before it does any work (before
+loading data, before training): a bad one ends the program through ``parser.error`` — one
+line naming the option, exit status 2, never a traceback — with the sentence of the shared
+validators in :mod:`minikd.checks`. :func:`run_cli` runs an example's ``main`` so that a
+closed pipe (``... | head``) ends it quietly.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,7 +25,148 @@ from tqdm import tqdm
 import minikd as mk
 from minikd import functional as F
 from minikd import optim
-from minikd.data import DataLoader
+from minikd.checks import check_int, check_number
+from minikd.data import DataLoader, load_mnist
+from minikd.data.mnist import missing_files, mnist_dir
+from minikd.random import get_rng
+
+# --------------------------------------------------------------------------- command lines
+
+
+DATA_DIR_HELP = ("a folder that holds the four MNIST .gz files (an error if it lacks any); without it: "
+                 "$MINIKD_DATA, else ~/.cache/minikd/mnist, downloaded there if missing")
+
+
+def check(parser: argparse.ArgumentParser, validator, *args, **kwargs):
+    """``validator(*args, **kwargs)`` (one of :mod:`minikd.checks`, with the option as its ``op``);
+    its TypeError/ValueError ends the program through ``parser.error`` (exit status 2)."""
+    try:
+        return validator(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        parser.error(" ".join(str(e).split()))
+
+
+def check_training_options(parser, args) -> None:
+    """The options every training example has: --epochs, --batch-size, --lr, --seed."""
+    ok = partial(check, parser)
+    ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
+    ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
+    ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
+    ok(check_int, args.seed, "--seed", "the seed", low=0)
+
+
+def parse_int_list(parser, text: str, option: str, low: int = 0, what: str = "integers") -> list[int]:
+    """``0,1,2`` → [0, 1, 2]: comma-separated integers ≥ ``low``, at least one, none twice."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        parser.error(f"{option}: expected comma-separated {what} ≥ {low} (e.g. 0,1,2); got {text!r}")
+    bad = [v for v in values if v < low]
+    if bad:
+        parser.error(f"{option}: every value must be ≥ {low}; got {bad[0]} in {text!r}")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        parser.error(f"{option}: {twice[0]} is given twice in {text!r}")
+    return values
+
+
+def check_data_dir(parser, data_dir, option: str = "--data-dir"):
+    """A folder given with ``--data-dir`` must hold the four MNIST files: when it does not, that is an
+    error naming what is missing — not a silent fall-back to ``$MINIKD_DATA`` or the cache."""
+    if data_dir is None:
+        return None
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        parser.error(f"{option} {data_dir}: no such folder (leave {option} out to use $MINIKD_DATA, "
+                     "else ~/.cache/minikd/mnist, downloading the files there if they are missing)")
+    missing = missing_files(folder)
+    if missing:
+        lacks = "all four" if len(missing) == 4 else f"{len(missing)} of the four"
+        parser.error(f"{option} {data_dir}: the folder lacks {lacks} MNIST files: "
+                     f"{', '.join(missing)}")
+    return folder
+
+
+def check_writable_dir(parser, path, option: str) -> None:
+    """``path`` is, or can be made, a folder: it is one, or its nearest existing parent is a writable folder."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            parser.error(f"{option} {path}: exists and is not a folder")
+        return
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        parser.error(f"{option} {path}: cannot be created ({parent} is not a writable folder)")
+
+
+def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool) -> None:
+    """A checkpoint option: an existing file must load into ``model_cls``; a missing one is an error
+    when ``must_exist``, else its folder must be creatable (the example trains the model and saves it)."""
+    path = Path(path)
+    if not path.exists():
+        if must_exist:
+            parser.error(f"{option} {path}: no such file")
+        check_writable_dir(parser, path.parent, option)
+        return
+    if not path.is_file():
+        parser.error(f"{option} {path}: is a folder, not a checkpoint file")
+    state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
+    try:
+        model_cls().load_state_dict(mk.load(path))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
+    finally:
+        get_rng().bit_generator.state = state
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run_cli(main) -> None:
+    """Run ``main()``; when the reader of stdout goes away (``... | head``), end quietly.
+
+    The usual remedy (Python's ``signal`` docs): point stdout at devnull so the interpreter's
+    final flush cannot fail again, and exit with status 1 — no BrokenPipeError traceback. An
+    error exit (``SystemExit``) keeps its own status and message.
+    """
+    try:
+        main()
+        sys.stdout.flush()  # inside the try: a write that fails here fails now, not at shutdown
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        sys.exit(1)
+    except SystemExit:
+        try:  # what is still buffered for a closed pipe must not turn the exit into a traceback
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_to_devnull()
+        raise
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration people read: ``8.4 s`` under a minute, else ``3.7 min (222 s)``."""
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min ({seconds:.0f} s)"
+
+
+# --------------------------------------------------------------------------- data
+
+def load_mnist_data(data_dir=None):
+    """``(x_train, y_train, x_test, y_test)``, uint8 images and int64 labels, from the folder that
+    holds the four files (``--data-dir``, else ``$MINIKD_DATA``, else the cache, downloaded if
+    missing); prints which folder it read. A missing-data error ends the program (status 1)."""
+    try:
+        folder = mnist_dir(data_dir)
+        x_train, y_train = load_mnist("train", folder)
+        x_test, y_test = load_mnist("test", folder)
+    except FileNotFoundError as e:  # DownloadError included: its message names the files and says what to do
+        raise SystemExit(f"error: {e}") from None
+    print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")
+    return x_train, y_train, x_test, y_test
+
+
+# --------------------------------------------------------------------------- training and evaluation
 
 
 def evaluate(model, x, y, batch_size: int = 1000) -> float:

@@ -11,12 +11,13 @@ import argparse
 import time
 
 import numpy as np
+from common import DATA_DIR_HELP, check_data_dir, check_training_options, load_mnist_data, run_cli
 from tqdm import tqdm
 
 import minikd as mk
 from minikd import functional as F
 from minikd import nn, optim
-from minikd.data import DataLoader, load_mnist, normalize
+from minikd.data import DataLoader, normalize
 
 
 def make_mlp(hidden: int = 512) -> nn.Module:
@@ -37,8 +38,7 @@ def evaluate(model, loader) -> float:
 def train(epochs=1, batch_size=32, lr=1e-3, seed=0, data_dir=None, progress=True):
     """Train the MLP; return (test accuracy, seconds of training)."""
     mk.manual_seed(seed)
-    x_train, y_train = load_mnist("train", data_dir)
-    x_test, y_test = load_mnist("test", data_dir)
+    x_train, y_train, x_test, y_test = load_mnist_data(data_dir)  # prints the folder it read
     train_loader = DataLoader(normalize(x_train), y_train, batch_size, shuffle=True, seed=seed)
     test_loader = DataLoader(normalize(x_test), y_test, 1000)
     model = make_mlp()
@@ -58,18 +58,26 @@ def train(epochs=1, batch_size=32, lr=1e-3, seed=0, data_dir=None, progress=True
     return evaluate(model, test_loader), seconds
 
 
-def main():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files (else $MINIKD_DATA)")
-    args = p.parse_args()
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    args = p.parse_args(argv)
+    # every check before any work: a bad option is one line and exit status 2, never a traceback
+    check_training_options(p, args)
+    check_data_dir(p, args.data_dir)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     acc, seconds = train(args.epochs, args.batch_size, args.lr, args.seed, args.data_dir)
     print(f"MLP 784-512-10: test accuracy {100 * acc:.2f} % after {args.epochs} epoch(s), "
           f"{seconds:.1f} s of training ({np.round(60000 * args.epochs / seconds):.0f} images/s)")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -19,6 +19,8 @@ the test accuracy, fine-tunes briefly, and measures it again:
 
 The final classifier (fc2) is never pruned. Outputs in ``--out`` (default ``runs/prune``):
 ``results.json``, ``accuracy_vs_sparsity.png`` and ``accuracy_vs_latency.png``.
+
+Every option is checked before any work (a bad one is a one-line error, exit status 2).
 """
 
 from __future__ import annotations
@@ -28,13 +30,28 @@ import copy
 import time
 from pathlib import Path
 
-from common import evaluate, save_figure, train_ce, write_json
+from common import (
+    DATA_DIR_HELP,
+    check,
+    check_checkpoint,
+    check_data_dir,
+    check_training_options,
+    check_writable_dir,
+    evaluate,
+    format_seconds,
+    load_mnist_data,
+    run_cli,
+    save_figure,
+    train_ce,
+    write_json,
+)
 from tqdm import tqdm
 
 import minikd as mk
 from minikd import functional as F
 from minikd import optim, prune
-from minikd.data import DataLoader, load_mnist, normalize
+from minikd.checks import check_int
+from minikd.data import DataLoader, normalize
 from minikd.models import TeacherModel
 from minikd.profile import measure_latency, summary
 
@@ -45,7 +62,7 @@ ITERATIVE = (0.8, 0.9, 0.95)
 
 def finetune(model, x, y, args, images=None):
     """A short fine-tuning: Adam at lr/10 over ``images`` training images (masks keep pruned weights at 0)."""
-    n = images or args.finetune_images
+    n = args.finetune_images if images is None else images
     opt = optim.Adam(model.parameters(), lr=args.lr / 10)
     model.train()
     for xb, yb in DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed):
@@ -115,7 +132,7 @@ def sweep(teacher, data, args, grads):
     for target in args.iterative:
         model = copy.deepcopy(teacher)
         steps = prune.schedule(target, args.iterative_steps, kind="cubic")
-        per_step = args.finetune_images // len(steps)  # the same fine-tuning budget as one-shot
+        per_step = max(1, args.finetune_images // len(steps))  # the same fine-tuning budget as one-shot
         for amount in steps:
             prune.prune(model, amount, criterion="l1", scope="global", structure="unstructured")
             finetune(model, x_train, y_train, args, images=per_step)
@@ -187,7 +204,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz",
                    help="a saved TeacherModel (.npz); trained here if the file does not exist")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", default="runs/prune")
     p.add_argument("--epochs", type=int, default=5, help="teacher training epochs, if it must be trained")
     p.add_argument("--batch-size", type=int, default=64)
@@ -199,6 +216,14 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="a smoke run: subsets, three sparsities, 1 epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
+    # every check before any work: a bad option is one line and exit status 2, never a traceback
+    check_training_options(p, args)
+    check(p, check_int, args.finetune_images, "--finetune-images", "the number of fine-tuning images", low=1)
+    check(p, check_int, args.latency_batch, "--latency-batch", "the latency batch size", low=1)
+    check(p, check_int, args.latency_repeats, "--latency-repeats", "the number of latency repeats", low=1)
+    check_checkpoint(p, args.teacher, "--teacher", TeacherModel, must_exist=False)
+    check_data_dir(p, args.data_dir)
+    check_writable_dir(p, args.out, "--out")
     args.sparsities, args.structured, args.iterative, args.iterative_steps = SPARSITIES, STRUCTURED, ITERATIVE, 4
     if args.quick:
         args.sparsities, args.structured, args.iterative, args.iterative_steps = (0.0, 0.5, 0.9), (0.0, 0.5), (0.9,), 2
@@ -210,14 +235,12 @@ def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        x_train, y_train = load_mnist("train", args.data_dir)
-        x_test, y_test = load_mnist("test", args.data_dir)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+    x_train, y_train, x_test, y_test = load_mnist_data(args.data_dir)  # prints the folder it read
     x_train, x_test = normalize(x_train), normalize(x_test)
     if args.quick:
         x_train, y_train, x_test, y_test = x_train[:3000], y_train[:3000], x_test[:1000], y_test[:1000]
+        print("SMOKE RUN (--quick: 3,000 training and 1,000 test images, a 1-epoch teacher if one is trained, "
+              "short fine-tuning): the accuracies only show the code runs")
     data = (x_train, y_train, x_test, y_test)
 
     start = time.perf_counter()
@@ -251,9 +274,9 @@ def main(argv=None):
               "rows": rows, "platform": base.platform, "wall_seconds": time.perf_counter() - start}
     write_json(report, out / "results.json")
     print(f"\nwrote {out / 'results.json'}, accuracy_vs_sparsity.png, accuracy_vs_latency.png "
-          f"({report['wall_seconds'] / 60:.1f} min)")
+          f"({format_seconds(report['wall_seconds'])})")
     return report
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

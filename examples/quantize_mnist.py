@@ -17,6 +17,8 @@ and, at 8 bits, runs the PTQ model with **integer arithmetic** (int8 weights and
 int32 accumulation) and compares it with the fake-quantized one and the file sizes on disk.
 Outputs in ``--out`` (default ``runs/quantize``): ``results.json``, ``accuracy_vs_bits.png``
 and ``weight_histogram.png`` (the teacher's fc1 weights before and after 4-bit quantization).
+
+Every option is checked before any work (a bad one is a one-line error, exit status 2).
 """
 
 from __future__ import annotations
@@ -27,12 +29,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import evaluate, save_figure, train_ce, write_json
+from common import (
+    DATA_DIR_HELP,
+    check,
+    check_checkpoint,
+    check_data_dir,
+    check_training_options,
+    check_writable_dir,
+    evaluate,
+    format_seconds,
+    load_mnist_data,
+    run_cli,
+    save_figure,
+    train_ce,
+    write_json,
+)
 from tqdm import tqdm
 
 import minikd as mk
 from minikd import kd, optim, quant
-from minikd.data import DataLoader, load_mnist, normalize
+from minikd.checks import check_int
+from minikd.data import DataLoader, normalize
 from minikd.models import StudentModel, TeacherModel
 from minikd.profile import summary
 
@@ -81,11 +98,12 @@ def size_bytes(model) -> float:
 
 
 def run(args):
-    x_train, y_train = load_mnist("train", args.data_dir)
-    x_test, y_test = load_mnist("test", args.data_dir)
+    x_train, y_train, x_test, y_test = load_mnist_data(args.data_dir)  # prints the folder it read
     x_train, x_test = normalize(x_train), normalize(x_test)
     if args.quick:
         x_train, y_train, x_test, y_test = x_train[:3000], y_train[:3000], x_test[:1000], y_test[:1000]
+        print("SMOKE RUN (--quick: 3,000 training and 1,000 test images, 1-epoch models if they are trained, "
+              "short QAT): the accuracies only show the code runs")
     data = (x_train, y_train, x_test, y_test)
     calib = calibration_batches(x_train, args)
     out = Path(args.out)
@@ -190,7 +208,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz")
     p.add_argument("--student", default="runs/teacher_student/student_seed0.npz")
     p.add_argument("--models", default="teacher,student")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", default="runs/quantize")
     p.add_argument("--epochs", type=int, default=5, help="training epochs, if a model must be trained")
     p.add_argument("--batch-size", type=int, default=64)
@@ -201,10 +219,21 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="a smoke run: subsets, 8 and 4 bits, 1 epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
+    # every check before any work: a bad option is one line and exit status 2, never a traceback
+    check_training_options(p, args)
+    check(p, check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
+    check(p, check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches",
+          low=1)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
-        p.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        p.error(f"--models: unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    if not args.models:
+        p.error(f"--models: no model given; choose from {sorted(MODELS)}")
+    for name in args.models:
+        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=False)
+    check_data_dir(p, args.data_dir)
+    check_writable_dir(p, args.out, "--out")
     args.bits = BITS
     if args.quick:
         args.bits, args.epochs, args.qat_images, args.calibration_batches = (8, 4), 1, 1000, 2
@@ -215,19 +244,16 @@ def main(argv=None):
     args = parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    try:
-        rows, extra = run(args)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+    rows, extra = run(args)
     print_table(rows, extra)
     plot_accuracy_vs_bits(rows, Path(args.out) / "accuracy_vs_bits.png")
     report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"}, "rows": rows,
               "integer_w8a8": extra, "wall_seconds": time.perf_counter() - start}
     write_json(report, Path(args.out) / "results.json")
     print(f"\nwrote {Path(args.out) / 'results.json'}, accuracy_vs_bits.png, weight_histogram.png "
-          f"({report['wall_seconds'] / 60:.1f} min)")
+          f"({format_seconds(report['wall_seconds'])})")
     return report
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

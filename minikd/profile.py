@@ -36,6 +36,7 @@ import argparse
 import importlib
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -196,6 +197,16 @@ def layer_bits(layer) -> int | None:
 
 @dataclass
 class LayerRow:
+    """One call of one leaf layer.
+
+    ``params``, ``nonzero_params`` and ``memory_bytes`` count only the parameters no earlier
+    row counted: a layer that runs twice shows them on its first call and 0 on its second,
+    and a weight two layers share is counted on the first of them (``shared_params`` says
+    how many of the layer's parameters an earlier row already counted). ``macs`` and
+    ``flops`` are this call's: every call computes. ``call`` is which call of the layer the
+    row is (1, 2, ...) and ``calls`` how many times the layer ran.
+    """
+
     name: str
     type: str
     output_shape: tuple
@@ -205,6 +216,19 @@ class LayerRow:
     memory_bytes: float
     macs: int
     flops: int
+    call: int = 1
+    calls: int = 1
+    shared_params: int = 0
+
+    @property
+    def note(self) -> str:
+        """What the table adds to the layer's name: which call it is, and shared parameters."""
+        notes = []
+        if self.calls > 1:
+            notes.append(f"call {self.call} of {self.calls}")
+        if self.shared_params and self.call == 1:
+            notes.append(f"{self.shared_params:,} params shared, counted above")
+        return f" ({'; '.join(notes)})" if notes else ""
 
 
 @dataclass
@@ -224,7 +248,7 @@ class Summary:
     def _table(self):
         head = ["layer", "type", "output shape", "params", "non-zero", "bits", "memory (B)", "MACs",
                 f"FLOPs ({self.convention})"]
-        body = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.nonzero_params:,}",
+        body = [[r.name + r.note, r.type, str(r.output_shape), f"{r.params:,}", f"{r.nonzero_params:,}",
                  "-" if r.bits is None else str(r.bits), f"{r.memory_bytes:,.0f}", f"{r.macs:,}", f"{r.flops:,}"]
                 for r in self.rows]
         total = ["total", "", "", f"{self.total_params:,}", f"{self.total_nonzero_params:,}", "",
@@ -240,39 +264,67 @@ class Summary:
             return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
         rule = "-" * len(line(head))
-        return "\n".join([line(head), rule, *map(line, body), rule, line(total)])
+        return "\n".join([line(head), rule, *map(line, body), rule, line(total)] + self._footnote())
 
     def to_markdown(self) -> str:
         head, body, total = self._table()
         total = [f"**{c}**" if c else "" for c in total]
         rows = [head, ["---"] * 3 + ["---:"] * (len(head) - 3), *body, total]
-        return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+        note = self._footnote()
+        return "\n".join(["| " + " | ".join(r) + " |" for r in rows] + ([""] + note if note else []))
+
+    def _footnote(self) -> list:
+        if not any(r.calls > 1 or r.shared_params for r in self.rows):
+            return []
+        return ["Parameters and memory count each parameter once, on the first row that uses it; "
+                "MACs and FLOPs count every call."]
 
 
 def summary(model: nn.Module, input_shape, convention: str = "lecture", batch_size: int = 1) -> Summary:
     """Run ``model`` once on zeros of shape (batch_size, *input_shape) and count every leaf layer.
 
-    Rows follow the order the layers ran in (a layer called twice gives two rows); MACs
-    and FLOPs are per example. Parameters count every weight; "non-zero" skips the ones
-    pruning set to 0; memory uses each layer's bit width (``layer_bits``).
+    Rows follow the order the layers ran in; MACs and FLOPs are per example. A layer that
+    runs twice (``self.fc(self.fc(x))``) gives two rows: both count their MACs and FLOPs
+    (the layer computes twice), but its parameters are counted once, on the first call's
+    row — the second shows 0 — so the totals hold each parameter, and its memory, once
+    (as ``model.num_parameters()`` does); a weight that two layers share is counted alike.
+    "non-zero" skips the weights pruning set to 0; memory uses each layer's bit width
+    (``layer_bits``).
+
+    >>> class Twice(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(30, 30)
+    ...     def forward(self, x):
+    ...         return self.fc(self.fc(x))
+    >>> s = summary(Twice(), (30,))
+    >>> s.total_params, s.total_memory_bytes, s.total_macs
+    (930, 3720, 1800)
     """
     _check_convention(convention)
     names = {id(m): name for name, m in model.named_modules() if name}
     leaves = [m for m in model.modules() if not list(m.children())]
-    rows, handles = [], []
+    rows, row_layers, handles = [], [], []
+    counted = set()   # ids of the parameters an earlier row already counted
+    calls = {}        # id(layer) -> how many times it has run so far
 
     def hook(layer, inputs, output):
         params = list(layer.parameters())
-        n = sum(p.size for p in params)
-        nonzero = sum(int(backend.get_array_module(p.data).count_nonzero(p.data)) for p in params)
+        new = [p for p in params if id(p) not in counted]
+        counted.update(id(p) for p in new)
+        n = sum(p.size for p in new)
+        nonzero = sum(int(backend.get_array_module(p.data).count_nonzero(p.data)) for p in new)
         bits = layer_bits(layer)
         counter = next((fn for t, fn in COUNTERS.items() if type(layer) is t), None)
         if counter is None:
             counter = next((fn for t, fn in COUNTERS.items() if isinstance(layer, t)), None)
         macs, ops = counter(layer, inputs, output, convention) if counter else (0, 0)
+        calls[id(layer)] = calls.get(id(layer), 0) + 1
         rows.append(LayerRow(names.get(id(layer), type(layer).__name__), type(layer).__name__,
                              tuple(output.shape[1:]), n, nonzero, bits,
-                             memory_bytes(n, bits) if bits else 0, macs, ops))
+                             memory_bytes(n, bits) if bits else 0, macs, ops, call=calls[id(layer)],
+                             shared_params=sum(p.size for p in params) - n))
+        row_layers.append(id(layer))
 
     for m in leaves:
         handles.append(m.register_forward_hook(hook))
@@ -288,6 +340,8 @@ def summary(model: nn.Module, input_shape, convention: str = "lecture", batch_si
         for h in handles:
             h.remove()
         model.train(was_training)
+    for row, layer in zip(rows, row_layers):
+        row.calls = calls[layer]
     return Summary(rows, tuple(input_shape), convention)
 
 
@@ -373,12 +427,61 @@ def _synchronizer(device):
 
 
 # --------------------------------------------------------------------------- command line
+#
+# Every argument is checked before any model is profiled: a bad one ends the program with
+# argparse's one-line error and exit status 2, never a traceback.
 
-def _load_factory(spec: str):
-    module, _, attr = spec.partition(":")
-    if not attr:
-        raise SystemExit(f"--model expects module:factory (e.g. minikd.models:TeacherModel); got {spec!r}")
-    return getattr(importlib.import_module(module), attr)
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: its type (unless the message says it) and its message, spaces collapsed."""
+    text = " ".join(str(e).split())
+    return text if text else type(e).__name__
+
+
+def _parse_shape(parser, text: str) -> tuple:
+    """``--input-shape``: comma-separated positive integers, one example's shape (no batch axis)."""
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(v < 1 for v in shape):
+        parser.error(f"--input-shape: expected one example's shape as comma-separated positive integers, "
+                     f"without the batch axis (e.g. 1,28,28); got {text!r}")
+    return shape
+
+
+def _build_model(parser, spec: str):
+    """``--model module:factory``: import the module, call the factory, check it gave an nn.Module."""
+    module, sep, attr = spec.partition(":")
+    if not (sep and module and attr):
+        parser.error(f"--model: expected module:factory (e.g. minikd.models:TeacherModel); got {spec!r}")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as e:
+        parser.error(f"--model {spec}: cannot import the module {module!r}: {_one_line(e)}")
+    except Exception as e:  # the module itself failed while being imported
+        parser.error(f"--model {spec}: importing {module!r} raised {type(e).__name__}: {_one_line(e)}")
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            parser.error(f"--model {spec}: the module {module!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        parser.error(f"--model {spec}: {attr} is a {type(obj).__name__}, not a factory (a class or function)")
+    try:
+        model = obj()
+    except Exception as e:
+        parser.error(f"--model {spec}: {attr}() raised {type(e).__name__}: {_one_line(e)}")
+    if not isinstance(model, nn.Module):
+        parser.error(f"--model {spec}: {attr}() returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _summarize(parser, spec, model, shape, convention):
+    """The summary, or an --input-shape error naming the model when it cannot run on that shape."""
+    try:
+        return summary(model, shape, convention)
+    except Exception as e:
+        parser.error(f"--input-shape {','.join(map(str, shape))}: {spec} cannot run on an input of shape "
+                     f"{(1, *shape)}: {_one_line(e)}")
 
 
 def main(argv=None):
@@ -391,11 +494,12 @@ def main(argv=None):
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
     p.add_argument("--latency", action="store_true", help="also measure latency at batch 1 and 1000")
     args = p.parse_args(argv)
-    shape = tuple(int(v) for v in args.input_shape.split(","))
+    shape = _parse_shape(p, args.input_shape)
     specs = args.model or ["minikd.models:TeacherModel", "minikd.models:StudentModel"]
-    for spec in specs:
-        model = _load_factory(spec)()
-        s = summary(model, shape, args.convention)
+    # every model is built and counted before anything is printed or timed
+    models = [(spec, _build_model(p, spec)) for spec in specs]
+    summaries = [_summarize(p, spec, model, shape, args.convention) for spec, model in models]
+    for (spec, model), s in zip(models, summaries):
         print(f"\n{spec}  (input {shape}, convention '{args.convention}')\n")
         print(s.to_markdown() if args.markdown else s)
         if args.latency:
@@ -403,5 +507,21 @@ def main(argv=None):
                 print(measure_latency(model, shape, batch_size=bs, repeats=10 if bs > 1 else 30))
 
 
+def cli(argv=None):
+    """``python -m minikd.profile``: :func:`main`, quiet when the reader of its output goes away.
+
+    ``python -m minikd.profile | head -1`` closes the pipe after one line; the next write then
+    raises BrokenPipeError. The usual remedy (Python's signal docs): point stdout at devnull, so
+    the interpreter's last flush cannot fail again, and exit with status 1, without a traceback.
+    """
+    try:
+        main(argv)
+        sys.stdout.flush()  # inside the try: a write that fails here fails now, not at shutdown
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

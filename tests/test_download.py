@@ -50,7 +50,8 @@ def bad_mirror(tmp_path, name="bad"):
 
 
 def leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+    """The ``.part`` files left in ``folder`` (none when the folder itself is gone)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part")) if folder.exists() else []
 
 
 def test_md5sum_streams_the_whole_file(tmp_path):
@@ -145,7 +146,7 @@ def test_no_network_ends_in_one_clear_message(tmp_path, monkeypatch):
 def test_an_unreachable_file_mirror_is_reported_like_no_network(tmp_path):
     with pytest.raises(DownloadError, match="no network or server unreachable: .*No such file"):
         download_mnist(tmp_path / "out", files=TRAIN, mirrors=[(tmp_path / "nowhere").as_uri()], progress=False)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # no partial file, and not the empty folder either
 
 
 def test_an_interrupted_download_leaves_no_partial_file(tmp_path, mirror, monkeypatch):
@@ -168,7 +169,7 @@ def test_an_interrupted_download_leaves_no_partial_file(tmp_path, mirror, monkey
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Interrupted())
     with pytest.raises(KeyboardInterrupt):
         download_file(TRAIN[0], tmp_path / "out", mirrors=[mirror.as_uri()], progress=False)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # no partial file, and not the empty folder either
 
 
 def test_download_false_gives_the_plain_file_not_found_error(tmp_path, monkeypatch):
@@ -186,3 +187,84 @@ def test_verify_names_a_local_file_whose_md5_is_wrong(tmp_path, mirror):
     load_mnist("train", data_dir=tmp_path / "data")  # not re-hashed by default
     with pytest.raises(ChecksumError, match=f"{TRAIN[1]}: MD5 is .*, expected {dl.MD5[TRAIN[1]]}"):
         load_mnist("train", data_dir=tmp_path / "data", verify=True)
+
+
+# ------------------------------------------------- issue #11: name every missing file, leave no empty folder
+
+def offline(monkeypatch):
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_offline_message_names_all_four_missing_files_and_leaves_no_cache_folder(tmp_path, monkeypatch, split):
+    offline(monkeypatch)
+    with pytest.raises(DownloadError) as info:
+        load_mnist(split)  # no folder given, none set: the per-user cache is the target
+    e, msg = info.value, str(info.value)
+    assert "MNIST files missing: " + ", ".join(NAMES) + "." in msg  # all four, not the split's two
+    assert e.missing == NAMES
+    assert not (tmp_path / "home" / ".cache").exists()  # ~/.cache/minikd/mnist was not left behind, empty
+    assert (tmp_path / "home").exists() is False  # nor any folder above it that the download created
+
+
+def test_offline_message_leaves_out_files_another_folder_holds(tmp_path, mirror, monkeypatch):
+    (tmp_path / "env").mkdir()
+    for name in NAMES[2:]:  # the test split is there; the training split is not
+        (tmp_path / "env" / name).write_bytes((mirror / name).read_bytes())
+    monkeypatch.setenv("MINIKD_DATA", str(tmp_path / "env"))
+    offline(monkeypatch)
+    with pytest.raises(DownloadError) as info:
+        load_mnist("train")
+    assert "MNIST files missing: " + ", ".join(NAMES[:2]) + "." in str(info.value)
+    assert info.value.missing == NAMES[:2]
+    assert sorted(p.name for p in (tmp_path / "env").iterdir()) == sorted(NAMES[2:])  # untouched, no .part
+
+
+def test_download_false_names_all_four_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist("test", data_dir=tmp_path / "nowhere", download=False)
+    assert "Missing: " + ", ".join(NAMES) + "." in str(info.value)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_failed_download_keeps_folders_that_were_there_or_hold_a_file(tmp_path, mirror):
+    there = tmp_path / "there"
+    there.mkdir()
+    with pytest.raises(DownloadError):
+        download_mnist(there / "a" / "b", files=TRAIN, mirrors=[(tmp_path / "nowhere").as_uri()], progress=False)
+    assert there.is_dir() and list(there.iterdir()) == []  # created a/b removed, the existing folder kept
+    partial = mirror.parent / "partial"
+    (partial / "m").mkdir(parents=True)
+    (partial / "m" / TRAIN[0]).write_bytes((mirror / TRAIN[0]).read_bytes())  # a mirror with only one file
+    with pytest.raises(DownloadError) as info:
+        download_mnist(tmp_path / "out", files=TRAIN, mirrors=[(partial / "m").as_uri()], progress=False)
+    assert info.value.missing == [TRAIN[1]]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [TRAIN[0]]  # the good file stays
+
+
+def test_mnist_dir_downloads_all_four_and_says_where(tmp_path, mirror, monkeypatch):
+    from minikd.data.mnist import mnist_dir
+
+    monkeypatch.setenv("MINIKD_MNIST_MIRRORS", mirror.as_uri())
+    folder = mnist_dir(tmp_path / "data")
+    assert folder == tmp_path / "data" and sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
+    monkeypatch.setattr(dl, "_fetch", lambda *a: pytest.fail("files already there must not be downloaded"))
+    assert mnist_dir(tmp_path / "data") == folder
+    monkeypatch.setenv("MINIKD_DATA", str(folder))
+    assert mnist_dir() == folder
+
+
+def test_mnist_dir_offline_names_all_four_and_leaves_nothing(tmp_path, monkeypatch):
+    from minikd.data.mnist import mnist_dir
+
+    offline(monkeypatch)
+    monkeypatch.setenv("MINIKD_DATA", str(tmp_path / "env"))
+    with pytest.raises(DownloadError) as info:
+        mnist_dir()
+    assert info.value.missing == NAMES and "MNIST files missing: " + ", ".join(NAMES) + "." in str(info.value)
+    assert not (tmp_path / "env").exists()
+    with pytest.raises(FileNotFoundError, match="Missing: " + ", ".join(NAMES)):
+        mnist_dir(download=False)

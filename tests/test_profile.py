@@ -196,3 +196,62 @@ def test_command_line_prints_teacher_and_student_and_user_models(capsys):
     main(["--model", "tests.test_profile:toy_2_4_2", "--input-shape", "2", "--markdown", "--convention", "macs"])
     out = capsys.readouterr().out
     assert "| **22** |" in out and "FLOPs (macs)" in out
+
+
+# ------------------------------------------------- issue #11: a shared layer's parameters once, its MACs every call
+
+class Twice(nn.Module):
+    """One Linear(30, 30) applied twice: 930 parameters, 2 × 900 MACs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(30, 30)
+
+    def forward(self, x):
+        return self.fc(self.fc(x))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_a_layer_that_runs_twice_counts_its_parameters_once_and_its_macs_on_every_call(batch_size):
+    model = Twice()
+    s = summary(model, (30,), batch_size=batch_size)
+    assert s.total_params == 930 == s.total_nonzero_params == model.num_parameters()  # not 1,860
+    assert s.total_memory_bytes == 3_720  # not 7,440
+    assert s.total_macs == 1_800 == 2 * 30 * 30  # per example: both calls compute
+    assert s.total_flops == 2 * linear_flops(30, 30) == 1_860
+    assert [r.params for r in s.rows] == [930, 0] and [r.memory_bytes for r in s.rows] == [3_720, 0]
+    assert [r.macs for r in s.rows] == [900, 900]
+    assert [(r.name, r.call, r.calls) for r in s.rows] == [("fc", 1, 2), ("fc", 2, 2)]
+    assert summary(model, (30,), "flops").total_flops == 3_600
+
+
+def test_the_table_shows_which_call_a_row_is_and_says_how_it_counts():
+    s = summary(Twice(), (30,))
+    lines = str(s).splitlines()
+    assert lines[2].split() == ["fc", "(call", "1", "of", "2)", "Linear", "(30,)", "930", "930", "32", "3,720", "900",
+                                "930"]
+    assert lines[3].split() == ["fc", "(call", "2", "of", "2)", "Linear", "(30,)", "0", "0", "32", "0", "900", "930"]
+    assert lines[5].split() == ["total", "930", "930", "3,720", "1,800", "1,860"]
+    assert "count each parameter once" in lines[6] and "MACs and FLOPs count every call" in lines[6]
+    md = s.to_markdown()
+    assert "| fc (call 2 of 2) | Linear | (30,) | 0 | 0 | 32 | 0 | 900 | 930 |" in md
+    assert "| **total** |  |  | **930** | **930** |  | **3,720** | **1,800** | **1,860** |" in md
+    assert "call" not in str(summary(toy_2_4_2(), (2,)))  # a model without shared layers: no notes
+
+
+def test_a_weight_two_layers_share_is_counted_once():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(30, 30), nn.Linear(30, 30)
+            self.b.weight = self.a.weight  # b keeps its own bias
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    model = Tied()
+    s = summary(model, (30,))
+    assert s.total_params == 960 == model.num_parameters() and s.total_memory_bytes == 4 * 960
+    assert [r.params for r in s.rows] == [930, 30] and [r.shared_params for r in s.rows] == [0, 900]
+    assert [r.macs for r in s.rows] == [900, 900]
+    assert "b (900 params shared, counted above)" in str(s)

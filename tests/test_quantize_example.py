@@ -4,12 +4,13 @@ import json
 
 import pytest
 
+from minikd.data import find_data_dir
 from tests.util import load_example, needs_mnist
 
 
 @pytest.mark.slow
 @needs_mnist
-def test_quick_quantization_run(tmp_path):
+def test_quick_quantization_run(tmp_path, capsys):
     example = load_example("quantize_mnist")
     # no checkpoints: the example trains both models (1 epoch on a subset) and saves them
     example.main(["--quick", "--teacher", str(tmp_path / "t.npz"), "--student", str(tmp_path / "s.npz"),
@@ -32,3 +33,7 @@ def test_quick_quantization_run(tmp_path):
     for png in ("accuracy_vs_bits.png", "weight_histogram.png"):
         data = (tmp_path / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    out = capsys.readouterr().out
+    assert f"MNIST: read {find_data_dir()} (60,000 training and 10,000 test images)" in out
+    seconds = load_example("common").format_seconds(report["wall_seconds"])  # "8.1 s", not "0.1 min"
+    assert "SMOKE RUN" in out and out.endswith(f"({seconds})\n")  # labelled, and its time in seconds

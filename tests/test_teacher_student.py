@@ -4,16 +4,22 @@ import json
 
 import pytest
 
+from minikd.data import find_data_dir
 from tests.util import load_example, needs_mnist
 
 
 @pytest.mark.slow
 @needs_mnist
-def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path):
+def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path, capsys):
     example = load_example("mnist_teacher_student")
     example.main(["--quick", "--out", str(tmp_path), "--no-progress"])
 
     report = json.loads((tmp_path / "results.json").read_text())
+    out = capsys.readouterr().out
+    assert f"MNIST: read {find_data_dir()} (60,000 training and 10,000 test images)" in out  # says what it read
+    seconds = load_example("common").format_seconds(report["wall_seconds"])
+    assert f"\nwall time {seconds}; wrote" in out  # "4.1 s", not "wall time 0.1 min"
+    assert "SMOKE RUN" in out and "99.14" not in out and "98.91" not in out  # not beside the lecture's numbers
     assert report["settings"]["quick"] is True and report["settings"]["epochs"] == 1
     assert set(report["summary"]) == {"teacher", "student", "kd", "fkd"}
     (runs,) = report["runs"]  # one seed

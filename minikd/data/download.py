@@ -2,7 +2,8 @@
 
 Every download streams into a temporary ``*.part`` file in the target folder; only a file whose
 MD5 matches is renamed (atomically) to its final name, so a failed, corrupt or interrupted
-download never leaves a partial file behind. Mirrors are tried in order; the environment
+download never leaves a partial file behind — nor an empty folder: the folders a download
+created are removed again when it fails before any file arrived. Mirrors are tried in order; the environment
 variable ``MINIKD_MNIST_MIRRORS`` (comma-separated base URLs, ``file://`` works too) replaces them.
 """
 
@@ -151,16 +152,41 @@ def _message(missing, folders, failures, target=None) -> str:
     return "\n".join(lines)
 
 
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the folders this created, deepest first."""
+    created, d = [], folder
+    while not d.exists() and d != d.parent:
+        created.append(d)
+        d = d.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders :func:`_make_folder` created, deepest first, as long as they are empty."""
+    for d in created:
+        try:
+            d.rmdir()
+        except OSError:  # not empty (a file did arrive) or not ours to remove: keep it and its parents
+            return
+
+
 def download_file(name: str, folder, mirrors=None, timeout: float = 30, progress: bool = True) -> Path:
     """Download one MNIST file into ``folder``, trying each mirror until one gives the right MD5.
 
-    Returns the file's path; raises :class:`DownloadError` listing every mirror's failure.
+    Returns the file's path; raises :class:`DownloadError` listing every mirror's failure
+    (and leaves no folder behind that it created).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     mirrors = mirrors_from_env() if mirrors is None else list(mirrors)
-    failures = _fetch(name, folder, mirrors, timeout, progress)
+    created = _make_folder(folder)
+    try:
+        failures = _fetch(name, folder, mirrors, timeout, progress)
+    except BaseException:  # KeyboardInterrupt included
+        _remove_empty(created)
+        raise
     if failures:
+        _remove_empty(created)
         raise DownloadError(_message([name], [folder], failures, folder), [name], [folder], failures)
     return folder / name
 
@@ -170,22 +196,28 @@ def download_mnist(folder, files=None, mirrors=None, timeout: float = 30, progre
     """Download those of ``files`` (default: all four) that ``folder`` lacks; their paths.
 
     ``looked_in`` lists the folders already searched, for the error message (default: ``[folder]``).
-    Stops at the first file that no mirror could provide and raises :class:`DownloadError`.
+    Stops at the first file that no mirror could provide and raises :class:`DownloadError`
+    naming every file still missing; a folder it created and that stayed empty is removed.
     """
     folder = Path(folder)
     files = list(MD5) if files is None else list(files)
     looked_in = [folder] if looked_in is None else list(looked_in)
     mirrors = mirrors_from_env() if mirrors is None else list(mirrors)
     missing = [name for name in files if not (folder / name).is_file()]
+    if not missing:
+        return [folder / name for name in files]
     try:
-        if missing:
-            folder.mkdir(parents=True, exist_ok=True)
+        created = _make_folder(folder)
     except OSError as e:
         failures = [(str(folder), f"cannot create the folder: {e}")]
         raise DownloadError(_message(missing, looked_in, failures, folder), missing, looked_in, failures) from None
-    for i, name in enumerate(missing):
-        failures = _fetch(name, folder, mirrors, timeout, progress)
-        if failures:
-            still = missing[i:]
-            raise DownloadError(_message(still, looked_in, failures, folder), still, looked_in, failures)
+    try:
+        for i, name in enumerate(missing):
+            failures = _fetch(name, folder, mirrors, timeout, progress)
+            if failures:
+                still = missing[i:]
+                raise DownloadError(_message(still, looked_in, failures, folder), still, looked_in, failures)
+    except BaseException:
+        _remove_empty(created)
+        raise
     return [folder / name for name in files]

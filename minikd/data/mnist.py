@@ -3,6 +3,9 @@
 Where the files are looked for, in order: the ``data_dir`` argument (``--data-dir``), the
 environment variable ``MINIKD_DATA``, and ``~/.cache/minikd/mnist``. Files that none of these
 folders holds are downloaded (MD5-checked) into the first of them; see :mod:`.download`.
+When they cannot be had, the error names every one of the four files that no folder holds,
+not only the two of the split being loaded. (The examples are stricter about ``--data-dir``:
+a folder given there must hold all four files; see :func:`missing_files`.)
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import check_md5, download_mnist
+from .download import DownloadError, _message, check_md5, download_mnist
 from .idx import IDXError, read_idx
 
 FILES = {
@@ -33,22 +36,71 @@ def candidate_dirs(data_dir=None) -> list[Path]:
     return dirs
 
 
+ALL_FILES = tuple(name for pair in FILES.values() for name in pair)  # the four, in the standard order
+
+
+def missing_files(folder, files=ALL_FILES) -> list[str]:
+    """Those of ``files`` (default: all four) that ``folder`` does not hold; [] when it holds them all."""
+    folder = Path(folder)
+    return [name for name in files if not (folder / name).is_file()]
+
+
 def _first_holding(dirs, files) -> Path | None:
     """The first of ``dirs`` that holds every one of ``files``, or ``None``."""
-    return next((d for d in dirs if all((d / name).is_file() for name in files)), None)
+    return next((d for d in dirs if not missing_files(d, files)), None)
+
+
+def _nowhere(dirs, files=ALL_FILES) -> list[str]:
+    """Those of ``files`` that none of ``dirs`` holds."""
+    return [name for name in files if not any((d / name).is_file() for d in dirs)]
+
+
+def _naming_all_missing(e: DownloadError, dirs, target) -> DownloadError:
+    """``e``, or the same error naming every MNIST file that no folder holds — not only the split's."""
+    missing = [name for name in ALL_FILES if name in e.missing or name in _nowhere(dirs)]
+    missing += [name for name in e.missing if name not in missing]
+    if missing == list(e.missing):
+        return e
+    return DownloadError(_message(missing, e.folders, e.failures, target), missing, e.folders, e.failures)
 
 
 def find_data_dir(data_dir=None, files=None) -> Path:
-    """The first candidate folder that holds ``files`` (default: all four), or a clear error. Never downloads."""
+    """The first candidate folder that holds ``files`` (default: all four), or a clear error. Never downloads.
+
+    The error names every MNIST file that none of the folders holds (the four, when none is there).
+    """
     dirs = candidate_dirs(data_dir)
-    needed = [name for pair in FILES.values() for name in pair] if files is None else list(files)
+    needed = list(ALL_FILES) if files is None else list(files)
     folder = _first_holding(dirs, needed)
     if folder is not None:
         return folder
+    missing = _nowhere(dirs, list(ALL_FILES) + [name for name in needed if name not in ALL_FILES])
+    what = (f"Missing: {', '.join(missing)}." if missing else
+            f"No one folder holds all of {', '.join(needed)}; they must sit side by side.")
     raise FileNotFoundError(
-        "MNIST not found. Looked for " + ", ".join(needed) + " in: " + "; ".join(str(d) for d in dirs)
+        f"MNIST not found. {what} Looked for them in: " + "; ".join(str(d) for d in dirs)
         + ". Put them in one of those folders, or point MINIKD_DATA / --data-dir at a folder "
         "that holds them (load_mnist(..., download=True) downloads them).")
+
+
+def mnist_dir(data_dir=None, download: bool = True) -> Path:
+    """The folder that holds all four MNIST files: the first candidate that does, else the
+    first candidate once the missing files were downloaded into it (``download=True``).
+
+    Raises :class:`~.download.DownloadError` (``download=True``) or ``FileNotFoundError``
+    naming every missing file, and leaves no empty folder behind.
+    """
+    dirs = candidate_dirs(data_dir)
+    folder = _first_holding(dirs, ALL_FILES)
+    if folder is not None:
+        return folder
+    if not download:
+        find_data_dir(data_dir)  # raises its clear FileNotFoundError
+    try:
+        download_mnist(dirs[0], ALL_FILES, looked_in=dirs)
+    except DownloadError as e:
+        raise _naming_all_missing(e, dirs, dirs[0]) from None
+    return dirs[0]
 
 
 def load_mnist(split: str = "train", data_dir=None, download: bool = True,
@@ -57,7 +109,8 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = True,
 
     If no candidate folder holds the split's two files, they are downloaded into the first
     candidate (``download=True``; a :class:`~.download.DownloadError` if that fails) or a
-    ``FileNotFoundError`` is raised (``download=False``). Downloads are always MD5-checked;
+    ``FileNotFoundError`` is raised (``download=False``); either names every MNIST file that
+    no folder holds, the other split's too, so one fix provides them all. Downloads are always MD5-checked;
     ``verify=True`` also checks the MD5 of files already there (a ``ChecksumError`` names a bad one).
     """
     if split not in FILES:
@@ -69,7 +122,10 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = True,
         if not download:
             find_data_dir(data_dir, FILES[split])  # raises its clear FileNotFoundError
         folder = dirs[0]
-        download_mnist(folder, FILES[split], looked_in=dirs)
+        try:
+            download_mnist(folder, FILES[split], looked_in=dirs)
+        except DownloadError as e:
+            raise _naming_all_missing(e, dirs, folder) from None
     if verify:
         for name in FILES[split]:
             check_md5(folder / name)

@@ -1,0 +1,266 @@
+"""The command lines of the examples and of ``python -m minikd.profile`` (issue #11).
+
+Every bad argument is refused before any work — before data is loaded or a model trained —
+with argparse's one-line error and exit status 2, never a traceback. The subprocess runs see
+an empty ``MINIKD_DATA``, an empty home (no ~/.cache) and a mirror that does not exist: a
+program that got as far as loading data would fail there instead, with status 1 and an
+"MNIST files missing" message, so status 2 and an error naming the option prove the check
+came first. A closed pipe on stdout ends a program quietly; ``--data-dir`` is never silently
+replaced by another folder; the data folder read is printed.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minikd.data.download import MD5
+from tests.test_data import fake_mnist
+from tests.util import load_example
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = list(MD5)  # the four MNIST file names
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """An environment where no MNIST can be found or downloaded: empty MINIKD_DATA and home, a bogus mirror."""
+    env = {"MINIKD_DATA": str(tmp_path / "empty_data"), "HOME": str(tmp_path / "home"),
+           "MINIKD_MNIST_MIRRORS": (tmp_path / "no_mirror").as_uri()}
+    (tmp_path / "empty_data").mkdir()
+    (tmp_path / "home").mkdir()
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return tmp_path
+
+
+def run(args, tmp_path, stdout=subprocess.PIPE):
+    """Run a command line from the repository root in the current (monkeypatched) environment."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ), timeout=120)
+
+
+TS, PRUNE, QUANT, MLP, BENCH = (f"examples/{n}.py" for n in
+                                ("mnist_teacher_student", "prune_mnist", "quantize_mnist", "mnist_mlp", "benchmark"))
+PROFILE = ("-m", "minikd.profile")
+
+BAD = [  # (command line, what the one error line must name)
+    ((TS, "--T", "-1"), "--T: the temperature T must be a positive finite number; got T=-1.0"),
+    ((TS, "--lam", "2"), "--lam: λ, the weight of the distillation term, must be in [0, 1]; got 2.0"),
+    ((TS, "--seeds", "0,x"), "--seeds: expected comma-separated seeds ≥ 0 (e.g. 0,1,2); got '0,x'"),
+    ((TS, "--epochs", "0"), "--epochs: the number of epochs must be positive; got 0"),
+    ((TS, "--lr", "nan"), "--lr: the learning rate must be a finite number; got nan"),
+    ((TS, "--data-dir", "{empty}"), "--data-dir {empty}: the folder lacks all four MNIST files: " + ", ".join(FILES)),
+    ((PRUNE, "--finetune-images", "0"), "--finetune-images: the number of fine-tuning images must be positive"),
+    ((PRUNE, "--teacher", "{empty}"), "--teacher {empty}: is a folder, not a checkpoint file"),
+    ((QUANT, "--calibration-batches", "0"), "--calibration-batches: the number of calibration batches must be "
+                                            "positive; got 0"),
+    ((MLP, "--batch-size", "-64"), "--batch-size: the batch size must be positive; got -64"),
+    ((BENCH, "--steps", "0"), "--steps: must be a positive integer; got 0"),
+    ((BENCH, "--json", "{empty}/no/such/folder/b.json"), "--json {empty}/no/such/folder/b.json: the folder"),
+    ((*PROFILE, "--model", "nosuch:thing"), "--model nosuch:thing: cannot import the module 'nosuch'"),
+    ((*PROFILE, "--input-shape", "1,28"), "--input-shape 1,28: minikd.models:TeacherModel cannot run on an input "
+                                          "of shape (1, 1, 28): Conv2d(1→32, k=3) expects (N, 1, H, W)"),
+    ((*PROFILE, "--input-shape", "1,x"), "--input-shape: expected one example's shape as comma-separated positive "
+                                         "integers"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a[-3:]) for a, _ in BAD])
+def test_a_bad_argument_is_one_error_line_and_status_2_before_any_work(no_data, args, message):
+    empty = str(no_data / "empty_data")
+    args = [a.replace("{empty}", empty) for a in args]
+    message = message.replace("{empty}", empty)
+    out = run(args, no_data)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert errors == [lines[-1]], out.stderr  # one error line, the last (argparse's usage lines come before it)
+    assert lines[-1].startswith("usage:") is False and message in lines[-1], lines[-1]
+    assert out.stdout == ""  # nothing was printed, so nothing was profiled, loaded or trained
+    assert "downloading" not in out.stderr and "MNIST files missing" not in out.stderr  # no data was looked for
+    assert os.listdir(empty) == [] and not (no_data / "home" / ".cache").exists()
+
+
+def test_without_the_bad_argument_the_same_environment_fails_at_the_data_instead(no_data):
+    """The control for the test above: with valid arguments the program does reach the data, and fails
+    there with status 1 and a message naming all four files; it leaves no empty folder behind."""
+    out = run([MLP], no_data)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: MNIST files missing: " + ", ".join(FILES) + "." in out.stderr
+    assert os.listdir(no_data / "empty_data") == [] and not (no_data / "home" / ".cache").exists()
+
+
+# --------------------------------------------------------------------------- closed pipes
+
+def run_with_closed_stdout(args, buffered: bool):
+    """Start ``args`` with its stdout a pipe whose reader has already gone (as after ``| head -1``).
+
+    ``buffered``: Python's default for a pipe (the first write that fails is a flush, perhaps the
+    one at exit), else ``PYTHONUNBUFFERED=1`` (the first print fails).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the only reader: every write now fails with EPIPE
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_profile_piped_into_a_reader_that_stops_exits_quietly(no_data, buffered):
+    code, err = run_with_closed_stdout([*PROFILE, "--model", "minikd.models:StudentModel"], buffered)
+    assert code == 1 and err == ""  # Python's documented status for EPIPE, no traceback, no "Exception ignored"
+
+
+def test_profile_piped_into_head_prints_the_first_lines_and_no_traceback():
+    # unbuffered: each line is its own write, so the writes after head has gone fail for sure
+    out = subprocess.run(f"{sys.executable} -m minikd.profile --markdown | head -3", shell=True, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert out.stdout.splitlines()[1] == "minikd.models:TeacherModel  (input (1, 28, 28), convention 'lecture')"
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_an_example_whose_reader_went_away_ends_quietly_or_with_its_own_error(no_data, buffered):
+    # it prints its settings, then stops at the missing data. Buffered, the settings are still in
+    # the buffer when the data error ends the run: that error is reported, and no BrokenPipeError.
+    # Unbuffered, the first print fails: the run ends there, quietly.
+    code, err = run_with_closed_stdout([TS, "--quick"], buffered)
+    assert code == 1
+    if buffered:
+        assert "\nerror: MNIST files missing: " + ", ".join(FILES) + "." in "\n" + err
+    else:
+        assert err == ""
+    assert "BrokenPipe" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+# --------------------------------------------------------------------------- checks in-process (no subprocess)
+
+@pytest.mark.parametrize("name, argv, message", [
+    ("mnist_teacher_student", ["--T", "0"], "--T: the temperature T must be a positive finite number; got T=0.0"),
+    ("mnist_teacher_student", ["--T", "inf"], "--T: the temperature T must be a positive finite number; got T=inf"),
+    ("mnist_teacher_student", ["--lam", "-0.1"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
+    ("mnist_teacher_student", ["--seeds", "0,0"], "--seeds: 0 is given twice in '0,0'"),
+    ("mnist_teacher_student", ["--seeds", "1,-2"], "--seeds: every value must be ≥ 0; got -2 in '1,-2'"),
+    ("mnist_teacher_student", ["--seed", "-1"], "--seed: the seed must be ≥ 0; got -1"),
+    ("mnist_teacher_student", ["--batch-size", "0"], "--batch-size: the batch size must be positive; got 0"),
+    ("mnist_teacher_student", ["--runs", ","], "--runs: no run given"),
+    ("mnist_teacher_student", ["--out", "{file}"], "--out {file}: exists and is not a folder"),
+    ("mnist_teacher_student", ["--teacher", "{file}"], "--teacher {file}: not a TeacherModel checkpoint"),
+    ("prune_mnist", ["--lr=-1e-3"], "--lr: the learning rate must be > 0; got -0.001"),
+    ("prune_mnist", ["--latency-batch", "0"], "--latency-batch: the latency batch size must be positive; got 0"),
+    ("prune_mnist", ["--latency-repeats", "0"], "--latency-repeats: the number of latency repeats must be positive"),
+    ("prune_mnist", ["--epochs", "-1"], "--epochs: the number of epochs must be positive; got -1"),
+    ("quantize_mnist", ["--qat-images", "0"], "--qat-images: the number of QAT images must be positive; got 0"),
+    ("quantize_mnist", ["--models", ","], "--models: no model given"),
+    ("quantize_mnist", ["--student", "{file}"], "--student {file}: not a StudentModel checkpoint"),
+    ("mnist_mlp", ["--lr", "inf"], "--lr: the learning rate must be a finite number; got inf"),
+    ("mnist_mlp", ["--data-dir", "{tmp}/nowhere"], "--data-dir {tmp}/nowhere: no such folder"),
+])
+def test_every_numeric_and_path_option_is_checked(tmp_path, capsys, name, argv, message):
+    (tmp_path / "file").write_text("not a checkpoint")
+    subs = {"{file}": str(tmp_path / "file"), "{tmp}": str(tmp_path)}
+    for k, v in subs.items():
+        argv = [a.replace(k, v) for a in argv]
+        message = message.replace(k, v)
+    example = load_example(name)
+    with pytest.raises(SystemExit) as info:
+        example.parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ": error: " in err and message in err, err
+
+
+def test_a_checkpoint_is_checked_by_loading_it_without_shifting_the_seeded_stream(tmp_path, capsys):
+    import minikd as mk
+    from minikd.models import StudentModel, TeacherModel
+    from minikd.random import get_rng
+
+    mk.save(TeacherModel().state_dict(), tmp_path / "teacher.npz")
+    mk.save(StudentModel().state_dict(), tmp_path / "student.npz")
+    example = load_example("mnist_teacher_student")
+    mk.manual_seed(3)
+    expected = get_rng().random()
+    mk.manual_seed(3)
+    args = example.parse_args(["--runs", "kd", "--teacher", str(tmp_path / "teacher.npz"), "--out", str(tmp_path)])
+    assert args.runs == ["kd"] and get_rng().random() == expected
+    with pytest.raises(SystemExit) as info:  # a student's weights are not a teacher's
+        example.parse_args(["--runs", "kd", "--teacher", str(tmp_path / "student.npz")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"--teacher {tmp_path / 'student.npz'}: not a TeacherModel checkpoint: load_state_dict into " \
+           "TeacherModel failed:" in err
+
+
+def test_a_data_dir_missing_some_files_names_exactly_those(tmp_path, capsys):
+    fake_mnist(tmp_path / "part")
+    (tmp_path / "part" / FILES[3]).unlink()
+    (tmp_path / "part" / FILES[0]).unlink()
+    with pytest.raises(SystemExit) as info:
+        load_example("quantize_mnist").parse_args(["--data-dir", str(tmp_path / "part")])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"--data-dir {tmp_path / 'part'}: the folder lacks 2 of the four MNIST files: {FILES[0]}, {FILES[3]}")
+
+
+def test_a_full_data_dir_is_accepted_and_read_even_when_minikd_data_holds_other_files(tmp_path, monkeypatch, capsys):
+    fake_mnist(tmp_path / "given", n_train=5, n_test=3)
+    fake_mnist(tmp_path / "env", n_train=7, n_test=4)
+    monkeypatch.setenv("MINIKD_DATA", str(tmp_path / "env"))
+    common = load_example("common")
+    args = load_example("mnist_mlp").parse_args(["--data-dir", str(tmp_path / "given")])
+    x_train, y_train, x_test, y_test = common.load_mnist_data(args.data_dir)
+    assert len(x_train) == 5 and len(x_test) == 3
+    assert f"MNIST: read {tmp_path / 'given'} (5 training and 3 test images)" in capsys.readouterr().out
+    x_train, *_ = common.load_mnist_data(None)  # without --data-dir: MINIKD_DATA, and it says so
+    assert len(x_train) == 7 and f"MNIST: read {tmp_path / 'env'} " in capsys.readouterr().out
+
+
+def test_missing_data_ends_the_example_with_every_missing_file_named(no_data):
+    with pytest.raises(SystemExit) as info:
+        load_example("common").load_mnist_data(None)
+    msg = str(info.value.code)
+    assert msg.startswith("error: MNIST files missing: " + ", ".join(FILES) + ".")
+    assert os.listdir(no_data / "empty_data") == [] and not (no_data / "home" / ".cache").exists()
+
+
+# --------------------------------------------------------------------------- --quick: seconds, and no lecture column
+
+def test_durations_are_printed_in_seconds_under_a_minute():
+    common = load_example("common")
+    assert common.format_seconds(3.94) == "3.9 s" and common.format_seconds(0.04) == "0.0 s"
+    assert common.format_seconds(222) == "3.7 min (222 s)"
+
+
+def test_a_quick_run_is_labelled_a_smoke_run_without_the_lectures_numbers(capsys):
+    example = load_example("mnist_teacher_student")
+    row = {"params": 105_866, "flops": 2_170_826, "macs": 1, "memory_bytes": 423_464, "test_acc_mean": 82.5,
+           "test_acc_std": 0.0, "train_seconds_mean": 0.2}
+    table = {name: dict(row, lecture_test_acc=example.LECTURE[name]) for name in ("teacher", "student", "kd")}
+    example.print_table(table, 1)
+    full = capsys.readouterr().out
+    assert "lecture" in full and "99.14 %" in full and "98.91 %" in full and "SMOKE RUN" not in full
+    example.print_table(table, 1, quick=True)
+    quick = capsys.readouterr().out
+    assert "SMOKE RUN" in quick and "not comparable with the lecture's" in quick
+    assert "99.14" not in quick and "98.91" not in quick and "99.00" not in quick
+    assert " lecture " not in quick.splitlines()[3]  # the table's head has no lecture column
+    assert all(line.rstrip().endswith(" s") for line in quick.splitlines()[5:8])
+
+
+def test_profile_cli_checks_every_model_before_printing_any(capsys):
+    from minikd.profile import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--model", "minikd.models:StudentModel", "--model", "minikd.models:NoSuchModel"])
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--model minikd.models:NoSuchModel: the module 'minikd.models' has no attribute" in err
+    with pytest.raises(SystemExit):
+        main(["--model", "numpy:float32"])  # a factory, but not of a model
+    assert "numpy:float32: float32() returned a float32, not an nn.Module" in capsys.readouterr().err
