@@ -41,11 +41,15 @@ def _what(value) -> str:
 
 def is_int(value) -> bool:
     """An integer that is not a bool: ``int`` or a NumPy integer."""
+    if type(value) is int:  # the usual case first: these checks run on every op call
+        return True
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_number(value) -> bool:
     """A real number that is not a bool: ``int``, ``float`` or a NumPy integer/float scalar."""
+    if type(value) is float or type(value) is int:
+        return True
     return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -63,7 +67,7 @@ def check_int(value, op: str, name: str, low: int | None = None) -> int:
 def check_pair(value, op: str, name: str, low: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, as the pair (height, width), each checked by :func:`check_int`."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(is_int(v) for v in pair):
+    if len(pair) != 2 or not (is_int(pair[0]) and is_int(pair[1])):
         raise ArgumentTypeError(f"{op}: {name} must be an int or a pair of ints (h, w); got {_what(value)}")
     return check_int(pair[0], op, name, low), check_int(pair[1], op, name, low)
 

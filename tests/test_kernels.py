@@ -239,3 +239,34 @@ def test_adam_dispatch_falls_back_for_non_contiguous_gradients(monkeypatch):
     with K.use_backend("numpy"):
         K.adam_update(p, np.ones((4, 4), np.float32), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
     assert calls == ["numba", "numpy", "numpy"]
+
+
+# --------------------------------------------------------------------------- relu and select (minikd/kernels/select.py)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (64, 32, 14, 14), (2, 3, 4, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_select_kernels_equal_their_references_with_nan_and_inf(shape, dtype):
+    from minikd.kernels.select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, size=min(3, flat.size), replace=False)] = [np.nan, np.inf, -np.inf][:min(3, flat.size)]
+    g = rng.standard_normal(shape).astype(dtype)
+    g.reshape(-1)[: min(4, g.size)] = np.inf
+    y_ref, m_ref = relu_forward_numpy(x)
+    y, m = relu_forward_numba(x)
+    np.testing.assert_array_equal(y, y_ref)          # NaN where NaN, −inf → 0
+    np.testing.assert_array_equal(m, m_ref)
+    np.testing.assert_array_equal(select_numba(m, g), select_numpy(m_ref, g))
+    assert not np.isnan(select_numba(m, g)).any()    # inf where dropped gives 0, not NaN
+
+
+def test_relu_and_select_dispatch_falls_back_for_strided_arrays():
+    import minikd.kernels as K
+
+    x = np.random.default_rng(1).standard_normal((4, 6)).astype(np.float32)[:, ::2]   # not contiguous
+    y, m = K.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(K.select(m, x), np.where(x > 0, x, 0))

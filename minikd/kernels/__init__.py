@@ -62,6 +62,7 @@ from .pool import (  # noqa: E402
     max_pool_forward_numba,
     max_pool_forward_numpy,
 )
+from .select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy  # noqa: E402
 
 BACKENDS = ("numba", "numpy")
 _backend = "numba"
@@ -132,6 +133,22 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding):
     return fn(gy, x_shape, kernel, stride, padding)
 
 
+def _flat_numba(*arrays) -> bool:
+    """The elementwise kernels read flat views: C-contiguous NumPy arrays of one shape."""
+    return (_numba_for(arrays[0]) and len({a.shape for a in arrays}) == 1
+            and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays))
+
+
+def relu_forward(x):
+    """``(max(x, 0), x > 0)``; a NaN stays NaN, −inf becomes 0."""
+    return (relu_forward_numba if _flat_numba(x) else relu_forward_numpy)(x)
+
+
+def select(mask, g):
+    """g where ``mask``, else 0 (not g · mask: inf · 0 is NaN)."""
+    return (select_numba if _flat_numba(mask, g) and mask.dtype == np.bool_ else select_numpy)(mask, g)
+
+
 def int8_matmul(a, b):
     """``C = A · B`` for int8 matrices A (M, K) and B (K, N), accumulated in int32 → (M, N) int32."""
     use_numba = _numba_for(a) and get_array_module(b) is np
@@ -156,5 +173,6 @@ __all__ = [
     "col2im_numpy", "conv2d_reference", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",
     "int8_matmul_numba", "int8_matmul_numpy",
     "max_pool_backward", "max_pool_backward_numba", "max_pool_backward_numpy", "max_pool_forward",
-    "max_pool_forward_numba", "max_pool_forward_numpy", "output_size", "set_backend", "use_backend",
+    "max_pool_forward_numba", "max_pool_forward_numpy", "output_size", "relu_forward", "relu_forward_numba",
+    "relu_forward_numpy", "select", "select_numba", "select_numpy", "set_backend", "use_backend",
 ]

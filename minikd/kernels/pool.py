@@ -119,6 +119,16 @@ def _plane(xs, n, c, swapped):  # pragma: no cover - compiled
     return xs[c, n] if swapped else xs[n, c]
 
 
+@numba.njit(inline="always")
+def _first_nan(xc, hs, he, ws, we, h0, w0, kw):  # pragma: no cover - compiled
+    for h in range(hs, he):
+        for w in range(ws, we):
+            v = xc[_u(h), _u(w)]
+            if v != v:
+                return v, (h - h0) * kw + (w - w0)
+    return xc[_u(hs), _u(ws)], 0  # not reached: called only when the window holds a NaN
+
+
 @loops
 def _max_pool_forward_kernel(xs, swapped, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover - compiled
     N, C, Ho, Wo = y.shape
@@ -136,15 +146,19 @@ def _max_pool_forward_kernel(xs, swapped, kh, kw, sh, sw, ph, pw, y, argmax):  #
                 ws, we = max(w0, 0), min(w0 + kw, W)
                 best = xc[_u(hs), _u(ws)]  # same dtype as x: no float64 promotion
                 best_at = (hs - h0) * kw + (ws - w0)
+                nan_seen = best != best
                 for h in range(hs, he):
                     for w in range(ws, we):
                         v = xc[_u(h), _u(w)]
                         # strict ">": the first maximum wins ties. Written as selects, not
                         # an if: on real data the comparison is a coin flip for the branch
                         # predictor, and mispredictions cost more than the selects.
-                        better = (v > best) | ((v != v) & (best == best))  # v != v: v is NaN
+                        better = v > best
                         best = v if better else best
                         best_at = (h - h0) * kw + (w - w0) if better else best_at
+                        nan_seen |= v != v
+                if nan_seen:  # rare: the window's first NaN is its maximum (NaN > v is false)
+                    best, best_at = _first_nan(xc, hs, he, ws, we, h0, w0, kw)
                 yc[_u(i), _u(j)] = best
                 ac[_u(i), _u(j)] = best_at
 
@@ -178,16 +192,21 @@ def _max_pool_2x2_forward_kernel(xs, swapped, y, argmax):  # pragma: no cover - 
             top, bottom = _u(2 * i), _u(2 * i + 1)
             for j in range(Wo):
                 left, right = _u(2 * j), _u(2 * j + 1)
-                best, at = xc[top, left], 0  # window positions: 0 1 / 2 3; the first maximum wins ties
-                v = xc[top, right]
-                better = (v > best) | ((v != v) & (best == best))  # v != v: v is NaN, which wins
-                best, at = (v, 1) if better else (best, at)
-                v = xc[bottom, left]
-                better = (v > best) | ((v != v) & (best == best))
-                best, at = (v, 2) if better else (best, at)
-                v = xc[bottom, right]
-                better = (v > best) | ((v != v) & (best == best))
-                best, at = (v, 3) if better else (best, at)
+                a, b = xc[top, left], xc[top, right]      # window positions: 0 1 / 2 3
+                c, d = xc[bottom, left], xc[bottom, right]
+                best, at = a, 0                           # the first maximum wins ties
+                better = b > best
+                best, at = (b, 1) if better else (best, at)
+                better = c > best
+                best, at = (c, 2) if better else (best, at)
+                better = d > best
+                best, at = (d, 3) if better else (best, at)
+                # a NaN is the maximum, but NaN > v is false, so the selects above never pick
+                # it: a rare branch puts the window's first NaN in (measured: ≈ +20 % on this
+                # kernel, against ≈ +60 % for doing it with selects on every window)
+                if (a != a) | (b != b) | (c != c) | (d != d):
+                    at = 0 if a != a else (1 if b != b else (2 if c != c else 3))
+                    best = a + b + c + d  # NaN
                 yc[_u(i), _u(j)] = best
                 ac[_u(i), _u(j)] = at
 

@@ -6,6 +6,7 @@ by a 0/1 mask: ``inf · 0`` is NaN, and a value that the maths zeroes must come 
 
 from __future__ import annotations
 
+from .. import kernels
 from ..checks import check_number
 from ..function import Function
 from ..tensor import Tensor
@@ -55,11 +56,11 @@ class ReLU(Function):
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x):
-        self.mask = x > 0
-        return self.xp.maximum(x, x.dtype.type(0))  # a NaN stays NaN; −inf becomes 0
+        y, self.mask = kernels.relu_forward(x)  # xp.maximum(x, 0), x > 0: a NaN stays NaN, −inf becomes 0
+        return y
 
     def backward(self, gy):
-        return self.xp.where(self.mask, gy, gy.dtype.type(0))
+        return kernels.select(self.mask, gy)    # xp.where(mask, gy, 0)
 
 
 class LeakyReLU(Function):
@@ -95,7 +96,7 @@ class Clip(Function):
         return y if y is not x else x.copy()
 
     def backward(self, gy):
-        return self.xp.where(self.inside, gy, gy.dtype.type(0))
+        return kernels.select(self.inside, gy)  # xp.where(inside, gy, 0)
 
 
 def tanh(x):
