@@ -66,6 +66,8 @@ def check_int(value, op: str, name: str, low: int | None = None) -> int:
 
 def check_pair(value, op: str, name: str, low: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, as the pair (height, width), each checked by :func:`check_int`."""
+    if type(value) is int and (low is None or value >= low):  # the usual case, fast: once per op call
+        return value, value
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not (is_int(pair[0]) and is_int(pair[1])):
         raise ArgumentTypeError(f"{op}: {name} must be an int or a pair of ints (h, w); got {_what(value)}")

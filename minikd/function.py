@@ -61,9 +61,9 @@ class Function:
         like = next((x for x in inputs if isinstance(x, Tensor)), None)
         tensors = tuple(as_tensor(x, like=like) for x in inputs)
         fn = cls()
-        fn.xp = backend.get_array_module(tensors[0].data) if tensors else None
+        fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        y = fn.forward(*(t.data for t in tensors), **params)
+        y = fn.forward(*(t._data for t in tensors), **params)
         if _tensor._anomaly:
             fn.check_finite_forward(tensors, y)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)

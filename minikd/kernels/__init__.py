@@ -133,10 +133,9 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding):
     return fn(gy, x_shape, kernel, stride, padding)
 
 
-def _flat_numba(*arrays) -> bool:
-    """The elementwise kernels read flat views: C-contiguous NumPy arrays of one shape."""
-    return (_numba_for(arrays[0]) and len({a.shape for a in arrays}) == 1
-            and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays))
+def _flat_numba(a) -> bool:
+    """The elementwise kernels read flat views: C-contiguous NumPy arrays."""
+    return _backend == "numba" and type(a) is np.ndarray and a.flags.c_contiguous
 
 
 def relu_forward(x):
@@ -146,7 +145,8 @@ def relu_forward(x):
 
 def select(mask, g):
     """g where ``mask``, else 0 (not g · mask: inf · 0 is NaN)."""
-    return (select_numba if _flat_numba(mask, g) and mask.dtype == np.bool_ else select_numpy)(mask, g)
+    use_numba = _flat_numba(g) and _flat_numba(mask) and mask.shape == g.shape and mask.dtype == np.bool_
+    return (select_numba if use_numba else select_numpy)(mask, g)
 
 
 def int8_matmul(a, b):
