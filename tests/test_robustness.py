@@ -306,3 +306,48 @@ def test_empty_batch_sums_are_zero_and_none_is_empty():
     total.backward()
     assert z.grad.shape == (0, 3)
     assert F.mse_loss(z, z.detach(), reduction="none").shape == (0, 3)
+
+
+# --------------------------------------------------------------------------- PyTorch as the oracle, where installed
+
+
+def test_the_issue_examples_agree_with_pytorch():
+    """The values above were computed independently; where PyTorch is installed (it is not a
+    dependency, and CI runs without it) the same examples are compared with it."""
+    torch = pytest.importorskip("torch")
+    # max-pool with a NaN inside a window
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    want = torch.nn.functional.max_pool2d(torch.tensor(x), 2).numpy()
+    np.testing.assert_array_equal(F.max_pool2d(mk.tensor(x), 2).numpy(), want)
+    # (soft cross-entropy with −inf logits is not compared: PyTorch 2.13 returns NaN there, and
+    # 0.87997 is computed independently in test_soft_cross_entropy_with_masked_classes_is_finite)
+    # sigmoid and its gradient far out
+    xs = np.array([-17.0, -20.0, 40.0], dtype=np.float32)
+    tx = torch.tensor(xs, requires_grad=True)
+    torch.sigmoid(tx).sum().backward()
+    mx = mk.tensor(xs, requires_grad=True)
+    y = F.sigmoid(mx)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), torch.sigmoid(torch.tensor(xs)).numpy(), rtol=1e-6)
+    # at x = 40 PyTorch's y(1 − y) is 0 in float32; minikd keeps e^(−40) = 4.25e-18 (the truth)
+    np.testing.assert_allclose(mx.grad[:2], tx.grad.numpy()[:2], rtol=1e-5)
+    assert tx.grad[2].item() == 0.0 and mx.grad[2] == pytest.approx(math.exp(-40), rel=1e-5)
+    # pow at base 0, both gradients
+    for b in (2.0, 0.5, 0.0):
+        ta, tb = torch.zeros(1, dtype=torch.float64, requires_grad=True), torch.tensor([b], requires_grad=True,
+                                                                                         dtype=torch.float64)
+        (ta ** tb).sum().backward()
+        ma, mb = mk.tensor(np.zeros(1), requires_grad=True), mk.tensor(np.array([b]), requires_grad=True)
+        with np.errstate(divide="ignore"):
+            (ma ** mb).sum().backward()
+        assert (ma.grad[0], mb.grad[0]) == (ta.grad.item(), tb.grad.item())
+    # the cumulative momentum of batch norm (a constant channel of 7.3e9 is not compared:
+    # PyTorch 2.13 on this CPU gives −94733.8 there, minikd the exact 0)
+    bn_t, bn_m = torch.nn.BatchNorm1d(3, momentum=None), nn.BatchNorm1d(3, momentum=None)
+    for i in range(3):
+        b = np.random.default_rng(i).normal(i, 1.0, (8, 3)).astype(np.float32)
+        bn_t(torch.tensor(b))
+        bn_m(mk.tensor(b))
+    np.testing.assert_allclose(bn_m.running_mean.numpy(), bn_t.running_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(bn_m.running_var.numpy(), bn_t.running_var.numpy(), rtol=1e-6)
