@@ -149,7 +149,8 @@ def minikd_worker(args):
     # kernels before the first step is timed.
     fwd_flops = summary(make(), (1, 28, 28), "flops").total_flops  # 2 × MACs per image
     return {"rows": rows, "first_step_s": first_step_s, "forward_flops": fwd_flops,
-            "numpy_matmul_gflops": matmul_gflops(), "platform": platform_info(args.device)}
+            "numpy_matmul_gflops": matmul_gflops(), "platform": platform_info(args.device),
+            "runtime": mk.runtime.settings()}
 
 
 # --------------------------------------------------------------------------- PyTorch worker (optional peer)
@@ -357,7 +358,7 @@ def main(argv=None):
                "numpy_matmul_gflops": ceiling, "python": platform.python_version(),
                # the first repeat's: the one that may have compiled rather than loaded the cache
                "first_step_s": {model: runs[("minikd", model)][0]["first_step_s"] for model in args.models},
-               "rows": []}
+               "minikd_runtime": mk_runs[0].get("runtime", {}), "rows": []}
 
     for model in args.models:
         mk_res, pt_res = runs[("minikd", model)], runs.get(("torch", model), [])
@@ -414,6 +415,10 @@ def print_report(results, args, torch_text):
         print(line)
     print(f"NumPy float32 matmul 1024³: {results['numpy_matmul_gflops']:.0f} GFLOP/s "
           f"(this CPU's practical ceiling, {args.threads} threads, in a minikd worker)")
+    settings = results.get("minikd_runtime", {})
+    if settings:  # minikd/runtime.py: every process setting minikd made in its workers
+        print("minikd process settings: " + "; ".join(f"{k}: {'on' if v is True else 'off' if v is False else v}"
+                                                       for k, v in settings.items()))
 
 
 def cli():

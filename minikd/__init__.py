@@ -11,7 +11,9 @@ ones not needed by the engine itself imported on first use, so ``import minikd``
 
 from . import runtime  # noqa: I001  (runs before the rest is imported)
 
-runtime.tune()  # reuse freed memory, let idle BLAS threads sleep (minikd/runtime.py); MINIKD_TUNE_RUNTIME=0 skips it
+# Every process-wide setting minikd makes, here and nowhere else: freed memory kept for reuse,
+# idle BLAS and OpenMP threads that sleep at once. See minikd/runtime.py; MINIKD_TUNE_RUNTIME=0 skips all.
+runtime.tune()
 
 from . import functional, kd, nn, ops, optim  # noqa: E402
 from .backend import cuda_available  # noqa: E402

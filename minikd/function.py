@@ -56,21 +56,22 @@ class Function:
         """Run the op on ``inputs`` (Tensors; numbers and arrays become constants).
 
         Keyword ``params`` (kernel sizes, temperature, axis, ...) go to ``forward``
-        unchanged and are not differentiated.
+        unchanged and are not differentiated. ``None`` stands for an absent optional input
+        (a bias, an affine weight): ``forward`` receives None and ``backward`` returns None for it.
         """
         like = next((x for x in inputs if isinstance(x, Tensor)), None)
-        tensors = tuple(as_tensor(x, like=like) for x in inputs)
+        tensors = tuple(None if x is None else as_tensor(x, like=like) for x in inputs)
         fn = cls()
         fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
-        fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        y = fn.forward(*(t._data for t in tensors), **params)
+        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        y = fn.forward(*(None if t is None else t._data for t in tensors), **params)
         if _tensor._anomaly:
             fn.check_finite_forward(tensors, y)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
         out = Tensor(y, requires_grad=requires_grad)
         if requires_grad:
             fn.inputs = tensors
-            fn.versions = tuple(t._version for t in tensors)
+            fn.versions = tuple(None if t is None else t._version for t in tensors)
             out._ctx = fn
         return out
 
@@ -78,7 +79,7 @@ class Function:
         """Raise if an input whose value ``backward`` uses was changed in place after ``forward``."""
         saves = self.saves_inputs
         for i, (t, v) in enumerate(zip(self.inputs, self.versions)):
-            if t._version != v and (saves if isinstance(saves, bool) else saves[i]):
+            if t is not None and t._version != v and (saves if isinstance(saves, bool) else saves[i]):
                 what = f"'{t.name}'" if t.name else f"of shape {t.shape}"
                 raise RuntimeError(
                     f"{type(self).__name__}.backward: its input {i} (a tensor {what}) was changed in place after "
@@ -87,20 +88,20 @@ class Function:
 
     # ---- anomaly mode (minikd.detect_anomaly): where is a NaN or ±inf born?
     def _describe(self):
-        shapes = ", ".join(str(tuple(t.shape)) for t in getattr(self, "inputs", ()) or ())
+        shapes = ", ".join(str(tuple(t.shape)) for t in getattr(self, "inputs", ()) or () if t is not None)
         return f"{type(self).__name__}" + (f" (inputs {shapes})" if shapes else "")
 
     def check_finite_forward(self, tensors, y):
         xp = self.xp
-        if _finite(y, xp) or not all(_finite(t.data, xp) for t in tensors):
+        if _finite(y, xp) or not all(_finite(t.data, xp) for t in tensors if t is not None):
             return
-        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors if t is not None)
         raise AnomalyError(f"{type(self).__name__} (forward, inputs {shapes}) made {_bad(y, xp)} from finite "
                            f"inputs; output shape {tuple(y.shape)}")
 
     def check_finite_backward(self, gy, grads):
         xp = self.xp
-        if not _finite(gy, xp) or not all(_finite(t.data, xp) for t in self.inputs):
+        if not _finite(gy, xp) or not all(_finite(t.data, xp) for t in self.inputs if t is not None):
             return
         for i, g in enumerate(grads):
             if g is not None and not _finite(g, xp):

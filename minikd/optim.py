@@ -127,7 +127,7 @@ class Adam(Optimizer):
         return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
 
     def step(self):
-        (beta1, beta2), eps, wd = self.betas, self.eps, self.weight_decay
+        (beta1, beta2), eps, wd, lr = self.betas, self.eps, self.weight_decay, self.lr
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:
@@ -137,10 +137,24 @@ class Adam(Optimizer):
                 self.state[i] = {"step": 0, "m": xp.zeros_like(p.data), "v": xp.zeros_like(p.data)}
             state = self.state[i]
             state["step"] += 1
-            # the update itself, in one place: minikd/kernels/adam.py (a NumPy reference
-            # beside a one-pass Numba kernel)
-            kernels.adam_update(p.data, g, state["m"], state["v"], self.lr, beta1, beta2, eps, wd, state["step"])
-            p._mark_modified()  # the kernel wrote p.data in place
+            t, m, v = state["step"], state["m"], state["v"]
+
+            if kernels.fused_adam_applies(p.data, g, m, v):
+                # fast branch: the same update as below in one Numba pass over memory, instead
+                # of about eleven NumPy passes (minikd/kernels/adam.py; tests hold the two equal)
+                kernels.adam_update_numba(p.data, g, m, v, lr, beta1, beta2, eps, wd, t)
+                p._mark_modified()
+                continue
+
+            # the maths, in plain xp (also the GPU path)
+            if wd != 0:
+                g = g + wd * p.data                        # L2 weight decay: g ← g + λθ
+            m *= beta1
+            m += (1 - beta1) * g                           # m ← β₁ m + (1 − β₁) g
+            v *= beta2
+            v += (1 - beta2) * (g * g)                     # v ← β₂ v + (1 − β₂) g²
+            c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t        # bias corrections: m̂ = m/c₁, v̂ = v/c₂
+            p.data -= m / (xp.sqrt(v) / math.sqrt(c2) + eps) * (lr / c1)   # θ ← θ − lr · m̂ / (√v̂ + ε)
 
 
 # --------------------------------------------------------------------------- schedules

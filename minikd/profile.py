@@ -43,35 +43,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend, nn
+from .kernels.conv import conv_output_size  # noqa: F401  (the lecture's h_i formula, defined beside the kernels that size their outputs with it)
 from .tensor import Tensor, no_grad, zeros
 
 CONVENTIONS = ("lecture", "macs", "flops")
 
 # --------------------------------------------------------------------------- formulas
-
-
-def conv_output_size(h: int, k: int, p: int = 0, s: int = 1) -> int:
-    """h_i = (h_{i−1} − k + 2p)/s + 1: the output height (or width) of a conv or pooling layer.
-
-    Raises ValueError when the window does not tile the padded input exactly (the formula
-    is not a whole number) or when the result is not positive.
-
-    >>> conv_output_size(5, 3)          # the slide: 5×5 image, 3×3 kernel
-    3
-    >>> conv_output_size(5, 3, p=1)     # the zero-padding exercise
-    5
-    """
-    if s <= 0 or k <= 0 or p < 0:
-        raise ValueError(f"conv_output_size: need k > 0, s > 0, p ≥ 0; got k={k}, p={p}, s={s}")
-    span = h - k + 2 * p
-    if span < 0:
-        raise ValueError(f"conv_output_size: kernel {k} is larger than the padded input {h + 2 * p} "
-                         f"(h={h}, p={p}); (h − k + 2p)/s + 1 = {span / s + 1:g} ≤ 0")
-    if span % s:
-        raise ValueError(f"conv_output_size: (h − k + 2p)/s + 1 = ({h} − {k} + 2·{p})/{s} + 1 = {span / s + 1:g} "
-                         "is not a whole number: the window does not tile the input with this stride "
-                         "(frameworks then drop the last partial window: use floor)")
-    return span // s + 1
 
 
 def linear_params(I: int, O: int, bias: bool = True) -> int:

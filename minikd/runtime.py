@@ -1,9 +1,15 @@
-"""Two process-wide settings that a CPU training loop needs, applied by ``import minikd``.
+"""Every process-wide setting minikd makes, in one place, behind one switch.
+
+``import minikd`` calls :func:`tune`, which applies three settings that a CPU training loop
+needs (measured in docs/performance.md, "Process settings"):
 
 1. Keep freed host memory for reuse (:func:`keep_freed_memory`).
 2. Let idle BLAS threads sleep at once (:func:`quiet_blas_threads`).
+3. Let idle OpenMP (Numba) threads wait passively (:func:`passive_openmp_wait`).
 
-Opt out of both with the environment variable ``MINIKD_TUNE_RUNTIME=0``.
+Nothing else in minikd changes the process. Opt out of all three with the environment
+variable ``MINIKD_TUNE_RUNTIME=0`` (set before ``import minikd``); :func:`settings` says what
+was applied, and ``examples/benchmark.py`` prints it.
 
 **1. Freed memory.**
 Every training step allocates the same arrays again: im2col matrices, activations,
@@ -31,6 +37,12 @@ which happened when NumPy was imported; :func:`quiet_blas_threads` sets it to 2^
 and restarts the (idle) pool — the same shutdown and restart OpenBLAS performs around every
 ``fork()``. Measured on the teacher at batch 64: ≈ 17 → 15.5 ms a step. A value already in
 the environment is kept; a NumPy built on another BLAS is left alone.
+
+**3. Spinning OpenMP threads.** The same from the other side: Numba's OpenMP threads
+spin-wait after each parallel kernel by default, and the BLAS threads of the next matrix
+product find the cores busy (measured: GEMM 2× slower on 2 cores). ``OMP_WAIT_POLICY=PASSIVE``
+hands the cores over at once. OpenMP reads it when it first starts, at the first parallel
+kernel call, so :func:`tune` sets it before any kernel runs; a value the user set is kept.
 """
 
 from __future__ import annotations
@@ -105,7 +117,29 @@ def quiet_blas_threads() -> bool:
     return lib.openblas_thread_timeout() == BLAS_THREAD_TIMEOUT
 
 
+def passive_openmp_wait() -> bool:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` for Numba's OpenMP threads (before they start). Returns
+    True if it was applied (False: opted out, or the user set a policy already)."""
+    if not _enabled() or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
+_report: dict = {}
+
+
 def tune() -> None:
-    """Apply both settings (called once by ``import minikd``)."""
-    keep_freed_memory()
-    quiet_blas_threads()
+    """Apply the three settings (called once by ``import minikd``, before any kernel runs)."""
+    if _report:
+        return
+    _report.update({
+        "freed memory kept (mallopt)": keep_freed_memory(),
+        f"idle BLAS threads sleep (OPENBLAS_THREAD_TIMEOUT={BLAS_THREAD_TIMEOUT})": quiet_blas_threads(),
+        "idle OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE)": passive_openmp_wait(),
+    })
+
+
+def settings() -> dict:
+    """What :func:`tune` applied in this process: {setting: True/False}, plus the switch."""
+    return {"MINIKD_TUNE_RUNTIME": os.environ.get("MINIKD_TUNE_RUNTIME", "1 (default)"), **_report}

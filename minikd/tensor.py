@@ -296,7 +296,7 @@ class Tensor:
             if anomaly:
                 fn.check_finite_backward(g, input_grads)
             for x, gx in zip(fn.inputs, input_grads):
-                if gx is None or not x.requires_grad:
+                if gx is None or x is None or not x.requires_grad:
                     continue
                 if gx.shape != x.shape:  # a bug in an op's backward: say which
                     raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
@@ -348,22 +348,22 @@ class Tensor:
 
     # comparisons give constant (non-differentiable) boolean tensors
     def __lt__(self, other):
-        return Tensor(self.data < _raw(other))
+        return Tensor(self.data < raw(other))
 
     def __le__(self, other):
-        return Tensor(self.data <= _raw(other))
+        return Tensor(self.data <= raw(other))
 
     def __gt__(self, other):
-        return Tensor(self.data > _raw(other))
+        return Tensor(self.data > raw(other))
 
     def __ge__(self, other):
-        return Tensor(self.data >= _raw(other))
+        return Tensor(self.data >= raw(other))
 
     def __eq__(self, other):
-        return Tensor(self.data == _raw(other))
+        return Tensor(self.data == raw(other))
 
     def __ne__(self, other):
-        return Tensor(self.data != _raw(other))
+        return Tensor(self.data != raw(other))
 
     # ---- methods
     def sum(self, axis=None, keepdims=False):
@@ -421,7 +421,8 @@ class Tensor:
         return _ops.clip(self, lo, hi)
 
 
-def _raw(x):
+def raw(x):
+    """The backend array inside a Tensor; anything else (an array, a number, None) as it is."""
     return x.data if isinstance(x, Tensor) else x
 
 
@@ -444,7 +445,7 @@ def _topological_order(root: Tensor) -> list:
         stack.append((node, True))
         if node._ctx is not None:
             for x in node._ctx.inputs:
-                if x.requires_grad and id(x) not in visited:
+                if x is not None and x.requires_grad and id(x) not in visited:
                     stack.append((x, False))
     return order
 

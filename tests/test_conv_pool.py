@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import minikd as mk
 from minikd import functional as F
 from minikd import kernels as K
-from minikd.kernels import conv2d_reference
+from minikd.ops.conv import conv2d_reference
 from tests.util import check_grad, distinct
 
 # --------------------------------------------------------------------------- the lecture's slide
@@ -321,3 +321,16 @@ def test_pool_errors(pool, name):
         pool(_t(1, 1, 8, 8), 0)
     with pytest.raises(TypeError, match=rf"{name}: kernel_size must be an int or a pair"):
         pool(_t(1, 1, 8, 8), (2, 2, 2))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 1, 1), ((2, 3), (1, 2), (1, 0)), (3, 2, 1)])
+def test_max_pool2d_reference_equals_the_op_with_nan_too(kernel, stride, padding):
+    from minikd.ops.pool import max_pool2d_reference
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
+    x[1, 2, 3, 3] = np.nan
+    want = max_pool2d_reference(x, kernel, stride, padding)
+    for backend in ("numba", "numpy"):
+        with mk.kernels.use_backend(backend):
+            got = F.max_pool2d(mk.tensor(x), kernel, stride=stride, padding=padding).numpy()
+        np.testing.assert_array_equal(got, want)

@@ -68,7 +68,7 @@ def test_dispatch_follows_the_backend(monkeypatch):
                                                         (14, 3, 1, 1, 14), (7, 3, 0, 2, 3), (8, 3, 0, 2, 3)])
 def test_output_size_is_the_lecture_formula(d_prev, k, p, s, expected):
     # h_i = ⌊(h_{i−1} − k + 2p) / s⌋ + 1
-    assert K.output_size(d_prev, k, p, s) == expected
+    assert K.conv_output_size(d_prev, k, p, s, floor=True) == expected
 
 
 @pytest.mark.parametrize("backend", K.BACKENDS)
@@ -116,8 +116,8 @@ def test_im2col_numba_equals_numpy(case, dtype):
 @given(case=windows())
 def test_col2im_numba_equals_numpy(case, dtype):
     shape, kernel, stride, padding = case
-    n_windows = shape[0] * K.output_size(shape[2], kernel[0], padding[0], stride[0]) \
-        * K.output_size(shape[3], kernel[1], padding[1], stride[1])
+    n_windows = shape[0] * K.conv_output_size(shape[2], kernel[0], padding[0], stride[0], floor=True) \
+        * K.conv_output_size(shape[3], kernel[1], padding[1], stride[1], floor=True)
     cols = _x((shape[1] * kernel[0] * kernel[1], n_windows), dtype, seed=2)
     a, b = K.col2im_numba(cols, shape, kernel, stride, padding), K.col2im_numpy(cols, shape, kernel, stride, padding)
     assert a.shape == b.shape == shape and a.dtype == b.dtype == dtype
@@ -190,7 +190,7 @@ def test_max_pool_ties_take_the_first_position():
 
 
 def test_both_builds_are_compiled_and_cached_apart():
-    from minikd.kernels.im2col import _im2col_kernel as kernel
+    from minikd.kernels.conv import _im2col_kernel as kernel
     assert kernel.parallel.py_func.__qualname__ != kernel.serial.py_func.__qualname__
     x = _x((2, 3, 5, 5), np.float32)
     cols_p, cols_s = np.empty((27, 50), np.float32), np.empty((27, 50), np.float32)
@@ -201,7 +201,7 @@ def test_both_builds_are_compiled_and_cached_apart():
 
 
 def test_work_picks_the_build(monkeypatch):
-    from minikd.kernels.im2col import _im2col_kernel as kernel
+    from minikd.kernels.conv import _im2col_kernel as kernel
     calls = []
     monkeypatch.setattr(kernel, "parallel", lambda *a: calls.append("parallel"))
     monkeypatch.setattr(kernel, "serial", lambda *a: calls.append("serial"))
@@ -211,17 +211,28 @@ def test_work_picks_the_build(monkeypatch):
     assert calls == ["serial", "parallel"]
 
 
+def _adam_run(p0, grads, weight_decay, backend):
+    """Adam.step on one parameter through the given kernel backend: "numba" takes the fused
+    branch, "numpy" the plain xp maths written in the step."""
+    from minikd import nn, optim
+
+    p = nn.Parameter(p0.copy())
+    opt = optim.Adam([p], lr=1e-2, weight_decay=weight_decay)
+    with K.use_backend(backend):
+        for g in grads:
+            p.grad = g
+            opt.step()
+    return [p.data, opt.state[0]["m"], opt.state[0]["v"]]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(n=st.integers(1, 3000), weight_decay=st.sampled_from([0.0, 0.01]), steps=st.integers(1, 4))
 def test_adam_numba_equals_numpy(n, weight_decay, steps, dtype):
-    # the one-pass kernel against the NumPy reference, over a few steps (bias corrections change)
+    # the one-pass kernel against the plain update of Adam.step, over a few steps (bias corrections change)
     rng = np.random.default_rng(n)
     p0 = rng.standard_normal(n).astype(dtype)
-    states = [[p0.copy(), np.zeros_like(p0), np.zeros_like(p0)] for _ in range(2)]
-    for t in range(1, steps + 1):
-        g = rng.standard_normal(n).astype(dtype)
-        for fn, (p, m, v) in zip((K.adam_update_numba, K.adam_update_numpy), states):
-            fn(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
+    grads = [rng.standard_normal(n).astype(dtype) for _ in range(steps)]
+    states = [_adam_run(p0, grads, weight_decay, backend) for backend in ("numba", "numpy")]
     for a, b in zip(*states):
         assert a.dtype == b.dtype == dtype
         np.testing.assert_allclose(a, b, rtol=2e-6 if dtype == np.float32 else 1e-12, atol=1e-7)
@@ -229,15 +240,23 @@ def test_adam_numba_equals_numpy(n, weight_decay, steps, dtype):
 
 
 def test_adam_dispatch_falls_back_for_non_contiguous_gradients(monkeypatch):
+    from minikd import nn, optim
+
     calls = []
     monkeypatch.setattr(K, "adam_update_numba", lambda *a: calls.append("numba"))
-    monkeypatch.setattr(K, "adam_update_numpy", lambda *a: calls.append("numpy"))
-    p = np.zeros((4, 4), np.float32)
-    K.adam_update(p, np.ones((4, 4), np.float32), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
-    g_fortran = np.asfortranarray(np.ones((4, 4), np.float32))  # not C-contiguous: the reference handles it
-    K.adam_update(p, g_fortran, p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+
+    def step(grad):
+        p = nn.Parameter(np.zeros((4, 4), np.float32))
+        p.grad = grad
+        optim.Adam([p], lr=1e-3).step()
+        if not p.data.any():
+            return
+        calls.append("numpy")  # the plain branch moved the parameter
+
+    step(np.ones((4, 4), np.float32))
+    step(np.asfortranarray(np.ones((4, 4), np.float32)))  # not C-contiguous: the plain maths handles it
     with K.use_backend("numpy"):
-        K.adam_update(p, np.ones((4, 4), np.float32), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+        step(np.ones((4, 4), np.float32))
     assert calls == ["numba", "numpy", "numpy"]
 
 

@@ -67,7 +67,7 @@ def test_copy_false_quantizes_in_place_and_keeps_the_parameter_objects():
 def test_weights_are_fake_quantized_symmetrically_per_output_channel():
     mk.manual_seed(2)
     layer = quantize_model(nn.Linear(20, 4), 4, None)
-    w, w_hat = layer.weight.numpy(), layer.masked("weight").numpy()
+    w, w_hat = layer.weight.numpy(), layer.quantized_weight().numpy()
     s_w, z_w = layer.weight_qparams()
     assert s_w.shape == (4,) and s_w.dtype == np.float32 and np.all(z_w == 0)
     np.testing.assert_allclose(s_w, 2 * np.abs(w).max(axis=1) / 15, rtol=1e-6)  # s = 2m / (2^b − 1)

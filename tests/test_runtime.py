@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,19 @@ def test_opting_out_is_respected(monkeypatch):
     monkeypatch.setenv("MINIKD_TUNE_RUNTIME", "0")
     assert runtime.keep_freed_memory() is False
     assert runtime.quiet_blas_threads() is False
+
+
+def test_every_process_setting_is_in_runtime_and_behind_the_one_switch():
+    """OMP_WAIT_POLICY too: set by runtime.tune() (not by the kernels), reported by settings()."""
+    code = "import os, minikd; print(os.environ.get('OMP_WAIT_POLICY')); print(minikd.runtime.settings())"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "MINIKD_TUNE_RUNTIME")}
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    off = subprocess.run([sys.executable, "-c", code], env={**env, "MINIKD_TUNE_RUNTIME": "0"},
+                         capture_output=True, text=True, check=True).stdout
+    assert on.splitlines()[0] == "PASSIVE" and "OMP_WAIT_POLICY=PASSIVE)': True" in on
+    assert off.splitlines()[0] == "None" and "True" not in off.splitlines()[1]
+    kept = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                          capture_output=True, text=True, check=True).stdout
+    assert kept.splitlines()[0] == "ACTIVE"  # a value the user set is kept
+    src = (Path(runtime.__file__).parent / "kernels" / "__init__.py").read_text()
+    assert "os.environ" not in src

@@ -31,14 +31,9 @@ from ..function import Function
 from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
 from ..ops.loss import kl_divergence as _kl_divergence
 from ..ops.loss import softmax as _softmax
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 # --------------------------------------------------------------------------- argument checks (shared with features.py)
-
-
-def as_tensor(x):
-    """A Tensor as it is; a list or an array becomes a constant Tensor (Python floats: float32)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def constant(x):

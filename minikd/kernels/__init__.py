@@ -1,4 +1,4 @@
-"""The loops that matter for speed: im2col/col2im (convolution) and pooling.
+"""The loops that matter for speed: im2col/col2im (convolution), pooling, ReLU, Adam, int8 GEMM.
 
 Every kernel exists twice, side by side in its module:
 
@@ -19,40 +19,33 @@ CuPy arrays always take the reference path; NumPy arrays take the selected CPU b
     ...     K.get_backend()
     'numpy'
 
-Sizes follow the lecture: ``h_i = ⌊(h_{i−1} − k_h + 2p) / s⌋ + 1`` (:func:`output_size`).
-``kernel``, ``stride`` and ``padding`` are (h, w) pairs of ints here; the ops accept ints.
+Sizes follow the lecture: ``h_i = ⌊(h_{i−1} − k_h + 2p) / s⌋ + 1`` (:func:`conv_output_size`
+with ``floor=True``, also ``minikd.profile.conv_output_size``). ``kernel``, ``stride`` and
+``padding`` are (h, w) pairs of ints here; the ops accept ints.
 
-(The function ``minikd.kernels.im2col`` hides the submodule of the same name as an
-attribute; ``from minikd.kernels.im2col import _im2col_kernel`` still reaches the module.)
+The modules: ``conv.py`` (im2col, col2im), ``pool.py`` (max and average pooling),
+``select.py`` (ReLU and its select), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
+(int8 × int8 → int32 matrix product), ``jit.py`` (how each kernel is compiled twice).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+from typing import NamedTuple
 
-# Numba's OpenMP threads spin-wait after each parallel loop by default. A convolution
-# alternates Numba kernels with BLAS matrix products, whose own threads then find the
-# cores busy with spinning Numba threads (measured: GEMM 2× slower on 2 cores). Passive
-# waiting hands the cores over at once. It must be set before OpenMP is first loaded (at
-# the first parallel kernel call); a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from ..backend import get_array_module  # noqa: E402
-from .adam import adam_update_numba, adam_update_numpy  # noqa: E402
-from .im2col import (  # noqa: E402
-    as_pair,
+from ..backend import get_array_module
+from .adam import adam_update_numba
+from .conv import (
     col2im_numba,
     col2im_numpy,
-    conv2d_reference,
+    conv_output_size,
     im2col_numba,
     im2col_numpy,
-    output_size,
 )
-from .intgemm import int8_matmul_numba, int8_matmul_numpy  # noqa: E402
-from .pool import (  # noqa: E402
+from .intgemm import int8_matmul_numba, int8_matmul_numpy
+from .pool import (
     avg_pool_backward_numba,
     avg_pool_backward_numpy,
     avg_pool_forward_numba,
@@ -62,7 +55,7 @@ from .pool import (  # noqa: E402
     max_pool_forward_numba,
     max_pool_forward_numpy,
 )
-from .select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy  # noqa: E402
+from .select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
 
 BACKENDS = ("numba", "numpy")
 _backend = "numba"
@@ -101,7 +94,7 @@ def _numba_for(a) -> bool:
 
 
 def im2col(x, kernel, stride, padding):
-    """``x`` (N, C, H, W) → ``cols`` (N·h_i·w_i, C·k_h·k_w): one row per window."""
+    """``x`` (N, C, H, W) → ``cols`` (C·k_h·k_w, N·h_i·w_i): one column per window."""
     return (im2col_numba if _numba_for(x) else im2col_numpy)(x, kernel, stride, padding)
 
 
@@ -110,16 +103,27 @@ def col2im(cols, x_shape, kernel, stride, padding):
     return (col2im_numba if _numba_for(cols) else col2im_numpy)(cols, x_shape, kernel, stride, padding)
 
 
+class MaxPoolSaved(NamedTuple):
+    """What the max-pool backward needs from the forward: the argmax of each window, and
+    the input's shape and memory layout (dL/dx is made in that layout: after a convolution,
+    whose output is channel-major, the conv's backward then reads it without a copy)."""
+
+    argmax: object
+    x_shape: tuple
+    like: object
+
+
 def max_pool_forward(x, kernel, stride, padding):
-    """Max pooling: ``(y, argmax)``, argmax = k_i·k_w + k_j inside each window."""
-    return (max_pool_forward_numba if _numba_for(x) else max_pool_forward_numpy)(x, kernel, stride, padding)
+    """Max pooling: ``(y, saved)``; ``saved.argmax`` = k_i·k_w + k_j inside each window."""
+    numba_path = _numba_for(x)
+    y, argmax = (max_pool_forward_numba if numba_path else max_pool_forward_numpy)(x, kernel, stride, padding)
+    return y, MaxPoolSaved(argmax, x.shape, x if numba_path else None)
 
 
-def max_pool_backward(gy, argmax, x_shape, kernel, stride, padding, like=None):
-    """dL/dx of max pooling: each dL/dy goes to its window's argmax. ``like``: an array of
-    shape ``x_shape`` whose memory layout dL/dx should have (the Numba path honours it)."""
+def max_pool_backward(gy, saved, kernel, stride, padding):
+    """dL/dx of max pooling: each dL/dy goes to its window's argmax (``saved`` from the forward)."""
     fn = max_pool_backward_numba if _numba_for(gy) else max_pool_backward_numpy
-    return fn(gy, argmax, x_shape, kernel, stride, padding, like=like)
+    return fn(gy, saved.argmax, saved.x_shape, kernel, stride, padding, like=saved.like)
 
 
 def avg_pool_forward(x, kernel, stride, padding):
@@ -155,24 +159,21 @@ def int8_matmul(a, b):
     return (int8_matmul_numba if use_numba else int8_matmul_numpy)(a, b)
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """One Adam step on θ = ``p`` with gradient ``g`` and moments ``m``, ``v``, all in place.
-    The one-pass kernel needs C-contiguous NumPy arrays of one float dtype; anything else
-    (a transposed gradient, CuPy arrays) takes the reference."""
+def fused_adam_applies(p, g, m, v) -> bool:
+    """Whether :func:`adam_update_numba` can update this parameter: C-contiguous NumPy arrays of
+    one float dtype, and the "numba" backend. Otherwise ``Adam.step`` runs its plain xp maths."""
     arrays = (p, g, m, v)
-    use_numba = (_numba_for(p) and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays)
-                 and len({a.dtype for a in arrays}) == 1 and p.dtype.kind == "f")
-    fn = adam_update_numba if use_numba else adam_update_numpy
-    fn(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step)
+    return (_numba_for(p) and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays)
+            and len({a.dtype for a in arrays}) == 1 and p.dtype.kind == "f")
 
 
 __all__ = [
-    "BACKENDS", "adam_update", "adam_update_numba", "adam_update_numpy",
-    "as_pair", "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
+    "BACKENDS", "adam_update_numba", "conv_output_size", "fused_adam_applies",
+    "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
     "avg_pool_forward", "avg_pool_forward_numba", "avg_pool_forward_numpy", "col2im", "col2im_numba",
-    "col2im_numpy", "conv2d_reference", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",
+    "col2im_numpy", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",
     "int8_matmul_numba", "int8_matmul_numpy",
     "max_pool_backward", "max_pool_backward_numba", "max_pool_backward_numpy", "max_pool_forward",
-    "max_pool_forward_numba", "max_pool_forward_numpy", "output_size", "relu_forward", "relu_forward_numba",
+    "max_pool_forward_numba", "max_pool_forward_numpy", "relu_forward", "relu_forward_numba",
     "relu_forward_numpy", "select", "select_numba", "select_numpy", "set_backend", "use_backend",
 ]

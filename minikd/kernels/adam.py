@@ -6,10 +6,10 @@ With g = ∇L(θ) (+ weight_decay · θ), at step t (bias corrections c₁ = 1 �
     v ← β₂ v + (1 − β₂) g²
     θ ← θ − (lr / c₁) · m / (√v / √c₂ + ε)
 
-Written with NumPy (:func:`adam_update_numpy`, the reference, also the CuPy path) this is
-about eleven passes over the parameter's arrays, each with its temporaries; the Numba
-kernel does all of it in one pass (the teacher's Adam step: ≈ 1.0 → 0.36 ms). ``minikd.optim.Adam``
-calls :func:`minikd.kernels.adam_update`, which picks one.
+Written with NumPy (the plain maths in ``minikd.optim.Adam.step``, also the CuPy path) this
+is about eleven passes over the parameter's arrays, each with its temporaries; the Numba
+kernel does all of it in one pass (the teacher's Adam step: ≈ 1.0 → 0.36 ms). ``Adam.step``
+takes this fast branch when :func:`minikd.kernels.fused_adam_applies` says it can.
 """
 
 from __future__ import annotations
@@ -19,29 +19,7 @@ import math
 import numba
 import numpy as np
 
-from ..backend import get_array_module
 from .jit import loops
-
-
-def adam_update_numpy(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """The reference: θ, m and v updated in place (any array namespace)."""
-    xp = get_array_module(p)
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    c1, c2 = 1 - beta1 ** step, 1 - beta2 ** step
-    tmp = xp.multiply(g, 1 - beta1)                   # one scratch array, reused
-    m *= beta1
-    m += tmp                                          # m = β₁ m + (1 − β₁) g
-    xp.multiply(g, g, out=tmp)
-    tmp *= 1 - beta2
-    v *= beta2
-    v += tmp                                          # v = β₂ v + (1 − β₂) g²
-    xp.sqrt(v, out=tmp)
-    tmp /= math.sqrt(c2)
-    tmp += eps                                        # √v̂ + ε
-    xp.divide(m, tmp, out=tmp)
-    tmp *= lr / c1                                    # lr · m̂ / (√v̂ + ε)
-    p -= tmp
 
 
 @loops
@@ -60,7 +38,8 @@ def _adam_kernel(p, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus
 
 
 def adam_update_numba(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """Numba version of :func:`adam_update_numpy` (NumPy arrays, all C-contiguous)."""
+    """Adam's update of θ = ``p``, m and v in place, in one pass (C-contiguous NumPy arrays of
+    one float dtype): the same numbers as the plain update in ``minikd.optim.Adam.step``."""
     c1, c2 = 1 - beta1 ** step, 1 - beta2 ** step
     dt = p.dtype.type  # scalars in the parameter's dtype: float32 math, as in the reference
     # work: four arrays read and three written per element, with a square root and a division

@@ -26,18 +26,34 @@ import numba
 PARALLEL_MIN_WORK = 1 << 17  # ≈ values written; below this one thread is faster on this 2-core CPU
 
 
+def renamed_twin(fn, suffix: str):
+    """A second Python function with ``fn``'s code but the name ``fn.__name__ + suffix``.
+
+    Why two builds need two functions: Numba caches a compiled function on disk (``cache=True``,
+    so a fresh process loads machine code instead of compiling for seconds) in files named
+    after the function — ``__pycache__/<module>.<qualified name>-<line>.pyXY.nbi`` and
+    ``.nbc`` — and looks a build up by its argument types, the CPU and the hash of its
+    bytecode. Whether it was compiled ``parallel=True`` is in none of these: compiled from the
+    same function, the parallel and the serial build would share one cache entry, each would
+    overwrite the other's, and a later process could load the threaded build where it asked for
+    the serial one. A twin with its own qualified name (``_im2col_kernel_serial``)
+    gets its own files. It runs the very same bytecode, reads the same globals (so it finds
+    the same ``numba.prange`` and helper kernels) and keeps the defaults and closure; only its
+    names differ.
+    """
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    twin.__qualname__, twin.__module__ = fn.__qualname__ + suffix, fn.__module__
+    return twin
+
+
 class Loops:
-    """One loop nest compiled twice by Numba (both cached on disk): ``.parallel`` and ``.serial``."""
+    """One loop nest compiled twice by Numba, each build cached on disk in its own files:
+    ``.parallel`` (prange over threads) and ``.serial`` (from :func:`renamed_twin`)."""
 
     def __init__(self, fn):
         self.py_func = fn
         self.parallel = numba.njit(parallel=True, cache=True)(fn)
-        # a twin function with its own name, so that the two compiled versions are cached in
-        # separate files (Numba names its cache files after the function's qualified name)
-        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
-                                  fn.__closure__)
-        twin.__qualname__, twin.__module__ = fn.__qualname__ + "_serial", fn.__module__
-        self.serial = numba.njit(cache=True)(twin)
+        self.serial = numba.njit(cache=True)(renamed_twin(fn, "_serial"))
         self.__doc__, self.__name__ = fn.__doc__, fn.__name__
 
     def __call__(self, work, *args):

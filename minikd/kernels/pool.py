@@ -16,7 +16,7 @@ keeps the number of channels: it only shrinks h and w.
 Where windows overlap (s < k) a pixel collects the sum of the gradients of every window
 it belongs to.
 
-As in :mod:`minikd.kernels.im2col`, each operation has a plain-NumPy reference
+As in :mod:`minikd.kernels.conv`, each operation has a plain-NumPy reference
 (``*_numpy``: a loop over the k_h × k_w offsets, each a strided slice; ``xp`` calls only,
 so it runs on CuPy too) and a Numba kernel (``*_numba``) with the same results.
 """
@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from ..backend import get_array_module
-from .im2col import _sizes
+from .conv import _sizes
 from .jit import loops
 
 ARGMAX_DTYPE = np.int32  # position inside the window, k_i·k_w + k_j

@@ -58,10 +58,14 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def check_input(self, x):
+        """The layer's own sentence for a wrong input (the op checks the rest: dtype, weight, bias)."""
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}→{self.out_features}) expects (..., {self.in_features}); "
                              f"got {_shape(x)}")
+
+    def forward(self, x):
+        self.check_input(x)
         return F.linear(x, self.masked("weight"), self.masked("bias"))  # masked: see minikd.prune
 
     def extra_repr(self):
@@ -108,13 +112,13 @@ class Conv2d(Module):
         k = _single(self.kernel_size)
         return f"Conv2d({self.in_channels}→{self.out_channels}, k={k})"
 
-    def forward(self, x):
+    def check_input(self, x):
+        """The layer's own sentence for a wrong input (the op checks the rest: the window, dtype, ...)."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self._name()} expects (N, {self.in_channels}, H, W); got {_shape(x)}")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-            raise ValueError(f"{self._name()}: the input {_shape(x)} padded by p={_single(self.padding)} is "
-                             f"smaller than the kernel")
+
+    def forward(self, x):
+        self.check_input(x)
         return F.conv2d(x, self.masked("weight"), self.masked("bias"), stride=_single(self.stride),
                         padding=_single(self.padding), groups=self.groups)
 
@@ -146,13 +150,10 @@ class _Pool2d(Module):
                              f"{kernel_size}")
 
     def _check(self, x):
+        # the layer names itself; the window, stride and padding are checked by the op (minikd/ops/pool.py)
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__}(kernel_size={self.kernel_size}) expects (N, C, H, W); "
                              f"got {_shape(x)}")
-        k, p = check_pair(self.kernel_size, "pool", "kernel_size"), check_pair(self.padding, "pool", "padding")
-        if x.shape[2] + 2 * p[0] < k[0] or x.shape[3] + 2 * p[1] < k[1]:
-            raise ValueError(f"{type(self).__name__}(kernel_size={self.kernel_size}): the input {_shape(x)} "
-                             f"is smaller than the window")
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

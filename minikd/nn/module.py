@@ -129,10 +129,13 @@ class Module:
         self._buffers[name] = _as_buffer(tensor)
 
     def masked(self, name: str):
-        """The parameter ``name`` as the forward pass should use it: W ⊙ mask if pruning
-        registered a buffer ``<name>_mask`` (``minikd.prune``), else unchanged. The mask is
-        part of the graph, so the gradient of a pruned weight is exactly 0. (A select, not a
-        product: a pruned weight is 0 even if it holds ±inf or NaN, where inf · 0 = NaN.)"""
+        """Pruning's hook: the parameter ``name`` with its mask applied, W ⊙ mask, if pruning
+        registered a buffer ``<name>_mask`` (``minikd.prune``), else unchanged. Layers ask for
+        their weight and bias through it in ``forward``. It means only this: quantized layers
+        call ``fake_quantize`` on ``masked("weight")`` in their own forward
+        (``minikd.quant.modules``). The mask is part of the graph, so the gradient of a pruned
+        weight is exactly 0. (A select, not a product: a pruned weight is 0 even if it holds
+        ±inf or NaN, where inf · 0 = NaN.)"""
         param = getattr(self, name)
         mask = self._buffers.get(name + "_mask")
         if mask is None or param is None:
@@ -371,6 +374,43 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return head + lines[0] + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+_REGISTRIES = ("_parameters", "_buffers", "_modules", "_forward_hooks")
+
+
+def rebuild(layer: Module, cls: type | None = None, parameters=None, buffers=None, share_hooks: bool = False,
+            **settings) -> Module:
+    """A new layer of class ``cls`` (default: ``layer``'s own) that takes over ``layer``'s state,
+    built without calling ``cls.__init__``. The one way minikd rebuilds a layer: ``prune.compact``
+    (a smaller layer of the same class) and ``quant`` (a QuantLinear from a Linear) both use it.
+
+    Why not ``cls(...)``: ``__init__`` draws random initial weights from minikd's seeded generator
+    (every later random number of a seeded run would shift) only to throw them away, and a
+    subclass's ``__init__`` may take other arguments. What the new layer gets:
+
+    - every plain attribute of ``layer`` (``in_features``, ``kernel_size``, ``training``, ...),
+      then ``settings`` on top of them (``out_features=16`` for a layer with fewer units);
+    - ``parameters`` and ``buffers`` (dictionaries name → Tensor, in the layer's order); by
+      default ``layer``'s own objects, shared, not copied, so an optimizer holding them (and
+      pruning masks) keep working;
+    - ``layer``'s forward hooks only with ``share_hooks``: the very same registry, so a handle
+      returned for the old layer removes the hook from both;
+    - no sub-modules: it is for leaf layers (Linear, Conv2d, BatchNorm).
+    """
+    cls = type(layer) if cls is None else cls
+    new = cls.__new__(cls)
+    Module.__init__(new)
+    for key, value in layer.__dict__.items():
+        if key not in _REGISTRIES:
+            object.__setattr__(new, key, value)
+    for key, value in settings.items():
+        object.__setattr__(new, key, value)
+    if share_hooks:
+        object.__setattr__(new, "_forward_hooks", layer._forward_hooks)
+    new._parameters.update(layer._parameters if parameters is None else parameters)
+    new._buffers.update(layer._buffers if buffers is None else buffers)
+    return new
 
 
 def _indent(text: str, n: int) -> str:

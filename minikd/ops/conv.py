@@ -12,9 +12,43 @@ computes the *cross-correlation* (the kernel is not flipped).
 from __future__ import annotations
 
 from .. import kernels
-from ..checks import check_same_dtype
+from ..backend import get_array_module
+from ..checks import check_pair, check_same_dtype
 from ..function import Function
-from ..kernels import as_pair, conv2d_reference  # noqa: F401  (re-exported for readers)
+from ..kernels import conv_output_size
+
+# --------------------------------------------------------------------------- the definition, naively
+
+
+def conv2d_reference(x, w, b=None, stride=1, padding=0):
+    """The convolution straight from its definition: four loops, one window at a time (slow).
+
+    Cross-correlation (the kernel is not flipped), as in every deep-learning library::
+
+        y[n, o, i, j] = b[o] + Σ_c Σ_{k_i} Σ_{k_j} w[o, c, k_i, k_j] · x_pad[n, c, i·s + k_i, j·s + k_j]
+
+    ``x``: (N, d_prev, H, W), ``w``: (d, d_prev, k_h, k_w), ``b``: (d,) or None; ``stride``
+    and ``padding`` are ints or (h, w) pairs. No groups. :class:`Conv2d` below computes the
+    same numbers as one matrix product (im2col); the tests hold the two equal.
+    """
+    xp = get_array_module(x)
+    (sh, sw), (ph, pw) = check_pair(stride, "conv2d_reference", "stride"), check_pair(padding, "conv2d_reference",
+                                                                                        "padding")
+    N, _, H, W = x.shape
+    d, _, kh, kw = w.shape
+    Ho, Wo = conv_output_size(H, kh, ph, sh, floor=True), conv_output_size(W, kw, pw, sw, floor=True)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = xp.zeros((N, d, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for o in range(d):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = x_pad[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    y[n, o, i, j] = (window * w[o]).sum() + (b[o] if b is not None else 0)
+    return y
+
+
+# --------------------------------------------------------------------------- the op: im2col + one matrix product
 
 
 def _fmt(shape):
@@ -36,7 +70,7 @@ def check_window(op, x_shape, kernel, stride, padding):
     if kh > H or kw > W:
         pad = ph if ph == pw else (ph, pw)
         raise ValueError(f"{op}: kernel {kh}×{kw} does not fit the padded input {H}×{W} (padding {pad}); "
-                         f"input shape {_fmt(x_shape)}")
+                         f"input shape {_fmt(x_shape)}: the padded input is smaller than the kernel")
 
 
 class Conv2d(Function):
@@ -68,7 +102,8 @@ class Conv2d(Function):
         N, C, H, W = x.shape
         d, cg, kh, kw = weight.shape
         kernel = (kh, kw)
-        Ho, Wo = kernels.output_size(H, kh, padding[0], stride[0]), kernels.output_size(W, kw, padding[1], stride[1])
+        Ho = conv_output_size(H, kh, padding[0], stride[0], floor=True)
+        Wo = conv_output_size(W, kw, padding[1], stride[1], floor=True)
         self.x_shape, self.kernel, self.stride, self.padding, self.groups = x.shape, kernel, stride, padding, groups
         self.weight = weight
 
@@ -114,9 +149,9 @@ class Conv2d(Function):
                 gw_mat = xp.concatenate([g_mat[g * dg:(g + 1) * dg] @ cols[g * kg:(g + 1) * kg].T
                                          for g in range(groups)], axis=0)
             gw = gw_mat.reshape(weight.shape)
-        if len(needs) == 3 and needs[2]:
+        if needs[2]:
             gb = g_mat.sum(axis=1)
-        return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
+        return gx, gw, gb
 
     @staticmethod
     def _check(x, weight, bias, stride, padding, groups):
@@ -148,8 +183,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     (d, d_prev/groups, k_h, k_w) plus ``bias`` (d,); ``stride`` and ``padding`` are ints
     or (h, w) pairs; zero padding. Output (N, d, h_i, w_i), h_i = ⌊(h_{i−1} − k_h + 2p)/s⌋ + 1.
     """
-    params = dict(stride=as_pair(stride, "conv2d", "stride"), padding=as_pair(padding, "conv2d", "padding"),
+    params = dict(stride=check_pair(stride, "conv2d", "stride"), padding=check_pair(padding, "conv2d", "padding"),
                   groups=groups)
-    if bias is None:
-        return Conv2d.apply(x, weight, **params)
     return Conv2d.apply(x, weight, bias, **params)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..checks import check_axis, check_temperature
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, raw
 
 REDUCTIONS = ("mean", "sum", "none")
 KL_REDUCTIONS = ("batchmean", "sum", "none")
@@ -238,15 +238,14 @@ class CrossEntropy(Function):
         return g_logits, g_target
 
 
-def _raw(x):
-    """The array inside a Tensor; arrays stay as they are; lists become NumPy arrays."""
-    if isinstance(x, Tensor):
-        return x.data
+def _array(x):
+    """User input as an array: a Tensor's data, an array as it is, a list or number as a NumPy array."""
+    x = raw(x)
     return x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
 
 
 def _shape_of(x):
-    return tuple(_raw(x).shape)
+    return tuple(_array(x).shape)
 
 
 def _check_labels(labels, C):
@@ -277,7 +276,7 @@ def cross_entropy(logits, target, reduction="mean"):
     shape = _shape_of(logits)
     if len(shape) == 0:
         raise ValueError("cross_entropy expects logits of shape (N, C); got a scalar")
-    t = _raw(target)
+    t = _array(target)
     if t.dtype.kind == "f":
         if t.shape != shape:
             raise ValueError(f"cross_entropy: a float target is read as soft targets (class probabilities) "

@@ -69,12 +69,10 @@ class Linear(Function):
         x, w = self.x, self.weight
         gx = gy @ w if self.needs_input_grad[0] else None
         gw = gy.reshape(-1, gy.shape[-1]).T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None
-        grads = (gx, gw)
-        if len(self.needs_input_grad) == 3:
-            grads += (gy.reshape(-1, gy.shape[-1]).sum(axis=0) if self.needs_input_grad[2] else None,)
-        return grads
+        gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb
 
 
 def linear(x, weight, bias=None):
     """The fully connected layer: y = x Wᵀ + b, (I + 1)·O parameters."""
-    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+    return Linear.apply(x, weight, bias)

@@ -7,12 +7,7 @@ from .. import backend
 from ..checks import check_number, check_same_dtype
 from ..function import Function
 from ..random import get_rng
-from ..tensor import Tensor, as_tensor
-
-
-def _raw(a):
-    """The backend array inside ``a`` (a Tensor or already an array), or None."""
-    return a.data if isinstance(a, Tensor) else a
+from ..tensor import as_tensor, raw
 
 
 class BatchNorm(Function):
@@ -47,16 +42,13 @@ class BatchNorm(Function):
     constants, so dL/dx = dL/dy · γ / √(σ²_run + ε).
     """
 
-    def forward(self, x, *affine, running_mean, running_var, training, momentum, eps, has_weight, has_bias):
+    def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
         xp = self.xp
-        affine = list(affine)
-        weight = affine.pop(0) if has_weight else None
-        bias = affine.pop(0) if has_bias else None
         C = x.shape[1]
         self.axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channel axis
         stat_shape = (1, C) + (1,) * (x.ndim - 2)  # so (C,) vectors broadcast along axis 1
         self.m = x.size // C
-        self.has_weight, self.has_bias, self.training = has_weight, has_bias, training
+        self.training = training
 
         if training:
             if self.m < 2:
@@ -92,8 +84,9 @@ class BatchNorm(Function):
 
     def backward(self, gy):
         x_hat, axes = self.x_hat, self.axes
-        grads = []
-        if self.needs_input_grad[0]:
+        needs = self.needs_input_grad
+        gx = g_weight = g_bias = None
+        if needs[0]:
             scale = self.inv_std if self.weight is None else self.weight * self.inv_std  # γ / √(σ² + ε)
             if self.training:
                 sum_gy = gy.sum(axis=axes, keepdims=True)
@@ -101,16 +94,11 @@ class BatchNorm(Function):
                 gx = (scale / self.m) * (self.m * gy - sum_gy - x_hat * sum_gy_xhat)
             else:
                 gx = gy * scale
-            grads.append(gx)
-        else:
-            grads.append(None)
-        k = 1
-        if self.has_weight:
-            grads.append((gy * x_hat).sum(axis=axes) if self.needs_input_grad[k] else None)
-            k += 1
-        if self.has_bias:
-            grads.append(gy.sum(axis=axes) if self.needs_input_grad[k] else None)
-        return tuple(grads)
+        if needs[1]:
+            g_weight = (gy * x_hat).sum(axis=axes)     # dL/dγ = Σ dL/dy · x̂
+        if needs[2]:
+            g_bias = gy.sum(axis=axes)                 # dL/dβ = Σ dL/dy
+        return gx, g_weight, g_bias
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=True, momentum=0.1, eps=1e-5):
@@ -132,10 +120,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}; the input {x.shape} has "
                              f"{C} channels, so it must be ({C},)")
     check_same_dtype("batch_norm", x, weight=weight, bias=bias)
-    inputs = [x] + [t for t in (weight, bias) if t is not None]
-    return BatchNorm.apply(*inputs, running_mean=_raw(running_mean), running_var=_raw(running_var),
-                           training=bool(training), momentum=momentum, eps=eps,
-                           has_weight=weight is not None, has_bias=bias is not None)
+    return BatchNorm.apply(x, weight, bias, running_mean=raw(running_mean), running_var=raw(running_var),
+                           training=bool(training), momentum=momentum, eps=eps)
 
 
 class Dropout(Function):

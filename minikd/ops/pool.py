@@ -12,15 +12,46 @@ least one real pixel.
 from __future__ import annotations
 
 from .. import kernels
+from ..backend import get_array_module
+from ..checks import check_pair
 from ..function import Function
-from ..kernels import as_pair
+from ..kernels import conv_output_size
 from .conv import _fmt, check_window
+
+# --------------------------------------------------------------------------- the definitions, naively
+
+
+def max_pool2d_reference(x, kernel_size, stride=None, padding=0):
+    """Max pooling straight from its definition: four loops, one window at a time (slow).
+
+        y[n, c, i, j] = max_{k_i, k_j} x_pad[n, c, i·s + k_i, j·s + k_j]      (padding = −∞)
+
+    A window holding a NaN gives NaN (NumPy's ``max``). :class:`MaxPool2d` below computes
+    the same numbers in one pass (minikd/kernels/pool.py); the tests hold the two equal.
+    """
+    xp = get_array_module(x)
+    (kh, kw) = check_pair(kernel_size, "max_pool2d_reference", "kernel_size")
+    (sh, sw) = (kh, kw) if stride is None else check_pair(stride, "max_pool2d_reference", "stride")
+    (ph, pw) = check_pair(padding, "max_pool2d_reference", "padding")
+    N, C, H, W = x.shape
+    Ho, Wo = conv_output_size(H, kh, ph, sh, floor=True), conv_output_size(W, kw, pw, sw, floor=True)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
+    y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    y[n, c, i, j] = x_pad[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].max()
+    return y
+
+
+# --------------------------------------------------------------------------- the ops
 
 
 def _params(op, kernel_size, stride, padding):
-    kernel = as_pair(kernel_size, op, "kernel_size")
-    stride = kernel if stride is None else as_pair(stride, op, "stride")
-    padding = as_pair(padding, op, "padding")
+    kernel = check_pair(kernel_size, op, "kernel_size")
+    stride = kernel if stride is None else check_pair(stride, op, "stride")
+    padding = check_pair(padding, op, "padding")
     return dict(kernel=kernel, stride=stride, padding=padding)
 
 
@@ -43,16 +74,12 @@ class MaxPool2d(Function):
 
     def forward(self, x, *, kernel, stride, padding):
         _check("max_pool2d", x, kernel, stride, padding)
-        self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
-        y, self.argmax = kernels.max_pool_forward(x, kernel, stride, padding)
-        self.x = x  # for its memory layout only (the graph keeps x alive anyway)
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        y, self.saved = kernels.max_pool_forward(x, kernel, stride, padding)  # saved: each window's argmax
         return y
 
     def backward(self, gy):
-        # dL/dx in x's layout: after a convolution (channel-major output) the conv's
-        # backward then reads it without a transposing copy
-        return kernels.max_pool_backward(gy, self.argmax, self.x_shape, self.kernel, self.stride, self.padding,
-                                         like=self.x)
+        return kernels.max_pool_backward(gy, self.saved, self.kernel, self.stride, self.padding)
 
 
 class AvgPool2d(Function):

@@ -32,6 +32,7 @@ second neighbour is taken to be i₀ itself, so no output ever depends on a pixe
 from __future__ import annotations
 
 from .. import backend
+from ..checks import check_pair
 from ..function import Function
 from ..tensor import Tensor
 
@@ -113,13 +114,12 @@ class Interpolate(Function):
 
 
 def _size_pair(size):
-    """``size`` as (H', W'): an int or a pair of positive ints."""
-    pair = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-    ok = len(pair) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)
-    if not ok:
+    """``size`` as (H', W'): an int or a pair of positive ints (minikd.checks.check_pair)."""
+    try:
+        return check_pair(size, "interpolate", "size", low=1)
+    except ValueError:  # also the wrong type (ArgumentTypeError is a ValueError too): one message for both
         raise ValueError(f"interpolate: size must be a positive int or a pair (H', W') of positive ints; "
-                         f"got {size!r}")
-    return pair
+                         f"got {size!r}") from None
 
 
 def interpolate(x, size, mode="bilinear", align_corners=False):

@@ -48,12 +48,12 @@ import copy as _copy
 import numpy as np
 
 from .. import backend, nn
+from .. import functional as F
 from ..kd import kd_loss
+from ..nn.module import rebuild
 from ..tensor import Tensor, no_grad
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver
 from .ops import MAX_BITS, MIN_BITS, fake_quantize, qparams
-
-_REGISTRIES = ("_parameters", "_buffers", "_modules", "_forward_hooks")
 
 
 def check_bits_or_none(bits, name: str, op: str):
@@ -70,8 +70,9 @@ def check_bits_or_none(bits, name: str, op: str):
 
 
 class _QuantMixin:
-    """What QuantLinear and QuantConv2d add to their float layer: fake-quantize the weight
-    (through ``masked``, which the float layer's forward asks for its weight) and the input."""
+    """What QuantLinear and QuantConv2d add to their float layer: the fake-quantized weight
+    ŵ (:meth:`quantized_weight`) and input x̂ (:meth:`quantize_input`), which their
+    ``forward`` hands to the float layer's op."""
 
     def _setup_quant(self, w_bits, a_bits, per_channel, symmetric_weights, qat, momentum):
         op = type(self).__name__
@@ -96,7 +97,7 @@ class _QuantMixin:
         """(s_w, z_w) of the weight as it is now: one pair per output channel (axis 0) when
         ``per_channel``, else one for the tensor. s_w is float32 — the very numbers an
         integer layer stores — so fake and integer inference quantize w identically."""
-        w = self.masked_float("weight") if weight is None else weight
+        w = self.masked("weight") if weight is None else weight
         observer = MinMaxObserver(self.weight_bits, symmetric=self.symmetric_weights,
                                   axis=0 if self.per_channel else None)
         observer.observe(w)
@@ -104,18 +105,15 @@ class _QuantMixin:
         xp = backend.get_array_module(w.data if isinstance(w, Tensor) else w)
         return xp.asarray(s, dtype=np.float32), z
 
-    def masked_float(self, name):
-        """The parameter as the float layer would use it (pruning mask applied, not quantized)."""
-        return super().masked(name)
-
-    def masked(self, name):
-        """The parameter as the forward pass uses it: masked (pruning), and the weight
-        fake-quantized, ŵ = s_w · Q(w, w_bits) (the bias stays float)."""
-        p = super().masked(name)
-        if name != "weight" or p is None or self.weight_bits is None:
-            return p
-        s, z = self.weight_qparams(p)
-        return fake_quantize(p, self.weight_bits, s, z, axis=0 if self.per_channel else None)
+    def quantized_weight(self):
+        """ŵ = s_w · Q(w, w_bits), the weight the forward pass uses: pruning's mask first
+        (``masked``), then fake-quantized (straight-through backward); w itself when
+        ``w_bits`` is None. The bias is not quantized: the forward uses ``masked("bias")``."""
+        w = self.masked("weight")
+        if self.weight_bits is None:
+            return w
+        s, z = self.weight_qparams(w)
+        return fake_quantize(w, self.weight_bits, s, z, axis=0 if self.per_channel else None)
 
     # ------------------------------------------------------------------ activations
     @property
@@ -150,9 +148,6 @@ class _QuantMixin:
                 f"training step first")
         return fake_quantize(x, self.act_bits, self.act_scale.data, self.act_zero_point.data)
 
-    def forward(self, x):
-        return super().forward(self.quantize_input(x))
-
     def extra_repr(self):
         channel = "per-channel" if self.per_channel else "per-tensor"
         return (f"{super().extra_repr()}, w_bits={self.weight_bits}, a_bits={self.act_bits}, {channel}"
@@ -163,14 +158,9 @@ class _QuantMixin:
     def from_float(cls, layer, w_bits=8, a_bits=8, per_channel=True, symmetric_weights=True, qat=False,
                    momentum=0.1):
         """A quantized layer holding ``layer``'s own Parameter objects (so an optimizer built on
-        them keeps working), its buffers (e.g. pruning masks) and its settings."""
-        q = cls.__new__(cls)
-        nn.Module.__init__(q)
-        for key, value in layer.__dict__.items():
-            if key not in _REGISTRIES:
-                object.__setattr__(q, key, value)  # in_features, kernel_size, training, ...
-        q._parameters.update(layer._parameters)
-        q._buffers.update(layer._buffers)
+        them keeps working), its buffers (e.g. pruning masks) and its settings (in_features,
+        kernel_size, training, ...); not its forward hooks."""
+        q = rebuild(layer, cls)
         q._setup_quant(w_bits, a_bits, per_channel, symmetric_weights, qat, momentum)
         return q
 
@@ -183,6 +173,13 @@ class QuantLinear(_QuantMixin, nn.Linear):
         nn.Linear.__init__(self, in_features, out_features, bias)
         self._setup_quant(w_bits, a_bits, per_channel, symmetric_weights, qat, momentum)
 
+    def forward(self, x):
+        """y = x̂ ŵᵀ + b: the float layer's product on the fake-quantized input and weight."""
+        x_hat = self.quantize_input(x)  # x̂ = s_x · (Q(x, a_bits) + z_x)
+        self.check_input(x_hat)          # nn.Linear's own check and message
+        w_hat = self.quantized_weight()  # ŵ = s_w · Q(w, w_bits)
+        return F.linear(x_hat, w_hat, self.masked("bias"))  # the bias stays float
+
 
 class QuantConv2d(_QuantMixin, nn.Conv2d):
     """``nn.Conv2d`` on fake-quantized weights and inputs: y = conv(x̂, ŵ) + b (see the module docstring)."""
@@ -192,6 +189,14 @@ class QuantConv2d(_QuantMixin, nn.Conv2d):
                  qat: bool = False, momentum: float = 0.1):
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, groups, bias)
         self._setup_quant(w_bits, a_bits, per_channel, symmetric_weights, qat, momentum)
+
+    def forward(self, x):
+        """y = conv(x̂, ŵ) + b: the float layer's convolution on the fake-quantized input and weight."""
+        x_hat = self.quantize_input(x)  # x̂ = s_x · (Q(x, a_bits) + z_x)
+        self.check_input(x_hat)          # nn.Conv2d's own check and message
+        w_hat = self.quantized_weight()  # ŵ = s_w · Q(w, w_bits)
+        return F.conv2d(x_hat, w_hat, self.masked("bias"), stride=self.stride, padding=self.padding,
+                        groups=self.groups)  # the bias stays float
 
 
 QUANT_LAYERS = {nn.Linear: QuantLinear, nn.Conv2d: QuantConv2d}

@@ -39,29 +39,44 @@ import numba
 import numpy as np
 
 from ..backend import get_array_module
-from ..checks import check_pair
 from .jit import loops
 
 # --------------------------------------------------------------------------- sizes
 
 
-def output_size(d_prev: int, k: int, p: int, s: int) -> int:
-    """Output length along one axis: ``h_i = ⌊(h_{i−1} − k + 2p) / s⌋ + 1``.
+def conv_output_size(h: int, k: int, p: int = 0, s: int = 1, floor: bool = False) -> int:
+    """h_i = (h_{i−1} − k + 2p)/s + 1: the output height (or width) of a conv or pooling layer,
+    from the input's h_{i−1} = ``h``, the kernel size k, the padding p and the stride s.
 
-    >>> output_size(28, 3, 1, 1), output_size(28, 2, 0, 2), output_size(5, 3, 0, 1)
-    (28, 14, 3)
+    The lecture's formula assumes that the window tiles the padded input exactly. By default
+    this raises ValueError when it does not (the formula is not a whole number) or when the
+    result is not positive. ``floor=True`` gives what the layers compute (as in every
+    framework): ⌊(h − k + 2p)/s⌋ + 1, the last partial window dropped.
+
+    >>> conv_output_size(5, 3)          # the slide: 5×5 image, 3×3 kernel
+    3
+    >>> conv_output_size(5, 3, p=1)     # the zero-padding exercise
+    5
+    >>> conv_output_size(28, 2, s=2, floor=True), conv_output_size(5, 2, s=2, floor=True)
+    (14, 2)
     """
-    return (d_prev - k + 2 * p) // s + 1
-
-
-def as_pair(value, op: str, name: str) -> tuple[int, int]:
-    """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is an error naming ``op`` (see minikd.checks)."""
-    return check_pair(value, op, name)
+    if s <= 0 or k <= 0 or p < 0:
+        raise ValueError(f"conv_output_size: need k > 0, s > 0, p ≥ 0; got k={k}, p={p}, s={s}")
+    span = h - k + 2 * p
+    if span < 0:
+        raise ValueError(f"conv_output_size: kernel {k} is larger than the padded input {h + 2 * p} "
+                         f"(h={h}, p={p}); (h − k + 2p)/s + 1 = {span / s + 1:g} ≤ 0")
+    if span % s and not floor:
+        raise ValueError(f"conv_output_size: (h − k + 2p)/s + 1 = ({h} − {k} + 2·{p})/{s} + 1 = {span / s + 1:g} "
+                         "is not a whole number: the window does not tile the input with this stride "
+                         "(frameworks then drop the last partial window: floor=True)")
+    return span // s + 1
 
 
 def _sizes(x_shape, kernel, stride, padding):
+    """(h_i, w_i) of a window over x (N, C, H, W), as the layers compute them (floor)."""
     (_, _, H, W), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel, stride, padding
-    return output_size(H, kh, ph, sh), output_size(W, kw, pw, sw)
+    return conv_output_size(H, kh, ph, sh, floor=True), conv_output_size(W, kw, pw, sw, floor=True)
 
 
 # --------------------------------------------------------------------------- NumPy reference
@@ -210,32 +225,3 @@ def col2im_numba(cols, x_shape, kernel, stride, padding):
     dx = np.zeros(tuple(x_shape), dtype=cols.dtype)
     _col2im_kernel(cols.size, np.ascontiguousarray(cols), *kernel, *stride, *padding, dx)
     return dx
-
-
-# --------------------------------------------------------------------------- naive reference
-
-
-def conv2d_reference(x, w, b=None, stride=1, padding=0):
-    """The convolution straight from its definition, for readers and tests (slow).
-
-    Cross-correlation (the kernel is not flipped), as in every deep-learning library::
-
-        y[n, o, i, j] = b[o] + Σ_c Σ_{k_i} Σ_{k_j} w[o, c, k_i, k_j] · x_pad[n, c, i·s + k_i, j·s + k_j]
-
-    ``x``: (N, d_prev, H, W), ``w``: (d, d_prev, k_h, k_w), ``b``: (d,) or None; ``stride``
-    and ``padding`` are ints or (h, w) pairs. No groups.
-    """
-    xp = get_array_module(x)
-    (sh, sw), (ph, pw) = as_pair(stride, "conv2d_reference", "stride"), as_pair(padding, "conv2d_reference", "padding")
-    N, _, H, W = x.shape
-    d, _, kh, kw = w.shape
-    Ho, Wo = output_size(H, kh, ph, sh), output_size(W, kw, pw, sw)
-    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = xp.zeros((N, d, Ho, Wo), dtype=x.dtype)
-    for n in range(N):
-        for o in range(d):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = x_pad[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                    y[n, o, i, j] = (window * w[o]).sum() + (b[o] if b is not None else 0)
-    return y
