@@ -102,6 +102,20 @@ def detect_anomaly():
 
 # --------------------------------------------------------------------------- Tensor
 
+
+def _spelling(op: str, reflected: bool = False):
+    """A method that calls ``minikd.ops.<op>`` with the tensor first (``reflected``: second, for
+    ``2 * t``, which Python runs as ``t.__rmul__(2)``)."""
+    def method(self, *args, **kwargs):
+        fn = getattr(_ops, op)
+        return fn(args[0], self) if reflected else fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = op
+    method.__doc__ = f"``minikd.ops.{op}`` with this tensor as the {'second' if reflected else 'first'} operand."
+    return method
+
+
+
 DEFAULT_FLOAT = np.float32
 
 
@@ -303,48 +317,30 @@ class Tensor:
                                        f"{gx.shape} for an input of shape {x.shape}")
                 grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
 
-    # ---- operators (the ops live in minikd/ops; these are thin spellings)
-    def __add__(self, other):
-        return _ops.add(self, other)
+    # ---- operators and methods: thin spellings of the ops in minikd/ops (a + b is ops.add(a, b))
+    __add__, __radd__ = _spelling("add"), _spelling("add", reflected=True)
+    __sub__, __rsub__ = _spelling("sub"), _spelling("sub", reflected=True)
+    __mul__, __rmul__ = _spelling("mul"), _spelling("mul", reflected=True)
+    __truediv__, __rtruediv__ = _spelling("div"), _spelling("div", reflected=True)
+    __pow__, __rpow__ = _spelling("pow"), _spelling("pow", reflected=True)
+    __matmul__, __rmatmul__ = _spelling("matmul"), _spelling("matmul", reflected=True)
+    __neg__, __getitem__ = _spelling("neg"), _spelling("getitem")
+    sum, mean, max = _spelling("sum"), _spelling("mean"), _spelling("max")
+    reshape, transpose, permute = _spelling("reshape"), _spelling("transpose"), _spelling("transpose")
+    view = reshape
+    exp, log, sqrt, abs = _spelling("exp"), _spelling("log"), _spelling("sqrt"), _spelling("abs")
+    tanh, sigmoid, relu, clip = _spelling("tanh"), _spelling("sigmoid"), _spelling("relu"), _spelling("clip")
 
-    def __radd__(self, other):
-        return _ops.add(other, self)
+    def flatten(self, start_axis=0):
+        """All axes from ``start_axis`` on merged into one (all of them by default, unlike F.flatten)."""
+        return _ops.flatten(self, start_axis)
 
-    def __sub__(self, other):
-        return _ops.sub(self, other)
+    @property
+    def T(self):
+        return _ops.transpose(self)
 
-    def __rsub__(self, other):
-        return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.div(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
+    def argmax(self, axis=None):
+        return Tensor(self.data.argmax(axis=axis))
 
     # comparisons give constant (non-differentiable) boolean tensors
     def __lt__(self, other):
@@ -364,61 +360,6 @@ class Tensor:
 
     def __ne__(self, other):
         return Tensor(self.data != raw(other))
-
-    # ---- methods
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis, keepdims)
-
-    def argmax(self, axis=None):
-        return Tensor(self.data.argmax(axis=axis))
-
-    def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
-
-    view = reshape
-
-    def flatten(self, start_axis=0):
-        return _ops.flatten(self, start_axis)
-
-    def transpose(self, *axes):
-        return _ops.transpose(self, *axes)
-
-    def permute(self, *axes):
-        return _ops.transpose(self, *axes)
-
-    @property
-    def T(self):
-        return _ops.transpose(self)
-
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def clip(self, lo=None, hi=None):
-        return _ops.clip(self, lo, hi)
 
 
 def raw(x):
