@@ -1,5 +1,5 @@
 """Small helpers the MNIST examples share: their command lines, the data, evaluation, the
-lecture's training loop, atomic writes.
+one training loop (:func:`fit`) with its losses, atomic writes.
 
 The examples put ``examples/`` first on ``sys.path`` when run as scripts, so they import this
 module as ``common``.
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 import minikd as mk
 from minikd import functional as F
-from minikd import optim
+from minikd import kd, optim
 from minikd.checks import check_int, check_number
 from minikd.data import DataLoader, load_mnist
 from minikd.data.mnist import missing_files, mnist_dir
@@ -181,18 +182,79 @@ def evaluate(model, x, y, batch_size: int = 1000) -> float:
     return correct / len(y)
 
 
-def train_ce(model, x, y, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress=True,
-             name: str = "model"):
-    """The lecture's training: Adam, cross-entropy, shuffled minibatches, ``epochs`` passes."""
-    opt = optim.Adam(model.parameters(), lr=lr)
+def ce_step(model, x, y):
+    """The plain loss: cross-entropy with the labels. Returns ``(loss, logits)``, as every loss of :func:`fit`."""
+    logits = model(x)
+    return F.cross_entropy(logits, y), logits
+
+
+def make_kd_step(teacher, T: float, lam: float):
+    """The lecture's distillation loss from a frozen ``teacher`` (in eval mode):
+    L = (1 − λ)·CE(y, p_s) + λ·T²·KL(p_t ‖ p_s) (:func:`minikd.kd.kd_loss`)."""
+    def step(student, x, y):
+        logits = student(x)
+        with mk.no_grad():          # the teacher is frozen: no graph, no gradient
+            teacher_logits = teacher(x)
+        return kd.kd_loss(logits, teacher_logits, y, T=T, lam=lam), logits
+    return step
+
+
+def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None, schedule=None, progress=True):
+    """The examples' one training loop: ``epochs`` passes over the minibatches of ``loader``.
+
+    For each minibatch ``(x, y)``: ``loss, logits = loss_fn(model, x, y)`` (:func:`ce_step`,
+    :func:`make_kd_step`, ... — the loss is what changes between runs), then ``opt.zero_grad()``,
+    ``loss.backward()``, ``opt.step()`` and, if given, a step of the learning-rate ``schedule``.
+
+    ``loader`` is a DataLoader, which draws a new order each epoch from its one seed, or a
+    function ``epoch → DataLoader`` (epochs count from 1) for a loader seeded anew each epoch.
+    A progress bar shows the running loss and training accuracy (``progress=False``: none).
+    With ``test=(x_test, y_test)`` every epoch ends with the test accuracy and a printed line.
+
+    Returns the history, one dict per epoch (``epoch``, ``train_loss``, ``train_acc`` — means
+    over the epoch's minibatches, weighted by their size — and ``test_acc`` with ``test``),
+    and the seconds spent training (evaluation excluded).
+    """
     model.train()
-    for epoch in range(epochs):
-        batches = DataLoader(x, y, batch_size, shuffle=True, seed=seed + epoch)
-        for xb, yb in tqdm(batches, desc=f"{name} epoch {epoch + 1}/{epochs}", leave=False, disable=not progress):
-            loss = F.cross_entropy(model(xb), yb)
+    history, seconds = [], 0.0
+    for epoch in range(1, epochs + 1):
+        batches = loader(epoch) if callable(loader) else loader
+        desc = (f"{name} " if name else "") + f"epoch {epoch}/{epochs}"
+        bar = tqdm(batches, desc=desc, leave=False, disable=not progress)
+        total_loss, correct, seen = 0.0, 0, 0
+        start = time.perf_counter()
+        for x, y in bar:
+            loss, logits = loss_fn(model, x, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
+            n = len(y)
+            total_loss += loss.item() * n
+            correct += int((logits.numpy().argmax(axis=1) == y.numpy()).sum())
+            seen += n
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", refresh=False)
+        seconds += time.perf_counter() - start
+        row = {"epoch": epoch, "train_loss": total_loss / seen, "train_acc": correct / seen}
+        if test is not None:
+            row["test_acc"] = evaluate(model, *test)
+            tqdm.write(f"{desc}: loss {row['train_loss']:.4f}, train acc {100 * row['train_acc']:.2f} %, "
+                       f"test acc {100 * row['test_acc']:.2f} %")
+        history.append(row)
+    return history, seconds
+
+
+def train_ce(model, x, y, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress=True,
+             name: str = "model"):
+    """The lecture's training from scratch: Adam, cross-entropy, ``epochs`` passes over (x, y),
+    shuffled with the seed ``seed + epoch − 1`` in each. Returns the model.
+
+    (The hands-on draws every epoch's order from one seeded loader instead; each example keeps
+    the order it has always used, so its numbers for a given seed stay the same.)"""
+    opt = optim.Adam(model.parameters(), lr=lr)
+    fit(model, opt, ce_step, lambda epoch: DataLoader(x, y, batch_size, shuffle=True, seed=seed + epoch - 1),
+        epochs, name, progress=progress)
     return model
 
 

@@ -3,19 +3,28 @@
     python examples/mnist_mlp.py [--epochs 1] [--data-dir PATH]
 
 784 → 512 (batch norm, ReLU) → 10, Adam at 1e-3 with a cosine decay over the run,
-batch 32. Expect about 97.3 % test accuracy after one epoch, in a few seconds on a
+batch 32. Expect about 97.4 % test accuracy after one epoch, in a few seconds on a
 laptop CPU. (Without the batch norm and the decay, one epoch gives ≈ 96.5 %.)
+
+The training loop is ``fit`` in ``examples/common.py``, the one every example uses: for each
+minibatch, the loss, ``opt.zero_grad()``, ``loss.backward()``, ``opt.step()``.
 """
 
 import argparse
-import time
 
 import numpy as np
-from common import DATA_DIR_HELP, check_data_dir, check_training_options, load_mnist_data, run_cli
-from tqdm import tqdm
+from common import (
+    DATA_DIR_HELP,
+    ce_step,
+    check_data_dir,
+    check_training_options,
+    evaluate,
+    fit,
+    load_mnist_data,
+    run_cli,
+)
 
 import minikd as mk
-from minikd import functional as F
 from minikd import nn, optim
 from minikd.data import DataLoader, normalize
 
@@ -25,37 +34,17 @@ def make_mlp(hidden: int = 512) -> nn.Module:
                          nn.Linear(hidden, 10))
 
 
-def evaluate(model, loader) -> float:
-    model.eval()
-    correct = 0
-    with mk.no_grad():
-        for x, y in loader:
-            correct += int((model(x).numpy().argmax(axis=1) == y.numpy()).sum())
-    model.train()
-    return correct / len(loader.x)
-
-
 def train(epochs=1, batch_size=32, lr=1e-3, seed=0, data_dir=None, progress=True):
-    """Train the MLP; return (test accuracy, seconds of training)."""
+    """Train the MLP with :func:`common.fit` (cross-entropy, Adam, the learning rate decayed every
+    minibatch); return (test accuracy, seconds of training)."""
     mk.manual_seed(seed)
     x_train, y_train, x_test, y_test = load_mnist_data(data_dir)  # prints the folder it read
     train_loader = DataLoader(normalize(x_train), y_train, batch_size, shuffle=True, seed=seed)
-    test_loader = DataLoader(normalize(x_test), y_test, 1000)
     model = make_mlp()
     opt = optim.Adam(model.parameters(), lr=lr)
     schedule = optim.CosineAnnealingLR(opt, T_max=epochs * len(train_loader))  # stepped every batch
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
-        for x, y in bar:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    seconds = time.perf_counter() - start
-    return evaluate(model, test_loader), seconds
+    _, seconds = fit(model, opt, ce_step, train_loader, epochs, schedule=schedule, progress=progress)
+    return evaluate(model, normalize(x_test), y_test), seconds
 
 
 def parse_args(argv=None):

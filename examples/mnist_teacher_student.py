@@ -37,23 +37,24 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    ce_step,
     check,
     check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
     evaluate,
+    fit,
     format_seconds,
     load_mnist_data,
+    make_kd_step,
     parse_int_list,
     run_cli,
     save_figure,
     write_json,
 )
-from tqdm import tqdm
 
 import minikd as mk
-from minikd import functional as F
 from minikd import kd, optim
 from minikd.checks import check_number, check_temperature
 from minikd.data import DataLoader, normalize
@@ -81,22 +82,14 @@ def load_data(raw, quick: bool, seed: int):
 
 
 # --------------------------------------------------------------------------- the four losses
-
-def ce_step(model, x, y):
-    logits = model(x)
-    return F.cross_entropy(logits, y), logits
-
-
-def make_kd_step(teacher, T, lam):
-    def step(student, x, y):
-        logits = student(x)
-        with mk.no_grad():          # the teacher is frozen: no graph, no gradient
-            teacher_logits = teacher(x)
-        return kd.kd_loss(logits, teacher_logits, y, T=T, lam=lam), logits
-    return step
-
+# each returns (loss, logits) for a minibatch; common.fit trains with it
+#   teacher, student: common.ce_step       CE(y, p)
+#   kd:               common.make_kd_step  (1 − λ)·CE(y, p_s) + λ·T²·KL(p_t ‖ p_s), the teacher frozen
+#   fkd:              make_fkd_step        λ·‖F_T − g(F_S)‖² + (1 − λ)·CE(y, p_s), through the adapter g(·)
 
 def make_fkd_step(teacher, adapter, lam):
+    """Feature distillation from the frozen ``teacher``: its penultimate features are the target
+    of the student's, mapped by ``adapter`` (g, trained with the student)."""
     def step(student, x, y):
         logits, features = student(x, return_features=True)
         with mk.no_grad():
@@ -108,33 +101,14 @@ def make_fkd_step(teacher, adapter, lam):
 # --------------------------------------------------------------------------- one training run
 
 def train(name, model, step, data, args, extra_params=()):
-    """Train ``model`` with ``step`` (returns loss and logits) for ``args.epochs``; return the
-    history (one entry per epoch) and the seconds spent training (evaluation excluded)."""
+    """Train ``model`` with the loss ``step`` (and Adam on its parameters and ``extra_params``) for
+    ``args.epochs`` with :func:`common.fit`; return the history (one entry per epoch, with the test
+    accuracy) and the seconds spent training (evaluation excluded)."""
     x_train, y_train, x_test, y_test = data
     loader = DataLoader(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
     opt = optim.Adam(list(model.parameters()) + list(extra_params), lr=args.lr)
-    history, seconds = [], 0.0
-    for epoch in range(1, args.epochs + 1):
-        bar = tqdm(loader, desc=f"{name:>7} epoch {epoch}/{args.epochs}", disable=not args.progress, leave=False)
-        total_loss, correct, seen = 0.0, 0, 0
-        start = time.perf_counter()
-        for x, y in bar:
-            loss, logits = step(model, x, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            n = len(y)
-            total_loss += loss.item() * n
-            correct += int((logits.numpy().argmax(axis=1) == y.numpy()).sum())
-            seen += n
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", refresh=False)
-        seconds += time.perf_counter() - start
-        test_acc = evaluate(model, x_test, y_test)
-        history.append({"epoch": epoch, "train_loss": total_loss / seen, "train_acc": correct / seen,
-                        "test_acc": test_acc})
-        tqdm.write(f"{name:>7} epoch {epoch}/{args.epochs}: loss {total_loss / seen:.4f}, "
-                       f"train acc {100 * correct / seen:.2f} %, test acc {100 * test_acc:.2f} %")
-    return history, seconds
+    return fit(model, opt, step, loader, args.epochs, name=f"{name:>7}", test=(x_test, y_test),
+               progress=args.progress)
 
 
 def complexity(model) -> dict:

@@ -32,12 +32,14 @@ from pathlib import Path
 
 from common import (
     DATA_DIR_HELP,
+    ce_step,
     check,
     check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
     evaluate,
+    fit,
     format_seconds,
     load_mnist_data,
     run_cli,
@@ -61,15 +63,12 @@ ITERATIVE = (0.8, 0.9, 0.95)
 
 
 def finetune(model, x, y, args, images=None):
-    """A short fine-tuning: Adam at lr/10 over ``images`` training images (masks keep pruned weights at 0)."""
+    """A short fine-tuning: Adam at lr/10, cross-entropy, one pass over ``images`` training images
+    (masks keep pruned weights at 0)."""
     n = args.finetune_images if images is None else images
     opt = optim.Adam(model.parameters(), lr=args.lr / 10)
-    model.train()
-    for xb, yb in DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed):
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    loader = DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed)
+    fit(model, opt, ce_step, loader, progress=False)
 
 
 def train_teacher(x, y, args):

@@ -37,8 +37,10 @@ from common import (
     check_training_options,
     check_writable_dir,
     evaluate,
+    fit,
     format_seconds,
     load_mnist_data,
+    make_kd_step,
     run_cli,
     save_figure,
     train_ce,
@@ -47,7 +49,7 @@ from common import (
 from tqdm import tqdm
 
 import minikd as mk
-from minikd import kd, optim, quant
+from minikd import optim, quant
 from minikd.checks import check_int
 from minikd.data import DataLoader, normalize
 from minikd.models import StudentModel, TeacherModel
@@ -77,18 +79,13 @@ def calibration_batches(x, args):
 
 
 def qat(fp_model, bits, data, args):
-    """Fake-quantized fine-tuning, distilled from the full-precision model (frozen, eval mode)."""
+    """Fake-quantized fine-tuning, distilled from the full-precision model (frozen, eval mode):
+    Adam at lr/10, one pass over ``args.qat_images`` training images."""
     x, y = data[0][:args.qat_images], data[1][:args.qat_images]
     model = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
     opt = optim.Adam(model.parameters(), lr=args.lr / 10)
-    model.train()
-    for xb, yb in DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed):
-        with mk.no_grad():
-            teacher_logits = fp_model(xb)
-        loss = kd.kd_loss(model(xb), teacher_logits, yb, T=3.0, lam=0.5)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    loader = DataLoader(x, y, args.batch_size, shuffle=True, seed=args.seed)
+    fit(model, opt, make_kd_step(fp_model, T=3.0, lam=0.5), loader, progress=False)
     return model
 
 

@@ -3,6 +3,8 @@
 The lecture's recap exercises are worked out BY HAND below (``math.exp`` / ``math.log`` on
 the numbers of the slides), independent of the code under test; the properties (T² keeps
 the soft gradients' size, the teacher gets no gradient, stability at ±1000) are measured.
+This is the one place the recap exercises are tested: through ``minikd.kd`` and through the
+ops it wraps (``softmax``, ``kl_divergence``, ``cross_entropy`` of ``minikd.ops.loss``).
 """
 
 import contextlib
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 import minikd as mk
 from minikd import kd, nn
 from minikd.models import StudentModel, TeacherModel
-from minikd.ops.loss import cross_entropy
+from minikd.ops.loss import cross_entropy, kl_divergence, softmax
 from tests.util import check_grad, ref_kl, ref_log_softmax, ref_softmax
 
 # --------------------------------------------------------------------------- plain-Python references
@@ -58,6 +60,13 @@ def test_recap_softmax_with_temperature():
         np.testing.assert_allclose(p64.numpy(), by_hand, rtol=1e-14)
     # higher T: softer (the largest probability drops, the smallest rises)
     assert by_hand_T2[0] < by_hand_T1[0] and by_hand_T2[2] > by_hand_T1[2]
+    # to four digits, and through the op that kd wraps (F.softmax(z, T=T)), in float32
+    for T, by_hand, slide in [(1.0, by_hand_T1, [0.6590, 0.2424, 0.0986]), (2.0, by_hand_T2, [0.5017, 0.3043, 0.1940])]:
+        np.testing.assert_allclose(by_hand, slide, atol=1e-4)  # the slide's numbers are the formula's
+        p = softmax(mk.tensor([2.0, 1.0, 0.1]), T=T)
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p.numpy(), by_hand, atol=1e-4)
+        np.testing.assert_allclose(p.numpy(), slide, atol=1e-4)
 
 
 def test_recap_kl_divergence():
@@ -73,6 +82,10 @@ def test_recap_kl_divergence():
     reverse = 0.6 * math.log(0.6 / 0.7) + 0.3 * math.log(0.3 / 0.2) + 0.1 * math.log(0.1 / 0.1)
     assert kd.kl_divergence([0.6, 0.3, 0.1], [0.7, 0.2, 0.1]).item() == pytest.approx(reverse, rel=1e-5)
     assert reverse != pytest.approx(by_hand, rel=1e-2)
+    # through the op that kd wraps, in float32 and in float64
+    P, Q = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]
+    assert kl_divergence(mk.tensor(P), mk.tensor(Q)).item() == pytest.approx(by_hand, rel=1e-5)
+    assert kl_divergence(np.array(P), np.array(Q)).item() == pytest.approx(by_hand, rel=1e-12)  # float64 stays
 
 
 def _recap_by_hand(T):
@@ -119,6 +132,18 @@ def test_recap_distillation_loss(T, soft_expected, recap_total, lecture_total):
         recap, rel=1e-12)
 
 
+def test_recap_distillation_loss_parts_through_the_ops():
+    """The exercise's soft loss (KL of the probabilities softened at T = 2) and hard loss (−log p of
+    the true class), through the ops kd wraps: softmax, kl_divergence, cross_entropy."""
+    student, teacher, T = [1.5, 2.5, 0.3], [1.0, 3.0, 0.5], 2.0
+    soft, hard = _recap_by_hand(T)
+    p_t = softmax(mk.tensor(teacher), T=T)
+    p_s = softmax(mk.tensor(student), T=T)
+    assert kl_divergence(p_t, p_s).item() == pytest.approx(soft, rel=1e-5)
+    assert cross_entropy(mk.tensor([student]), np.array([1])).item() == pytest.approx(hard, rel=1e-6)
+    assert cross_entropy(mk.tensor(student), 1).item() == pytest.approx(hard, rel=1e-6)  # one sample (C,)
+
+
 def test_slide_cat_lion_horse():
     """The slide's softened teacher (0.64, 0.27, 0.09) and student (0.57, 0.30, 0.13).
 
@@ -134,6 +159,12 @@ def test_slide_cat_lion_horse():
     by_hand = 0.64 * math.log(0.64 / 0.57) + 0.27 * math.log(0.27 / 0.30) + 0.09 * math.log(0.09 / 0.13)
     assert by_hand == pytest.approx(0.01259, abs=1e-5)   # 0.07413 − 0.02845 − 0.03309
     assert kd.kl_divergence([0.64, 0.27, 0.09], [0.57, 0.30, 0.13]).item() == pytest.approx(by_hand, rel=1e-5)
+    # through the op that kd wraps; identical distributions: 0;  asymmetric: D(P‖Q) ≠ D(Q‖P)
+    P, Q = [0.64, 0.27, 0.09], [0.57, 0.30, 0.13]
+    assert kl_divergence(mk.tensor(P), mk.tensor(Q)).item() == pytest.approx(ref_kl(P, Q), rel=1e-5)
+    assert kl_divergence(mk.tensor(P), mk.tensor(P)).item() == pytest.approx(0.0, abs=1e-7)
+    assert kl_divergence(mk.tensor(Q), mk.tensor(P)).item() == pytest.approx(ref_kl(Q, P), rel=1e-5)
+    assert ref_kl(Q, P) != pytest.approx(ref_kl(P, Q), rel=1e-3)
 
 
 # --------------------------------------------------------------------------- softmax_with_temperature, kl_divergence
@@ -358,7 +389,7 @@ def test_bad_shapes():
 
 
 def test_make_adapter_picks_the_transformation():
-    a = kd.make_adapter((32,), (128,))           # StudentModel → TeacherModel penultimate features
+    a = kd.make_adapter((32,), (128,))           # vectors → vectors: a linear adapter
     assert isinstance(a, kd.LinearAdapter) and (a.in_features, a.out_features) == (32, 128)
     assert a.num_parameters() == (32 + 1) * 128
     assert isinstance(kd.make_adapter((16,), (16,)), nn.Identity)
@@ -546,7 +577,7 @@ def test_gradcheck_feature_kd_loss(n, lam, kind, seed):
 
 
 def test_feature_kd_with_the_lecture_models():
-    """The hands-on: penultimate features of StudentModel (32) and TeacherModel (128), a linear g."""
+    """The hands-on: penultimate features of StudentModel (64) and TeacherModel (128), a linear g."""
     mk.manual_seed(1)
     teacher, student = TeacherModel(), StudentModel()
     adapter = kd.make_adapter((student.feature_dim,), (teacher.feature_dim,))

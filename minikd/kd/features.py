@@ -2,7 +2,7 @@
 
 1. Pass a batch through both networks and take the features of one layer:
    F_T = TeacherNetwork(x) ∈ R^{C_T × H_T × W_T},  F_S = StudentNetwork(x) ∈ R^{C_S × H_S × W_S}
-   (or vectors ∈ R^{C_T}, R^{C_S}, e.g. the penultimate layers of ``minikd.models``: 128 and 32).
+   (or vectors ∈ R^{C_T}, R^{C_S}, e.g. the penultimate layers of ``minikd.models``: 128 and 64).
 2. Align the dimensions with a learnable transformation g(·), the *adapter*:
    a 1×1 convolution (:class:`ConvAdapter`), a fully connected layer (:class:`LinearAdapter`),
    or a bilinear interpolation (:class:`InterpolateAdapter`);  F'_S = g(F_S).
@@ -89,7 +89,7 @@ def make_adapter(student_shape, teacher_shape):
       bilinear resize to (H_T, W_T) if the sizes differ); when C_S = C_T, only the resize:
       :class:`InterpolateAdapter`.
 
-    >>> make_adapter((32,), (128,))        # the penultimate features of StudentModel / TeacherModel
+    >>> make_adapter((32,), (128,))        # vectors C_S → C_T: a fully connected layer
     LinearAdapter(in_features=32, out_features=128, bias=True)
     >>> make_adapter((8, 14, 14), (32, 28, 28))
     ConvAdapter(
