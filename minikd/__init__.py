@@ -16,19 +16,17 @@ from . import runtime  # noqa: I001  (runs before the rest is imported)
 runtime.tune()
 
 from . import functional, kd, nn, ops, optim  # noqa: E402
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled  # noqa: E402
 from .backend import cuda_available  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .ops import concatenate, stack, where  # noqa: E402
 from .random import manual_seed  # noqa: E402
 from .serialization import CheckpointError, load, save  # noqa: E402
 from .tensor import (  # noqa: E402
-                     AnomalyError,
                      Tensor,
                      arange,
                      as_tensor,
-                     detect_anomaly,
                      enable_grad,
-                     is_anomaly_enabled,
                      is_grad_enabled,
                      no_grad,
                      ones,

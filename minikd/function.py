@@ -22,9 +22,8 @@ with the gradient of the loss with respect to that output.
 
 from __future__ import annotations
 
-from . import backend
-from . import tensor as _tensor
-from .tensor import AnomalyError, Tensor, as_tensor, is_grad_enabled
+from . import anomaly, backend
+from .tensor import Tensor, as_tensor, is_grad_enabled
 
 
 class Function:
@@ -65,8 +64,8 @@ class Function:
         fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         y = fn.forward(*(None if t is None else t._data for t in tensors), **params)
-        if _tensor._anomaly:
-            fn.check_finite_forward(tensors, y)
+        if anomaly.enabled():  # minikd.detect_anomaly(): was a NaN or ±inf born here?
+            anomaly.check_forward(fn, tensors, y)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
         out = Tensor(y, requires_grad=requires_grad)
         if requires_grad:
@@ -86,40 +85,8 @@ class Function:
                     f"the forward pass (version {v} -> {t._version}), so the gradient would use the new values. "
                     "Change it after backward() (as optimizers do), or compute on a copy (t.clone()).")
 
-    # ---- anomaly mode (minikd.detect_anomaly): where is a NaN or ±inf born?
-    def _describe(self):
-        shapes = ", ".join(str(tuple(t.shape)) for t in getattr(self, "inputs", ()) or () if t is not None)
-        return f"{type(self).__name__}" + (f" (inputs {shapes})" if shapes else "")
-
-    def check_finite_forward(self, tensors, y):
-        xp = self.xp
-        if _finite(y, xp) or not all(_finite(t.data, xp) for t in tensors if t is not None):
-            return
-        shapes = ", ".join(str(tuple(t.shape)) for t in tensors if t is not None)
-        raise AnomalyError(f"{type(self).__name__} (forward, inputs {shapes}) made {_bad(y, xp)} from finite "
-                           f"inputs; output shape {tuple(y.shape)}")
-
-    def check_finite_backward(self, gy, grads):
-        xp = self.xp
-        if not _finite(gy, xp) or not all(_finite(t.data, xp) for t in self.inputs if t is not None):
-            return
-        for i, g in enumerate(grads):
-            if g is not None and not _finite(g, xp):
-                raise AnomalyError(f"{self._describe()} (backward) made {_bad(g, xp)} in the gradient of input "
-                                   f"{i} from a finite upstream gradient and finite inputs")
-
     def __repr__(self):
         return f"<{type(self).__name__}>"
-
-
-def _finite(a, xp) -> bool:
-    return a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())
-
-
-def _bad(a, xp) -> str:
-    nan, inf = int(xp.isnan(a).sum()), int(xp.isinf(a).sum())
-    parts = [f"{nan} NaN" if nan else "", f"{inf} ±inf" if inf else ""]
-    return " and ".join(p for p in parts if p) + f" (of {a.size} values)"
 
 
 def unbroadcast(g, shape):

@@ -23,8 +23,9 @@ Two guards keep the numbers honest:
   ``t.data``, optimizer steps, ``nn.init``). An op remembers its inputs' versions, and
   ``backward`` raises if an input it saved changed after the forward pass — the gradient
   would otherwise be computed from the new values, silently wrong;
-- **anomaly mode**: inside ``with detect_anomaly():`` every op's output and every gradient
-  is checked, and the first op that makes a NaN or ±inf out of finite values is named.
+- **anomaly mode** (:mod:`minikd.anomaly`): inside ``with detect_anomaly():`` every op's
+  output and every gradient is checked, and the first op that makes a NaN or ±inf out of
+  finite values is named.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import contextlib
 
 import numpy as np
 
-from . import backend
+from . import anomaly, backend
 
 # --------------------------------------------------------------------------- grad mode
 
@@ -63,41 +64,6 @@ def enable_grad():
         yield
     finally:
         _grad_enabled = previous
-
-
-# --------------------------------------------------------------------------- anomaly mode
-
-_anomaly = False
-
-
-def is_anomaly_enabled() -> bool:
-    return _anomaly
-
-
-class AnomalyError(FloatingPointError):
-    """An op produced a NaN or ±inf from finite values (raised in ``detect_anomaly`` mode)."""
-
-
-@contextlib.contextmanager
-def detect_anomaly():
-    """Find where a NaN or ±inf is born.
-
-    Inside this block every op checks its result, and ``backward`` every gradient: the
-    first op that turns finite inputs (and a finite upstream gradient) into a non-finite
-    value raises :class:`AnomalyError` naming the op, the shapes of its inputs and how
-    many values went bad. Non-finite values that were already in the inputs pass through
-    (they were born earlier). It costs a scan of every array, so it is for debugging::
-
-        with mk.detect_anomaly():
-            loss = model(x).log().sum()      # AnomalyError: Log (forward) made -inf ...
-            loss.backward()
-    """
-    global _anomaly
-    previous, _anomaly = _anomaly, True
-    try:
-        yield
-    finally:
-        _anomaly = previous
 
 
 # --------------------------------------------------------------------------- Tensor
@@ -290,7 +256,7 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor has {self.shape}")
 
-        anomaly = _anomaly
+        check = anomaly.enabled()
         grads = {id(self): grad}
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
@@ -307,8 +273,8 @@ class Tensor:
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if anomaly:
-                fn.check_finite_backward(g, input_grads)
+            if check:  # minikd.detect_anomaly(): was a NaN or ±inf born in this backward?
+                anomaly.check_backward(fn, g, input_grads)
             for x, gx in zip(fn.inputs, input_grads):
                 if gx is None or x is None or not x.requires_grad:
                     continue
