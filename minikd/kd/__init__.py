@@ -14,9 +14,15 @@ Feature-based distillation, with an adapter g(·) that aligns F_S with F_T::
     adapter = kd.make_adapter((64,), (128,))            # LinearAdapter(64 → 128)
     loss = kd.feature_kd_loss(logits_s, F_S, F_T, y, adapter, lam=0.5)
 
-``docs/distillation.md`` walks through both, and the lecture's recap exercises.
+Relation-based KD (RKD, Park et al. 2019): ``rkd_distance_loss``, ``rkd_angle_loss``.
+Online and self-distillation: ``dml_losses`` (deep mutual learning), ``self_distillation_loss``.
+AdaDistill (Boutros et al. 2024): ``margin_logits``, ``adadistill_alpha``, ``distill_centres``.
+QUD (Kolf et al. 2024): ``qud_loss`` with an ``EmbeddingQueue`` of teacher embeddings.
+
+``docs/distillation.md`` walks through them, and the lecture's recap exercises.
 """
 
+from .contrastive import EmbeddingQueue, qud_loss
 from .features import (
     ConvAdapter,
     InterpolateAdapter,
@@ -26,8 +32,13 @@ from .features import (
     make_adapter,
 )
 from .logits import kd_loss, kl_divergence, soft_loss, softmax_with_temperature
+from .margin import adadistill_alpha, distill_centres, margin_logits
+from .relation import rkd_angle_loss, rkd_distance_loss, rkd_loss
+from .schemes import dml_losses, self_distillation_loss
 
 __all__ = [
-    "ConvAdapter", "InterpolateAdapter", "LinearAdapter", "feature_kd_loss", "feature_loss", "kd_loss",
-    "kl_divergence", "make_adapter", "soft_loss", "softmax_with_temperature",
+    "ConvAdapter", "EmbeddingQueue", "InterpolateAdapter", "LinearAdapter", "adadistill_alpha", "distill_centres",
+    "dml_losses", "feature_kd_loss", "feature_loss", "kd_loss", "kl_divergence", "make_adapter", "margin_logits",
+    "qud_loss", "rkd_angle_loss", "rkd_distance_loss", "rkd_loss", "self_distillation_loss", "soft_loss",
+    "softmax_with_temperature",
 ]

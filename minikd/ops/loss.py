@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_axis, check_temperature
+from ..checks import check_axis, check_number, check_temperature
 from ..function import Function
 from ..tensor import Tensor, raw
 
@@ -343,6 +343,49 @@ class L1Loss(Function):
         d = self.diff
         gx = self.xp.sign(d) * _reduce_backward(gy, self.reduction, d.shape, d.dtype)
         return gx, (-gx).astype(self.t_dtype, copy=False)
+
+
+class SmoothL1Loss(Function):
+    """Smooth L1 (Huber) loss, per element with d = x − y and threshold β:
+
+        ℓ = 0.5 d² / β      where |d| < β        (quadratic near 0: a smooth minimum)
+        ℓ = |d| − 0.5 β     elsewhere             (linear far out: robust to outliers)
+
+    then "mean", "sum" or "none". Relational KD (Park et al., CVPR 2019) compares distances
+    and angles with it.
+
+    dℓ/dx = d/β where |d| < β, sign(d) elsewhere;   dℓ/dy = −dℓ/dx   (g = 1/n for "mean")
+    """
+
+    saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
+
+    def forward(self, x, target, reduction, beta):
+        xp = self.xp
+        x = _as_float(x, xp)
+        self.reduction, self.t_dtype, self.beta = reduction, target.dtype, beta
+        d = x - target.astype(x.dtype, copy=False)
+        self.d, self.small = d, xp.abs(d) < beta
+        loss = xp.where(self.small, 0.5 * d * d / beta, xp.abs(d) - 0.5 * beta)
+        return _reduce(loss.astype(x.dtype, copy=False), reduction, xp, "smooth_l1_loss")
+
+    def backward(self, gy):
+        xp, d = self.xp, self.d
+        slope = xp.where(self.small, d / self.beta, xp.sign(d)).astype(d.dtype, copy=False)
+        gx = slope * _reduce_backward(gy, self.reduction, d.shape, d.dtype)
+        return gx, (-gx).astype(self.t_dtype, copy=False)
+
+
+def smooth_l1_loss(x, target, reduction="mean", beta=1.0):
+    """Smooth L1 (Huber) loss between ``x`` and ``target`` (same shape); see :class:`SmoothL1Loss`.
+
+    >>> import minikd as mk
+    >>> smooth_l1_loss(mk.tensor([0.5, 3.0]), mk.tensor([0.0, 0.0]), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    _check_reduction(reduction, REDUCTIONS, "smooth_l1_loss")
+    _check_same_shape(x, target, "smooth_l1_loss")
+    beta = check_number(beta, "smooth_l1_loss", "beta", low=0, low_open=True)
+    return SmoothL1Loss.apply(x, target, reduction=reduction, beta=beta)
 
 
 def mse_loss(x, target, reduction="mean"):

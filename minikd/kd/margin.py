@@ -1,0 +1,114 @@
+"""AdaDistill: knowledge distillation inside a margin-penalty softmax (Boutros, Štruc, Damer,
+"AdaDistill: Adaptive Knowledge Distillation for Deep Face Recognition", ECCV 2024).
+
+**The margin-penalty softmax** (face recognition's classification head). Embeddings f and the
+class centres w_j (the rows of the head's weight W) are L2-normalised, so the logits are
+cosines, cos θ_j = ⟨f/‖f‖, w_j/‖w_j‖⟩, scaled by s. The target class y gets a margin that
+makes it harder to win, which pulls same-class embeddings together (the lecture's general form)::
+
+    logit_y = s · (cos(θ_y + m1) − m2)        logit_j = s · cos θ_j   (j ≠ y)
+
+ArcFace is m1 = m (an angular margin), CosFace is m2 = m (a cosine margin); the loss is the
+softmax cross-entropy of these logits.
+
+**AdaDistill** distils the teacher into the student's *class centres*: at each step, for each
+sample i with label y_i and teacher embedding f_i^t (the lecture's Eq.)::
+
+    w_{y_i} ← α · w_{y_i} + (1 − α) · f_i^t
+    α  = ⌊cos(f_i^s, f_i^t)⌉₀¹                                    (adaptive: clip to [0, 1])
+    α′ = ⌊cos(f_i^s, f_i^t) · cos(w_{y_i}, f_i^t)⌉₀¹               (hard-sample mining)
+
+Early in training the student's embedding is far from the teacher's (α ≈ 0): the centre is
+mostly the teacher's embedding, an easy target. As the student improves α grows and the
+centre keeps more of its own history. The slide plots α over the training iterations.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import functional as F
+from ..checks import check_number
+from ..ops.elementwise import where
+from ..tensor import Tensor, no_grad
+from .logits import as_tensor
+
+
+def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
+    """s·(cos(θ_y + m1) − m2) for the target class, s·cos θ_j for the others: (N, C) logits.
+
+    ``f`` (N, d) embeddings, ``W`` (C, d) class centres (both L2-normalised inside), ``y`` (N,)
+    integer labels; ``s`` > 0 the scale, ``m1`` ∈ [0, π) the angular (ArcFace) margin, ``m2`` ≥ 0
+    the cosine (CosFace) margin. cos(θ + m1) = cos θ cos m1 − sin θ sin m1 with sin θ = √(1 − cos²θ)
+    (θ ∈ [0, π]). Differentiable in ``f`` and ``W``. Raises ValueError for the values above out
+    of range or shapes that do not match.
+    """
+    s = check_number(s, "margin_logits", "s", low=0, low_open=True)
+    m1 = check_number(m1, "margin_logits", "m1 (the angular margin, ArcFace)", low=0, high=math.pi,
+                      high_open=True)
+    m2 = check_number(m2, "margin_logits", "m2 (the cosine margin, CosFace)", low=0)
+    f, W = as_tensor(f), as_tensor(W)
+    labels = y.data if isinstance(y, Tensor) else f.xp.asarray(y)
+    if f.ndim != 2 or W.ndim != 2 or f.shape[1] != W.shape[1]:
+        raise ValueError(f"margin_logits: embeddings f must be (N, d) and centres W (C, d) with the same d; got "
+                         f"f {tuple(f.shape)} and W {tuple(W.shape)}")
+    if labels.shape != (f.shape[0],) or labels.dtype.kind not in "iu":
+        raise ValueError(f"margin_logits: labels y must be {f.shape[0]} integers; got shape {labels.shape}, "
+                         f"dtype {labels.dtype}")
+    cos = F.normalize(f) @ F.normalize(W).T                              # (N, C): cos θ_j
+    cos_y = cos[f.xp.arange(f.shape[0]), labels]                          # (N,):   cos θ_y
+    sin_y = (1 - cos_y * cos_y).clip(1e-12, None).sqrt()                  # sin θ_y ≥ 0 (θ ∈ [0, π])
+    target = cos_y * math.cos(m1) - sin_y * math.sin(m1) - m2             # cos(θ_y + m1) − m2
+    is_y = f.xp.arange(W.shape[0])[None, :] == labels[:, None]            # (N, C) one-hot mask
+    return where(is_y, target.reshape(-1, 1), cos) * s
+
+
+def _cosine(a, b, xp):
+    """Row-wise cosine of two (N, d) arrays (0 for a zero row)."""
+    na = xp.sqrt((a * a).sum(axis=1)).clip(1e-12, None)
+    nb = xp.sqrt((b * b).sum(axis=1)).clip(1e-12, None)
+    return (a * b).sum(axis=1) / (na * nb)
+
+
+def adadistill_alpha(f_s, f_t, w_y=None):
+    """AdaDistill's mixing weight per sample, (N,), a constant (no gradient):
+
+        α = clip(cos(f_s, f_t), 0, 1),   or, with the centres w_y (N, d) of the samples' classes,
+        α′ = clip(cos(f_s, f_t) · cos(w_y, f_t), 0, 1)   (hard-sample mining).
+    """
+    raw = [x.data if isinstance(x, Tensor) else x for x in (f_s, f_t, w_y)]
+    xp = backend.get_array_module(raw[1])
+    a, b = xp.asarray(raw[0]), xp.asarray(raw[1])
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"adadistill_alpha: f_s {a.shape} and f_t {b.shape} must both be (N, d) "
+                         "(map the student's embedding to the teacher's width first)")
+    alpha = _cosine(a, b, xp)
+    if raw[2] is not None:
+        w = xp.asarray(raw[2])
+        if w.shape != b.shape:
+            raise ValueError(f"adadistill_alpha: w_y must be the centres of the samples' classes, {b.shape}; "
+                             f"got {w.shape}")
+        alpha = alpha * _cosine(w, b, xp)
+    return Tensor(alpha.clip(0.0, 1.0))
+
+
+def distill_centres(W, y, f_t, alpha):
+    """The AdaDistill update of the class centres, in place: for each sample i in batch order,
+    w_{y_i} ← α_i · w_{y_i} + (1 − α_i) · f_i^t. ``W`` (C, d) the head's weight (a Parameter),
+    ``y`` (N,) labels, ``f_t`` (N, d) teacher embeddings, ``alpha`` (N,) from :func:`adadistill_alpha`.
+    Not part of the graph (like an optimizer step)."""
+    raw = [x.data if isinstance(x, Tensor) else x for x in (y, f_t, alpha)]
+    labels, ft, a = raw
+    if ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
+        raise ValueError(f"distill_centres: expected y (N,), f_t (N, {W.shape[1]}) and alpha (N,); got "
+                         f"{labels.shape}, {ft.shape} and {a.shape}")
+    with no_grad():
+        w = W.data
+        for i in range(len(labels)):
+            c = int(labels[i])
+            w[c] = a[i] * w[c] + (1 - a[i]) * ft[i]
+        W._mark_modified()
+
+
+__all__ = ["adadistill_alpha", "distill_centres", "margin_logits"]
