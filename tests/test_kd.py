@@ -599,7 +599,11 @@ def test_feature_kd_with_the_lecture_models():
 def test_public_api():
     assert set(kd.__all__) == {"ConvAdapter", "InterpolateAdapter", "LinearAdapter", "feature_kd_loss",
                                "feature_loss", "kd_loss", "kl_divergence", "make_adapter", "soft_loss",
-                               "softmax_with_temperature"}
+                               "softmax_with_temperature",
+                               # issue 13: relation, online/self, AdaDistill, QUD
+                               "rkd_distance_loss", "rkd_angle_loss", "rkd_loss", "dml_losses",
+                               "self_distillation_loss", "margin_logits", "adadistill_alpha", "distill_centres",
+                               "qud_loss", "EmbeddingQueue"}
     for name in kd.__all__:
         assert getattr(kd, name).__doc__
 
