@@ -5,7 +5,7 @@ quantization and knowledge distillation.
     from minikd import nn, optim, functional as F
 
 The lecture's modules are attributes too — ``mk.profile``, ``mk.prune``, ``mk.quant``,
-``mk.kd``, ``mk.data``, ``mk.models`` (and ``mk.checks``, the argument validators) — the
+``mk.kd``, ``mk.data``, ``mk.models``, ``mk.verification`` (and ``mk.checks``, the argument validators) — the
 ones not needed by the engine itself imported on first use, so ``import minikd`` stays fast.
 """
 
@@ -41,7 +41,7 @@ from .tensor import (  # noqa: E402
 __version__ = "0.1.0"
 
 #: submodules imported on first attribute access (PEP 562), not by ``import minikd``
-_LAZY_MODULES = ("checks", "data", "models", "profile", "prune", "quant")
+_LAZY_MODULES = ("checks", "data", "models", "profile", "prune", "quant", "verification")
 
 
 def __getattr__(name):
@@ -62,5 +62,6 @@ __all__ = [
     "AnomalyError", "CheckpointError", "GradcheckError", "Tensor", "arange", "as_tensor", "checks", "concatenate",
     "cuda_available", "data", "detect_anomaly", "enable_grad", "functional", "gradcheck", "is_anomaly_enabled",
     "is_grad_enabled", "kd", "load", "manual_seed", "models", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
-    "profile", "prune", "quant", "rand", "randn", "save", "stack", "tensor", "where", "zeros", "zeros_like",
+    "profile", "prune", "quant", "rand", "randn", "save", "stack", "tensor", "verification", "where", "zeros",
+    "zeros_like",
 ]

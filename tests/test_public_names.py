@@ -10,7 +10,7 @@ import pytest
 
 import minikd as mk
 
-LAZY = ["checks", "data", "models", "profile", "prune", "quant"]
+LAZY = ["checks", "data", "models", "profile", "prune", "quant", "verification"]
 
 
 @pytest.mark.parametrize("name", LAZY + ["kd", "nn", "optim", "functional"])
