@@ -21,6 +21,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 import minikd as mk
@@ -199,7 +200,8 @@ def make_kd_step(teacher, T: float, lam: float):
     return step
 
 
-def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None, schedule=None, progress=True):
+def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None, schedule=None, progress=True,
+        on_epoch_end=None):
     """The examples' one training loop: ``epochs`` passes over the minibatches of ``loader``.
 
     For each minibatch ``(x, y)``: ``loss, logits = loss_fn(model, x, y)`` (:func:`ce_step`,
@@ -208,8 +210,18 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
 
     ``loader`` is a DataLoader, which draws a new order each epoch from its one seed, or a
     function ``epoch → DataLoader`` (epochs count from 1) for a loader seeded anew each epoch.
-    A progress bar shows the running loss and training accuracy (``progress=False``: none).
-    With ``test=(x_test, y_test)`` every epoch ends with the test accuracy and a printed line.
+    A minibatch may carry more than ``(x, y)``: the loss then gets all of it,
+    ``loss_fn(model, x, y, *rest)`` (:class:`IndexedLoader` adds the images' indices, to look
+    up precomputed teacher outputs). A progress bar shows the running loss and training
+    accuracy (``progress=False``: none). With ``test=(x_test, y_test)`` every epoch ends with
+    the test accuracy and a printed line. ``on_epoch_end(epoch, model)``, if given, is called
+    after each epoch (after the test), e.g. to keep a checkpoint per epoch.
+
+    Several networks trained together (deep mutual learning's peers) are one ``model``: a
+    Module holding them, one optimizer over all their parameters, and a ``loss_fn`` that
+    returns the sum of their losses (each peer's loss must depend on its own parameters only:
+    then the sum's gradient is each peer's own gradient, and Adam, per parameter, steps each
+    peer exactly as its own optimizer would).
 
     Returns the history, one dict per epoch (``epoch``, ``train_loss``, ``train_acc`` — means
     over the epoch's minibatches, weighted by their size — and ``test_acc`` with ``test``),
@@ -223,8 +235,9 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
         bar = tqdm(batches, desc=desc, leave=False, disable=not progress)
         total_loss, correct, seen = 0.0, 0, 0
         start = time.perf_counter()
-        for x, y in bar:
-            loss, logits = loss_fn(model, x, y)
+        for batch in bar:
+            loss, logits = loss_fn(model, *batch)
+            y = batch[1]
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -242,7 +255,29 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
             tqdm.write(f"{desc}: loss {row['train_loss']:.4f}, train acc {100 * row['train_acc']:.2f} %, "
                        f"test acc {100 * row['test_acc']:.2f} %")
         history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
     return history, seconds
+
+
+class IndexedLoader:
+    """Minibatches ``(x, y, i)``: exactly the batches, in the same order, of
+    ``DataLoader(x, y, batch_size, shuffle=True, seed=seed)``, plus ``i``, the indices (a NumPy
+    array) of the batch's images in ``x``. With them a loss looks up what was computed once for
+    the whole training set — a frozen teacher's logits and features — instead of running the
+    teacher on every batch of every epoch (its outputs are the same each time: eval mode, no graph)."""
+
+    def __init__(self, x, y, batch_size: int, seed: int):
+        self.batches = DataLoader(x, np.arange(len(x)), batch_size, shuffle=True, seed=seed)  # the same draws
+        self.y = np.asarray(y)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for x, index in self.batches:
+            i = index.numpy()
+            yield x, mk.tensor(self.y[i]), i
 
 
 def train_ce(model, x, y, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress=True,

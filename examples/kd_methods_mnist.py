@@ -1,0 +1,837 @@
+"""Every distillation method of the lecture, side by side on MNIST (project issue #13).
+
+    python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2
+    python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
+    python examples/kd_methods_mnist.py --quick           # a small real subset, one epoch: a smoke run
+
+The hands-on's footing for all: the slide's TeacherModel (421,642 parameters) trained once per
+seed and frozen, the hands-on's StudentModel (105,866), Adam at lr 1e-3, batch 64, the same
+number of epochs for every network (``--epochs``, the hands-on's 5), every student starting
+from the same initial weights and seeing the same batches in the same order. T = 3, λ = 0.5
+wherever a method distils logits (``--T``, ``--lam``). The methods (``--methods`` picks some):
+
+=============  ==============================================================================
+student        the student alone: L = CE(y, p_s)
+kd             logit KD (Hinton 2015): L = (1 − λ)·CE(y, p_s) + λ·T²·KL(p_t ‖ p_s)
+fkd            feature KD: L = λ·‖F_T − g(F_S)‖² + (1 − λ)·CE, g a linear adapter 64 → 128
+rkd            RKD + KD (Park 2019): L_KD + 25·L_RKD-Dist + 50·L_RKD-Angle on the penultimate
+               embeddings (the paper's normalised Huber distance loss and its weights)
+dml            deep mutual learning (Zhang 2018): two students from scratch, no teacher;
+               L_k = CE(y, p_k) + KL(p_other ‖ p_k), each peer's gradient its own loss's
+byot           "Be Your Own Teacher" (Zhang 2019): exits after the student's two conv blocks
+               (pool/flatten → Linear to 10) learn from the labels and the deepest exit
+ban            born-again networks (Furlanello 2018): gen 1 = the student alone, gen k + 1 the
+               same network distilled (kd_loss) from gen k; gens 1, 2, 3
+ta             multi-step KD with a teacher assistant (Mirzadeh 2020): teacher → the hands-on
+               student distilled (the kd run) → a small student (conv 8/16, fc 32: 26,698
+               parameters); beside the small student alone and distilled from the teacher directly
+pocketnet      multi-step KD as PocketNet (Boutros 2022): in its epoch e the student distils
+               from the teacher's checkpoint saved at the end of the teacher's epoch e
+adadistill     AdaDistill (Boutros 2024): e = g(F_S) (128-d), an ArcFace head (m1 = 0.5, s = 16)
+               whose class centres are not learned but distilled from the teacher's embeddings
+               each step, w_y ← α′·w_y + (1 − α′)·f_t with α′ = ⌊cos(e, f_t)·cos(w_y, f_t)⌉₀¹;
+               L = (1 − λ)·L_ArcFace + λ·‖f_t − e‖² (the MSE feature term)
+arcface        the same network and head, the centres learned by the gradient, no KD at all
+qud            QUD (Kolf 2024), no labels: InfoNCE between e = g(F_S) and the teacher's embedding
+               of the same image against a FIFO queue of n = 1024 teacher embeddings, τ = 0.1
+=============  ==============================================================================
+
+Every run is measured twice on the test set: its accuracy, and the 1:1 verification of its
+embedding (:mod:`minikd.verification`: 6,000 fixed test pairs, "same digit?", 10-fold accuracy
+and TAR at FAR 1e-2, 1e-3). The embedding is the student's 64-d penultimate feature vector,
+except where a method trains an adapted 128-d one (fkd, adadistill, arcface, qud): there it is
+e = g(F_S) (the 64-d one is kept in results.json too). AdaDistill and ArcFace classify by the
+nearest class centre (logits s·cos θ_j, no margin); QUD, which never sees a label, through the
+teacher's own last layer on e scaled to the teacher's mean embedding length.
+
+A frozen teacher gives the same outputs for an image in every epoch (eval mode, no dropout, no
+batch norm), so each teacher's logits and features on the training set are computed once and
+looked up by image (:class:`common.IndexedLoader`) rather than recomputed on every batch of
+every run. Training times are the training loops alone; the lookups' one-off cost is listed.
+
+Outputs in ``--out`` (default ``runs/kd_methods``): ``results.json`` (every run and seed, mean ±
+std, the targets of the issue and whether each was reached), ``kd_methods.png`` (accuracy and
+verification with error bars), ``adadistill_alpha.png`` (α′ over the training iterations, as
+the slide) and, with ``--qud-ablation``, ``qud_ablation.png``. Every option is checked before
+any work: a bad one is a one-line error, exit status 2. ``--quick``: 2,000 training and 1,000
+test images, one epoch, one seed — it shows the code runs; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from common import (
+    DATA_DIR_HELP,
+    IndexedLoader,
+    check,
+    check_data_dir,
+    check_writable_dir,
+    evaluate,
+    fit,
+    format_seconds,
+    load_mnist_data,
+    parse_int_list,
+    run_cli,
+    save_figure,
+    write_json,
+)
+from common import ce_step as _ce_step
+from tqdm import tqdm
+
+import minikd as mk
+from minikd import functional as F
+from minikd import kd, nn, optim
+from minikd.checks import check_int, check_number, check_temperature
+from minikd.data import normalize
+from minikd.models import _MNISTCNN, StudentModel, TeacherModel
+from minikd.verification import compute_embeddings, cosine_scores, evaluate_embeddings, make_pairs
+
+METHODS = ("student", "kd", "fkd", "rkd", "dml", "byot", "ban", "ta", "pocketnet", "adadistill", "arcface", "qud")
+RKD_WEIGHTS = (25.0, 50.0)          # w_dist, w_angle: the RKD paper's
+ARC_S, ARC_M = 16.0, 0.5            # ArcFace scale (for 10 classes, not faces' 64) and angular margin m1
+QUD_TAU, QUD_QUEUE = 0.1, 1024      # the QUD paper's best
+ABLATION = [(0.05, 1024), (0.1, 1024), (0.2, 1024), (0.4, 1024), (0.1, 256), (0.1, 4096)]   # (τ, n)
+QUICK_TRAIN, QUICK_TEST = 2000, 1000
+SMALL = (8, 16, 32)                 # the TA chain's small student: _MNISTCNN(8, 16, 32)
+
+# row → (title, family); the family colours the chart
+ROWS = {
+    "teacher": ("teacher (CE)", "teacher"),
+    "student": ("student alone (CE)", "baseline"),
+    "kd": ("logit KD", "offline"),
+    "fkd": ("feature KD (MSE)", "offline"),
+    "rkd": ("RKD + logit KD", "offline"),
+    "dml_peer1": ("DML, peer 1", "online"),
+    "dml_peer2": ("DML, peer 2", "online"),
+    "byot": ("BYOT, deepest exit", "self"),
+    "ban_gen1": ("BAN gen 1 (= student alone)", "baseline"),
+    "ban_gen2": ("BAN gen 2 (from gen 1)", "self"),
+    "ban_gen3": ("BAN gen 3 (from gen 2)", "self"),
+    "ta_small_alone": ("small student alone", "baseline"),
+    "ta_small_kd": ("small ← teacher (KD)", "multi-step"),
+    "ta_small_ta": ("small ← assistant ← teacher", "multi-step"),
+    "pocketnet": ("PocketNet (teacher checkpoints)", "multi-step"),
+    "arcface": ("ArcFace head, no KD", "baseline"),
+    "adadistill": ("AdaDistill (α′) + MSE", "margin"),
+    "qud": ("QUD (no labels)", "unsupervised"),
+}
+FAMILY_COLOURS = {"teacher": "0.35", "baseline": "0.65", "offline": "tab:blue", "online": "tab:orange",
+                  "self": "tab:green", "multi-step": "tab:purple", "margin": "tab:red", "unsupervised": "tab:brown"}
+
+
+# --------------------------------------------------------------------------- the networks beyond the hands-on
+
+def blocks(net, x):
+    """``_MNISTCNN.forward`` keeping what each block gives: h1 (N, c1, 14, 14) after conv1 + pool,
+    h2 (N, c2, 7, 7) after conv2 + pool, and the penultimate features F (N, hidden)."""
+    h1 = F.relu(F.max_pool2d(net.conv1(x), 2))
+    h2 = F.relu(F.max_pool2d(net.conv2(h1), 2))
+    return h1, h2, F.relu(net.fc1(h2.reshape(h2.shape[0], -1)))
+
+
+class SelfDistilledStudent(nn.Module):
+    """BYOT: a student with two auxiliary exits on its shallower blocks, used only in training.
+    Exit 1: h1 (16×14×14) → 2×2 average pool → flatten → Linear(784, 10); exit 2: h2 (32×7×7) →
+    flatten → Linear(1568, 10); exit 3 is the student's own fc2. Its forward is the student's."""
+
+    def __init__(self, student):
+        super().__init__()
+        self.student = student
+        c1, c2 = student.conv1.weight.shape[0], student.conv2.weight.shape[0]
+        self.exit1 = nn.Linear(c1 * 7 * 7, 10)
+        self.exit2 = nn.Linear(c2 * 7 * 7, 10)
+
+    def exits(self, x):
+        """The logits of the three exits, shallowest first."""
+        h1, h2, features = blocks(self.student, x)
+        n = x.shape[0]
+        return [self.exit1(F.avg_pool2d(h1, 2).reshape(n, -1)), self.exit2(h2.reshape(n, -1)),
+                self.student.fc2(features)]
+
+    def forward(self, x, return_features=False):
+        return self.student(x, return_features=return_features)
+
+
+class Peers(nn.Module):
+    """Deep mutual learning's two peers as one Module, so that :func:`common.fit` trains both."""
+
+    def __init__(self, peer1, peer2):
+        super().__init__()
+        self.peer1, self.peer2 = peer1, peer2
+
+
+class CosineHead(nn.Module):
+    """Class centres W (C, d) of a margin-penalty softmax. In training the logits are
+    :func:`minikd.kd.margin_logits` (ArcFace: the target's angle + m1); at test time s·cos θ_j,
+    so the nearest centre wins. ``learned=False`` (AdaDistill): W gets no gradient, only the
+    distillation update."""
+
+    def __init__(self, d, classes=10, s=ARC_S, m1=ARC_M, learned=True):
+        super().__init__()
+        self.W = nn.Parameter(np.zeros((classes, d), dtype=np.float32), requires_grad=learned)
+        nn.init.normal_(self.W, std=0.01)  # as ArcFace's and AdaDistill's code
+        self.s, self.m1 = s, m1
+
+    def forward(self, e):
+        return (F.normalize(e) @ F.normalize(self.W).T) * self.s
+
+    def margin(self, e, y):
+        return kd.margin_logits(e, self.W, y, s=self.s, m1=self.m1)
+
+
+class TeacherHead(nn.Module):
+    """QUD's classifier, without labels: the teacher's own last layer applied to the student's
+    embedding's direction (all the contrastive loss constrains) times the teacher's mean
+    embedding length r on the training set."""
+
+    def __init__(self, fc, r):
+        super().__init__()
+        self.fc, self.r = fc, float(r)
+
+    def forward(self, e):
+        return self.fc(F.normalize(e) * self.r)
+
+
+class EmbeddingStudent(nn.Module):
+    """The student's body (conv1, conv2, fc1 of a StudentModel: the 64-d features F_S), an adapter
+    g(·) to the teacher's 128 dimensions, e = g(F_S), and a classifier ``head`` on e. The student's
+    own fc2 is not used. ``forward(x, return_features=True)`` → (logits, e)."""
+
+    def __init__(self, student, dim, head):
+        super().__init__()
+        self.conv1, self.conv2, self.fc1 = student.conv1, student.conv2, student.fc1
+        self.adapter = kd.LinearAdapter(student.feature_dim, dim)
+        self.head = head
+
+    def features(self, x):
+        """F_S, the 64-d penultimate features before the adapter."""
+        return blocks(self, x)[2]
+
+    def forward(self, x, return_features=False):
+        e = self.adapter(self.features(x))
+        logits = self.head(e)
+        return (logits, e) if return_features else logits
+
+
+def count_parameters(model) -> int:
+    return sum(int(np.prod(p.shape)) for p in model.parameters())
+
+
+def frozen_outputs(model, x, batch_size=1000):
+    """A frozen network's logits and penultimate features on all of ``x``, as NumPy arrays."""
+    model.eval()
+    logits, features = [], []
+    with mk.no_grad():
+        for a in range(0, len(x), batch_size):
+            z, f = model(mk.tensor(x[a:a + batch_size]), return_features=True)
+            logits.append(z.numpy())
+            features.append(f.numpy())
+    return np.concatenate(logits), np.concatenate(features)
+
+
+# --------------------------------------------------------------------------- the losses
+# Each is loss_fn(model, x, y, i) → (loss, logits) for common.fit; i: the batch's indices into the
+# training set, to look up a frozen teacher's outputs (t_logits[i], t_feats[i]) computed once.
+
+def ce_step(model, x, y, i):
+    """CE(y, p): the student (and the teacher) alone."""
+    return _ce_step(model, x, y)
+
+
+def make_kd_step(t_logits, T, lam):
+    """(1 − λ)·CE(y, p_s) + λ·T²·KL(p_t ‖ p_s), p_t from the frozen teacher's logits. ``t_logits``:
+    an array, or a function returning the array of the current stage (PocketNet)."""
+    def step(student, x, y, i):
+        logits = student(x)
+        z_t = t_logits() if callable(t_logits) else t_logits
+        return kd.kd_loss(logits, z_t[i], y, T=T, lam=lam), logits
+    return step
+
+
+def make_fkd_step(t_feats, adapter, lam):
+    """λ·‖F_T − g(F_S)‖² + (1 − λ)·CE(y, p_s)."""
+    def step(student, x, y, i):
+        logits, features = student(x, return_features=True)
+        return kd.feature_kd_loss(logits, features, t_feats[i], y, adapter, lam=lam), logits
+    return step
+
+
+def make_rkd_step(t_logits, t_feats, T, lam, w_dist, w_angle):
+    """L_KD + w_dist·L_RKD-Dist + w_angle·L_RKD-Angle on the penultimate embeddings (64-d vs 128-d:
+    only distances and angles are compared, no adapter)."""
+    def step(student, x, y, i):
+        logits, features = student(x, return_features=True)
+        loss = kd.kd_loss(logits, t_logits[i], y, T=T, lam=lam)
+        if len(i) > 1:                  # relations need two samples: a last batch of one has none
+            loss = loss + kd.rkd_loss(features, t_feats[i], w_dist, w_angle)
+        return loss, logits
+    return step
+
+
+def dml_step(peers, x, y, i):
+    """L_1 + L_2 of deep mutual learning: each L_k holds the other peer's prediction as a constant,
+    so the sum's gradient is, for each peer, its own loss's gradient."""
+    z1, z2 = peers.peer1(x), peers.peer2(x)
+    l1, l2 = kd.dml_losses([z1, z2], y)
+    return l1 + l2, z1
+
+
+def make_byot_step(T, lam):
+    def step(model, x, y, i):
+        exits = model.exits(x)
+        return kd.self_distillation_loss(exits, y, T=T, lam=lam), exits[-1]
+    return step
+
+
+def make_adadistill_step(t_feats, lam, alphas):
+    """AdaDistill: first the class centres of the batch's labels move towards the teacher's
+    (L2-normalised) embeddings with the hard-mining α′, then the ArcFace loss on the updated
+    centres, plus λ·MSE between e and the teacher's embedding. ``alphas`` collects the mean α′
+    and the mean plain α = ⌊cos(e, f_t)⌉₀¹ of every step (for the plot)."""
+    t_unit = t_feats / np.linalg.norm(t_feats, axis=1, keepdims=True).clip(1e-12, None)
+
+    def step(model, x, y, i):
+        _, e = model(x, return_features=True)
+        W, labels = model.head.W, y.numpy()
+        alpha = kd.adadistill_alpha(e, t_unit[i], W.data[labels])   # α′ (a constant)
+        kd.distill_centres(W, labels, t_unit[i], alpha)
+        alphas.append((float(alpha.numpy().mean()), float(kd.adadistill_alpha(e, t_unit[i]).numpy().mean())))
+        loss = F.cross_entropy(model.head.margin(e, y), y) * (1 - lam) + F.mse_loss(e, mk.tensor(t_feats[i])) * lam
+        with mk.no_grad():
+            logits = model.head(e)      # no margin: what the test uses, for the progress bar
+        return loss, logits
+    return step
+
+
+def arcface_step(model, x, y, i):
+    _, e = model(x, return_features=True)
+    with mk.no_grad():
+        logits = model.head(e)
+    return F.cross_entropy(model.head.margin(e, y), y), logits
+
+
+def make_qud_step(t_feats, queue, tau):
+    """QUD: InfoNCE of e against the teacher's embedding of the same image (positive) and the
+    queue's (negatives); then this batch's teacher embeddings enter the queue. The labels y
+    are not used by the loss (only by the progress bar's accuracy)."""
+    def step(model, x, y, i):
+        _, e = model(x, return_features=True)
+        loss = kd.qud_loss(e, t_feats[i], queue.embeddings, tau=tau)
+        queue.push(t_feats[i])
+        with mk.no_grad():
+            logits = model.head(e)
+        return loss, logits
+    return step
+
+
+# --------------------------------------------------------------------------- one seed: every method
+
+class Seed:
+    """The runs of one seed. ``run(method)`` trains what a method needs (the teacher, the runs it
+    builds on) once, measures it, and adds its rows to ``rows``."""
+
+    def __init__(self, seed, data, args):
+        self.seed, self.args = seed, args
+        self.x_train, self.y_train, self.x_test, self.y_test = data
+        self.pairs = make_pairs(self.y_test, n_pairs=6000, seed=0)
+        self.rows, self.models, self.done = {}, {}, set()
+        self.cache_seconds = {}          # one-off cost of the frozen teachers' outputs
+        self.method_seconds = {}         # wall time of each method: training, lookups, evaluation
+        self.alphas = []                 # AdaDistill: (mean α′, mean α) per step
+        self.ablation = {}
+        self._teacher = None
+
+    # ------------------------------------------------------------------ helpers
+    def loader(self):
+        """The same batches, in the same order, for every run of this seed."""
+        return IndexedLoader(self.x_train, self.y_train, self.args.batch_size, seed=self.seed)
+
+    def train(self, name, model, step, params=None, loader=None, on_epoch_end=None):
+        opt = optim.Adam(list(params) if params is not None else model.parameters(), lr=self.args.lr)
+        _, seconds = fit(model, opt, step, loader or self.loader(), self.args.epochs,
+                         name=f"seed {self.seed} {name}", progress=self.args.progress, on_epoch_end=on_epoch_end)
+        return seconds
+
+    def new(self, cls=StudentModel, *sizes):
+        mk.manual_seed(self.seed)       # every student of a kind starts from the same weights
+        return cls(*sizes)
+
+    def outputs(self, key, model):
+        """A frozen model's (logits, features) on the training set, computed once and timed."""
+        start = time.perf_counter()
+        out = frozen_outputs(model, self.x_train)
+        self.cache_seconds[key] = time.perf_counter() - start
+        return out
+
+    def measure(self, row, model, seconds, labels=True, embed=None, **extra):
+        """Test accuracy, verification of the embedding (``embed``: a function, else the model's
+        penultimate features), parameters; prints one line."""
+        verification = evaluate_embeddings(embed or model, self.x_test, self.y_test, self.pairs)
+        result = {"test_acc": evaluate(model, self.x_test, self.y_test), "verification": verification,
+                  "params": count_parameters(model), "train_seconds": seconds, "labels": labels, **extra}
+        self.rows[row] = result
+        self.models[row] = model
+        tqdm.write(f"seed {self.seed} {ROWS[row][0]:<34} test acc {100 * result['test_acc']:6.2f} %, verification "
+                   f"{100 * verification['accuracy']:6.2f} %, trained in {format_seconds(seconds)}")
+        return result
+
+    def teacher(self):
+        """The slide's teacher, trained once per seed, its state kept at the end of every epoch
+        (PocketNet), then frozen; its training-set outputs computed once."""
+        if self._teacher is None:
+            teacher = self.new(TeacherModel)
+            self.checkpoints = []
+            seconds = self.train("teacher", teacher, ce_step,
+                                 on_epoch_end=lambda epoch, m: self.checkpoints.append(m.state_dict()))
+            self.measure("teacher", teacher, seconds)
+            self.t_logits, self.t_feats = self.outputs("teacher", teacher)
+            # the geometry of the teacher's embedding (post-ReLU: no negative entry, so no negative cosine)
+            self.t_test_feats = frozen_outputs(teacher, self.x_test)[1]
+            cos, same = cosine_scores(self.t_test_feats, self.pairs), self.pairs[2]
+            self.rows["teacher"]["embedding"] = {"cos_same_pairs": float(cos[same].mean()),
+                                                 "cos_different_pairs": float(cos[~same].mean()),
+                                                 "zero_fraction": float((self.t_test_feats == 0).mean())}
+            self._teacher = teacher
+        return self._teacher
+
+    def run(self, method):
+        if method not in self.done:
+            start = time.perf_counter()
+            getattr(self, "run_" + method)()
+            self.method_seconds[method] = time.perf_counter() - start
+            self.done.add(method)
+
+    # ------------------------------------------------------------------ the methods
+    def run_student(self):
+        student = self.new()
+        self.measure("student", student, self.train("student", student, ce_step))
+
+    def run_kd(self):
+        self.teacher()
+        student = self.new()
+        seconds = self.train("kd", student, make_kd_step(self.t_logits, self.args.T, self.args.lam))
+        self.measure("kd", student, seconds)
+
+    def run_fkd(self):
+        teacher = self.teacher()
+        student = self.new()
+        adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim)     # g(·): 64 → 128
+        seconds = self.train("fkd", student, make_fkd_step(self.t_feats, adapter, self.args.lam),
+                             params=[*student.parameters(), *adapter.parameters()])
+
+        def adapted(x):                 # e = g(F_S): the embedding feature KD trains
+            return adapter(student(x, return_features=True)[1])
+        self.measure("fkd", student, seconds, embed=adapted, teacher_alignment=self.alignment(adapted),
+                     verification_64d=evaluate_embeddings(student, self.x_test, self.y_test, self.pairs))
+
+    def run_rkd(self):
+        self.teacher()
+        student = self.new()
+        step = make_rkd_step(self.t_logits, self.t_feats, self.args.T, self.args.lam, *RKD_WEIGHTS)
+        self.measure("rkd", student, self.train("rkd", student, step))
+
+    def run_dml(self):
+        mk.manual_seed(self.seed)
+        peers = Peers(StudentModel(), StudentModel())   # peer 1 starts as the student alone does; peer 2 elsewhere
+        seconds = self.train("dml", peers, dml_step)
+        self.measure("dml_peer1", peers.peer1, seconds, trained_with="dml_peer2")
+        self.measure("dml_peer2", peers.peer2, seconds, trained_with="dml_peer1")
+
+    def run_byot(self):
+        model = SelfDistilledStudent(self.new())
+        seconds = self.train("byot", model, make_byot_step(self.args.T, self.args.lam))
+        exits = [evaluate(_Exit(model, k), self.x_test, self.y_test) for k in range(3)]
+        self.measure("byot", model.student, seconds, exit_test_acc=exits,
+                     training_params=count_parameters(model))
+
+    def run_ban(self):
+        self.run("student")
+        self.rows["ban_gen1"] = dict(self.rows["student"], same_as="student")
+        teacher = self.models["ban_gen1"] = self.models["student"]
+        for gen in (2, 3):
+            t_logits, _ = self.outputs(f"ban_gen{gen - 1}", teacher)
+            student = self.new()
+            seconds = self.train(f"ban gen {gen}", student, make_kd_step(t_logits, self.args.T, self.args.lam))
+            self.measure(f"ban_gen{gen}", student, seconds)
+            teacher = student
+
+    def run_ta(self):
+        self.run("kd")                   # the assistant: the hands-on student distilled from the teacher
+        a_logits, _ = self.outputs("assistant", self.models["kd"])
+        small = self.new(_MNISTCNN, *SMALL)
+        self.measure("ta_small_alone", small, self.train("small alone", small, ce_step))
+        for row, t_logits in (("ta_small_kd", self.t_logits), ("ta_small_ta", a_logits)):
+            small = self.new(_MNISTCNN, *SMALL)
+            seconds = self.train(row, small, make_kd_step(t_logits, self.args.T, self.args.lam))
+            self.measure(row, small, seconds, **({"assistant": "kd"} if row == "ta_small_ta" else {}))
+
+    def run_pocketnet(self):
+        self.teacher()
+        stage_logits = []
+        for e, state in enumerate(self.checkpoints, start=1):
+            if e == len(self.checkpoints):
+                stage_logits.append(self.t_logits)       # the last checkpoint is the teacher itself
+                continue
+            checkpoint = TeacherModel()
+            checkpoint.load_state_dict(state)
+            stage_logits.append(self.outputs(f"teacher_epoch{e}", checkpoint)[0])
+        stage = {"epoch": 1}
+        loader = self.loader()
+
+        def batches(epoch):             # fit asks for each epoch's batches: the student's epoch e
+            stage["epoch"] = epoch       # distils from the teacher's checkpoint of epoch e
+            return loader                # one loader: the same batch order as every other run
+        step = make_kd_step(lambda: stage_logits[stage["epoch"] - 1], self.args.T, self.args.lam)
+        student = self.new()
+        self.measure("pocketnet", student, self.train("pocketnet", student, step, loader=batches))
+
+    def margin_student(self, learned):
+        teacher = self.teacher()
+        return EmbeddingStudent(self.new(), teacher.feature_dim, CosineHead(teacher.feature_dim, learned=learned))
+
+    def run_adadistill(self):
+        self.teacher()
+        model = self.margin_student(learned=False)
+        body = [p for name, p in model.named_parameters() if not name.startswith("head.")]
+        seconds = self.train("adadistill", model, make_adadistill_step(self.t_feats, self.args.lam, self.alphas),
+                             params=body)
+        self.measure("adadistill", model, seconds, **self.embedding_extras(model))
+
+    def run_arcface(self):
+        model = self.margin_student(learned=True)
+        self.measure("arcface", model, self.train("arcface", model, arcface_step), **self.embedding_extras(model))
+
+    def qud_student(self):
+        teacher = self.teacher()
+        r = np.linalg.norm(self.t_feats, axis=1).mean()     # no labels needed for it
+        return EmbeddingStudent(self.new(), teacher.feature_dim, TeacherHead(teacher.fc2, r))
+
+    def train_qud(self, name, tau, n):
+        model = self.qud_student()
+        queue = kd.EmbeddingQueue(n, self.t_feats.shape[1])
+        # the queue starts full: teacher embeddings of n random training images (no labels)
+        rng = np.random.default_rng(self.seed)
+        queue.push(self.t_feats[rng.choice(len(self.t_feats), n, replace=n > len(self.t_feats))])
+        body = [p for pname, p in model.named_parameters() if not pname.startswith("head.")]
+        seconds = self.train(name, model, make_qud_step(self.t_feats, queue, tau), params=body)
+        return model, seconds
+
+    def run_qud(self):
+        model, seconds = self.train_qud("qud", QUD_TAU, QUD_QUEUE)
+        self.measure("qud", model, seconds, labels=False, tau=QUD_TAU, queue=QUD_QUEUE, **self.embedding_extras(model))
+
+    def run_qud_ablation(self):
+        for tau, n in ABLATION:
+            if (tau, n) == (QUD_TAU, QUD_QUEUE) and "qud" in self.rows:
+                self.ablation[f"tau={tau:g},n={n}"] = self.rows["qud"]
+                continue
+            model, seconds = self.train_qud(f"qud τ={tau:g} n={n}", tau, n)
+            self.ablation[f"tau={tau:g},n={n}"] = {
+                "tau": tau, "queue": n, "test_acc": evaluate(model, self.x_test, self.y_test),
+                "verification": evaluate_embeddings(model, self.x_test, self.y_test, self.pairs),
+                "teacher_alignment": self.alignment(model), "train_seconds": seconds}
+            a = self.ablation[f"tau={tau:g},n={n}"]
+            tqdm.write(f"seed {self.seed} QUD τ = {tau:g}, n = {n}: test acc {100 * a['test_acc']:.2f} %, "
+                       f"verification {100 * a['verification']['accuracy']:.2f} %")
+
+    def alignment(self, embed):
+        """Mean cos(e, f_t) over the test images: how closely the student's 128-d embedding points
+        where the teacher's does (1: the same direction for every image)."""
+        e, f = compute_embeddings(embed, self.x_test), self.t_test_feats
+        return float(np.mean((e * f).sum(axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(f, axis=1)).clip(1e-12)))
+
+    def embedding_extras(self, model):
+        """For an :class:`EmbeddingStudent`: the verification of its 64-d F_S too, and its alignment."""
+        return {"verification_64d": evaluate_embeddings(model.features, self.x_test, self.y_test, self.pairs),
+                "teacher_alignment": self.alignment(model)}
+
+
+class _Exit(nn.Module):
+    """One exit of a :class:`SelfDistilledStudent` as a classifier (to measure it)."""
+
+    def __init__(self, model, k):
+        super().__init__()
+        self.model, self.k = model, k
+
+    def forward(self, x):
+        return self.model.exits(x)[self.k]
+
+
+# --------------------------------------------------------------------------- summary, targets, table
+
+def aggregate(per_seed):
+    """Mean ± sample std over seeds of each row's test accuracy and verification (in %)."""
+    def stats(values):
+        v = np.asarray(values) * 100
+        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    table = {}
+    for row in ROWS:
+        runs = [s.rows[row] for s in per_seed if row in s.rows]
+        if not runs:
+            continue
+        acc, acc_std = stats([r["test_acc"] for r in runs])
+        ver, ver_std = stats([r["verification"]["accuracy"] for r in runs])
+        table[row] = {"title": ROWS[row][0], "family": ROWS[row][1], "labels": runs[0]["labels"],
+                      "params": runs[0]["params"], "test_acc_mean": acc, "test_acc_std": acc_std,
+                      "test_acc_runs": [100 * r["test_acc"] for r in runs],
+                      "verification_mean": ver, "verification_std": ver_std,
+                      "verification_runs": [100 * r["verification"]["accuracy"] for r in runs],
+                      "tar_far_1e-2_mean": stats([r["verification"]["tar@far=1e-2"] for r in runs])[0],
+                      "tar_far_1e-3_mean": stats([r["verification"]["tar@far=1e-3"] for r in runs])[0],
+                      "train_seconds_mean": float(np.mean([r["train_seconds"] for r in runs]))}
+        if "verification_64d" in runs[0]:
+            table[row]["verification_64d_mean"] = stats([r["verification_64d"]["accuracy"] for r in runs])[0]
+        if "teacher_alignment" in runs[0]:
+            table[row]["teacher_alignment_mean"] = float(np.mean([r["teacher_alignment"] for r in runs]))
+        if "exit_test_acc" in runs[0]:
+            table[row]["exit_test_acc_mean"] = [float(v) for v in np.mean([r["exit_test_acc"] for r in runs], 0) * 100]
+    return table
+
+
+def targets(table):
+    """The issue's targets, each compared on the means over seeds: [(claim, reached, detail)]."""
+    out = []
+
+    def ge(claim, a, b, key="test_acc_mean", slack=0.0):
+        if a in table and b in table:
+            x, y = table[a][key], table[b][key]
+            out.append({"target": claim, "reached": bool(x >= y - slack), "values": [x, y], "metric": key})
+
+    ge("RKD + KD ≥ KD alone (test accuracy)", "rkd", "kd")
+    ge("DML peer 1 ≥ the student alone (test accuracy)", "dml_peer1", "student")
+    ge("DML peer 2 ≥ the student alone (test accuracy)", "dml_peer2", "student")
+    ge("BAN gen 2 ≥ gen 1 (test accuracy)", "ban_gen2", "ban_gen1")
+    ge("TA chain ≥ direct KD, small student (test accuracy)", "ta_small_ta", "ta_small_kd")
+    ge("AdaDistill ≥ ArcFace head alone (verification)", "adadistill", "arcface", "verification_mean")
+    ge("AdaDistill ≥ feature KD (verification)", "adadistill", "fkd", "verification_mean")
+    ge("QUD within 0.3 points of feature KD (test accuracy)", "qud", "fkd", slack=0.3)
+    ge("QUD within 0.3 points of feature KD (verification)", "qud", "fkd", "verification_mean", slack=0.3)
+    return out
+
+
+def print_table(table, n_seeds, quick, epochs):
+    if quick:
+        print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, one epoch) — these "
+              "numbers only show the code runs")
+    head = (f"{'run':<34}{'labels':>7}{'params':>10}{'test acc':>18}{'verification':>18}{'TAR@1e-2':>10}"
+            f"{'TAR@1e-3':>10}{'train time':>12}")
+    print("\n" + head + "\n" + "-" * len(head))
+    pm = (lambda m, s: f"{m:.2f} ± {s:.2f} %") if n_seeds > 1 else (lambda m, s: f"{m:.2f} %")
+    for t in table.values():
+        print(f"{t['title']:<34}{'yes' if t['labels'] else 'no':>7}{t['params']:>10,}"
+              f"{pm(t['test_acc_mean'], t['test_acc_std']):>18}{pm(t['verification_mean'], t['verification_std']):>18}"
+              f"{t['tar_far_1e-2_mean']:>9.2f}%{t['tar_far_1e-3_mean']:>9.2f}%{t['train_seconds_mean']:>10.1f} s")
+    seeds = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
+    print(f"({epochs} epoch(s) for every network; {seeds}; verification: 6,000 test pairs, 10 folds)")
+
+
+# --------------------------------------------------------------------------- pictures
+
+def plot_methods(table, path, title_note=""):
+    """Horizontal bars, mean ± std over seeds: test accuracy (left) and verification accuracy (right).
+    The axes zoom on the runs within ``window`` points of the best (widened to hold at least three
+    runs in four); a run further down is marked at the left edge with its value ("◂ 94.39")
+    instead of squeezing every other bar."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = list(table.values())
+    y = np.arange(len(rows))[::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.36 * len(rows) + 2.2), sharey=True)
+    for ax, key, label, window in ((axes[0], "test_acc", "test accuracy (%)", 1.5),
+                                   (axes[1], "verification", "verification accuracy (%), 6,000 pairs", 8.0)):
+        means = np.array([r[f"{key}_mean"] for r in rows])
+        stds = np.array([r[f"{key}_std"] for r in rows])
+        window = max(window, means.max() - np.percentile(means, 25))   # at least three rows in four shown
+        shown = means >= means.max() - window
+        low, high = float((means - stds)[shown].min()), float((means + stds).max())
+        span = max(high - low, 0.2)
+        left, right = low - 0.06 * span, high + 0.16 * span      # room on the right for the values
+        colours = [FAMILY_COLOURS[r["family"]] for r in rows]
+        ax.barh(y[shown], means[shown] - left, left=left, xerr=stds[shown], color=np.array(colours)[shown],
+                capsize=3, height=0.7, error_kw={"elinewidth": 1})
+        for yk, m, sd, inside, colour in zip(y, means, stds, shown, colours):
+            if inside:
+                ax.text(m + sd + 0.01 * span, yk, f"{m:.2f}", va="center", ha="left", fontsize=8)
+            else:
+                value = f"{m:.2f}" + (f" ± {sd:.2f}" if sd else "")
+                ax.text(left + 0.01 * span, yk, f"◂ {value} (off the axis)", va="center", ha="left", fontsize=8,
+                        color=colour, fontweight="bold")
+        ax.set_xlim(left, right)
+        ax.set(xlabel=label + " — axis not from 0")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [r["title"] + ("" if r["labels"] else " *") for r in rows])
+    families = [f for f in FAMILY_COLOURS if any(r["family"] == f for r in rows)]
+    fig.legend(handles=[Patch(color=FAMILY_COLOURS[f], label=f) for f in families], loc="lower center",
+               ncol=len(families), frameon=False)
+    fig.suptitle("Distillation methods on MNIST, student 105,866 / small 26,698 parameters" + title_note
+                 + "\n(* trained without labels; error bars: std over seeds)")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    save_figure(fig, path)
+
+
+def plot_alpha(per_seed_alphas, steps_per_epoch, path):
+    """The slide's "alpha values over training iterations": mean α′ per step (and plain α)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for k, (seed, alphas) in enumerate(per_seed_alphas):
+        a = np.array(alphas)
+        steps = np.arange(1, len(a) + 1)
+        ax.plot(steps, a[:, 0], lw=0.6, color=f"C{k}", label=f"α′ (hard mining, used), seed {seed}")
+        ax.plot(steps, a[:, 1], lw=0.6, ls=":", color=f"C{k}", label=f"α = ⌊cos(e, f_t)⌉, seed {seed}")
+    total = max(len(a) for _, a in per_seed_alphas)
+    for e in range(steps_per_epoch, total, steps_per_epoch):
+        ax.axvline(e, color="0.8", lw=0.8, zorder=0)
+    ax.set(xlabel="training iteration (grey lines: epochs)", ylabel="mean over the batch",
+           title="AdaDistill: alpha values over training iterations", ylim=(0, 1), xlim=(0, total))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_ablation(ablation, fkd, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, vary, fixed, label in ((axes[0], "tau", ("queue", QUD_QUEUE), f"temperature τ (n = {QUD_QUEUE})"),
+                                   (axes[1], "queue", ("tau", QUD_TAU), f"queue size n (τ = {QUD_TAU:g})")):
+        pts = sorted((r[vary], r) for r in ablation.values() if r[fixed[0]] == fixed[1])
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [100 * r["test_acc"] for _, r in pts], "o-", label="QUD, test accuracy")
+        ax.plot(xs, [100 * r["verification"]["accuracy"] for _, r in pts], "s--", label="QUD, verification")
+        if fkd is not None:
+            ax.axhline(fkd[0], color="tab:blue", lw=0.8, ls=":", label="feature KD, test accuracy")
+            ax.axhline(fkd[1], color="tab:orange", lw=0.8, ls=":", label="feature KD, verification")
+        ax.set(xscale="log", xlabel=label, ylabel="%")
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8)
+    fig.suptitle("QUD ablation (one seed)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- main
+
+def load_data(raw, quick, seed):
+    x_train, y_train, x_test, y_test = raw
+    if quick:
+        rng = np.random.default_rng(seed)
+        i, j = rng.choice(len(x_train), QUICK_TRAIN, replace=False), rng.choice(len(x_test), QUICK_TEST, replace=False)
+        x_train, y_train, x_test, y_test = x_train[i], y_train[i], x_test[j], y_test[j]
+    return normalize(x_train), y_train, normalize(x_test), y_test
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs of every network (the hands-on's 5)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--T", type=float, default=3.0, help="distillation temperature of the logit losses")
+    p.add_argument("--lam", type=float, default=0.5, help="weight λ of the distillation term")
+    p.add_argument("--qud-ablation", action="store_true",
+                   help="also QUD with τ ∈ {0.05, 0.1, 0.2, 0.4} (n = 1024) and n ∈ {256, 1024, 4096} (τ = 0.1), "
+                        "on the first seed")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--out", default="runs/kd_methods", help="folder for results.json and the PNGs")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one epoch, one seed")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    args = p.parse_args(argv)
+    ok = partial(check, p)          # every check before any work: one line, exit status 2
+    ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
+    ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
+    ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
+    ok(check_temperature, args.T, "--T")
+    ok(check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        p.error(f"--methods: unknown method {unknown[0]!r}; choose from {','.join(METHODS)}")
+    if not methods and not args.qud_ablation:
+        p.error(f"--methods: no method given; choose from {','.join(METHODS)}")
+    args.methods = [m for m in METHODS if m in methods]        # the table's order
+    default = "0" if args.quick else "0,1,2"
+    args.seeds = parse_int_list(p, args.seeds or default, "--seeds", low=0, what="seeds")
+    check_data_dir(p, args.data_dir)
+    check_writable_dir(p, args.out, "--out")
+    if args.quick:
+        args.epochs = 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"MNIST, {args.epochs} epoch(s) for every network, batch {args.batch_size}, Adam lr {args.lr}, "
+          f"T = {args.T}, λ = {args.lam}, seeds {args.seeds}, methods {','.join(args.methods)}"
+          + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else ""))
+
+    wall = time.perf_counter()
+    raw = load_mnist_data(args.data_dir)
+    per_seed, seed_walls = [], []
+    for k, seed in enumerate(args.seeds):
+        start = time.perf_counter()
+        runs = Seed(seed, load_data(raw, args.quick, seed), args)
+        for method in args.methods:
+            runs.run(method)
+        if args.qud_ablation and k == 0:
+            runs.run("qud_ablation")
+        per_seed.append(runs)
+        seed_walls.append(time.perf_counter() - start)
+    wall = time.perf_counter() - wall
+
+    table = aggregate(per_seed)
+    print_table(table, len(args.seeds), args.quick, args.epochs)
+    reached = targets(table)
+    print()
+    for t in reached:
+        print(f"{'reached    ' if t['reached'] else 'NOT reached'}  {t['target']}: "
+              f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %")
+
+    note = " — SMOKE RUN (--quick)" if args.quick else f", {args.epochs} epochs"
+    plots = []
+    if table:
+        plot_methods(table, out / "kd_methods.png", note)
+        plots.append("kd_methods.png")
+    if per_seed[0].alphas:
+        plot_alpha([(s.seed, s.alphas) for s in per_seed if s.alphas], len(per_seed[0].loader()),
+                   out / "adadistill_alpha.png")
+        plots.append("adadistill_alpha.png")
+    ablation = per_seed[0].ablation
+    if ablation:
+        fkd = per_seed[0].rows.get("fkd")
+        plot_ablation(ablation, None if fkd is None else (100 * fkd["test_acc"], 100 * fkd["verification"]["accuracy"]),
+                      out / "qud_ablation.png")
+        plots.append("qud_ablation.png")
+
+    settings = {k: v for k, v in vars(args).items() if k != "progress"}
+    settings.update(rkd_weights=RKD_WEIGHTS, arcface_s=ARC_S, arcface_m1=ARC_M, qud_tau=QUD_TAU, qud_queue=QUD_QUEUE,
+                    small_student=SMALL)
+    report = {"smoke_run": args.quick, "settings": settings, "wall_seconds": wall,
+              "wall_seconds_per_seed": seed_walls, "summary": table, "targets": reached,
+              "runs": [{"seed": s.seed, "rows": s.rows, "method_seconds": s.method_seconds,
+                        "cache_seconds": s.cache_seconds} for s in per_seed],
+              "adadistill_alpha": {str(s.seed): s.alphas for s in per_seed if s.alphas},
+              "qud_ablation": ablation}
+    write_json(report, out / "results.json")
+    print(f"\nwall time {format_seconds(wall)} (per seed: {', '.join(format_seconds(w) for w in seed_walls)}); "
+          f"wrote {out / 'results.json'}" + (f", {', '.join(plots)}" if plots else ""))
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,120 @@
+"""examples/kd_methods_mnist.py (issue #13): every distillation method of the lecture, side by side.
+
+The smoke run (``--quick``: every method and the QUD ablation on 2,000 real MNIST images, one
+epoch) writes results.json with every row and the pictures; a bad option is one error line and
+exit status 2 before any work; and the two things the example added to ``common.fit`` — batches
+that carry their images' indices, a callback at the end of each epoch — behave as documented.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minikd as mk
+from minikd import optim
+from minikd.data import DataLoader
+from tests.util import load_example, needs_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = "examples/kd_methods_mnist.py"
+ROWS = {"teacher", "student", "kd", "fkd", "rkd", "dml_peer1", "dml_peer2", "byot", "ban_gen1", "ban_gen2", "ban_gen3",
+        "ta_small_alone", "ta_small_kd", "ta_small_ta", "pocketnet", "adadistill", "arcface", "qud"}
+
+
+def run(args, env=None):
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_run_of_every_method_writes_every_row(tmp_path):
+    # One thread each for Numba and BLAS: on a shared 2-core machine a second busy process makes
+    # two-thread kernels wait on each other (measured 15-60x slower); the smoke run takes ≈ 15 s.
+    out = run(["--quick", "--qud-ablation", "--out", str(tmp_path), "--no-progress"],
+              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
+
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["smoke_run"] is True and report["settings"]["epochs"] == 1 and report["settings"]["seeds"] == [0]
+    assert set(report["summary"]) == ROWS
+    for name, row in report["summary"].items():
+        assert {"test_acc_mean", "test_acc_std", "verification_mean", "tar_far_1e-2_mean", "tar_far_1e-3_mean",
+                "params", "train_seconds_mean", "labels"} <= set(row), name
+        assert row["test_acc_mean"] > 10 and 50 <= row["verification_mean"] <= 100, name   # not broken
+        assert row["labels"] is (name != "qud")
+    summary = report["summary"]
+    assert summary["teacher"]["params"] == 421_642 and summary["student"]["params"] == 105_866
+    assert summary["ta_small_alone"]["params"] == 26_698
+    assert summary["ban_gen1"]["test_acc_mean"] == summary["student"]["test_acc_mean"]   # the same run
+    assert len(summary["byot"]["exit_test_acc_mean"]) == 3
+    (seed,) = report["runs"]
+    assert seed["rows"]["fkd"]["verification"]["pairs"] == 6000
+    assert {"verification_64d"} <= set(seed["rows"]["qud"]) and seed["rows"]["qud"]["labels"] is False
+    assert len(report["adadistill_alpha"]["0"]) == 32                 # one α′ per step: 2,000 images / 64
+    assert all(0 <= a <= 1 for a, _ in report["adadistill_alpha"]["0"])
+    assert set(report["qud_ablation"]) == {"tau=0.05,n=1024", "tau=0.1,n=1024", "tau=0.2,n=1024", "tau=0.4,n=1024",
+                                           "tau=0.1,n=256", "tau=0.1,n=4096"}
+    assert {t["target"].split(" (")[0] for t in report["targets"]} >= {"RKD + KD ≥ KD alone", "BAN gen 2 ≥ gen 1"}
+    for png in ("kd_methods.png", "adadistill_alpha.png", "qud_ablation.png"):
+        data = (tmp_path / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, png
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
+    (["--methods", ","], "--methods: no method given"),
+    (["--seeds", "0,0"], "--seeds: 0 is given twice"),
+    (["--epochs", "0"], "--epochs: the number of epochs must be positive; got 0"),
+    (["--batch-size", "1"], "--batch-size: the batch size must be"),
+    (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
+    (["--T", "0"], "--T: the temperature T must be a positive finite number"),
+    (["--data-dir", "{empty}"], "--data-dir {empty}: the folder lacks all four MNIST files"),
+])
+def test_a_bad_option_is_one_error_line_before_any_work(tmp_path, args, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.replace("{empty}", str(empty)) for a in args]
+    # no MNIST anywhere: a program that went on to load data would fail there, with status 1
+    out = run([*args, "--out", str(tmp_path / "out")],
+              env={"MINIKD_DATA": str(empty), "HOME": str(tmp_path), "MINIKD_MNIST_MIRRORS": (tmp_path / "x").as_uri()})
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert [line for line in lines if "error:" in line] == [lines[-1]] and "Traceback" not in out.stderr
+    assert message.replace("{empty}", str(empty)) in lines[-1], lines[-1]
+    assert out.stdout == "" and not (tmp_path / "out").exists() and os.listdir(empty) == []
+
+
+def test_indexed_batches_are_the_data_loaders_batches_with_their_indices():
+    common = load_example("common")
+    x = np.arange(50, dtype=np.float32).reshape(10, 5)
+    y = np.arange(10) % 3
+    for (xa, ya), (xb, yb, i) in zip(DataLoader(x, y, 4, shuffle=True, seed=7),
+                                     common.IndexedLoader(x, y, 4, seed=7)):
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        np.testing.assert_array_equal(x[i], xb.numpy())
+
+
+def test_fit_hands_extra_batch_parts_to_the_loss_and_calls_back_after_each_epoch():
+    common = load_example("common")
+    mk.manual_seed(0)
+    model = mk.nn.Linear(5, 3)
+    x, y = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32), np.arange(12) % 3
+    seen, ends = [], []
+
+    def loss_fn(m, xb, yb, i):
+        seen.append(i)
+        return common.ce_step(m, xb, yb)
+
+    common.fit(model, optim.Adam(model.parameters()), loss_fn, common.IndexedLoader(x, y, 4, seed=0), epochs=2,
+               progress=False, on_epoch_end=lambda epoch, m: ends.append((epoch, m is model)))
+    assert ends == [(1, True), (2, True)]
+    assert len(seen) == 6 and sorted(np.concatenate(seen[:3]).tolist()) == list(range(12))
