@@ -1,0 +1,314 @@
+"""Hinton's MNIST experiment: a big dropout MLP teaches a small one (Hinton, Vinyals & Dean 2015, §3).
+
+    python examples/hinton_mnist.py             # 3 seeds × 3 runs, ≈ 28 min on 2 shared cores
+    python examples/hinton_mnist.py --quick     # a small real subset, one epoch: a smoke run
+
+The paper's experiment, with the same networks, on the 60,000 MNIST training images:
+
+1. ``teacher`` — MLP 784-1200-1200-10 (ReLU), dropout (p = 0.2) on its hidden units, every
+   training image shifted by up to ±2 pixels in any direction (:func:`jitter`) (paper: 67 test errors)
+2. ``student`` — MLP 784-800-800-10 (ReLU), no regularisation, cross-entropy (paper: 146)
+3. ``kd``      — the same student (the same initial weights, the same batches) on the
+   distillation loss from the frozen teacher, at a high temperature:
+       L = (1 − λ)·CE(y, p_s) + λ·T²·KL(p_t ‖ p_s),   T = 20, λ = 0.9         (paper: 74)
+   mostly the soft targets, the labels at a lower weight, as in the paper. The student sees
+   the unshifted images: the only thing that regularises it is matching the teacher.
+
+The result is counted as the paper counts it: test errors out of the 10,000 test images.
+Every run: Adam (lr 1e-3, decayed along a half cosine to 0 over the run), batch 100, the one
+training loop of ``examples/common.py`` (:func:`common.fit`); the teacher for
+``--teacher-epochs`` (30) epochs, each student for ``--epochs`` (20): the teacher, regularised,
+is still improving at 30 epochs, while both students have converged by 20. The paper trained
+far longer (SGD, dropout 0.5, weight constraints); this budget fits 3 seeds of the 3 runs in
+under 30 minutes on a 2-core CPU (the measured table is in docs/distillation.md).
+
+Outputs, in ``--out`` (default ``runs/hinton``): ``results.json`` (test errors per run and
+seed, mean ± std, per-epoch histories, training and wall times) and ``hinton_mnist.png``
+(test errors per run beside the paper's, and test errors per epoch).
+
+Every option is checked before any work: a bad one is a one-line error with exit status 2.
+``--quick`` is a smoke run on 2,000 training and 1,000 test images, one epoch: it only shows
+the code runs, and its errors (out of 1,000) are printed without the paper's beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from common import (
+    DATA_DIR_HELP,
+    ce_step,
+    check,
+    check_data_dir,
+    check_writable_dir,
+    fit,
+    format_seconds,
+    load_mnist_data,
+    make_kd_step,
+    parse_int_list,
+    run_cli,
+    save_figure,
+    write_json,
+)
+
+import minikd as mk
+from minikd import nn, optim
+from minikd.checks import check_int, check_number, check_temperature
+from minikd.data import DataLoader, normalize
+
+RUNS = ("teacher", "student", "kd")
+TITLES = {"teacher": "teacher 1200-1200, dropout + jitter", "student": "student 800-800 alone",
+          "kd": "student 800-800, distilled"}
+PAPER = {"teacher": 67, "student": 146, "kd": 74}  # test errors of 10,000, Hinton et al. 2015, §3
+DROPOUT = 0.2   # on the teacher's hidden units (0.5, Hinton et al. 2012's value, needs far more epochs)
+MAX_SHIFT = 2   # pixels, the paper's input jitter
+QUICK_TRAIN, QUICK_TEST = 2000, 1000
+
+
+# --------------------------------------------------------------------------- the two networks
+
+def mlp(hidden: int, dropout: float = 0.0) -> nn.Sequential:
+    """784 → hidden → hidden → 10 with ReLUs; with ``dropout`` > 0 after each hidden layer."""
+    def drop():
+        return [nn.Dropout(dropout)] if dropout else []
+    return nn.Sequential(nn.Flatten(),
+                         nn.Linear(28 * 28, hidden), nn.ReLU(), *drop(),
+                         nn.Linear(hidden, hidden), nn.ReLU(), *drop(),
+                         nn.Linear(hidden, 10))
+
+
+def teacher_model() -> nn.Sequential:
+    return mlp(1200, dropout=DROPOUT)
+
+
+def student_model() -> nn.Sequential:
+    return mlp(800)
+
+
+# --------------------------------------------------------------------------- data: jitter
+
+def jitter(images: np.ndarray, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.ndarray:
+    """Each image (N, H, W) shifted by (dy, dx), both drawn uniformly from −max_shift … max_shift;
+    the pixels shifted in are 0, MNIST's background. A new array; ``images`` is unchanged.
+
+    >>> jitter(np.eye(3, dtype=np.uint8)[None], np.random.default_rng(0), max_shift=0)[0].tolist()
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    """
+    n, h, w = images.shape
+    m = max_shift
+    padded = np.pad(images, ((0, 0), (m, m), (m, m)))  # a border of m zeros on every side
+    dy, dx = rng.integers(-m, m + 1, size=(2, n))
+    out = np.empty_like(images)
+    for i in range(n):  # the window m − dy rows down, m − dx columns right: the image moves by (dy, dx)
+        out[i] = padded[i, m - dy[i]:m - dy[i] + h, m - dx[i]:m - dx[i] + w]
+    return out
+
+
+def jittered_batches(images, labels, batch_size: int, seed: int):
+    """``epoch → DataLoader`` (for :func:`common.fit`) over a freshly jittered copy of the raw
+    ``images`` each epoch, the shifts and the order drawn from ``(seed, epoch)``."""
+    def loader(epoch):
+        rng = np.random.default_rng((seed, epoch))
+        x = normalize(jitter(images, rng))
+        return DataLoader(x, labels, batch_size, shuffle=True, seed=int(rng.integers(2**31)))
+    return loader
+
+
+def subsets(raw, quick: bool, seed: int):
+    """(raw training images, labels, normalised test images, labels); ``quick``: a random subset per seed."""
+    x_train, y_train, x_test, y_test = raw
+    if quick:
+        rng = np.random.default_rng(seed)
+        i, j = rng.choice(len(x_train), QUICK_TRAIN, replace=False), rng.choice(len(x_test), QUICK_TEST, replace=False)
+        x_train, y_train, x_test, y_test = x_train[i], y_train[i], x_test[j], y_test[j]
+    return x_train, y_train, normalize(x_test), y_test
+
+
+# --------------------------------------------------------------------------- the three runs of one seed
+
+def train(name, model, step, loader, epochs, test, args) -> dict:
+    """``model`` trained with the loss ``step`` for ``epochs`` by :func:`common.fit` (Adam, the learning
+    rate along a half cosine to 0, stepped every minibatch); its test errors after each epoch and at the end."""
+    opt = optim.Adam(model.parameters(), lr=args.lr)
+    steps = epochs * len(loader(1) if callable(loader) else loader)
+    schedule = optim.CosineAnnealingLR(opt, T_max=steps)
+    history, seconds = fit(model, opt, step, loader, epochs, name=f"{name:>7}", test=test, schedule=schedule,
+                           progress=args.progress)
+    n_test = len(test[1])
+    for row in history:  # the paper's unit: misclassified test images
+        row["test_errors"] = round((1 - row["test_acc"]) * n_test)
+    return {"test_errors": history[-1]["test_errors"], "train_seconds": seconds, "history": history}
+
+
+def run_seed(seed: int, raw, args) -> dict:
+    """Teacher, student alone and distilled student for one seed; returns {run: result}."""
+    x_train, y_train, x_test, y_test = subsets(raw, args.quick, seed)
+    test = (x_test, y_test)
+    x_plain = normalize(x_train)
+    results = {}
+
+    mk.manual_seed(seed)  # the initial weights and the dropout masks
+    teacher = teacher_model()
+    results["teacher"] = train("teacher", teacher, ce_step, jittered_batches(x_train, y_train, args.batch_size, seed),
+                               args.teacher_epochs, test, args)
+    teacher.eval()  # frozen from here on: no dropout, outputs without a graph (make_kd_step)
+
+    for name, step in (("student", ce_step), ("kd", make_kd_step(teacher, args.T, args.lam))):
+        mk.manual_seed(seed)  # the same initial student in both runs, and the same batches
+        loader = DataLoader(x_plain, y_train, args.batch_size, shuffle=True, seed=seed)
+        results[name] = train(name, student_model(), step, loader, args.epochs, test, args)
+    return results
+
+
+# --------------------------------------------------------------------------- table and picture
+
+def aggregate(per_seed: list[dict]) -> dict:
+    """Per run: the test errors of every seed, their mean and (sample) std, the mean training time."""
+    table = {}
+    for name in RUNS:
+        errors = np.array([r[name]["test_errors"] for r in per_seed], dtype=float)
+        table[name] = {"test_errors_runs": errors.astype(int).tolist(), "test_errors_mean": float(errors.mean()),
+                       "test_errors_std": float(errors.std(ddof=1)) if len(errors) > 1 else 0.0,
+                       "train_seconds_mean": float(np.mean([r[name]["train_seconds"] for r in per_seed])),
+                       "paper_test_errors": PAPER[name]}
+    return table
+
+
+def print_table(table: dict, seeds: list[int], n_test: int, quick: bool):
+    if quick:
+        print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, one epoch) — "
+              "these errors only show the code runs; they are not comparable with the paper's")
+    head = f"{'run':<38}{'test errors (of ' + format(n_test, ',') + ')':>26}{'per seed':>18}"
+    head += ("" if quick else f"{'paper':>7}") + f"{'train time':>12}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for name, t in table.items():
+        mean = f"{t['test_errors_mean']:.1f}" + (f" ± {t['test_errors_std']:.1f}" if len(seeds) > 1 else "")
+        paper = "" if quick else f"{t['paper_test_errors']:>7}"
+        runs = ", ".join(str(e) for e in t["test_errors_runs"])
+        print(f"{TITLES[name]:<38}{mean:>26}{runs:>18}{paper}{t['train_seconds_mean']:>10.1f} s")
+    ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
+    print(f"(mean ± sample std over seeds {seeds}; distilled / alone = {ratio:.2f}"
+          + ("" if quick else f", paper {PAPER['kd'] / PAPER['student']:.2f}") + ")")
+
+
+def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool):
+    """Left: test errors per run (each seed a dot, mean ± std a bar) beside the paper's (a star).
+    Right: test errors after each epoch, mean over seeds."""
+    import matplotlib.pyplot as plt
+
+    colors = {"teacher": "tab:blue", "student": "tab:orange", "kd": "tab:green"}
+    fig, (ax, ax_curve) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    for k, name in enumerate(RUNS):
+        t = table[name]
+        ax.bar(k, t["test_errors_mean"], yerr=t["test_errors_std"], capsize=6, color=colors[name], alpha=0.75,
+               label="minikd: mean ± std over seeds" if k == 0 else None)
+        ax.plot(np.full(len(t["test_errors_runs"]), k) + np.linspace(-0.15, 0.15, len(t["test_errors_runs"])),
+                t["test_errors_runs"], "o", color="black", ms=4, label="minikd: one seed" if k == 0 else None)
+        if not quick:
+            ax.plot(k + 0.3, t["paper_test_errors"], "*", color="crimson", ms=13,
+                    label="Hinton et al. 2015" if k == 0 else None)
+        ax.annotate(f"{t['test_errors_mean']:.0f}", (k, t["test_errors_mean"]), xytext=(-8, 4),
+                    textcoords="offset points", ha="right", fontsize=9)
+    ax.set_xticks(range(len(RUNS)), ["teacher\n1200-1200\ndropout, jitter", "student\n800-800\nalone",
+                                     "student\n800-800\ndistilled"])
+    top = max(max(t["test_errors_runs"] + [t["paper_test_errors"]]) for t in table.values())
+    ax.set_ylim(0, top * 1.35)  # head room for the legend, above the bars
+    ax.set(ylabel=f"test errors (of {n_test:,})", title="Test errors after the last epoch")
+    ax.legend(loc="upper left", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+    n_epochs = []
+    for name in RUNS:
+        curves = np.array([[h["test_errors"] for h in r[name]["history"]] for r in per_seed], dtype=float)
+        epochs = np.arange(1, curves.shape[1] + 1)
+        n_epochs.append(len(epochs))
+        mean, low, high = curves.mean(0), curves.min(0), curves.max(0)
+        ax_curve.plot(epochs, mean, marker="o", ms=3, color=colors[name], label=TITLES[name])
+        ax_curve.fill_between(epochs, low, high, color=colors[name], alpha=0.2, lw=0)
+    ax_curve.set_yscale("log")
+    ax_curve.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))  # 200, not 2×10²
+    ax_curve.yaxis.set_minor_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_curve.set(xlabel="epoch", ylabel=f"test errors (of {n_test:,}), log scale",
+                 title="Test errors per epoch (mean; band: min–max over seeds)")
+    ax_curve.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax_curve.set_xlim(0.5, max(n_epochs) + 0.5)
+    ax_curve.grid(alpha=0.3, which="both")
+    ax_curve.legend(loc="upper right", fontsize=9)
+    if quick:
+        fig.suptitle("SMOKE RUN (--quick): a subset, one epoch; not comparable with the paper", color="crimson")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each student run (default 20)")
+    p.add_argument("--teacher-epochs", type=int, default=30, help="epochs of the teacher's run (default 30)")
+    p.add_argument("--T", type=float, default=20.0, help="distillation temperature (default 20, the paper's)")
+    p.add_argument("--lam", type=float, default=0.9, help="weight λ of the soft targets (default 0.9)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's initial learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--out", default="runs/hinton", help="folder for results.json and the PNG (default runs/hinton)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one epoch")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    args = p.parse_args(argv)
+    # every check before any work: a bad option is one line and exit status 2, never a traceback
+    ok = partial(check, p)
+    args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds")
+    ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
+    ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
+    ok(check_temperature, args.T, "--T")
+    ok(check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
+    ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
+    ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
+    check_data_dir(p, args.data_dir)
+    check_writable_dir(p, args.out, "--out")
+    if args.quick:
+        args.epochs = args.teacher_epochs = 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Hinton's MNIST: teacher {args.teacher_epochs} epoch(s), students {args.epochs}, batch {args.batch_size}, "
+          f"Adam lr {args.lr} (cosine), "
+          f"T = {args.T:g}, λ = {args.lam:g}, seeds {args.seeds}" + (" (quick: a subset)" if args.quick else ""))
+    wall = time.perf_counter()
+    raw = load_mnist_data(args.data_dir)  # prints the folder it read
+    per_seed, seed_walls = [], []
+    for seed in args.seeds:
+        start = time.perf_counter()
+        per_seed.append(run_seed(seed, raw, args))
+        seed_walls.append(time.perf_counter() - start)
+    n_test = QUICK_TEST if args.quick else len(raw[3])
+
+    table = aggregate(per_seed)
+    print_table(table, args.seeds, n_test, args.quick)
+    plot(table, per_seed, out / "hinton_mnist.png", n_test, args.quick)
+    wall = time.perf_counter() - wall
+
+    settings = {k: v for k, v in vars(args).items() if k != "progress"}
+    settings.update(teacher_dropout=DROPOUT, jitter_max_shift=MAX_SHIFT, optimizer="Adam, cosine to 0 per step")
+    ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
+    report = {"settings": settings, "test_images": n_test, "summary": table, "kd_over_student": ratio,
+              "paper_kd_over_student": PAPER["kd"] / PAPER["student"], "wall_seconds": wall,
+              "wall_seconds_per_seed": seed_walls,
+              "runs": [{"seed": seed, **r} for seed, r in zip(args.seeds, per_seed)]}
+    write_json(report, out / "results.json")
+    print(f"\nwall time {format_seconds(wall)}; wrote {out / 'results.json'} and {out / 'hinton_mnist.png'}")
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,105 @@
+"""Hinton's MNIST experiment (examples/hinton_mnist.py): the jitter, a `--quick` run on the real
+MNIST files, and bad options refused before any work."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.util import load_example, needs_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_jitter_shifts_each_image_by_at_most_two_pixels_filling_with_background():
+    example = load_example("hinton_mnist")
+    images = np.zeros((500, 28, 28), dtype=np.uint8)
+    images[:, 10:18, 12:16] = 255  # a bar in the middle: every shift keeps it whole
+    shifted = example.jitter(images, np.random.default_rng(0))
+    assert shifted.shape == images.shape and shifted.dtype == np.uint8
+    assert (images[:, 10:18, 12:16] == 255).all()  # the input is not changed
+    moves = set()
+    for before, after in zip(images, shifted):
+        assert after.sum() == before.sum()  # the whole bar, only moved
+        rows, cols = np.nonzero(after)
+        moves.add((rows.min() - 10, cols.min() - 12))
+    assert moves == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}  # all 25 shifts, none further
+    again = example.jitter(images, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, shifted)  # seeded: the same shifts again
+
+
+def test_jitter_fills_what_is_shifted_in_with_background_zeros():
+    example = load_example("hinton_mnist")
+    full = np.full((200, 28, 28), 255, dtype=np.uint8)
+    for out in example.jitter(full, np.random.default_rng(1)):
+        assert set(np.unique(out)) <= {0, 255}
+        rows, cols = (out == 255).any(axis=1).sum(), (out == 255).any(axis=0).sum()
+        assert rows >= 26 and cols >= 26 and (out == 255).sum() == rows * cols  # one rectangle, cut by ≤ 2 px
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_run_writes_errors_per_seed_and_the_picture(tmp_path, capsys):
+    example = load_example("hinton_mnist")
+    report = example.main(["--quick", "--seeds", "0,1", "--out", str(tmp_path), "--no-progress"])
+
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("run "))
+    assert "SMOKE RUN" in out and "paper" not in header and "paper 0.51" not in out  # not beside the paper's numbers
+    saved = json.loads((tmp_path / "results.json").read_text())
+    settings = saved["settings"]
+    assert settings["quick"] is True and settings["epochs"] == settings["teacher_epochs"] == 1
+    assert saved["settings"]["seeds"] == [0, 1] and saved["test_images"] == 1000
+    assert set(saved["summary"]) == {"teacher", "student", "kd"}
+    for name, row in saved["summary"].items():
+        assert len(row["test_errors_runs"]) == 2
+        # 20 steps on 2,000 images: far from trained, but a broken run stays at chance (900 errors of 1,000)
+        assert all(e < 600 for e in row["test_errors_runs"]), (name, row)
+        assert row["test_errors_mean"] == pytest.approx(np.mean(row["test_errors_runs"]))
+        assert row["paper_test_errors"] == {"teacher": 67, "student": 146, "kd": 74}[name]
+    for seed_runs in saved["runs"]:
+        for name in ("teacher", "student", "kd"):
+            (epoch,) = seed_runs[name]["history"]
+            assert epoch["test_errors"] == seed_runs[name]["test_errors"] and seed_runs[name]["train_seconds"] > 0
+    assert saved["kd_over_student"] == pytest.approx(report["kd_over_student"])
+    assert len(saved["wall_seconds_per_seed"]) == 2 and saved["wall_seconds"] > 0
+    png = (tmp_path / "hinton_mnist.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert not list(tmp_path.glob("*.tmp*")), "a temporary file was left behind"
+
+
+BAD = [  # (arguments, what the one error line says)
+    (["--T", "0"], "--T: the temperature T must be a positive finite number"),
+    (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]; got 1.5"),
+    (["--seeds", "0,0"], "--seeds: 0 is given twice in '0,0'"),
+    (["--seeds", "a"], "--seeds: expected comma-separated seeds ≥ 0"),
+    (["--epochs", "0"], "--epochs: the number of epochs must be positive; got 0"),
+    (["--teacher-epochs", "-3"], "--teacher-epochs: the number of the teacher's epochs must be positive; got -3"),
+    (["--lr", "-1"], "--lr: the learning rate must be"),
+    (["--batch-size", "0"], "--batch-size: the batch size must be positive; got 0"),
+    (["--data-dir", "{tmp}/empty"], "the folder lacks all four MNIST files"),
+    (["--out", "{tmp}/a_file"], "--out {tmp}/a_file: exists and is not a folder"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_a_bad_option_is_one_error_line_and_status_2_before_any_work(tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    # no MNIST anywhere: a program that got past its checks would fail at the data instead (status 1)
+    env = dict(os.environ, MINIKD_DATA=str(tmp_path / "empty"), HOME=str(tmp_path),
+               MINIKD_MNIST_MIRRORS=(tmp_path / "no_mirror").as_uri())
+    command = [sys.executable, "examples/hinton_mnist.py", *args]
+    if "--out" not in args:
+        command += ["--out", str(tmp_path / "out")]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message.replace("{tmp}", str(tmp_path)) in errors[0], proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing was written
