@@ -23,7 +23,7 @@ from tests.util import load_example, needs_mnist
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "examples/kd_methods_mnist.py"
 ROWS = {"teacher", "student", "kd", "fkd", "rkd", "dml_peer1", "dml_peer2", "byot", "ban_gen1", "ban_gen2", "ban_gen3",
-        "ta_small_alone", "ta_small_kd", "ta_small_ta", "pocketnet", "adadistill", "arcface", "qud"}
+        "ta_small_alone", "ta_small_kd", "ta_small_ta", "pocketnet", "adadistill", "adadistill_nomse", "arcface", "qud"}
 
 
 def run(args, env=None):
@@ -36,7 +36,8 @@ def run(args, env=None):
 def test_quick_run_of_every_method_writes_every_row(tmp_path):
     # One thread each for Numba and BLAS: on a shared 2-core machine a second busy process makes
     # two-thread kernels wait on each other (measured 15-60x slower); the smoke run takes ≈ 15 s.
-    out = run(["--quick", "--qud-ablation", "--out", str(tmp_path), "--no-progress"],
+    methods = "student,kd,fkd,rkd,dml,byot,ban,ta,pocketnet,adadistill,arcface,qud,adadistill_nomse"
+    out = run(["--quick", "--methods", methods, "--qud-ablation", "--out", str(tmp_path), "--no-progress"],
               env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
