@@ -62,7 +62,8 @@ class EmbeddingQueue:
 
     ``push(f_t)`` adds a batch (N, d), dropping the oldest when full; ``embeddings`` is the
     (n, d) array of what it holds (n ≤ size, the newest last). Kept on the embeddings' device,
-    as constants (never in the graph).
+    as constants (never in the graph). ``qud_loss`` needs at least one negative: push a batch
+    (e.g. teacher embeddings of random training images) before the first step.
 
     >>> q = EmbeddingQueue(3, 2)
     >>> q.push(np.ones((2, 2))); q.push(np.zeros((2, 2))); q.embeddings.tolist()
@@ -85,10 +86,11 @@ class EmbeddingQueue:
             raise ValueError(f"EmbeddingQueue.push: expected embeddings (N, {self.dim}); got {tuple(f.shape)}")
         if self._data is None:
             self._data = xp.zeros((self.size, self.dim), dtype=f.dtype if f.dtype.kind == "f" else xp.float32)
-        for row in f[-self.size:]:   # a batch larger than the queue keeps its newest rows
-            self._data[self._next] = row
-            self._next = (self._next + 1) % self.size
-            self.count = min(self.count + 1, self.size)
+        f = f[-self.size:]   # a batch larger than the queue keeps its newest rows
+        slots = (self._next + xp.arange(len(f))) % self.size   # the ring buffer's next len(f) slots
+        self._data[slots] = f
+        self._next = (self._next + len(f)) % self.size
+        self.count = min(self.count + len(f), self.size)
 
     def __len__(self):
         return self.count

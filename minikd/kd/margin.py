@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
 from .. import functional as F
 from ..checks import check_number
 from ..ops.elementwise import where
 from ..tensor import Tensor, no_grad
-from .logits import as_tensor
+from .logits import as_tensor, constant
 
 
 def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
@@ -64,40 +63,35 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
     return where(is_y, target.reshape(-1, 1), cos) * s
 
 
-def _cosine(a, b, xp):
-    """Row-wise cosine of two (N, d) arrays (0 for a zero row)."""
-    na = xp.sqrt((a * a).sum(axis=1)).clip(1e-12, None)
-    nb = xp.sqrt((b * b).sum(axis=1)).clip(1e-12, None)
-    return (a * b).sum(axis=1) / (na * nb)
-
-
 def adadistill_alpha(f_s, f_t, w_y=None):
     """AdaDistill's mixing weight per sample, (N,), a constant (no gradient):
 
         α = clip(cos(f_s, f_t), 0, 1),   or, with the centres w_y (N, d) of the samples' classes,
         α′ = clip(cos(f_s, f_t) · cos(w_y, f_t), 0, 1)   (hard-sample mining).
     """
-    raw = [x.data if isinstance(x, Tensor) else x for x in (f_s, f_t, w_y)]
-    xp = backend.get_array_module(raw[1])
-    a, b = xp.asarray(raw[0]), xp.asarray(raw[1])
-    if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"adadistill_alpha: f_s {a.shape} and f_t {b.shape} must both be (N, d) "
+    f_s, f_t = constant(f_s), constant(f_t)
+    if f_s.ndim != 2 or f_s.shape != f_t.shape:
+        raise ValueError(f"adadistill_alpha: f_s {tuple(f_s.shape)} and f_t {tuple(f_t.shape)} must both be (N, d) "
                          "(map the student's embedding to the teacher's width first)")
-    alpha = _cosine(a, b, xp)
-    if raw[2] is not None:
-        w = xp.asarray(raw[2])
-        if w.shape != b.shape:
-            raise ValueError(f"adadistill_alpha: w_y must be the centres of the samples' classes, {b.shape}; "
-                             f"got {w.shape}")
-        alpha = alpha * _cosine(w, b, xp)
-    return Tensor(alpha.clip(0.0, 1.0))
+    with no_grad():
+        t_hat = F.normalize(f_t)
+        alpha = (F.normalize(f_s) * t_hat).sum(axis=1)                     # cos(f_s, f_t)
+        if w_y is not None:
+            w_y = constant(w_y)
+            if w_y.shape != f_t.shape:
+                raise ValueError(f"adadistill_alpha: w_y must be the centres of the samples' classes, "
+                                 f"{tuple(f_t.shape)}; got {tuple(w_y.shape)}")
+            alpha = alpha * (F.normalize(w_y) * t_hat).sum(axis=1)         # × cos(w_y, f_t)
+    return alpha.clip(0.0, 1.0)
 
 
 def distill_centres(W, y, f_t, alpha):
     """The AdaDistill update of the class centres, in place: for each sample i in batch order,
     w_{y_i} ← α_i · w_{y_i} + (1 − α_i) · f_i^t. ``W`` (C, d) the head's weight (a Parameter),
     ``y`` (N,) labels, ``f_t`` (N, d) teacher embeddings, ``alpha`` (N,) from :func:`adadistill_alpha`.
-    Not part of the graph (like an optimizer step)."""
+    Not part of the graph (like an optimizer step). The embeddings are used as given (the
+    AdaDistill code L2-normalises f_t first: pass ``F.normalize(f_t)`` for that); samples of one
+    class update its centre one after the other, in batch order."""
     raw = [x.data if isinstance(x, Tensor) else x for x in (y, f_t, alpha)]
     labels, ft, a = raw
     if ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
