@@ -4,10 +4,12 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minikd as mk
 from minikd import functional as F
-from minikd import kd, nn, optim, profile, prune
+from minikd import kd, nn, optim, profile, prune, quant
 from minikd.models import TeacherModel
 from minikd.quant.modules import QuantConv2d, QuantLinear, calibrate, prepare_qat, qat_kd_loss, quantize_model
 
@@ -216,3 +218,57 @@ def test_qat_kd_loss_is_the_lectures_kd_loss(teacher):
     assert loss.item() == pytest.approx(kd.kd_loss(z_s, z_t, y, T=4.0, lam=0.7).item())
     loss.backward()
     assert student.fc2.weight.grad is not None and teacher.fc2.weight.grad is None
+
+
+# --------------------------------------------------------------------------- QuantFace's loss (issue 14)
+
+
+def _np_quantface(zq, fq, zfp, ffp, T, w_feature, w_logit):
+    """From the paper's formula: MSE of the L2-normalised embeddings (summed over D, mean over N)
+    plus T²·KL(softmax(z_fp/T) ‖ softmax(z_q/T)), batch mean."""
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    def softmax(z):
+        e = np.exp(z / T - (z / T).max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    feat = ((unit(fq) - unit(ffp)) ** 2).sum(axis=1).mean()
+    p, q = softmax(zfp), softmax(zq)
+    return w_feature * feat + w_logit * T * T * (p * np.log(p / q)).sum(axis=1).mean()
+
+
+@given(n=st.integers(1, 5), c=st.integers(2, 6), d=st.integers(1, 6), T=st.sampled_from([1.0, 3.0]),
+       w=st.sampled_from([(1.0, 1.0), (1.0, 0.0), (0.5, 2.0)]), seed=st.integers(0, 10))
+def test_quantface_loss_matches_numpy_and_gradchecks(n, c, d, T, w, seed):
+    r = np.random.default_rng(seed)
+    zq, fq, zfp, ffp = (r.standard_normal(s) for s in ((n, c), (n, d), (n, c), (n, d)))
+    want = _np_quantface(zq, fq, zfp, ffp, T, *w)
+    got = quant.quantface_loss(mk.tensor(zq), mk.tensor(fq), zfp, ffp, T=T, w_feature=w[0], w_logit=w[1]).item()
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert mk.gradcheck(lambda a, b: quant.quantface_loss(a, b, zfp, ffp, T=T, w_feature=w[0], w_logit=w[1]),
+                        mk.tensor(zq, requires_grad=True), mk.tensor(fq, requires_grad=True))
+
+
+def test_quantface_loss_is_zero_for_the_model_itself_and_scale_free_in_features():
+    r = np.random.default_rng(0)
+    z, f = r.standard_normal((4, 10)), r.standard_normal((4, 8))
+    assert quant.quantface_loss(mk.tensor(z), mk.tensor(3.0 * f), z, f).item() == pytest.approx(0.0, abs=1e-12)
+    # opposite embeddings: ‖u − (−u)‖² = 4 per sample
+    assert quant.quantface_loss(mk.tensor(z), mk.tensor(-f), z, f, w_logit=0).item() == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(T=0.0), "temperature"),
+    (dict(w_feature=-1.0), "w_feature"),
+    (dict(w_feature=0.0, w_logit=0.0), "both 0"),
+])
+def test_quantface_loss_rejects_bad_settings(kwargs, match):
+    z, f = np.zeros((2, 3)), np.ones((2, 4))
+    with pytest.raises(ValueError, match=match):
+        quant.quantface_loss(mk.tensor(z), mk.tensor(f), z, f, **kwargs)
+
+
+def test_quantface_loss_rejects_embeddings_of_different_shapes():
+    z = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"quantface_loss: .*\(2, 4\) and \(2, 5\)"):
+        quant.quantface_loss(mk.tensor(z), mk.tensor(np.ones((2, 4))), z, np.ones((2, 5)))

@@ -23,6 +23,7 @@ from .modules import (
     prepare_qat,
     qat_kd_loss,
     quant_layers,
+    quantface_loss,
     quantize_model,
 )
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver
@@ -41,6 +42,7 @@ from .ops import (
 
 __all__ = [
     "FakeQuantize", "IntConv2d", "IntLinear", "MinMaxObserver", "MovingAverageMinMaxObserver", "QuantConv2d",
-    "QuantLinear", "calibrate", "check_bits", "clip", "convert_to_integer", "dequantize", "fake_quantize", "int_dtype",
-    "prepare_qat", "qat_kd_loss", "qparams", "qrange", "quant_layers", "quantize", "quantize_model", "transform",
+    "QuantLinear", "calibrate", "check_bits", "clip", "convert_to_integer", "dequantize", "fake_quantize",
+    "int_dtype", "prepare_qat", "qat_kd_loss", "qparams", "qrange", "quant_layers", "quantface_loss", "quantize",
+    "quantize_model", "transform"
 ]

@@ -49,7 +49,9 @@ import numpy as np
 
 from .. import backend, nn
 from .. import functional as F
-from ..kd import kd_loss
+from ..checks import check_number, check_temperature
+from ..kd import kd_loss, soft_loss
+from ..kd.logits import constant
 from ..nn.module import rebuild
 from ..tensor import Tensor, no_grad
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver
@@ -354,7 +356,42 @@ def qat_kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5):
     return kd_loss(student_logits, teacher_logits, target, T=T, lam=lam)
 
 
+def quantface_loss(q_logits, q_features, fp_logits, fp_features, T=3.0, w_feature=1.0, w_logit=1.0):
+    """QuantFace's label-free QAT loss (Boutros, Damer, Kuijper, ICPR 2022): the quantized model
+    learns from its own full-precision version, on any images — synthetic ones included.
+
+        L = w_feature · (1/N) Σ_i ‖f̂_q^i − f̂_fp^i‖²₂  +  w_logit · T² · KL(p_fp ‖ p_q)
+        f̂ = f / ‖f‖₂ (the embeddings L2-normalised),  p = softmax(z / T)
+
+    The first term is QuantFace's: the MSE between the normalised embeddings, which for unit
+    vectors is 2 − 2·cos(f_q, f_fp) per sample. The second is the lecture's logit KD with λ = 1
+    (no labels; :func:`minikd.kd.soft_loss`). Set ``w_logit=0`` for QuantFace alone.
+
+    - ``q_logits`` (N, C), ``q_features`` (N, D): the quantized model's (they get the gradient);
+    - ``fp_logits`` (N, C), ``fp_features`` (N, D): the frozen full-precision model's (constants).
+
+    Raises ValueError when the shapes differ or a weight is negative (``w_feature``,
+    ``w_logit``: numbers ≥ 0, not both 0) or T ≤ 0.
+    """
+    op = "quantface_loss"
+    T = check_temperature(T, op)
+    w_feature = check_number(w_feature, op, "w_feature", low=0)
+    w_logit = check_number(w_logit, op, "w_logit", low=0)
+    if w_feature == 0 and w_logit == 0:
+        raise ValueError(f"{op}: w_feature and w_logit are both 0: the loss would be 0 and teach nothing")
+    q_features = q_features if isinstance(q_features, Tensor) else Tensor(q_features)
+    fp_features = constant(fp_features)
+    if tuple(q_features.shape) != tuple(fp_features.shape) or q_features.ndim != 2:
+        raise ValueError(f"{op}: expected embeddings of the same shape (N, D) from the quantized and the "
+                         f"full-precision model; got {tuple(q_features.shape)} and {tuple(fp_features.shape)}")
+    diff = F.normalize(q_features) - F.normalize(fp_features)
+    loss = (diff * diff).sum(axis=1).mean() * w_feature
+    if w_logit:
+        loss = loss + soft_loss(q_logits, fp_logits, T=T) * (w_logit * T * T)
+    return loss
+
+
 __all__ = [
     "QUANT_LAYERS", "QuantConv2d", "QuantLinear", "calibrate", "check_bits_or_none", "prepare_qat", "qat_kd_loss",
-    "quant_layers", "quantize_model", "replace_layers",
+    "quant_layers", "quantface_loss", "quantize_model", "replace_layers",
 ]

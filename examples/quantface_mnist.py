@@ -1,0 +1,278 @@
+"""QuantFace on MNIST: quantize the hands-on's teacher and student with synthetic data only.
+
+    python examples/quantface_mnist.py --synthetic deepinversion=runs/data_free/deepinversion/synthetic_images.npz
+    python examples/quantface_mnist.py --synthetic generator=runs/cgan/synthetic_images.npz --synthetic ...
+    python examples/quantface_mnist.py --quick --synthetic noise=PATH.npz        # a smoke run
+
+QuantFace (Boutros, Damer, Kuijper, ICPR 2022) quantizes a face-recognition model without
+its training data: the images come from a generator or from noise, and the labels are not
+needed, because the full-precision model teaches its own quantized copy. For each model
+(``--models``: the hands-on teacher and student) and each bit width wbab (``--bits``, default
+8, 6, 4) this example measures, on the real test set:
+
+- **PTQ**: the activation ranges calibrated on ``--calibration-batches`` batches of the
+  data source (:func:`minikd.quant.quantize_model`), no training;
+- **QAT + KD** (QuantFace): the fake-quantized copy (:func:`minikd.quant.prepare_qat`) fine-tuned
+  for one pass over ``--qat-images`` images of the data source (Adam, lr/10 as in
+  ``quantize_mnist.py``) on :func:`minikd.quant.quantface_loss`: the MSE between the
+  quantized and the full-precision model's L2-normalised embeddings (QuantFace's loss) plus
+  T²·KL between their softened logits (T = 3); no labels.
+
+The data sources: ``real`` (the MNIST training images: the reference, like-for-like with the
+synthetic runs) and every ``--synthetic NAME=PATH``, a ``.npz`` pool of synthetic images
+written by ``examples/data_free_kd.py`` or ``examples/train_conditional_generator.py`` (key
+``images``: N×1×28×28 float32, in the teacher's input space — normalised MNIST). A synthetic
+pool smaller than ``--qat-images`` is cycled through. ``--no-real`` skips the real rows: the
+run then never reads a training image (the full-precision checkpoints must exist).
+
+Outputs in ``--out`` (default ``runs/quantface``): ``results.json`` and ``quantface.png``
+(accuracy per bit width, one line per data source). Every option is checked before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from common import (
+    DATA_DIR_HELP,
+    check,
+    check_checkpoint,
+    check_data_dir,
+    check_writable_dir,
+    evaluate,
+    fit,
+    format_seconds,
+    load_mnist_data,
+    run_cli,
+    save_figure,
+    write_json,
+)
+from tqdm import tqdm
+
+import minikd as mk
+from minikd import optim, quant
+from minikd.checks import check_int, check_temperature
+from minikd.data import DataLoader, load_mnist, normalize
+from minikd.data.mnist import FILES, missing_files
+from minikd.models import StudentModel, TeacherModel
+
+MODELS = {"teacher": TeacherModel, "student": StudentModel}
+DEFAULT_BITS = (8, 6, 4)
+IMAGE_SHAPE = (1, 28, 28)
+
+
+# --------------------------------------------------------------------------- data sources
+
+def load_pool(path: Path, name: str) -> np.ndarray:
+    """The synthetic images of a pool file: (N, 1, 28, 28) float32, finite; ValueError otherwise."""
+    with np.load(path, allow_pickle=False) as f:
+        if "images" not in f.files:
+            raise ValueError(f"--synthetic {name}={path}: no 'images' array in the file (found {sorted(f.files)})")
+        images = f["images"]
+    if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
+        raise ValueError(f"--synthetic {name}={path}: expected images of shape N×1×28×28 with N ≥ 1; "
+                         f"got {images.shape}")
+    if not np.isfinite(images).all():
+        raise ValueError(f"--synthetic {name}={path}: the images hold NaN or ±inf")
+    return images.astype(np.float32, copy=False)
+
+
+def cycled(images: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` images drawn from ``images`` in a shuffled order, cycling through the pool when n > len."""
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(images)) for _ in range(-(-n // len(images)))])[:n]
+    return images[order]
+
+
+# --------------------------------------------------------------------------- PTQ and QuantFace's QAT
+
+def quantface_step(fp_model, T: float):
+    """The loss of :func:`common.fit` for QuantFace's QAT: the frozen full-precision model's
+    logits and embeddings are the targets; the batch's labels (dummies) are never read."""
+    def step(qmodel, x, _unused_labels):
+        logits, features = qmodel(x, return_features=True)
+        with mk.no_grad():
+            fp_logits, fp_features = fp_model(x, return_features=True)
+        return quant.quantface_loss(logits, features, fp_logits, fp_features, T=T), logits
+    return step
+
+
+def quantface_qat(fp_model, bits: int, images: np.ndarray, args):
+    """One pass of QuantFace's label-free QAT over ``images`` (Adam at lr/10)."""
+    qmodel = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
+    opt = optim.Adam(qmodel.parameters(), lr=args.lr / 10)
+    loader = DataLoader(images, np.zeros(len(images), dtype=np.int64), args.batch_size, shuffle=True, seed=args.seed)
+    fit(qmodel, opt, quantface_step(fp_model, args.T), loader, progress=False)
+    return qmodel
+
+
+def run(args) -> list[dict]:
+    x_train = None
+    if args.real:
+        x_train, _, x_test, y_test = load_mnist_data(args.data_dir)
+        x_train = normalize(x_train)
+    else:  # never read a training image: only the two test files
+        try:
+            x_test, y_test = load_mnist("test", args.data_dir, download=False)
+        except FileNotFoundError as e:
+            raise SystemExit(f"error: {e}") from None
+    x_test = normalize(x_test)
+    if args.quick:
+        x_test, y_test = x_test[:1000], y_test[:1000]
+    sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name) for name, path in args.synthetic}
+    n_calib = args.calibration_batches * args.batch_size
+
+    rows = []
+    for model_name in args.models:
+        fp = MODELS[model_name]()
+        fp.load_state_dict(mk.load(getattr(args, model_name)))
+        fp.eval()
+        rows.append(dict(model=model_name, source="-", method="float32", bits=32, test_acc=evaluate(fp, x_test, y_test),
+                         images=0, seconds=0.0))
+        for source, images in sources.items():
+            calib = cycled(images, n_calib, args.seed)
+            train = cycled(images, args.qat_images, args.seed + 1)
+            batches = [mk.tensor(calib[i:i + args.batch_size]) for i in range(0, n_calib, args.batch_size)]
+            for bits in tqdm(args.bits, desc=f"{model_name} on {source}", disable=not args.progress):
+                start = time.perf_counter()
+                ptq = quant.quantize_model(fp, w_bits=bits, a_bits=bits, calibration_batches=batches)
+                rows.append(dict(model=model_name, source=source, method="PTQ", bits=bits,
+                                 test_acc=evaluate(ptq, x_test, y_test), images=n_calib,
+                                 seconds=time.perf_counter() - start))
+                start = time.perf_counter()
+                qat = quantface_qat(fp, bits, train, args)
+                rows.append(dict(model=model_name, source=source, method="QAT (QuantFace)", bits=bits,
+                                 test_acc=evaluate(qat, x_test, y_test), images=args.qat_images,
+                                 seconds=time.perf_counter() - start))
+    return rows
+
+
+# --------------------------------------------------------------------------- table and picture
+
+def print_table(rows):
+    head = f"{'model':<9}{'data':<16}{'method':<17}{'bits':>5}{'test acc':>10}{'images':>9}{'time':>8}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        bits = f"w{r['bits']}a{r['bits']}" if r["bits"] < 32 else "fp32"
+        print(f"{r['model']:<9}{r['source']:<16}{r['method']:<17}{bits:>5}"
+              f"{100 * r['test_acc']:>9.2f}%{r['images']:>9,}{r['seconds']:>7.1f}s")
+
+
+def plot(rows, path: Path):
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4), squeeze=False)
+    for ax, name in zip(axes[0], models):
+        fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
+        ax.axhline(100 * fp["test_acc"], color="gray", ls=":", lw=1, label=f"float32: {100 * fp['test_acc']:.2f} %")
+        for source in dict.fromkeys(r["source"] for r in rows if r["source"] != "-"):
+            for method, style in (("PTQ", "o-"), ("QAT (QuantFace)", "s--")):
+                rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
+                            key=lambda r: r["bits"])
+                ax.plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{source}, {method}")
+        ax.set(xlabel="bits (wbab)", ylabel="test accuracy (%)", title=f"{name}: quantized with each data source")
+        ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_synthetic(parser, items) -> list[tuple[str, Path]]:
+    pools = []
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--synthetic: expected NAME=PATH (e.g. deepinversion=runs/x/synthetic_images.npz); "
+                         f"got {item!r}")
+        if name == "real" or name in {n for n, _ in pools}:
+            parser.error(f"--synthetic: the name {name!r} is taken; give each pool its own name, not 'real'")
+        if not Path(path).is_file():
+            parser.error(f"--synthetic {name}={path}: no such file")
+        pools.append((name, Path(path)))
+    return pools
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz", help="full-precision teacher")
+    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz", help="full-precision student")
+    p.add_argument("--models", default="teacher,student")
+    p.add_argument("--synthetic", action="append", metavar="NAME=PATH",
+                   help="a pool of synthetic images (.npz, key 'images'); repeat for several")
+    p.add_argument("--no-real", dest="real", action="store_false",
+                   help="no real-data rows: never read a training image")
+    p.add_argument("--bits", default="8,6,4", help="bit widths b of wbab (default 8,6,4)")
+    p.add_argument("--T", type=float, default=3.0, help="temperature of the logit term (default 3)")
+    p.add_argument("--qat-images", type=int, default=20000, help="images of each QAT pass (default 20,000)")
+    p.add_argument("--calibration-batches", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="the QAT learning rate is lr/10")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--out", default="runs/quantface")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 1,000 test images, short QAT, 8 and 4 bits")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    args = p.parse_args(argv)
+    # every check before any work: a bad option is one line and exit status 2, never a traceback
+    ok = partial(check, p)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not args.models or set(args.models) - set(MODELS):
+        p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
+    for name in args.models:
+        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True)
+    args.synthetic = parse_synthetic(p, args.synthetic)
+    if not args.real and not args.synthetic:
+        p.error("--no-real without --synthetic: there is no data to quantize with")
+    try:
+        args.bits = sorted({int(b) for b in args.bits.split(",")}, reverse=True)
+    except ValueError:
+        p.error(f"--bits: expected comma-separated integers such as 8,6,4; got {args.bits!r}")
+    for b in args.bits:
+        try:
+            quant.check_bits(b)
+        except ValueError as e:
+            p.error(f"--bits: {e}")
+    ok(check_temperature, args.T, "--T")
+    ok(check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
+    ok(check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches", low=1)
+    ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
+    ok(check_int, args.seed, "--seed", "the seed", low=0)
+    if args.real:
+        check_data_dir(p, args.data_dir)
+    elif args.data_dir is not None and missing_files(args.data_dir, FILES["test"]):
+        p.error(f"--data-dir {args.data_dir}: with --no-real the folder must hold the test files "
+                f"{', '.join(FILES['test'])}; it lacks {', '.join(missing_files(args.data_dir, FILES['test']))}")
+    check_writable_dir(p, args.out, "--out")
+    if args.quick:
+        args.bits = [b for b in args.bits if b in (8, 4)] or args.bits[:1]
+        args.qat_images, args.calibration_batches = 256, 2
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows = run(args)
+    print_table(rows)
+    plot(rows, out / "quantface.png")
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "progress"}
+    settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
+    report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}
+    write_json(report, out / "results.json")
+    print(f"\nwrote {out / 'results.json'} and {out / 'quantface.png'} ({format_seconds(report['wall_seconds'])})")
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,102 @@
+"""QuantFace on synthetic data (examples/quantface_mnist.py, issue 14): a `--quick` run that reads
+only the test files, the pool checks, and bad options refused before any work."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minikd as mk
+from minikd.data.mnist import FILES, find_data_dir
+from minikd.models import StudentModel, TeacherModel
+from tests.util import load_example, needs_mnist
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    """Full-precision teacher and student (untrained: the run only has to work) and a pool of 96 images."""
+    mk.manual_seed(0)
+    paths = {"teacher": tmp_path / "teacher.npz", "student": tmp_path / "student.npz"}
+    mk.save(TeacherModel().state_dict(), paths["teacher"])
+    mk.save(StudentModel().state_dict(), paths["student"])
+    pool = tmp_path / "pool.npz"
+    np.savez(pool, images=np.random.default_rng(0).standard_normal((96, 1, 28, 28)).astype(np.float32))
+    return paths, pool
+
+
+@needs_mnist
+def test_quick_run_with_synthetic_data_only_reads_no_training_image(tmp_path, checkpoints):
+    example = load_example("quantface_mnist")
+    (paths, pool), data = checkpoints, tmp_path / "test_files_only"
+    data.mkdir()
+    for name in FILES["test"]:  # the folder holds the test files only: a read of the training set would fail
+        (data / name).symlink_to(find_data_dir(None, FILES["test"]) / name)
+    out = tmp_path / "out"
+    report = example.main(["--quick", "--no-real", "--synthetic", f"noise={pool}", "--teacher", str(paths["teacher"]),
+                           "--student", str(paths["student"]), "--data-dir", str(data), "--out", str(out),
+                           "--no-progress"])
+    rows = report["rows"]
+    assert {(r["model"], r["source"], r["method"], r["bits"]) for r in rows} == (
+        {(m, "-", "float32", 32) for m in ("teacher", "student")}
+        | {(m, "noise", method, b) for m in ("teacher", "student") for method in ("PTQ", "QAT (QuantFace)")
+           for b in (8, 4)})
+    for r in rows:
+        assert 0.0 <= r["test_acc"] <= 1.0
+    # an 8-bit PTQ copy of a model predicts what the model predicts, almost everywhere
+    fp = {r["model"]: r["test_acc"] for r in rows if r["method"] == "float32"}
+    for r in rows:
+        if r["method"] == "PTQ" and r["bits"] == 8:
+            assert abs(r["test_acc"] - fp[r["model"]]) < 0.05
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["settings"]["real"] is False and saved["settings"]["synthetic"] == [["noise", str(pool)]]
+    assert (out / "quantface.png").stat().st_size > 10_000
+
+
+def test_pool_must_hold_finite_mnist_shaped_images(tmp_path):
+    example = load_example("quantface_mnist")
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((4, 28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"expected images of shape N×1×28×28.*\(4, 28, 28\)"):
+        example.load_pool(bad, "x")
+    np.savez(bad, pixels=np.zeros((4, 1, 28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match="no 'images' array"):
+        example.load_pool(bad, "x")
+    np.savez(bad, images=np.full((2, 1, 28, 28), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        example.load_pool(bad, "x")
+
+
+def test_cycled_draws_every_image_before_repeating():
+    example = load_example("quantface_mnist")
+    images = np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 28, 28), dtype=np.float32)
+    drawn = example.cycled(images, 12, seed=0)[:, 0, 0, 0]
+    assert sorted(drawn[:5]) == sorted(drawn[5:10]) == [0, 1, 2, 3, 4] and len(drawn) == 12
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--no-real"], "--no-real without --synthetic"),
+    (["--synthetic", "nopath"], "expected NAME=PATH"),
+    (["--synthetic", "real=x.npz"], "is taken"),
+    (["--synthetic", "a=/no/such/pool.npz"], "no such file"),
+    (["--bits", "8,x"], "--bits: expected comma-separated integers"),
+    (["--bits", "1"], "--bits: bit width b must be an integer in 2..16; got 1"),
+    (["--T", "0"], "--T: the temperature T must be"),
+    (["--models", "teacher,giant"], "--models: expected a comma-separated subset"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, checkpoints, capsys, extra, message):
+    example = load_example("quantface_mnist")
+    paths, _ = checkpoints
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]),
+                            "--out", str(tmp_path / "out"), *extra])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_checkpoint_is_refused(tmp_path, capsys):
+    example = load_example("quantface_mnist")
+    with pytest.raises(SystemExit):
+        example.parse_args(["--teacher", str(tmp_path / "none.npz"), "--out", str(Path(tmp_path) / "o")])
+    assert "no such file" in capsys.readouterr().err
