@@ -18,11 +18,31 @@ Relation-based KD (RKD, Park et al. 2019): ``rkd_distance_loss``, ``rkd_angle_lo
 Online and self-distillation: ``dml_losses`` (deep mutual learning), ``self_distillation_loss``.
 AdaDistill (Boutros et al. 2024): ``margin_logits``, ``adadistill_alpha``, ``distill_centres``.
 QUD (Kolf et al. 2024): ``qud_loss`` with an ``EmbeddingQueue`` of teacher embeddings.
+Data-free KD on synthetic x̃, L_DFKD = D_KL(T(x̃) ‖ S(x̃)): ``dfkd_loss``; DAFL (Chen et al. 2019):
+``dafl_losses``, ``dafl_generator_loss``; DeepInversion (Yin et al. 2020): ``BNStatistics``,
+``total_variation``, ``l2_prior``; activation maximisation: ``activation_maximisation_loss``,
+``diversity_loss``, ``random_shift`` (with ``roll``); ``freeze_teacher``, and the input checks
+``check_generator_output``, ``check_class_labels``.
 
 ``docs/distillation.md`` walks through them, and the lecture's recap exercises.
 """
 
 from .contrastive import EmbeddingQueue, qud_loss
+from .data_free import (
+    BNStatistics,
+    activation_maximisation_loss,
+    check_class_labels,
+    check_generator_output,
+    dafl_generator_loss,
+    dafl_losses,
+    dfkd_loss,
+    diversity_loss,
+    freeze_teacher,
+    l2_prior,
+    random_shift,
+    roll,
+    total_variation,
+)
 from .features import (
     ConvAdapter,
     InterpolateAdapter,
@@ -37,6 +57,9 @@ from .relation import rkd_angle_loss, rkd_distance_loss, rkd_loss
 from .schemes import dml_losses, self_distillation_loss
 
 __all__ = [
+    "BNStatistics", "activation_maximisation_loss", "check_class_labels", "check_generator_output",
+    "dafl_generator_loss", "dafl_losses", "dfkd_loss", "diversity_loss", "freeze_teacher", "l2_prior",
+    "random_shift", "roll", "total_variation",
     "ConvAdapter", "EmbeddingQueue", "InterpolateAdapter", "LinearAdapter", "adadistill_alpha", "distill_centres",
     "dml_losses", "feature_kd_loss", "feature_loss", "kd_loss", "kl_divergence", "make_adapter", "margin_logits",
     "qud_loss", "rkd_angle_loss", "rkd_distance_loss", "rkd_loss", "self_distillation_loss", "soft_loss",
