@@ -8,6 +8,8 @@ import away.
 from .checks import check_number
 from .ops.activation import clip, leaky_relu, relu, sigmoid, tanh
 from .ops.conv import conv2d
+from .ops.conv_transpose import conv_transpose2d
+from .ops.embedding import embedding
 from .ops.loss import cross_entropy, kl_divergence, l1_loss, log_softmax, mse_loss, smooth_l1_loss, softmax
 from .ops.matmul import linear
 from .ops.norm import batch_norm, dropout
@@ -27,7 +29,8 @@ def normalize(x, axis=-1, eps=1e-12):
     return x / norm
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "clip", "conv2d", "cross_entropy", "dropout", "flatten",
+    "avg_pool2d", "batch_norm", "clip", "conv2d", "conv_transpose2d", "cross_entropy", "dropout", "embedding",
+    "flatten",
     "interpolate", "kl_divergence", "l1_loss", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss",
     "normalize", "relu", "sigmoid", "smooth_l1_loss", "softmax", "tanh",
 ]

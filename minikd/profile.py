@@ -25,9 +25,14 @@ For Conv2d(1→32, 3×3, no padding) on 28×28: 194,688 MACs, 389,376 FLOPs, and
 lecture's formula gives 2·26·26·32·(9 + 1) = 432,640 (it counts the bias as one more MAC
 per output value).
 
-Layers without weights (pooling, ReLU, flatten, dropout) have 0 parameters and are
-counted as 0 MACs, as fvcore does by default; batch norm has 2 parameters per channel
+Layers without weights (pooling, ReLU, flatten, dropout, upsampling) have 0 parameters and
+are counted as 0 MACs, as fvcore does by default; batch norm has 2 parameters per channel
 (its running statistics are buffers, not parameters) and is also counted as 0 here.
+
+A generator's layers: a transposed convolution ConvTranspose2d(d_prev → d, k) has the
+parameters of a convolution, d·k·k·d_prev + d (``conv_params``), and each of its h_{i−1}·w_{i−1}
+INPUT pixels scatters a k·k·d block per input channel: h_{i−1}·w_{i−1}·k·k·d_prev·d MACs
+(``conv_transpose_flops``). An Embedding(n, dim) is a table lookup: n·dim parameters, 0 MACs.
 """
 
 from __future__ import annotations
@@ -100,6 +105,29 @@ def conv_flops(h: int, w: int, k: int, d_prev: int, d: int, convention: str = "l
     return macs if convention == "macs" else 2 * macs
 
 
+def conv_transpose_flops(h: int, w: int, k, d_prev: int, d: int, convention: str = "lecture",
+                         bias: bool = True, out_hw: tuple | None = None) -> int:
+    """Operations of a transposed conv layer with an h×w INPUT (h = h_{i−1}, w = w_{i−1}).
+
+    macs: h·w·k·k·d_prev·d (each input pixel times its k×k×d block of the kernel, per input
+    channel); flops: 2·macs; lecture: 2·(macs + h_i·w_i·d), the bias counted as one more MAC per
+    output value as the lecture's conv formula counts it (``out_hw`` = (h_i, w_i), needed then).
+
+    >>> conv_transpose_flops(7, 7, 4, 8, 4, "macs")     # 7×7×8 → 14×14×4 (k=4, s=2, p=1)
+    25088
+    >>> conv_transpose_flops(7, 7, 4, 8, 4, out_hw=(14, 14))
+    51744
+    """
+    _check_convention(convention)
+    macs = h * w * _kk(k) * d_prev * d
+    if convention == "lecture":
+        if bias and out_hw is None:
+            raise ValueError("conv_transpose_flops: the lecture convention counts the bias per output value; "
+                             "give out_hw=(h_i, w_i)")
+        return 2 * (macs + (out_hw[0] * out_hw[1] * d if bias else 0))
+    return macs if convention == "macs" else 2 * macs
+
+
 _DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "float16": 2, "bfloat16": 2, "int32": 4, "float32": 4,
                 "int64": 8, "float64": 8}
 
@@ -145,6 +173,14 @@ def count_conv2d(layer, inputs, output, convention):
             conv_flops(h, w, layer.kernel_size, layer.in_channels, d, convention, **args))
 
 
+def count_conv_transpose2d(layer, inputs, output, convention):
+    _, _, h, w = inputs[0].shape
+    _, d, ho, wo = output.shape
+    args = dict(bias=layer.bias is not None, out_hw=(ho, wo))
+    return (conv_transpose_flops(h, w, layer.kernel_size, layer.in_channels, d, "macs", **args),
+            conv_transpose_flops(h, w, layer.kernel_size, layer.in_channels, d, convention, **args))
+
+
 def _rows(output):
     """Vectors a linear layer processed per input example (1 for (N, I) inputs)."""
     return int(np.prod(output.shape[1:-1])) if len(output.shape) > 2 else 1
@@ -152,7 +188,7 @@ def _rows(output):
 
 #: How each layer type is counted: ``fn(layer, inputs, output, convention) -> (macs, ops)``,
 #: per example. Pruning and quantization register their layer types here.
-COUNTERS = {nn.Linear: count_linear, nn.Conv2d: count_conv2d}
+COUNTERS = {nn.Linear: count_linear, nn.Conv2d: count_conv2d, nn.ConvTranspose2d: count_conv_transpose2d}
 
 
 def register_counter(layer_type, fn):

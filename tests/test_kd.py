@@ -603,7 +603,12 @@ def test_public_api():
                                # issue 13: relation, online/self, AdaDistill, QUD
                                "rkd_distance_loss", "rkd_angle_loss", "rkd_loss", "dml_losses",
                                "self_distillation_loss", "margin_logits", "adadistill_alpha", "distill_centres",
-                               "qud_loss", "EmbeddingQueue"}
+                               "qud_loss", "EmbeddingQueue",
+                               # issue 14: data-free distillation
+                               "BNStatistics", "activation_maximisation_loss", "check_class_labels",
+                               "check_generator_output", "dafl_generator_loss", "dafl_losses", "dfkd_loss",
+                               "diversity_loss", "freeze_teacher", "l2_prior", "random_shift", "roll",
+                               "total_variation"}
     for name in kd.__all__:
         assert getattr(kd, name).__doc__
 

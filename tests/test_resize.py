@@ -165,8 +165,8 @@ def test_errors_name_what_is_wrong():
         interpolate(x, (0, 3))
     with pytest.raises(ValueError, match=r"size must be a positive int or a pair"):
         interpolate(x, (2, 3, 4))
-    with pytest.raises(ValueError, match=r"unknown mode 'nearest'"):
-        interpolate(x, 3, mode="nearest")
+    with pytest.raises(ValueError, match=r"unknown mode 'bicubic'"):
+        interpolate(x, 3, mode="bicubic")
     with pytest.raises(TypeError, match=r"align_corners must be True or False"):
         interpolate(x, 3, align_corners=None)
 

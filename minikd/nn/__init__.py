@@ -13,7 +13,9 @@ from .layers import (
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
+    Embedding,
     Flatten,
     Identity,
     LeakyReLU,
@@ -23,11 +25,12 @@ from .layers import (
     Sequential,
     Sigmoid,
     Tanh,
+    Upsample,
 )
 from .module import Module, Parameter, RemovableHandle
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Identity", "LeakyReLU",
-    "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "RemovableHandle", "Sequential", "Sigmoid", "Tanh",
-    "functional", "init",
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "Identity", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "RemovableHandle", "Sequential",
+    "Sigmoid", "Tanh", "Upsample", "functional", "init",
 ]

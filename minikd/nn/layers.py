@@ -7,6 +7,8 @@ k kernel size, p padding, s stride):
 
     Linear(I → O):        (I + 1) · O
     Conv2d(d_prev → d, k): d · k · k · d_prev / groups + d
+    ConvTranspose2d(d_prev → d, k): d · k · k · d_prev + d
+    Embedding(n, dim):     n · dim
     BatchNorm(C):          2 · C learned (γ, β) + 2 · C running statistics (buffers)
 """
 
@@ -18,7 +20,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import functional as F
-from ..checks import check_int, check_number, check_pair
+from ..checks import ArgumentTypeError, check_choice, check_int, check_number, check_pair
 from . import init
 from .module import Module, Parameter
 
@@ -130,6 +132,143 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        return s
+
+
+# --------------------------------------------------------------------------- ConvTranspose2d
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (the upsampling layer of a generator): each input pixel scatters
+    its k×k kernel, scaled by its value, onto the output at stride s; see ``F.conv_transpose2d``.
+
+    Input (N, d_prev, H, W) → output (N, d, (H − 1)·s − 2p + k + output_padding, … alike for W),
+    with 0 ≤ output_padding < s. Weight shape (d_prev, d, k, k) (PyTorch's order: the adjoint of
+    a Conv2d(d → d_prev)); d · k · k · d_prev + d parameters with bias. No groups, no dilation.
+
+    Initialised as PyTorch does, by the same code as Conv2d: U(−1/√fan_in, 1/√fan_in) for the
+    weight and the bias, where fan_in is read from the weight's second axis as for any weight,
+    which here is d: fan_in = d · k · k (the *output* channels — PyTorch's convention, kept so that
+    a model built here starts like the same model in PyTorch).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, bias: bool = True):
+        super().__init__()
+        name = "ConvTranspose2d"
+        d_prev = check_int(in_channels, name, "in_channels", low=1)
+        d = check_int(out_channels, name, "out_channels", low=1)
+        self.in_channels, self.out_channels = d_prev, d
+        self.kernel_size = check_pair(kernel_size, name, "kernel_size", low=1)
+        self.stride = check_pair(stride, name, "stride", low=1)
+        self.padding = check_pair(padding, name, "padding", low=0)
+        self.output_padding = check_pair(output_padding, name, "output_padding", low=0)
+        if any(o >= s for o, s in zip(self.output_padding, self.stride)):
+            raise ValueError(f"{name}: output_padding must be smaller than the stride (PyTorch's rule); "
+                             f"got output_padding={output_padding}, stride={stride}")
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.empty((d_prev, d, kh, kw), dtype=np.float32))
+        self.bias = Parameter(np.empty(d, dtype=np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # = U(−1/√fan_in, 1/√fan_in), fan_in = d·k·k
+        if self.bias is not None:
+            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound)
+
+    def check_input(self, x):
+        """The layer's own sentence for a wrong input (the op checks the rest: sizes, dtype, ...)."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            k = _single(self.kernel_size)
+            raise ValueError(f"ConvTranspose2d({self.in_channels}→{self.out_channels}, k={k}) expects "
+                             f"(N, {self.in_channels}, H, W); got {_shape(x)}")
+
+    def forward(self, x):
+        self.check_input(x)
+        return F.conv_transpose2d(x, self.masked("weight"), self.masked("bias"), stride=self.stride,
+                                  padding=self.padding, output_padding=self.output_padding)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+# --------------------------------------------------------------------------- Embedding
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` learned vectors of size ``embedding_dim``, looked up by index
+    (a class label, a token): integer indices of any shape → (*indices.shape, embedding_dim).
+    See ``F.embedding``. Weight (n, dim): n · dim parameters; initialised N(0, 1), as PyTorch."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int):
+        super().__init__()
+        self.num_embeddings = check_int(num_embeddings, "Embedding", "num_embeddings", low=1)
+        self.embedding_dim = check_int(embedding_dim, "Embedding", "embedding_dim", low=1)
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=np.float32))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight, 0.0, 1.0)
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+# --------------------------------------------------------------------------- Upsample
+
+class Upsample(Module):
+    """Resize (N, C, H, W) maps by ``F.interpolate``: to ``size`` (H', W'), or by ``scale_factor``
+    (H' = ⌊H · s⌋; an int, a float or an (s_H, s_W) pair) — exactly one of the two. No parameters.
+
+    ``mode``: "nearest" (the default, as PyTorch: each output copies the pixel ⌊i·H/H'⌋) or
+    "bilinear". ``align_corners``: None (False) or a bool, for "bilinear" only, as in PyTorch.
+    Source positions are computed from the sizes (PyTorch's ``recompute_scale_factor=True``).
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+        super().__init__()
+        name = "Upsample"
+        check_choice(mode, ("nearest", "bilinear"), name, "mode")
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"{name}: give exactly one of size and scale_factor; got size={size!r}, "
+                             f"scale_factor={scale_factor!r}")
+        if align_corners is not None and not isinstance(align_corners, bool):
+            raise ArgumentTypeError(f"{name}: align_corners must be None, True or False; got {align_corners!r}")
+        if mode == "nearest" and align_corners is not None:
+            raise ValueError(f"{name}: align_corners applies to mode='bilinear' only; got align_corners="
+                             f"{align_corners} with mode='nearest' (leave it None)")
+        if size is not None:
+            check_pair(size, name, "size", low=1)
+        else:
+            pair = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,)
+            if len(pair) not in (1, 2):
+                raise ArgumentTypeError(f"{name}: scale_factor must be a positive number or a pair of them; "
+                                        f"got {scale_factor!r}")
+            for v in pair:
+                check_number(v, name, "scale_factor", low=0, low_open=True)
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"Upsample({self.extra_repr()}) expects (N, C, H, W); got {_shape(x)}")
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=bool(self.align_corners))
+
+    def extra_repr(self):
+        what = f"size={self.size!r}" if self.size is not None else f"scale_factor={self.scale_factor!r}"
+        s = f"{what}, mode={self.mode!r}"
+        if self.align_corners is not None:
+            s += f", align_corners={self.align_corners}"
         return s
 
 
@@ -355,6 +494,7 @@ class Sequential(Module):
 
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Identity", "LeakyReLU",
-    "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "Identity", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "Upsample",
 ]
