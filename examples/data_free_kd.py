@@ -1,0 +1,628 @@
+"""Data-free knowledge distillation: the lecture's last hands-on, both scenarios (project issue #14).
+
+    python examples/data_free_kd.py --train-teacher slide --out runs/data_free      # the teachers' owner: reads
+    python examples/data_free_kd.py --train-teacher bn --out runs/data_free         #   the training set
+    python examples/data_free_kd.py --train-teacher lenet5 --out runs/data_free
+    python examples/data_free_kd.py --scenario generator --teacher runs/data_free/teacher_slide.npz \\
+        --generator runs/data_free/generator.npz --out runs/df_generator
+    python examples/data_free_kd.py --scenario none --method dafl|deepinversion|actmax \\
+        --teacher runs/data_free/teacher_bn.npz --data-dir DIR_WITH_ONLY_T10K_FILES --out runs/df_none
+    ... --quick                              # tiny sizes, a few steps: a smoke run (tested in CI)
+
+The exercise (lecture, "Data-free Knowledge distillation"): given a pretrained teacher, distil a
+student **without the training data**, on synthetic images x̃ only, with
+
+    L_DFKD = T² · D_KL(p_t(x̃) ‖ p_s(x̃)),   p = softmax(z / T)              (kd.dfkd_loss)
+
+**Teachers** (``--train-teacher``, the only step here that reads training images — the
+exercise's teacher was trained by someone who had the data): ``slide`` (the slide's
+TeacherModel), ``bn`` (the same with BatchNorm after each conv, TeacherModelBN: DeepInversion
+needs BatchNorm statistics) and ``lenet5`` (LeNet-5 on MNIST padded to 32×32, the data-free
+papers' teacher). The checkpoint records its architecture (``meta.arch``); the student is the
+hands-on's StudentModel for ``slide``/``bn`` and LeNet5Half for ``lenet5``.
+
+**Scenario 1** (``--scenario generator``): a conditional generator G(z ∈ R¹⁰⁰, y) → 1×28×28 is
+given (``--generator PATH``, from ``train_conditional_generator.py``; without it G is trained
+here first, which reads the training set — G's owner had the data). The student learns the
+teacher's soft labels on G's fresh samples, y uniform over the classes.
+
+**Scenario 2** (``--scenario none``): no data, no generator. ``--method``:
+
+- ``dafl`` — DAFL (Chen et al., ICCV 2019): a generator (models.Generator) trained against the
+  frozen teacher, L_G = L_oh + α·L_a + β·L_ie (kd.dafl_generator_loss: look like one class,
+  fire the features, use all classes evenly), alternating step by step with the student's
+  L_DFKD on the same fresh images;
+- ``deepinversion`` — DeepInversion (Yin et al., CVPR 2020): the pixels of a batch are the
+  parameters (Adam); L = CE(T(jitter(x̃)), y) + r_bn·Σ_l(‖μ_l − μ_l^run‖ + ‖σ²_l − σ²_l^run‖)
+  + r_tv·TV(x̃) + r_l2·‖x̃‖² — the teacher's BatchNorm statistics (kd.BNStatistics) are the
+  trace of the data it keeps; it needs the ``bn`` teacher (the others have no BatchNorm);
+- ``actmax`` — random noise + activation maximisation: the same optimisation without the
+  BatchNorm term, for the BatchNorm-free slide teacher, with a diversity term
+  (kd.diversity_loss on the teacher's features) against a batch collapsing to one image.
+
+The two inversion methods fill a pool of ``--pool`` images (labels balanced), then distil the
+student over the pool for ``--epochs`` epochs, each batch randomly shifted (kd.random_shift).
+The student always learns with Adam (``--lr``), its learning rate decayed along a half cosine to
+0 over the run. Every run reports how many synthetic images the student saw, and how many
+distinct ones.
+
+**No peeking.** The data-free runs read only the test files (``load_mnist("test", ...)``), to
+measure the student; a ``--data-dir`` holding only ``t10k-*`` files works. ``--scenario
+generator`` without ``--generator`` also reads the training files, to train G.
+
+Outputs in ``--out``: ``teacher_<arch>.npz`` (``--train-teacher``); for a distillation
+``results.json`` (per method and seed: student and teacher test accuracy, synthetic images seen
+and distinct, synthesis / distillation / wall times, per-epoch history; mean ± std over
+``--seeds``), ``student_<method>_seed<s>.npz``, ``synthetic_<method>.png`` (a 10 × 10 grid of the
+synthetic images) and, for the inversion methods, ``pool_<method>_seed<s>.npz`` (the images and
+their labels, for later use: quantization with synthetic data). Every option is checked before
+any work: a bad one is a one-line error, exit status 2.
+
+**Measured** (one seed, 0; this 2-core CPU shared with other jobs, ``NUMBA_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1``; teachers: slide 99.07 %, bn 99.08 %, lenet5 98.95 %):
+
+==========================  ======================================  =========  ===========  ========
+run                         settings                                student    images seen  wall
+==========================  ======================================  =========  ===========  ========
+scenario 1, slide teacher   G: cGAN 4 epochs (15.7 min, class       98.12 %    512,000      4.6 min
+                            consistency 96.75 %); 20 × 200 × 128
+actmax, slide teacher       pool 30,720, 50 iters, 30 epochs        98.24 %    921,600      13.0 min
+actmax, slide teacher       pool 12,288, 50 iters, 40 epochs        97.08 %    491,520      6.3 min
+actmax, one-hot targets     pool 4,096, 40 epochs, --mix 0          82.86 %    163,840      3.8 min
+deepinversion, bn teacher   pool 30,720, 30 iters, lr 0.2, 30 ep.   97.59 %    921,600      12.0 min
+deepinversion, bn teacher   pool 12,288, 30 iters, lr 0.2, 40 ep.   96.82 %    491,520      6.1 min
+deepinversion, --mix 0      the same                                96.35 %    491,520      6.6 min
+dafl, slide teacher         5 × 200 × 128, width 32                 90.64 %    128,000      4.5 min
+actmax, lenet5 → half       pool 30,720, 50 iters, 30 epochs        93.08 %    921,600      4.3 min
+==========================  ======================================  =========  ===========  ========
+
+The synthetic images are not digits (see the grids): the inversions are stroke textures, DAFL's
+generator draws saturated blobs. They carry the teacher's decision boundaries all the same; the
+pool's size matters most (actmax: 82.9 → 89.4 % from one-hot to mixed targets at 4,096 images,
+97.1 % at 12,288, 98.2 % at 30,720).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from common import (
+    DATA_DIR_HELP,
+    ce_step,
+    check,
+    check_data_dir,
+    check_writable_dir,
+    evaluate,
+    fit,
+    format_seconds,
+    parse_int_list,
+    run_cli,
+    write_json,
+)
+from tqdm import tqdm
+from train_conditional_generator import (
+    TEACHERS,
+    check_teacher,
+    draw_grid,
+    generator_grid,
+    load_teacher,
+    measure_generator,
+    read_checkpoint,
+    save_checkpoint,
+    teacher_input,
+    train_generator,
+)
+
+import minikd as mk
+from minikd import functional as F
+from minikd import kd, optim
+from minikd.checks import check_int, check_number, check_temperature
+from minikd.data import MEAN, STD, DataLoader, load_mnist, normalize
+from minikd.data.mnist import FILES, missing_files, mnist_dir
+from minikd.models import ConditionalGenerator, Generator, LeNet5Half, StudentModel, pad_to_32
+
+METHODS = ("dafl", "deepinversion", "actmax")
+STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half}
+TEACHER_EPOCHS = {"slide": 5, "bn": 5, "lenet5": 10}
+STUDENT_EPOCHS = {"generator": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
+WITH_BN = ("bn",)                         # the teachers DeepInversion can invert
+LO, HI = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD   # black and white, normalised: the range of every x̃
+QUICK = {"train": 2000, "test": 500, "pool": 64, "iters": 3, "epochs": 1, "steps": 3, "batch": 32, "gan_images": 1000}
+
+
+# --------------------------------------------------------------------------- the teachers (they had the data)
+
+def train_teacher(args) -> dict:
+    """Train the ``args.train_teacher`` teacher with cross-entropy (Adam, lr 1e-3, batch 64) and save it."""
+    arch, out = args.train_teacher, Path(args.out)
+    folder = mnist_dir(args.data_dir)
+    x_train, y_train = load_mnist("train", folder)
+    x_test, y_test = load_mnist("test", folder)
+    print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")
+    seed = args.seeds[0]
+    if args.quick:
+        rng = np.random.default_rng(seed)
+        i, j = rng.choice(len(x_train), QUICK["train"], replace=False), rng.choice(len(x_test), QUICK["test"], False)
+        x_train, y_train, x_test, y_test = x_train[i], y_train[i], x_test[j], y_test[j]
+    prep = pad_to_32 if arch == "lenet5" else (lambda a: a)
+    x_train, x_test = prep(normalize(x_train)), prep(normalize(x_test))
+    mk.manual_seed(seed)
+    teacher = TEACHERS[arch]()
+    opt = optim.Adam(teacher.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    history, seconds = fit(teacher, opt, ce_step, DataLoader(x_train, y_train, 64, shuffle=True, seed=seed),
+                           args.epochs, f"teacher {arch}", test=(x_test, y_test), progress=args.progress)
+    acc = history[-1]["test_acc"]
+    path = out / f"teacher_{arch}.npz"
+    save_checkpoint(teacher, path, arch=arch, test_acc=acc, epochs=args.epochs, seed=seed, quick=args.quick,
+                    params=teacher.num_parameters())
+    wall = time.perf_counter() - start
+    print(f"teacher {arch} ({teacher.num_parameters():,} parameters): test accuracy {100 * acc:.2f} % after "
+          f"{args.epochs} epoch(s), {format_seconds(wall)}; wrote {path}")
+    report = {"teacher": arch, "test_acc": acc, "history": history, "train_seconds": seconds, "wall_seconds": wall,
+              "settings": {k: v for k, v in vars(args).items() if k != "progress"}}
+    write_json(report, out / f"teacher_{arch}.json")
+    return report
+
+
+# --------------------------------------------------------------------------- the test set, and nothing else
+
+def load_test_set(args, arch: str, seed: int):
+    """The test images (normalised; padded to 32×32 for LeNet-5) and labels. Only the two ``t10k`` files
+    are read: a data-free run never opens the training files."""
+    try:
+        x, y = load_mnist("test", args.data_dir)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
+    if args.quick:
+        i = np.random.default_rng(seed).choice(len(x), QUICK["test"], replace=False)
+        x, y = x[i], y[i]
+    x = normalize(x)
+    return (pad_to_32(x) if arch == "lenet5" else x), y
+
+
+def balanced_labels(n: int, rng) -> np.ndarray:
+    """``n`` class labels, each class as often as possible (n/10 each), in a random order."""
+    return rng.permutation(np.arange(n) % 10).astype(np.int64)
+
+
+def make_dfkd_step(teacher, prep, T: float, shift: int = 0):
+    """The student's loss on a batch of synthetic images x̃ (the batch's labels unused but for the
+    accuracy fit prints): L_DFKD = T²·KL(p_t ‖ p_s), the teacher frozen (no graph). ``shift`` > 0:
+    the batch randomly rolled by up to that many pixels first (augmentation of a fixed pool)."""
+    def step(student, x, y):
+        if shift:
+            x = kd.random_shift(x, shift)
+        x = prep(x)
+        logits = student(x)
+        with mk.no_grad():
+            teacher_logits = teacher(x)
+        return kd.dfkd_loss(logits, teacher_logits, T=T), logits
+    return step
+
+
+# --------------------------------------------------------------------------- scenario 1: G is given
+
+class GeneratorBatches:
+    """``steps`` minibatches ``(x̃, y)`` from the conditional generator: y uniform over the classes,
+    z ~ N(0, I), x̃ = G(z, y) without a graph (G is fixed); drawn from ``seed``."""
+
+    def __init__(self, G, steps: int, batch_size: int, seed):
+        self.G, self.steps, self.batch_size, self.seed = G, steps, batch_size, seed
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.steps):
+            y = rng.integers(0, self.G.num_classes, size=self.batch_size)
+            z = rng.standard_normal((self.batch_size, self.G.z_dim)).astype(np.float32)
+            with mk.no_grad():
+                x = kd.check_generator_output(self.G(mk.tensor(z), mk.tensor(y)), n=self.batch_size)
+            yield mk.Tensor(x.data), mk.tensor(y)
+
+
+def run_generator(G, teacher, arch, student, test, seed, args) -> dict:
+    """Scenario 1: the student distilled on G's samples, ``--epochs`` × ``--steps-per-epoch`` batches."""
+    prep = teacher_input(arch)
+    opt = optim.Adam(student.parameters(), lr=args.lr)
+    def loader(epoch):             # fresh images every epoch, drawn from (seed, epoch)
+        return GeneratorBatches(G, args.steps_per_epoch, args.batch_size, (seed, epoch))
+    schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * args.steps_per_epoch)
+    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T), loader, args.epochs,
+                           "student ← G", test=test, schedule=schedule, progress=args.progress)
+    seen = args.epochs * args.steps_per_epoch * args.batch_size
+    return {"history": history, "distill_seconds": seconds, "synthesis_seconds": 0.0,
+            "synthetic_images_seen": seen, "distinct_synthetic_images": seen}
+
+
+# --------------------------------------------------------------------------- scenario 2a: DAFL
+
+def run_dafl(teacher, arch, student, test, seed, args, grid_path=None) -> dict:
+    """DAFL: per step, a fresh batch x̃ = G(z); G takes a step on L_oh + α·L_a + β·L_ie through the frozen
+    teacher, then the student a step on L_DFKD against the teacher's logits on the same x̃."""
+    prep = teacher_input(arch)
+    rng = np.random.default_rng((seed, 3))
+    G = Generator(z_dim=100, width=args.generator_width)
+    opt_G = optim.Adam(G.parameters(), lr=args.lr_generator)
+    opt_S = optim.Adam(student.parameters(), lr=args.lr)
+    schedule = optim.CosineAnnealingLR(opt_S, T_max=args.epochs * args.steps_per_epoch)
+    history, seconds = [], 0.0
+    for epoch in range(1, args.epochs + 1):
+        start, sums = time.perf_counter(), np.zeros(3)
+        bar = tqdm(range(args.steps_per_epoch), desc=f"DAFL epoch {epoch}/{args.epochs}", leave=False,
+                   disable=not args.progress)
+        for k in bar:
+            z = mk.tensor(rng.standard_normal((args.batch_size, 100)).astype(np.float32))
+            x = kd.check_generator_output(G(z), n=args.batch_size)
+            t_logits, t_features = teacher(prep(x), return_features=True)
+            loss_G = kd.dafl_generator_loss(t_logits, t_features, alpha=args.alpha, beta=args.beta)
+            opt_G.zero_grad()
+            loss_G.backward()
+            opt_G.step()
+            s_logits = student(prep(x.detach()))
+            loss_S = kd.dfkd_loss(s_logits, t_logits.detach(), T=args.T)
+            opt_S.zero_grad()
+            loss_S.backward()
+            opt_S.step()
+            schedule.step()
+            agree = float((s_logits.numpy().argmax(1) == t_logits.numpy().argmax(1)).mean())
+            sums += (loss_G.item(), loss_S.item(), agree)
+            bar.set_postfix(L_G=f"{sums[0] / (k + 1):.3f}", L_S=f"{sums[1] / (k + 1):.4f}", refresh=False)
+        seconds += time.perf_counter() - start
+        n = args.steps_per_epoch
+        row = {"epoch": epoch, "loss_G": sums[0] / n, "train_loss": sums[1] / n, "train_acc": sums[2] / n,
+               "test_acc": evaluate(student, *test)}
+        tqdm.write(f"DAFL epoch {epoch}/{args.epochs}: L_G {row['loss_G']:.3f}, L_DFKD {row['train_loss']:.4f}, "
+                   f"student test acc {100 * row['test_acc']:.2f} %")
+        history.append(row)
+    if grid_path is not None:
+        G.eval()
+        with mk.no_grad():
+            x = G(mk.tensor(rng.standard_normal((500, 100)).astype(np.float32))).numpy()
+            classes = teacher(prep(mk.tensor(x))).numpy().argmax(1)
+        grid_by_class(x, classes, grid_path, "DAFL: G's images, row c: those the teacher calls c")
+    seen = args.epochs * args.steps_per_epoch * args.batch_size
+    return {"history": history, "distill_seconds": seconds, "synthesis_seconds": 0.0,
+            "synthetic_images_seen": seen, "distinct_synthetic_images": seen,
+            "note": "generator and student trained together: synthesis time is inside distill_seconds"}
+
+
+# --------------------------------------------------------------------------- scenario 2b, 2c: inversion of the teacher
+
+def invert(teacher, arch, method, args, seed):
+    """A pool of ``--pool`` synthetic images with balanced labels, optimised batch by batch from noise.
+
+    Per batch: x̃ ~ N(0, 1) in the normalised space, Adam on the pixels for ``--iters`` steps on
+    −Σ_j q_j log p_t,j(jitter(x̃)) + r_tv·TV(x̃) + r_l2·mean((x̃ − black)²) + (deepinversion) r_bn·R_BN(x̃)
+    + (actmax) r_div·L_div(f_T(x̃)); x̃ kept within [black, white] after every step. The target q is
+    the one-hot y (``--mix 0``: the class term of both papers) or y mixed with another class
+    (:func:`mixed_targets`)."""
+    prep = teacher_input(arch)
+    rng = np.random.default_rng((seed, 4))
+    labels = balanced_labels(args.pool, rng)
+    bn = kd.BNStatistics(teacher) if method == "deepinversion" else None
+    images, bar = [], tqdm(total=args.pool, desc=f"{method} synthesis", leave=False, disable=not args.progress)
+    try:
+        for i in range(0, args.pool, args.batch_size):
+            y = labels[i:i + args.batch_size]
+            x = mk.tensor(rng.standard_normal((len(y), 1, 28, 28)).astype(np.float32), requires_grad=True)
+            q = mixed_targets(y, args.mix, rng) if args.mix > 0 else None
+            opt = optim.Adam([x], lr=args.lr_images)
+            for _ in range(args.iters):
+                logits, features = teacher(prep(kd.random_shift(x, args.jitter, rng)), return_features=True)
+                if q is None:
+                    loss = kd.activation_maximisation_loss(logits, y)
+                else:               # −Σ_j q_j log p_t,j: the teacher's output pulled to the mixed target q
+                    loss = -(q * F.log_softmax(logits)).sum(axis=1).mean()
+                # the L2 prior on the distance from black: MNIST's background, where a digit has no ink
+                loss = loss + args.r_tv * kd.total_variation(x) + args.r_l2 * kd.l2_prior(x - LO)
+                if bn is not None:
+                    loss = loss + args.r_bn * bn.loss()
+                elif len(y) > 1:
+                    loss = loss + args.r_div * kd.diversity_loss(features)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                np.clip(x.data, LO, HI, out=x.data)      # stay a picture: between black and white
+            images.append(x.numpy())
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            bar.update(len(y))
+    finally:
+        bar.close()
+        if bn is not None:
+            bn.remove()
+    return np.concatenate(images), labels
+
+
+def mixed_targets(y, mix: float, rng):
+    """Soft targets q = (1 − m)·onehot(y) + m·onehot(y′), y′ another class drawn at random and
+    m ~ U(0, mix) per image: images between two classes, where the teacher's soft labels say
+    most (the idea of Zero-Shot KD, Nayak et al. 2019, which draws q from a Dirichlet)."""
+    n = len(y)
+    other = (y + rng.integers(1, 10, size=n)) % 10
+    m = rng.uniform(0, mix, size=n).astype(np.float32)
+    q = np.zeros((n, 10), np.float32)
+    q[np.arange(n), y] = 1 - m
+    q[np.arange(n), other] += m
+    return mk.tensor(q)
+
+
+def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, grid_path=None) -> dict:
+    """DeepInversion or activation maximisation: synthesise the pool, then distil the student over it."""
+    start = time.perf_counter()
+    x, y = invert(teacher, arch, method, args, seed)
+    synthesis = time.perf_counter() - start
+    prep = teacher_input(arch)
+    with mk.no_grad():
+        p = F.softmax(teacher(prep(mk.tensor(x)))).numpy()
+    pool_quality = {"teacher_agrees_with_target": float((p.argmax(1) == y).mean()),
+                    "teacher_mean_confidence": float(p.max(1).mean())}
+    tqdm.write(f"{method}: {len(x):,} images in {format_seconds(synthesis)}; the teacher calls "
+               f"{100 * pool_quality['teacher_agrees_with_target']:.1f} % of them their target class, mean confidence "
+               f"{100 * pool_quality['teacher_mean_confidence']:.1f} %")
+    mk.save({"images": x, "labels": y}, out / f"pool_{method}_seed{seed}.npz")
+    if grid_path is not None:
+        order = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
+        draw_grid(x[order], grid_path, f"{method}: 10 synthetic images per target class (row c: class c)",
+                  row_labels=list(range(10)))
+    opt = optim.Adam(student.parameters(), lr=args.lr)
+    loader = DataLoader(x, y, args.batch_size, shuffle=True, seed=seed)
+    schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
+    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), loader,
+                           args.epochs, f"student ← {method}", test=test, schedule=schedule, progress=args.progress)
+    return {"history": history, "distill_seconds": seconds, "synthesis_seconds": synthesis,
+            "synthetic_images_seen": args.epochs * len(x), "distinct_synthetic_images": len(x), "pool": pool_quality}
+
+
+def grid_by_class(x, classes, path, title):
+    """Up to 10 images per class, row c holding those ``classes`` names c (rows left short if fewer)."""
+    rows = []
+    for c in range(10):
+        pick = x[classes == c][:10]
+        pad = np.full((10 - len(pick), *x.shape[1:]), LO, dtype=x.dtype)   # black where a class has too few
+        rows.append(np.concatenate([pick, pad]))
+    draw_grid(np.concatenate(rows), path, title, row_labels=list(range(10)))
+
+
+# --------------------------------------------------------------------------- one distillation, all seeds
+
+def distil(args) -> dict:
+    out = Path(args.out)
+    teacher, arch, meta = load_teacher(args.teacher)
+    G = None
+    if args.scenario == "generator":
+        G = obtain_generator(args, teacher, arch)
+    methods = ["generator"] if args.scenario == "generator" else args.method
+    results = {}
+    common_args = args
+    for method in methods:
+        args = argparse.Namespace(**{**vars(common_args), "epochs": common_args.epochs or STUDENT_EPOCHS[method]})
+        runs = []
+        for k, seed in enumerate(args.seeds):
+            start = time.perf_counter()
+            test = load_test_set(args, arch, seed)
+            teacher_acc = evaluate(teacher, *test)
+            mk.manual_seed(seed)
+            student = STUDENTS[arch]()
+            grid = out / f"synthetic_{method}.png" if k == 0 else None
+            print(f"\n{method}, seed {seed}: teacher {arch} ({100 * teacher_acc:.2f} % on the test set) → "
+                  f"{type(student).__name__} ({student.num_parameters():,} parameters)")
+            if method == "generator":
+                if grid is not None:
+                    generator_grid(G, grid, seed, "scenario 1: G(z, y), row c: class c")
+                run = run_generator(G, teacher, arch, student, test, seed, args)
+            elif method == "dafl":
+                run = run_dafl(teacher, arch, student, test, seed, args, grid)
+            else:
+                run = run_inversion(method, teacher, arch, student, test, seed, args, out, grid)
+            run.update(seed=seed, teacher_test_acc=teacher_acc, student_test_acc=run["history"][-1]["test_acc"],
+                       wall_seconds=time.perf_counter() - start)
+            save_checkpoint(student, out / f"student_{method}_seed{seed}.npz", arch=type(student).__name__,
+                            method=method, seed=seed, teacher=str(args.teacher), test_acc=run["student_test_acc"])
+            print(f"{method}, seed {seed}: student {100 * run['student_test_acc']:.2f} % (teacher "
+                  f"{100 * teacher_acc:.2f} %), {run['synthetic_images_seen']:,} synthetic images seen "
+                  f"({run['distinct_synthetic_images']:,} distinct), {format_seconds(run['wall_seconds'])}")
+            runs.append(run)
+        accs = np.array([r["student_test_acc"] for r in runs])
+        results[method] = {
+            "student_test_acc_mean": float(accs.mean()),
+            "student_test_acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            "teacher_test_acc": runs[0]["teacher_test_acc"],
+            "synthetic_images_seen": runs[0]["synthetic_images_seen"],
+            "distinct_synthetic_images": runs[0]["distinct_synthetic_images"],
+            "wall_seconds_mean": float(np.mean([r["wall_seconds"] for r in runs])), "epochs": args.epochs,
+            "runs": runs}
+    return {"teacher": {"path": str(args.teacher), "arch": arch, **meta}, "methods": results}
+
+
+def obtain_generator(args, teacher, arch):
+    """Scenario 1's G: loaded from ``--generator``, else trained here on the training set (its owner's step)."""
+    if args.generator is not None:
+        weights, meta = read_checkpoint(args.generator)
+        G = ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10)))
+        G.load_state_dict(weights)
+        G.eval()
+        print(f"G: {args.generator} ({meta.get('epochs')} epoch(s) of cGAN training)")
+    else:
+        folder = mnist_dir(args.data_dir)
+        x_train, y_train = load_mnist("train", folder)
+        if args.quick:
+            i = np.random.default_rng(0).choice(len(x_train), QUICK["gan_images"], replace=False)
+            x_train, y_train = x_train[i], y_train[i]
+        print(f"G: trained here, {args.gan_epochs} epoch(s) on {len(x_train):,} training images of {folder} "
+              "(G's owner had the data; the distillation below sees only G's images)")
+        G, _ = train_generator(normalize(x_train), y_train, args.gan_epochs, args.seeds[0], progress=args.progress)
+        save_checkpoint(G, Path(args.out) / "generator.npz", arch="ConditionalGenerator", z_dim=100, num_classes=10,
+                        epochs=args.gan_epochs, seed=args.seeds[0], quick=args.quick)
+    measures = measure_generator(G, teacher, arch, per_class=100 if args.quick else 1000)
+    args.generator_measures = measures
+    print(f"G judged by the teacher: class consistency {100 * measures['class_consistency']:.2f} %, mean confidence "
+          f"{100 * measures['mean_confidence']:.2f} %")
+    return G
+
+
+# --------------------------------------------------------------------------- command line
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train-teacher", choices=tuple(TEACHERS), default=None,
+                   help="train and save this teacher (reads the training set), instead of distilling")
+    p.add_argument("--scenario", choices=("generator", "none"), default=None,
+                   help="generator: a conditional G is given; none: no data and no generator")
+    p.add_argument("--method", default=None,
+                   help=f"scenario none: one or more (comma-separated) of {','.join(METHODS)}")
+    p.add_argument("--teacher", default=None, help="the teacher checkpoint (from --train-teacher)")
+    p.add_argument("--generator", default=None,
+                   help="scenario generator: G's checkpoint (train_conditional_generator.py); without it G is trained")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="the teacher's epochs (default slide 5, bn 5, lenet5 10), or the student's: passes over the "
+                        "pool (default 30), or epochs of --steps-per-epoch fresh batches (generator 20, dafl 15)")
+    p.add_argument("--steps-per-epoch", type=int, default=200, help="generator and DAFL: batches per epoch")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="the student's Adam learning rate")
+    p.add_argument("--T", type=float, default=4.0, help="the distillation temperature (default 4)")
+    p.add_argument("--pool", type=int, default=30720, help="deepinversion, actmax: synthetic images (default 30720)")
+    p.add_argument("--iters", type=int, default=50, help="deepinversion, actmax: Adam steps per batch of images")
+    p.add_argument("--lr-images", type=float, default=0.1, help="deepinversion, actmax: Adam's lr on the pixels")
+    p.add_argument("--r-bn", type=float, default=1.0, help="deepinversion: weight of the BatchNorm statistics")
+    p.add_argument("--r-tv", type=float, default=0.5, help="deepinversion, actmax: weight of total variation")
+    p.add_argument("--r-l2", type=float, default=1e-3, help="deepinversion, actmax: weight of the L2 prior")
+    p.add_argument("--r-div", type=float, default=1.0, help="actmax: weight of the diversity term")
+    p.add_argument("--mix", type=float, default=0.5,
+                   help="deepinversion, actmax: targets mix the class with another at a weight m ~ U(0, mix) "
+                        "(default 0.5); 0: one-hot targets, as DeepInversion and activation maximisation have them")
+    p.add_argument("--jitter", type=int, default=2, help="random shift in pixels (synthesis and distillation)")
+    p.add_argument("--alpha", type=float, default=0.1, help="dafl: weight α of the activation loss")
+    p.add_argument("--beta", type=float, default=5.0, help="dafl: weight β of the information-entropy loss")
+    p.add_argument("--lr-generator", type=float, default=1e-3, help="dafl: the generator's Adam learning rate")
+    p.add_argument("--generator-width", type=int, default=32,
+                   help="dafl: the generator's channels (DAFL's 128 costs 16× more; default 32)")
+    p.add_argument("--gan-epochs", type=int, default=4, help="scenario generator without --generator: cGAN epochs")
+    p.add_argument("--data-dir", default=None, help="--train-teacher: " + DATA_DIR_HELP + ". Distilling: a folder "
+                   "with the two t10k test files (the only ones read)")
+    p.add_argument("--out", default="runs/data_free", help="folder for the outputs (default runs/data_free)")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, a few steps")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    args = p.parse_args(argv)
+    check_options(p, args)
+    return args
+
+
+def check_options(p, args) -> None:
+    """Every check before any work: a bad option is one line and exit status 2."""
+    ok = partial(check, p)
+    if (args.train_teacher is None) == (args.scenario is None):
+        p.error("give either --train-teacher slide|bn|lenet5 or --scenario generator|none (one of the two)")
+    args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds")
+    if args.epochs is not None:
+        ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
+    for name, low in (("steps_per_epoch", 1), ("batch_size", 2), ("pool", 1), ("iters", 1), ("jitter", 0),
+                      ("generator_width", 2), ("gan_epochs", 1)):
+        ok(check_int, getattr(args, name), "--" + name.replace("_", "-"), name.replace("_", " "), low=low)
+    for name in ("lr", "lr_images", "lr_generator"):
+        ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "the learning rate", low=0, low_open=True)
+    ok(check_number, args.mix, "--mix", "the largest mixing weight", low=0, high=0.5)
+    for name in ("r_bn", "r_tv", "r_l2", "r_div", "alpha", "beta"):
+        ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "a loss weight", low=0)
+    ok(check_temperature, args.T, "--T")
+    check_writable_dir(p, args.out, "--out")
+    if args.train_teacher is not None:
+        for option in ("scenario", "method", "teacher", "generator"):
+            if getattr(args, option) is not None:
+                p.error(f"--{option}: only for a distillation (--scenario), not with --train-teacher")
+        check_data_dir(p, args.data_dir)
+        args.epochs = args.epochs or TEACHER_EPOCHS[args.train_teacher]
+    else:
+        check_distillation(p, args)
+    if args.quick:
+        args.epochs, args.steps_per_epoch, args.gan_epochs = 1, QUICK["steps"], 1
+        args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
+        args.batch_size = min(args.batch_size, QUICK["batch"])
+
+
+def check_distillation(p, args) -> None:
+    if args.teacher is None:
+        p.error(f"--teacher: --scenario {args.scenario} needs a teacher checkpoint (data_free_kd.py --train-teacher)")
+    arch = check_teacher(p, args.teacher)
+    if args.scenario == "none":
+        if args.method is None:
+            p.error(f"--method: --scenario none needs a method: one or more of {','.join(METHODS)}")
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown or not methods:
+            p.error(f"--method: unknown method {unknown[0]!r}; choose from {','.join(METHODS)}" if unknown else
+                    f"--method: no method given; choose from {','.join(METHODS)}")
+        if "deepinversion" in methods and arch not in WITH_BN:
+            p.error(f"--method deepinversion: needs a teacher with BatchNorm layers (their running statistics are "
+                    f"what it matches): --teacher {args.teacher} is the {arch!r} teacher, which has none. Train one "
+                    "with --train-teacher bn, or use --method actmax or dafl for this teacher")
+        args.method = [m for m in METHODS if m in methods]
+        if args.generator is not None:
+            p.error("--generator: only for --scenario generator")
+    else:
+        if args.method is not None:
+            p.error("--method: only for --scenario none (scenario generator distils on G's samples)")
+        if args.generator is not None:
+            path = Path(args.generator)
+            if not path.is_file():
+                p.error(f"--generator {path}: no such file")
+            try:
+                weights, meta = read_checkpoint(path)
+                if meta.get("arch") != "ConditionalGenerator":
+                    raise ValueError(f"its meta.arch is {meta.get('arch')!r}, not 'ConditionalGenerator'")
+                ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10))).load_state_dict(
+                    weights)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                p.error(f"--generator {path}: not a train_conditional_generator.py checkpoint: "
+                        + " ".join(str(e).split()))
+    if args.data_dir is not None:
+        folder = Path(args.data_dir)
+        if not folder.is_dir():
+            p.error(f"--data-dir {folder}: no such folder")
+        needed = FILES["test"] + (FILES["train"] if args.scenario == "generator" and args.generator is None else ())
+        missing = missing_files(folder, needed)
+        if missing:
+            p.error(f"--data-dir {folder}: the folder lacks {', '.join(missing)}"
+                    + (" (to train G: or give --generator)" if set(missing) & set(FILES["train"]) else ""))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.train_teacher is not None:
+        return train_teacher(args)
+    wall = time.perf_counter()
+    what = "scenario 1 (a conditional generator)" if args.scenario == "generator" else \
+        f"scenario 2 (no data), {', '.join(args.method)}"
+    epochs = args.epochs or "the default number of"
+    print(f"data-free distillation, {what}: T = {args.T:g}, batch {args.batch_size}, {epochs} epoch(s), "
+          f"seeds {args.seeds}" + (" (quick: a smoke run)" if args.quick else ""))
+    report = distil(args)
+    wall = time.perf_counter() - wall
+    if args.quick:
+        print("\nSMOKE RUN (--quick: tiny sizes, a few steps): these accuracies only show the code runs")
+    print(f"\n{'method':<16}{'student test acc':>20}{'teacher':>10}{'images seen':>14}{'distinct':>10}"
+          f"{'time':>18}")
+    for method, r in report["methods"].items():
+        acc = f"{100 * r['student_test_acc_mean']:.2f}" + (f" ± {100 * r['student_test_acc_std']:.2f}"
+                                                           if len(args.seeds) > 1 else "")
+        print(f"{method:<16}{acc:>20}{100 * r['teacher_test_acc']:>10.2f}{r['synthetic_images_seen']:>14,}"
+              f"{r['distinct_synthetic_images']:>10,}{format_seconds(r['wall_seconds_mean']):>18}")
+    settings = {k: v for k, v in vars(args).items() if k not in ("progress", "generator_measures")}
+    report.update(smoke_run=args.quick, scenario=args.scenario, settings=settings, wall_seconds=wall,
+                  generator_measures=getattr(args, "generator_measures", None))
+    write_json(report, out / "results.json")
+    print(f"\nwall time {format_seconds(wall)}; wrote {out / 'results.json'} and the grids, checkpoints in {out}/")
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

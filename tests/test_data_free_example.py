@@ -1,0 +1,221 @@
+"""examples/data_free_kd.py and examples/train_conditional_generator.py (issue #14): the lecture's
+data-free exercise, as smoke runs (``--quick``: tiny sizes, a few steps).
+
+No peeking: every scenario-2 method runs with a data folder that holds only the two test files and
+the teacher's checkpoint — a run that opened a training file would fail. Bad options are one error
+line and exit status 2, before any work; DeepInversion given a teacher without BatchNorm says what
+it expects.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minikd as mk
+from minikd.data.mnist import FILES
+from tests.util import load_example, needs_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = "examples/data_free_kd.py"
+# one thread each for Numba and BLAS: on a shared 2-core machine two-thread kernels wait on each other
+ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(args, env=None, script=SCRIPT):
+    return subprocess.run([sys.executable, script, *args, "--no-progress"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **ENV, **(env or {})}, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def test_only(tmp_path_factory):
+    """A data folder with only MNIST's two test files (links to the real ones) and two quick teachers,
+    the slide's and the one with BatchNorm, trained (on the real training set) into another folder."""
+    from minikd.data import find_data_dir
+
+    mnist = find_data_dir()
+    root = tmp_path_factory.mktemp("data_free")
+    teachers, data = root / "teachers", root / "data"
+    data.mkdir()
+    for arch in ("slide", "bn"):
+        out = run(["--train-teacher", arch, "--data-dir", str(mnist), "--out", str(teachers), "--quick"])
+        assert out.returncode == 0, out.stderr[-2000:]
+        (data / f"teacher_{arch}.npz").write_bytes((teachers / f"teacher_{arch}.npz").read_bytes())
+    for name in FILES["test"]:
+        (data / name).symlink_to(mnist / name)
+    return data
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_a_teacher_checkpoint_records_its_architecture(test_only):
+    example = load_example("data_free_kd")
+    weights, meta = example.read_checkpoint(test_only / "teacher_bn.npz")
+    assert meta["arch"] == "bn" and meta["quick"] is True and 0 < meta["test_acc"] <= 1
+    teacher, arch, _ = example.load_teacher(test_only / "teacher_bn.npz")
+    assert arch == "bn" and type(teacher).__name__ == "TeacherModelBN" and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())     # frozen
+    assert sorted(os.listdir(test_only)) == sorted([*FILES["test"], "teacher_bn.npz", "teacher_slide.npz"])
+
+
+@pytest.mark.slow
+@needs_mnist
+@pytest.mark.parametrize("method, arch", [("dafl", "bn"), ("deepinversion", "bn"), ("actmax", "slide")])
+def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_path, method, arch):
+    # MINIKD_DATA and HOME elsewhere too: no other folder could lend the training files
+    env = {"MINIKD_DATA": str(test_only), "HOME": str(tmp_path), "MINIKD_MNIST_MIRRORS": (tmp_path / "no").as_uri()}
+    out = run(["--scenario", "none", "--method", method, "--teacher", str(test_only / f"teacher_{arch}.npz"),
+               "--data-dir", str(test_only), "--out", str(tmp_path / "out"), "--quick"], env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["smoke_run"] is True and report["scenario"] == "none" and report["teacher"]["arch"] == arch
+    (row,) = report["methods"].values()
+    (seed_run,) = row["runs"]
+    assert set(report["methods"]) == {method}
+    assert row["synthetic_images_seen"] > 0 and row["distinct_synthetic_images"] > 0
+    assert 0 <= row["student_test_acc_mean"] <= 1 and row["teacher_test_acc"] > 0.5
+    assert seed_run["history"] and seed_run["wall_seconds"] > 0
+    png = (tmp_path / "out" / f"synthetic_{method}.png").read_bytes()
+    assert png[:8] == PNG and len(png) > 5_000
+    weights, meta = load_example("data_free_kd").read_checkpoint(tmp_path / "out" / f"student_{method}_seed0.npz")
+    assert meta["method"] == method and meta["arch"] == "StudentModel"
+    mk.models.StudentModel().load_state_dict(weights)
+    assert not list((tmp_path / "out").glob("*.tmp*"))
+    assert sorted(os.listdir(test_only))[:2] == sorted(FILES["test"])   # the folder was only read
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_scenario_1_trains_g_then_distils_on_its_samples_only(test_only, tmp_path):
+    from minikd.data import find_data_dir
+
+    out = run(["--scenario", "generator", "--teacher", str(test_only / "teacher_slide.npz"),
+               "--data-dir", str(find_data_dir()), "--out", str(tmp_path), "--quick"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert set(report["methods"]) == {"generator"} and report["scenario"] == "generator"
+    measures = report["generator_measures"]
+    assert 0 <= measures["class_consistency"] <= 1 and 0.1 <= measures["mean_confidence"] <= 1
+    assert measures["samples"] == 1000
+    assert (tmp_path / "synthetic_generator.png").read_bytes()[:8] == PNG
+    _, meta = load_example("data_free_kd").read_checkpoint(tmp_path / "generator.npz")
+    assert meta["arch"] == "ConditionalGenerator" and meta["z_dim"] == 100
+
+    # the saved G is given: now the data folder needs only the test files
+    again = run(["--scenario", "generator", "--teacher", str(test_only / "teacher_slide.npz"),
+                 "--generator", str(tmp_path / "generator.npz"), "--data-dir", str(test_only),
+                 "--out", str(tmp_path / "again"), "--quick"])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["methods"]["generator"]["runs"]
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_train_conditional_generator_saves_g_its_grid_and_the_teachers_verdict(test_only, tmp_path):
+    out = run(["--quick", "--teacher", str(test_only / "teacher_slide.npz"), "--out", str(tmp_path)],
+              script="examples/train_conditional_generator.py")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "generator.json").read_text())
+    assert report["smoke_run"] is True and report["settings"]["training_images"] == 1000
+    assert set(report["measures"]) >= {"class_consistency", "mean_confidence"}
+    assert (tmp_path / "generator_grid.png").read_bytes()[:8] == PNG
+    G = mk.models.ConditionalGenerator()
+    weights, _ = load_example("train_conditional_generator").read_checkpoint(tmp_path / "generator.npz")
+    G.load_state_dict(weights)
+    G.eval()
+    with mk.no_grad():
+        x = G(mk.tensor(np.zeros((3, 100), np.float32)), mk.tensor(np.array([0, 5, 9]))).numpy()
+    lo, hi = (0 - 0.1307) / 0.3081, (1 - 0.1307) / 0.3081     # black and white, normalised
+    assert x.shape == (3, 1, 28, 28) and lo - 1e-5 <= x.min() and x.max() <= hi + 1e-5
+
+
+# --------------------------------------------------------------------------- bad options: one line, status 2
+
+@needs_mnist
+def test_deepinversion_with_a_teacher_without_batchnorm_says_what_it_needs(test_only, tmp_path):
+    out = run(["--scenario", "none", "--method", "deepinversion", "--teacher", str(test_only / "teacher_slide.npz"),
+               "--data-dir", str(test_only), "--out", str(tmp_path / "out")])
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stdout == ""
+    (line,) = [x for x in out.stderr.splitlines() if "error:" in x]
+    assert "--method deepinversion: needs a teacher with BatchNorm layers" in line and "'slide' teacher" in line
+    assert not (tmp_path / "out").exists()
+
+
+BAD = [  # (arguments, what the one error line says)
+    (["--scenario", "none", "--method", "gan", "--teacher", "{bn}"], "--method: unknown method 'gan'"),
+    (["--scenario", "none", "--method", "dafl"], "--teacher: --scenario none needs a teacher checkpoint"),
+    (["--scenario", "none", "--teacher", "{bn}"], "--method: --scenario none needs a method"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{tmp}/nothing.npz"], "--teacher {tmp}/nothing.npz: "
+                                                                                      "no such file"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{tmp}/junk.npz"], "--teacher {tmp}/junk.npz: "),
+    (["--scenario", "generator", "--method", "dafl", "--teacher", "{bn}"], "--method: only for --scenario none"),
+    (["--scenario", "fancy", "--teacher", "{bn}"], "argument --scenario: invalid choice: 'fancy'"),
+    (["--train-teacher", "resnet"], "argument --train-teacher: invalid choice: 'resnet'"),
+    (["--train-teacher", "bn", "--scenario", "none"], "give either --train-teacher"),
+    ([], "give either --train-teacher"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--T", "0"], "--T: the temperature T must be"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--pool", "0"], "--pool: pool must be"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--seeds", "1,1"], "--seeds: 1 is given twice"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--data-dir", "{tmp}"],
+     "--data-dir {tmp}: the folder lacks t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--data-dir", "{data}"],
+     "the folder lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz (to train G: or give --generator)"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--generator", "{bn}"], "--generator {bn}: not a "
+                                                                             "train_conditional_generator.py"),
+]
+
+
+@needs_mnist
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_a_bad_option_is_one_error_line_and_status_2_before_any_work(test_only, tmp_path, args, message, capsys):
+    (tmp_path / "junk.npz").write_text("not a checkpoint")
+    subs = {"{bn}": str(test_only / "teacher_bn.npz"), "{tmp}": str(tmp_path), "{data}": str(test_only)}
+    for k, v in subs.items():
+        args = [a.replace(k, v) for a in args]
+        message = message.replace(k, v)
+    example = load_example("data_free_kd")
+    with pytest.raises(SystemExit) as info:
+        example.parse_args([*args, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- the models (no data needed)
+
+def test_the_data_free_models_have_the_documented_sizes_and_shapes():
+    from minikd import models
+
+    sizes = {models.TeacherModelBN: 421_834, models.LeNet5: 61_706, models.LeNet5Half: 15_738,
+             models.ConditionalGenerator: 1_080_117, models.Generator: 856_065}
+    for cls, n in sizes.items():
+        assert cls().num_parameters() == n, cls.__name__
+    assert models.Generator(width=64).num_parameters() == 372_737
+    mk.manual_seed(0)
+    z = mk.tensor(np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32))
+    lo, hi = (0 - 0.1307) / 0.3081, (1 - 0.1307) / 0.3081     # black and white, normalised
+    for x in (models.ConditionalGenerator()(z, mk.tensor(np.array([0, 3, 7, 9]))), models.Generator(width=8)(z)):
+        assert x.shape == (4, 1, 28, 28) and lo - 1e-5 <= x.numpy().min() and x.numpy().max() <= hi + 1e-5
+    padded = models.pad_to_32(np.zeros((2, 1, 28, 28), np.float32))
+    assert padded.shape == (2, 1, 32, 32) and padded[0, 0, 0, 0] == pytest.approx(lo)
+    assert models.LeNet5()(mk.tensor(padded)).shape == (2, 10)
+
+
+def test_bad_inputs_to_the_data_free_models_name_what_was_expected():
+    from minikd import models
+
+    z = mk.tensor(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="class labels must lie in 0..9"):
+        models.ConditionalGenerator()(z, mk.tensor(np.array([3, 10])))
+    with pytest.raises(ValueError, match=r"expects z of shape \(N, 100\)"):
+        models.Generator()(mk.tensor(np.zeros((2, 64), np.float32)))
+    with pytest.raises(ValueError, match=r"LeNet5 expects \(N, 1, 32, 32\)"):
+        models.LeNet5()(mk.tensor(np.zeros((2, 1, 28, 28), np.float32)))
