@@ -19,9 +19,11 @@ needed, because the full-precision model teaches its own quantized copy. For eac
   T²·KL between their softened logits (T = 3); no labels.
 
 The data sources: ``real`` (the MNIST training images: the reference, like-for-like with the
-synthetic runs) and every ``--synthetic NAME=PATH``, a ``.npz`` pool of synthetic images
-written by ``examples/data_free_kd.py`` or ``examples/train_conditional_generator.py`` (key
-``images``: N×1×28×28 float32, in the teacher's input space — normalised MNIST). A synthetic
+synthetic runs) and every ``--synthetic NAME=PATH``: a ``.npz`` pool of synthetic images
+written by ``examples/data_free_kd.py`` (``pool_<method>_seed<s>.npz``, key ``images``:
+N×1×28×28 float32, in the teacher's input space — normalised MNIST), or the conditional
+generator of ``examples/train_conditional_generator.py`` (``generator.npz``), from which
+``--qat-images`` images are drawn, the classes balanced. A synthetic
 pool smaller than ``--qat-images`` is cycled through. ``--no-real`` skips the real rows: the
 run then never reads a training image (the full-precision checkpoints must exist).
 
@@ -59,7 +61,7 @@ from minikd import optim, quant
 from minikd.checks import check_int, check_temperature
 from minikd.data import DataLoader, load_mnist, normalize
 from minikd.data.mnist import FILES, missing_files
-from minikd.models import StudentModel, TeacherModel
+from minikd.models import ConditionalGenerator, StudentModel, TeacherModel
 
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
 DEFAULT_BITS = (8, 6, 4)
@@ -68,11 +70,18 @@ IMAGE_SHAPE = (1, 28, 28)
 
 # --------------------------------------------------------------------------- data sources
 
-def load_pool(path: Path, name: str) -> np.ndarray:
-    """The synthetic images of a pool file: (N, 1, 28, 28) float32, finite; ValueError otherwise."""
+def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:
+    """The synthetic images of ``path``: (N, 1, 28, 28) float32, finite; ValueError otherwise.
+
+    ``path`` is a pool (``.npz`` with an ``images`` array) or the checkpoint of a conditional
+    generator (``generator.npz`` of ``train_conditional_generator.py``, ``meta.arch`` =
+    ConditionalGenerator): then ``n_generated`` images are drawn from it, the classes balanced."""
     with np.load(path, allow_pickle=False) as f:
+        if "meta.arch" in f.files and str(f["meta.arch"]) == "ConditionalGenerator":
+            return generate(path, n_generated, seed)
         if "images" not in f.files:
-            raise ValueError(f"--synthetic {name}={path}: no 'images' array in the file (found {sorted(f.files)})")
+            raise ValueError(f"--synthetic {name}={path}: no 'images' array in the file (found {sorted(f.files)}), "
+                             "and not a conditional generator's checkpoint")
         images = f["images"]
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
         raise ValueError(f"--synthetic {name}={path}: expected images of shape N×1×28×28 with N ≥ 1; "
@@ -80,6 +89,23 @@ def load_pool(path: Path, name: str) -> np.ndarray:
     if not np.isfinite(images).all():
         raise ValueError(f"--synthetic {name}={path}: the images hold NaN or ±inf")
     return images.astype(np.float32, copy=False)
+
+
+def generate(path: Path, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+    """``n`` images of the conditional generator G saved at ``path``: y = 0, 1, …, 9, 0, … and z ~ N(0, I)."""
+    state = mk.load(path)
+    meta = {k[5:]: state.pop(k) for k in list(state) if k.startswith("meta.")}
+    G = ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10)))
+    G.load_state_dict(state)
+    G.eval()
+    rng = np.random.default_rng((seed, 7))
+    y = np.arange(n) % G.num_classes
+    out = []
+    with mk.no_grad():
+        for a in range(0, n, batch_size):
+            z = rng.standard_normal((len(y[a:a + batch_size]), G.z_dim)).astype(np.float32)
+            out.append(G(mk.tensor(z), mk.tensor(y[a:a + batch_size])).numpy())
+    return np.concatenate(out)
 
 
 def cycled(images: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -124,7 +150,8 @@ def run(args) -> list[dict]:
     x_test = normalize(x_test)
     if args.quick:
         x_test, y_test = x_test[:1000], y_test[:1000]
-    sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name) for name, path in args.synthetic}
+    sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name, args.qat_images, args.seed)
+                                                            for name, path in args.synthetic}
     n_calib = args.calibration_batches * args.batch_size
 
     rows = []
