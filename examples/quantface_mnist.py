@@ -1,8 +1,9 @@
 """QuantFace on MNIST: quantize the hands-on's teacher and student with synthetic data only.
 
-    python examples/quantface_mnist.py --synthetic deepinversion=runs/data_free/deepinversion/synthetic_images.npz
-    python examples/quantface_mnist.py --synthetic generator=runs/cgan/synthetic_images.npz --synthetic ...
-    python examples/quantface_mnist.py --quick --synthetic noise=PATH.npz        # a smoke run
+    python examples/quantface_mnist.py --synthetic generator=runs/data_free/generator.npz \
+        --synthetic actmax=runs/df_actmax/pool_actmax_seed0.npz     # real data, G's and actmax's images
+    python examples/quantface_mnist.py --no-real --synthetic actmax=runs/df_actmax/pool_actmax_seed0.npz
+    python examples/quantface_mnist.py --quick --synthetic actmax=PATH.npz       # a smoke run
 
 QuantFace (Boutros, Damer, Kuijper, ICPR 2022) quantizes a face-recognition model without
 its training data: the images come from a generator or from noise, and the labels are not
@@ -43,7 +44,6 @@ import numpy as np
 from common import (
     DATA_DIR_HELP,
     check,
-    check_checkpoint,
     check_data_dir,
     check_writable_dir,
     evaluate,
@@ -62,6 +62,7 @@ from minikd.checks import check_int, check_temperature
 from minikd.data import DataLoader, load_mnist, normalize
 from minikd.data.mnist import FILES, missing_files
 from minikd.models import ConditionalGenerator, StudentModel, TeacherModel
+from minikd.random import get_rng
 
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
 DEFAULT_BITS = (8, 6, 4)
@@ -70,33 +71,68 @@ IMAGE_SHAPE = (1, 28, 28)
 
 # --------------------------------------------------------------------------- data sources
 
-def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:
-    """The synthetic images of ``path``: (N, 1, 28, 28) float32, finite; ValueError otherwise.
+def weights_of(path) -> dict:
+    """A checkpoint's weights: ``mk.load`` without the ``meta.*`` entries that the data-free examples'
+    checkpoints carry (``data_free_kd.py --train-teacher slide`` writes a TeacherModel with them)."""
+    return {k: v for k, v in mk.load(path).items() if not k.startswith("meta.")}
 
-    ``path`` is a pool (``.npz`` with an ``images`` array) or the checkpoint of a conditional
-    generator (``generator.npz`` of ``train_conditional_generator.py``, ``meta.arch`` =
-    ConditionalGenerator): then ``n_generated`` images are drawn from it, the classes balanced."""
+
+def is_generator(path: Path) -> bool:
+    """True when ``path`` is the checkpoint of ``train_conditional_generator.py`` (meta.arch = ConditionalGenerator)."""
     with np.load(path, allow_pickle=False) as f:
-        if "meta.arch" in f.files and str(f["meta.arch"]) == "ConditionalGenerator":
-            return generate(path, n_generated, seed)
-        if "images" not in f.files:
-            raise ValueError(f"--synthetic {name}={path}: no 'images' array in the file (found {sorted(f.files)}), "
-                             "and not a conditional generator's checkpoint")
-        images = f["images"]
+        return "meta.arch" in f.files and str(f["meta.arch"]) == "ConditionalGenerator"
+
+
+def check_pool(path: Path, name: str) -> None:
+    """Before any work: ``path`` must be a conditional generator's checkpoint, or a pool of finite
+    float images N×1×28×28 (N ≥ 1) in the normalised input space; ValueError naming what is wrong."""
+    what = f"--synthetic {name}={path}"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = f.files
+            if "meta.arch" in files and str(f["meta.arch"]) == "ConditionalGenerator":
+                return
+            if "images" not in files:
+                raise ValueError(f"{what}: no 'images' array in the file (found {sorted(files)}), and not a "
+                                 "conditional generator's checkpoint (generator.npz)")
+            images = f["images"]
+    except (OSError, ValueError, EOFError) as e:
+        if str(e).startswith(what):
+            raise
+        raise ValueError(f"{what}: not a .npz pool of images nor a generator checkpoint "
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
-        raise ValueError(f"--synthetic {name}={path}: expected images of shape N×1×28×28 with N ≥ 1; "
-                         f"got {images.shape}")
+        raise ValueError(f"{what}: expected images of shape N×1×28×28 with N ≥ 1; got {images.shape}")
+    if images.dtype.kind != "f":
+        raise ValueError(f"{what}: expected float images in the teacher's input space (normalised MNIST, "
+                         f"(pixel/255 − 0.1307)/0.3081); got dtype {images.dtype} — raw pixels?")
     if not np.isfinite(images).all():
-        raise ValueError(f"--synthetic {name}={path}: the images hold NaN or ±inf")
-    return images.astype(np.float32, copy=False)
+        raise ValueError(f"{what}: the images hold NaN or ±inf")
+    low, high = float(images.min()), float(images.max())
+    if low < -5 or high > 10:
+        raise ValueError(f"{what}: pixel values from {low:g} to {high:g}; normalised MNIST lies in about "
+                         "[−0.42, 2.82] — are these raw pixels (0–255)?")
+
+
+def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:
+    """The synthetic images of ``path``: (N, 1, 28, 28) float32, checked by :func:`check_pool`.
+
+    ``path`` is a pool (``.npz`` with an ``images`` array: ``pool_<method>_seed<s>.npz`` of
+    ``data_free_kd.py``) or the checkpoint of a conditional generator (``generator.npz`` of
+    ``train_conditional_generator.py``): then ``n_generated`` images are drawn from it, the
+    classes balanced."""
+    check_pool(path, name)
+    if is_generator(path):
+        return generate(path, n_generated, seed)
+    with np.load(path, allow_pickle=False) as f:
+        return f["images"].astype(np.float32, copy=False)
 
 
 def generate(path: Path, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
     """``n`` images of the conditional generator G saved at ``path``: y = 0, 1, …, 9, 0, … and z ~ N(0, I)."""
     state = mk.load(path)
-    meta = {k[5:]: state.pop(k) for k in list(state) if k.startswith("meta.")}
-    G = ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10)))
-    G.load_state_dict(state)
+    G = ConditionalGenerator(int(state.get("meta.z_dim", 100)), int(state.get("meta.num_classes", 10)))
+    G.load_state_dict(weights_of(path))
     G.eval()
     rng = np.random.default_rng((seed, 7))
     y = np.arange(n) % G.num_classes
@@ -150,6 +186,8 @@ def run(args) -> list[dict]:
     x_test = normalize(x_test)
     if args.quick:
         x_test, y_test = x_test[:1000], y_test[:1000]
+        print(f"SMOKE RUN (--quick: 1,000 test images, {args.qat_images} QAT images, bits {args.bits}): "
+              "the accuracies only show the code runs")
     sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name, args.qat_images, args.seed)
                                                             for name, path in args.synthetic}
     n_calib = args.calibration_batches * args.batch_size
@@ -157,7 +195,7 @@ def run(args) -> list[dict]:
     rows = []
     for model_name in args.models:
         fp = MODELS[model_name]()
-        fp.load_state_dict(mk.load(getattr(args, model_name)))
+        fp.load_state_dict(weights_of(getattr(args, model_name)))
         fp.eval()
         rows.append(dict(model=model_name, source="-", method="float32", bits=32, test_acc=evaluate(fp, x_test, y_test),
                          images=0, seconds=0.0))
@@ -190,11 +228,12 @@ def print_table(rows):
               f"{100 * r['test_acc']:>9.2f}%{r['images']:>9,}{r['seconds']:>7.1f}s")
 
 
-def plot(rows, path: Path):
+def plot(rows, path: Path, smoke: bool = False):
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4), squeeze=False)
+    n_lines = 2 * len({r["source"] for r in rows if r["source"] != "-"}) + 1
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4 + 0.22 * n_lines), squeeze=False)
     for ax, name in zip(axes[0], models):
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
         ax.axhline(100 * fp["test_acc"], color="gray", ls=":", lw=1, label=f"float32: {100 * fp['test_acc']:.2f} %")
@@ -206,32 +245,57 @@ def plot(rows, path: Path):
         ax.set(xlabel="bits (wbab)", ylabel="test accuracy (%)", title=f"{name}: quantized with each data source")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    if smoke:
+        fig.suptitle("SMOKE RUN (--quick): not a measurement", color="crimson")
     fig.tight_layout()
     save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- main
 
+def check_model_file(parser, path, option: str, model_cls) -> None:
+    """A full-precision checkpoint: it must exist and load into ``model_cls`` (``meta.*`` entries ignored:
+    ``mnist_teacher_student.py``'s and ``data_free_kd.py --train-teacher slide``'s both work)."""
+    if not Path(path).is_file():
+        parser.error(f"{option} {path}: no such file (train one with python examples/mnist_teacher_student.py, "
+                     "or python examples/data_free_kd.py --train-teacher slide)")
+    state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
+    try:
+        model_cls().load_state_dict(weights_of(path))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
+    finally:
+        get_rng().bit_generator.state = state
+
+
 def parse_synthetic(parser, items) -> list[tuple[str, Path]]:
     pools = []
     for item in items or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            parser.error(f"--synthetic: expected NAME=PATH (e.g. deepinversion=runs/x/synthetic_images.npz); "
-                         f"got {item!r}")
-        if name == "real" or name in {n for n, _ in pools}:
-            parser.error(f"--synthetic: the name {name!r} is taken; give each pool its own name, not 'real'")
+            parser.error(f"--synthetic: expected NAME=PATH (e.g. actmax=runs/df_actmax/pool_actmax_seed0.npz or "
+                         f"generator=runs/data_free/generator.npz); got {item!r}")
+        if name == "real":
+            parser.error("--synthetic: the name 'real' is kept for the training images; choose another")
+        if name in {n for n, _ in pools}:
+            parser.error(f"--synthetic: the name {name!r} is given twice; give each pool its own name")
         if not Path(path).is_file():
             parser.error(f"--synthetic {name}={path}: no such file")
+        try:
+            check_pool(Path(path), name)
+        except ValueError as e:
+            parser.error(str(e))
         pools.append((name, Path(path)))
     return pools
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz", help="full-precision teacher")
-    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz", help="full-precision student")
+    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz",
+                   help="the full-precision teacher (default runs/teacher_student/teacher_seed0.npz)")
+    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz",
+                   help="the full-precision student (default runs/teacher_student/student_seed0.npz)")
     p.add_argument("--models", default="teacher,student")
     p.add_argument("--synthetic", action="append", metavar="NAME=PATH",
                    help="a pool of synthetic images (.npz, key 'images'); repeat for several")
@@ -244,7 +308,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="the QAT learning rate is lr/10")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--data-dir", default=None,
+                   help=DATA_DIR_HELP + "; with --no-real the two t10k test files are enough")
     p.add_argument("--out", default="runs/quantface")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1,000 test images, short QAT, 8 and 4 bits")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -255,7 +320,7 @@ def parse_args(argv=None):
     if not args.models or set(args.models) - set(MODELS):
         p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
     for name in args.models:
-        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True)
+        check_model_file(p, getattr(args, name), f"--{name}", MODELS[name])
     args.synthetic = parse_synthetic(p, args.synthetic)
     if not args.real and not args.synthetic:
         p.error("--no-real without --synthetic: there is no data to quantize with")
@@ -292,7 +357,7 @@ def main(argv=None):
     start = time.perf_counter()
     rows = run(args)
     print_table(rows)
-    plot(rows, out / "quantface.png")
+    plot(rows, out / "quantface.png", smoke=args.quick)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "progress"}
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
     report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}

@@ -77,7 +77,7 @@ def test_cycled_draws_every_image_before_repeating():
 @pytest.mark.parametrize("extra, message", [
     (["--no-real"], "--no-real without --synthetic"),
     (["--synthetic", "nopath"], "expected NAME=PATH"),
-    (["--synthetic", "real=x.npz"], "is taken"),
+    (["--synthetic", "real=x.npz"], "the name 'real' is kept"),
     (["--synthetic", "a=/no/such/pool.npz"], "no such file"),
     (["--bits", "8,x"], "--bits: expected comma-separated integers"),
     (["--bits", "1"], "--bits: bit width b must be an integer in 2..16; got 1"),
@@ -117,3 +117,49 @@ def test_a_conditional_generator_checkpoint_is_sampled_class_balanced(tmp_path):
         again = example.generate(tmp_path / "generator.npz", 30, seed=0)
     np.testing.assert_array_equal(images, again)
     assert images.std() > 0.05  # not a constant picture
+
+
+@pytest.mark.parametrize("content, message", [
+    (np.zeros((4, 1, 32, 32), np.float32), "expected images of shape N×1×28×28"),
+    (np.zeros((0, 1, 28, 28), np.float32), "N ≥ 1"),
+    (np.zeros((4, 1, 28, 28), np.uint8), "raw pixels"),
+    (np.full((4, 1, 28, 28), 255.0, np.float32), "raw pixels"),
+    (np.full((4, 1, 28, 28), np.inf, np.float32), "NaN or ±inf"),
+    (None, "not a .npz pool"),
+])
+def test_a_bad_pool_is_refused_before_any_work(tmp_path, checkpoints, capsys, content, message):
+    example = load_example("quantface_mnist")
+    paths, _ = checkpoints
+    pool = tmp_path / "pool.npz"
+    if content is None:
+        pool.write_text("not a zip file")
+    else:
+        np.savez(pool, images=content)
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--no-real",
+                            "--synthetic", f"p={pool}", "--out", str(tmp_path / "out")])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_pool_name_given_twice_is_refused(tmp_path, checkpoints, capsys):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    with pytest.raises(SystemExit):
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]),
+                            "--synthetic", f"a={pool}", "--synthetic", f"a={pool}"])
+    assert "the name 'a' is given twice" in capsys.readouterr().err
+
+
+def test_a_data_free_teacher_checkpoint_with_meta_entries_is_accepted(tmp_path, checkpoints):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    state = dict(mk.load(paths["teacher"]))
+    state["meta.arch"] = np.asarray("slide")     # what data_free_kd.py --train-teacher slide adds
+    mk.save(state, tmp_path / "teacher_slide.npz")
+    args = example.parse_args(["--teacher", str(tmp_path / "teacher_slide.npz"), "--models", "teacher",
+                               "--synthetic", f"p={pool}", "--out", str(tmp_path / "o")])
+    assert args.models == ["teacher"]
+    weights = example.weights_of(tmp_path / "teacher_slide.npz")
+    assert "meta.arch" not in weights
+    TeacherModel().load_state_dict(weights)  # raises on a missing or extra key
