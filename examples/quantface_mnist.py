@@ -242,7 +242,8 @@ def plot(rows, path: Path, smoke: bool = False):
                 rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
                             key=lambda r: r["bits"])
                 ax.plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{source}, {method}")
-        ax.set(xlabel="bits (wbab)", ylabel="test accuracy (%)", title=f"{name}: quantized with each data source")
+        ax.set(xlabel="bits (wbab)", ylabel="test accuracy (%); on 10,000 images 0.01 = one image",
+               title=f"{name}: quantized with each data source")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
