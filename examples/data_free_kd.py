@@ -368,9 +368,7 @@ def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, g
                f"{100 * pool_quality['teacher_mean_confidence']:.1f} %")
     mk.save({"images": x, "labels": y}, out / f"pool_{method}_seed{seed}.npz")
     if grid_path is not None:
-        order = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
-        draw_grid(x[order], grid_path, f"{method}: 10 synthetic images per target class (row c: class c)",
-                  row_labels=list(range(10)))
+        grid_by_class(x, y, grid_path, f"{method}, seed {seed}: synthetic images per target class (row c: class c)")
     opt = optim.Adam(student.parameters(), lr=args.lr)
     loader = DataLoader(x, y, args.batch_size, shuffle=True, seed=seed)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
@@ -381,11 +379,11 @@ def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, g
 
 
 def grid_by_class(x, classes, path, title):
-    """Up to 10 images per class, row c holding those ``classes`` names c (rows left short if fewer)."""
+    """Up to 10 images per class, row c holding those ``classes`` names c (a row left blank where fewer)."""
     rows = []
     for c in range(10):
         pick = x[classes == c][:10]
-        pad = np.full((10 - len(pick), *x.shape[1:]), LO, dtype=x.dtype)   # black where a class has too few
+        pad = np.full((10 - len(pick), *x.shape[1:]), np.nan, dtype=x.dtype)   # blank places, not black images
         rows.append(np.concatenate([pick, pad]))
     draw_grid(np.concatenate(rows), path, title, row_labels=list(range(10)))
 
@@ -506,7 +504,8 @@ def parse_args(argv=None):
                    help="dafl: the generator's channels (DAFL's 128 costs 16× more; default 32)")
     p.add_argument("--gan-epochs", type=int, default=4, help="scenario generator without --generator: cGAN epochs")
     p.add_argument("--data-dir", default=None, help="--train-teacher: " + DATA_DIR_HELP + ". Distilling: a folder "
-                   "with the two t10k test files (the only ones read)")
+                   "with the two t10k test files (the only ones read), except --scenario generator without "
+                   "--generator, which trains G on the training files")
     p.add_argument("--out", default="runs/data_free", help="folder for the outputs (default runs/data_free)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, a few steps")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

@@ -101,13 +101,31 @@ def load_teacher(path):
     """``(teacher, arch, meta)``: the frozen teacher (eval mode, no gradient for its weights) ``path`` holds."""
     weights, meta = read_checkpoint(path)
     arch = meta.get("arch")
+    if arch is None:        # a plain state dict (mnist_teacher_student.py's teacher): the architecture its keys fit
+        fits = [name for name, cls in TEACHERS.items() if _loads(cls, weights)]
+        if len(fits) != 1:
+            raise ValueError("not a teacher checkpoint: its weights fit none of the teachers slide, bn, lenet5 "
+                             "(make one with python examples/data_free_kd.py --train-teacher slide|bn|lenet5)")
+        arch = meta["arch"] = fits[0]
     if arch not in TEACHERS:
-        raise ValueError(f"{path}: not a teacher checkpoint of data_free_kd.py --train-teacher (its meta.arch is "
-                         f"{arch!r}; expected one of {', '.join(TEACHERS)})")
+        raise ValueError(f"not a teacher checkpoint: it holds a {arch} (expected one of {', '.join(TEACHERS)}; "
+                         "make one with python examples/data_free_kd.py --train-teacher slide|bn|lenet5)")
     teacher = TEACHERS[arch]()
     teacher.load_state_dict(weights)
     kd.freeze_teacher(teacher)    # eval mode; gradients flow through it to the images, never into it
     return teacher, arch, meta
+
+
+def _loads(cls, weights) -> bool:
+    """True when ``weights`` load into a fresh ``cls`` (the same names and shapes)."""
+    state = get_rng().bit_generator.state  # building a model to try must not shift the seeded stream
+    try:
+        cls().load_state_dict(weights)
+        return True
+    except (ValueError, KeyError, TypeError):
+        return False
+    finally:
+        get_rng().bit_generator.state = state
 
 
 def teacher_input(arch: str):
@@ -215,7 +233,8 @@ def measure_generator(G, teacher, arch: str, seed: int = 0, per_class: int = MEA
 
 
 def draw_grid(images, path, title: str, row_labels=None) -> None:
-    """A grid of images (N, 1, 28|32, 28|32), in the teacher's normalised space, 10 per row."""
+    """A grid of images (N, 1, 28|32, 28|32), in the teacher's normalised space, 10 per row; an image
+    that is all NaN leaves its place blank."""
     import matplotlib.pyplot as plt
 
     from minikd.data import MEAN, STD
@@ -228,7 +247,7 @@ def draw_grid(images, path, title: str, row_labels=None) -> None:
         ax.set_yticks([])
         for s in ax.spines.values():
             s.set_visible(False)
-        if k < len(images):
+        if k < len(images) and not np.isnan(images[k]).all():   # an all-NaN image: an empty place, left blank
             ax.imshow(np.clip(images[k], 0, 1), cmap="gray", vmin=0, vmax=1)
         if k % 10 == 0 and row_labels is not None:
             ax.set_ylabel(str(row_labels[k // 10]), rotation=0, labelpad=10, va="center")

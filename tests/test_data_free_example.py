@@ -18,6 +18,7 @@ import pytest
 
 import minikd as mk
 from minikd.data.mnist import FILES
+from minikd.models import StudentModel, TeacherModel
 from tests.util import load_example, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +220,28 @@ def test_bad_inputs_to_the_data_free_models_name_what_was_expected():
         models.Generator()(mk.tensor(np.zeros((2, 64), np.float32)))
     with pytest.raises(ValueError, match=r"LeNet5 expects \(N, 1, 32, 32\)"):
         models.LeNet5()(mk.tensor(np.zeros((2, 1, 28, 28), np.float32)))
+
+
+def test_a_plain_teacher_checkpoint_is_recognised_by_its_weights(tmp_path):
+    """mnist_teacher_student.py saves a bare state dict (no meta.arch): the teacher it fits is found."""
+    example = load_example("train_conditional_generator")
+    mk.manual_seed(0)
+    mk.save(TeacherModel().state_dict(), tmp_path / "teacher_seed0.npz")
+    teacher, arch, _ = example.load_teacher(tmp_path / "teacher_seed0.npz")
+    assert arch == "slide" and isinstance(teacher, TeacherModel) and not teacher.training
+    mk.save(StudentModel().state_dict(), tmp_path / "student.npz")
+    with pytest.raises(ValueError, match="fit none of the teachers slide, bn, lenet5"):
+        example.load_teacher(tmp_path / "student.npz")
+
+
+def test_the_inversion_grid_keeps_each_class_on_its_own_row(tmp_path, monkeypatch):
+    example = load_example("data_free_kd")
+    drawn = {}
+    monkeypatch.setattr(example, "draw_grid", lambda images, path, title, row_labels=None: drawn.update(
+        images=images, labels=row_labels))
+    x = np.arange(7, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 28, 28), np.float32)
+    example.grid_by_class(x, np.array([0, 0, 1, 3, 3, 3, 9]), tmp_path / "g.png", "t")
+    first = drawn["images"][:, 0, 0, 0].reshape(10, 10)   # row c, place k: the first pixel of the image
+    np.testing.assert_array_equal(first[0, :2], [0, 1])
+    np.testing.assert_array_equal(first[3, :3], [3, 4, 5])
+    assert first[9, 0] == 6 and np.isnan(first[0, 2:]).all() and np.isnan(first[2]).all()  # blanks, not images

@@ -123,7 +123,10 @@ def dfkd_loss(student_logits, teacher_logits, T=1.0):
     >>> round(dfkd_loss([1.5, 2.5, 0.3], [1.0, 3.0, 0.5], T=2).item(), 3)    # T² · 0.0218
     0.087
     """
-    loss = soft_loss(student_logits, teacher_logits, T=T)      # checks T and the shapes
+    try:
+        loss = soft_loss(student_logits, teacher_logits, T=T)      # checks T and the shapes
+    except (TypeError, ValueError) as e:                            # the same error, named after this loss
+        raise type(e)(str(e).replace("soft_loss:", "dfkd_loss:", 1)) from None
     return loss * (float(T) * float(T))
 
 
