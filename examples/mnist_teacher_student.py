@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plots
 from common import (
     DATA_DIR_HELP,
     ce_step,
@@ -50,7 +51,6 @@ from common import (
     make_kd_step,
     parse_int_list,
     run_cli,
-    save_figure,
     write_json,
 )
 
@@ -197,71 +197,158 @@ def print_table(table: dict, n_seeds: int, quick: bool = False):
 
 
 def plot_curves(results: dict, path: Path):
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    """Seed 0's training curves: each run's own training loss on a log scale (the KD losses carry
+    their soft term and sit an order of magnitude above the CE ones: on a linear scale the CE
+    curves would lie flat on the axis), and the test accuracy after each epoch."""
+    plt = plots.pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.4))
+    epochs = []
     for name, r in results.items():
         if not r["history"]:
             continue
         epochs = [h["epoch"] for h in r["history"]]
-        ax_loss.plot(epochs, [h["train_loss"] for h in r["history"]], marker="o", label=TITLES[name])
-        ax_acc.plot(epochs, [100 * h["test_acc"] for h in r["history"]], marker="o", label=TITLES[name])
-    ax_loss.set(xlabel="epoch", ylabel="training loss (each run's own loss)", title="Training loss")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+        style = dict(marker="o", color=plots.RUN_COLORS[name], label=TITLES[name])
+        ax_loss.plot(epochs, [h["train_loss"] for h in r["history"]], **style)
+        ax_acc.plot(epochs, [100 * h["test_acc"] for h in r["history"]], **style)
+    plots.log_axis(ax_loss, "y", ticks=[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5])
+    ax_loss.set(xlabel="epoch", ylabel="training loss (log scale)",
+                title="Training loss, each run its own (KD: CE + soft term)")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy after each epoch")
     for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs are whole numbers
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+        plots.integer_ticks(ax, epochs)  # epochs are whole numbers
+        ax.grid(alpha=0.3, which="both")
+    plots.legend_below(fig, [ax_loss, ax_acc])
+    plots.finish(fig, path)
+
+
+def choose_digit(teacher_logits, y, T: float) -> int:
+    """The rule that picks the digit of :func:`plot_soft_labels`: of the test images the teacher
+    classifies correctly, the one whose second most probable class (at temperature T) is the most
+    probable — where the teacher's soft label says most about which digits look alike."""
+    p = kd.softmax_with_temperature(mk.tensor(teacher_logits), T).numpy()
+    second = np.sort(p, axis=1)[:, -2]
+    second[p.argmax(1) != y] = -1.0  # never a digit the teacher gets wrong
+    return int(np.argmax(second))
+
+
+SOFT_LABEL_TEMPERATURES = (1, 2, 3, 5, 10)
+SOFT_LABEL_POOL = 1000  # the digit is chosen among the first 1,000 test images
 
 
 def plot_soft_labels(teacher, student, x_test, y_test, path: Path, T: float, student_label: str = "student"):
-    """Teacher and student probabilities for one test digit at T = 1 and at T (the slide's table)."""
-    import matplotlib.pyplot as plt
-
-    with mk.no_grad():
-        teacher_logits = teacher(mk.tensor(x_test[:200])).numpy()
-    # the digit where the teacher's second choice is most probable at T: where the soft
-    # labels carry the most "dark knowledge"
-    soft = kd.softmax_with_temperature(mk.tensor(teacher_logits), T).numpy()
-    i = int(np.argmax(np.sort(soft, axis=1)[:, -2]))
-    x = mk.tensor(x_test[i:i + 1])
+    """The slide's "probability" and "Softened" columns for one test digit, chosen by
+    :func:`choose_digit` (the rule is in the title): the digit with the two predictions marked
+    right (green) or wrong (red); the teacher's softmax at several temperatures on a log scale
+    (what T does: raise the small probabilities, the "dark knowledge"); and the teacher's soft
+    label next to the student's at the distillation's T."""
+    plt = plots.pyplot()
+    n = min(SOFT_LABEL_POOL, len(x_test))
+    teacher.eval()
     student.eval()
     with mk.no_grad():
-        logits = {"teacher": teacher(x), student_label: student(x)}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [1, 3, 3]})
-    axes[0].imshow(x_test[i, 0], cmap="gray")
-    axes[0].set(title=f"test #{i}, label {y_test[i]}", xticks=[], yticks=[])
+        teacher_logits = teacher(mk.tensor(x_test[:n])).numpy()
+    i = choose_digit(teacher_logits, y_test[:n], T)
+    student_run = next((k for k, v in TITLES.items() if v == student_label), "kd")  # its colour
+    with mk.no_grad():
+        x = mk.tensor(x_test[i:i + 1])
+        logits = {"teacher": teacher(x).numpy(), student_label: student(x).numpy()}
+    label = int(y_test[i])
+
+    def probs(z, temp):
+        return kd.softmax_with_temperature(mk.tensor(z), temp).numpy()[0]
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1.1, 3, 3]})
+    ax = axes[0]
+    ax.imshow(x_test[i, 0], cmap="gray")
+    ax.set(xticks=[], yticks=[], title=f"test image #{i}, label {label}")
+    for k, (who, z) in enumerate(logits.items()):
+        p = probs(z, 1.0)
+        guess = int(p.argmax())
+        ok = guess == label
+        ax.text(0.5, -0.08 - 0.13 * k, f"{who}: {guess} ({100 * p[guess]:.0f} %) " + ("right" if ok else "WRONG"),
+                transform=ax.transAxes, ha="center", va="top", fontsize=9, color=plots.RIGHT if ok else plots.WRONG,
+                fontweight="bold")
+
     classes = np.arange(10)
-    for ax, temp in zip(axes[1:], (1.0, T)):
-        for k, (who, z) in enumerate(logits.items()):
-            p = kd.softmax_with_temperature(z, temp).numpy()[0]
-            ax.bar(classes + (k - 0.5) * 0.4, p, width=0.4, label=who)
-        ax.set(xticks=classes, xlabel="class", ylabel="probability", ylim=(0, 1),
-               title=f"T = {temp:g}" + (" (hard: softmax)" if temp == 1 else " (softened)"))
-        ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+    floor = 1e-6
+    ax = axes[1]
+    cmap = plt.get_cmap("viridis")
+    temps = sorted(set(SOFT_LABEL_TEMPERATURES) | {float(T)})
+    for k, temp in enumerate(temps):
+        p = np.maximum(probs(logits["teacher"], temp), floor)
+        entropy = float(-(p * np.log2(p)).sum())
+        ax.plot(classes, p, "o-", color=cmap(0.85 * k / max(1, len(temps) - 1)), lw=3 if temp == T else 1.2,
+                ms=6 if temp == T else 4, label=f"teacher, T = {temp:g}  (entropy {entropy:.2f} bits)"
+                + ("  ← the distillation's T" if temp == T else ""))
+    ax.set(title="What T does: the teacher's softmax(z / T), log scale", ylim=(floor, 1.5))
+
+    ax = axes[2]
+    for k, (who, z) in enumerate(logits.items()):
+        ax.bar(classes + (k - 0.5) * 0.4, np.maximum(probs(z, T), floor), width=0.4,
+               color=plots.RUN_COLORS["teacher" if k == 0 else student_run], label=f"{who}, T = {T:g}")
+    ax.set(title=f"At T = {T:g}: the teacher's soft label and the student's", ylim=(floor, 1.5))
+    for ax in axes[1:]:
+        plots.log_axis(ax, "y", ticks=[1e-6, 1e-4, 1e-2, 1])
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"$10^{{{np.log10(v):.0f}}}$"))
+        ax.set(xlabel="class", ylabel=f"probability (log scale, floor $10^{{{np.log10(floor):.0f}}}$)")
+        ax.set_xticks(classes, [f"{c}\nlabel" if c == label else str(c) for c in classes])
+        ax.get_xticklabels()[label].set(fontweight="bold")  # the true class
+        ax.grid(alpha=0.3, axis="y")
+    plots.legend_below(fig, list(axes[1:]), ncol=3, fontsize=8.5)
+    plots.finish(fig, path, title=f"Soft labels of test image #{i}, chosen by a rule: of the first {n:,} test "
+                                  f"images the teacher gets right,\nthe one whose second choice is the most "
+                                  f"probable at T = {T:g}")
+    return i
 
 
-def plot_accuracy_vs_params(table: dict, path: Path):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for k, (name, t) in enumerate(table.items()):
-        # the three students have the same size: spread them a little so all stay visible
-        x = t["params"] * (1 + 0.06 * (k - 1)) if name != "teacher" else t["params"]
-        ax.errorbar(x, t["test_acc_mean"], yerr=t["test_acc_std"], fmt="o", capsize=4, label=TITLES[name])
-    sizes = sorted({t["params"] for t in table.values()})
-    ax.set(xscale="log", xlabel="parameters", ylabel="test accuracy (%)", title="Accuracy vs size")
-    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlim(sizes[0] / 2, sizes[-1] * 2)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+def plot_accuracy_vs_params(table: dict, path: Path, lecture: bool = True):
+    """Test accuracy of the four runs, their sizes in the row labels: one row per run (the three
+    students have the same size, so they are rows, not points side by side on a size axis). Each
+    seed is a small dot, the mean a large one, with ± the standard deviation as a bar when there
+    are several seeds, and the value written; ``lecture``: the lecture's hands-on numbers as
+    hollow diamonds (left out for a smoke run)."""
+    plt = plots.pyplot()
+    names = list(table)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.75 * len(names)))
+    teacher_params = table["teacher"]["params"] if "teacher" in table else None
+    labels = []
+    for row, name in enumerate(names):
+        t = table[name]
+        y = len(names) - 1 - row  # the first run on top
+        runs = t.get("test_acc_runs", [t["test_acc_mean"]])
+        color = plots.RUN_COLORS[name]
+        ax.plot(runs, [y] * len(runs), "o", ms=4, color=color, alpha=0.5, zorder=2)
+        if len(runs) > 1:
+            ax.errorbar(t["test_acc_mean"], y, xerr=t["test_acc_std"], fmt="none", ecolor=color, capsize=4, zorder=2)
+        ax.plot(t["test_acc_mean"], y, "o", ms=10, color=color, zorder=3)
+        value = f"{t['test_acc_mean']:.2f} %" + (f" ± {t['test_acc_std']:.2f}" if len(runs) > 1 else "")
+        ax.annotate(value, (t["test_acc_mean"], y), textcoords="offset points", xytext=(0, 9), ha="center",
+                    va="bottom", fontsize=8.5, color=color, fontweight="bold")
+        if lecture and t.get("lecture_test_acc"):
+            ax.plot(t["lecture_test_acc"], y, "D", ms=9, mfc="none", mec="black", mew=1.5, zorder=4)
+            ax.annotate(f"lecture {t['lecture_test_acc']:.2f} %", (t["lecture_test_acc"], y),
+                        textcoords="offset points", xytext=(0, -9), ha="center", va="top", fontsize=8)
+        size = f"{t['params']:,} parameters"
+        if teacher_params and name != "teacher":
+            size += f" ({teacher_params / t['params']:.1f}× fewer)"
+        labels.append(f"{TITLES[name]}\n{size}")
+    # the legend explains the marks, in grey: the colours are the runs, named on the left
+    n_seeds = max(len(t.get("test_acc_runs", [0])) for t in table.values())
+    if n_seeds > 1:
+        ax.plot([], [], "o", ms=4, color="gray", alpha=0.5, label="one seed")
+        ax.errorbar([], [], xerr=[], fmt="o", ms=10, color="gray", capsize=4, label=f"mean ± std over {n_seeds} seeds")
+    else:
+        ax.plot([], [], "o", ms=10, color="gray", label="one seed (no error bar)")
+    if lecture and any(t.get("lecture_test_acc") for t in table.values()):
+        ax.plot([], [], "D", ms=9, mfc="none", mec="black", mew=1.5, label="the lecture's hands-on table")
+    ax.set_yticks(range(len(names))[::-1], labels)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.margins(x=0.12)
+    ax.set(xlabel="test accuracy (%)", title="Accuracy of the teacher and of the three students of 4× fewer "
+                                             "parameters")
+    ax.grid(alpha=0.3, axis="x")
+    plots.legend_below(fig, ax)
+    plots.finish(fig, path)
 
 
 # --------------------------------------------------------------------------- main
@@ -334,7 +421,7 @@ def main(argv=None):
         which = "kd" if "kd" in first else "student"
         plot_soft_labels(first["teacher"]["model"], first[which]["model"], first_data[2], first_data[3],
                          out / "soft_labels.png", args.T, TITLES[which])
-    plot_accuracy_vs_params(table, out / "accuracy_vs_params.png")
+    plot_accuracy_vs_params(table, out / "accuracy_vs_params.png", lecture=not args.quick)
 
     settings = {k: v for k, v in vars(args).items() if k != "progress"}
     report = {"settings": settings, "wall_seconds": wall, "wall_seconds_per_seed": seed_walls, "summary": table,

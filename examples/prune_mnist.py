@@ -30,6 +30,7 @@ import copy
 import time
 from pathlib import Path
 
+import plots
 from common import (
     DATA_DIR_HELP,
     ce_step,
@@ -43,7 +44,6 @@ from common import (
     format_seconds,
     load_mnist_data,
     run_cli,
-    save_figure,
     train_ce,
     write_json,
 )
@@ -148,41 +148,60 @@ def _sparsity(model) -> float:
 
 # --------------------------------------------------------------------------- pictures and table
 
-def plot_accuracy_vs_sparsity(rows, path: Path):
-    """Two panels: the whole range, and a zoom on the top where the good methods differ."""
-    import matplotlib.pyplot as plt
+# one marker and line style per method, so that lines lying on one another stay distinguishable
+METHOD_STYLES = {
+    "unstructured, L1, local": dict(marker="o", ls="-", color="tab:blue"),
+    "unstructured, L1, global": dict(marker="s", ls="-", color="tab:orange", mfc="none"),
+    "unstructured, gradient, global": dict(marker="D", ls="-", color="tab:green", ms=5),
+    "unstructured, random, global": dict(marker="v", ls="-", color="tab:red"),
+    "structured (filters + neurons), L1, compacted": dict(marker="^", ls="-.", color="tab:purple"),
+    "unstructured, L1, global, iterative": dict(marker="x", ls="--", color="tab:brown", ms=8, mew=2),
+}
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+
+def plot_accuracy_vs_sparsity(rows, path: Path):
+    """Two panels: the test accuracy over the whole range, and the test error (100 − accuracy) on a
+    log scale, which spreads out the top of the range where the good methods differ by tenths of a
+    point (a zoom would cut the poor methods off)."""
+    plt = plots.pyplot()
+    fig, (ax_acc, ax_err) = plt.subplots(1, 2, figsize=(13, 5))
     for method in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == method]
-        style = "s--" if "iterative" in method else ("^-" if method.startswith("structured") else "o-")
-        for ax in axes:
-            ax.plot([100 * r["sparsity"] for r in rs], [100 * r["acc_finetuned"] for r in rs], style, label=method)
-    axes[0].set(title="Pruning the teacher: accuracy vs sparsity")
-    axes[1].set(title="The same, top of the range", ylim=(97, 99.6))
-    for ax in axes:
-        ax.set(xlabel="sparsity (% of all conv/linear weights that are zero)",
-               ylabel="test accuracy after fine-tuning (%)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["sparsity"])
+        style = dict(METHOD_STYLES.get(method, dict(marker="o", ls="-")), label=method, lw=1.5, alpha=0.9)
+        x = [100 * r["sparsity"] for r in rs]
+        ax_acc.plot(x, [100 * r["acc_finetuned"] for r in rs], **style)
+        ax_err.plot(x, [100 * (1 - r["acc_finetuned"]) for r in rs], **style)
+    ax_acc.set(ylabel="test accuracy after fine-tuning (%)", title="Accuracy vs sparsity, the whole range")
+    plots.log_axis(ax_err, "y", ticks=[0.5, 1, 2, 5, 10, 20, 50])
+    ax_err.set(ylabel="test error after fine-tuning (%, log scale)",
+               title="The same as test error, log scale: the top spread out")
+    for ax in (ax_acc, ax_err):
+        ax.set(xlabel="sparsity (% of all conv/linear weights that are zero)", xlim=(-3, 103))
+        ax.grid(alpha=0.3, which="both")
+    plots.legend_below(fig, [ax_acc, ax_err], ncol=3)
+    plots.finish(fig, path, title="Pruning the teacher: accuracy after fine-tuning, by criterion, scope, "
+                                  "structure and method")
 
 
 def plot_accuracy_vs_latency(rows, path: Path):
-    import matplotlib.pyplot as plt
-
-    rs = [r for r in rows if "latency_ms" in r]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.plot([r["latency_ms"] for r in rs], [100 * r["acc_finetuned"] for r in rs], "o-")
-    for r in rs:
-        ax.annotate(f"{100 * r['amount']:.0f} % removed\n{r['params']:,} params", (r["latency_ms"],
-                    100 * r["acc_finetuned"]), textcoords="offset points", xytext=(6, -14), fontsize=7)
-    ax.set(xlabel=f"measured inference time per batch of {rs[0].get('batch', '')} images (ms)".replace(" of  ", " "),
-           ylabel="test accuracy (%)", title="Structured pruning + compact: accuracy vs time")
+    """Structured pruning, then ``prune.compact``: accuracy against the measured inference time,
+    each point labelled (filters/neurons removed, parameters, speed-up), every label inside the frame."""
+    plt = plots.pyplot()
+    rs = sorted((r for r in rows if "latency_ms" in r), key=lambda r: r["latency_ms"])
+    fig, ax = plt.subplots(figsize=(9, 5))
+    xs, ys = [r["latency_ms"] for r in rs], [100 * r["acc_finetuned"] for r in rs]
+    ax.plot(xs, ys, "^-", color=METHOD_STYLES["structured (filters + neurons), L1, compacted"]["color"])
+    ax.margins(x=0.08, y=0.12)
+    texts = [(f"{100 * r['amount']:.0f} % removed" if r["amount"] > 0 else "unpruned teacher")
+             + f", {100 * r['acc_finetuned']:.2f} %\n{r['params']:,} params"
+             + (f"\n{r['speedup']:.1f}× faster" if r.get("speedup") and r["amount"] > 0 else "") for r in rs]
+    plots.label_points(ax, xs, ys, texts)
+    batch = rs[0].get("batch")
+    ax.set(xlabel="measured inference time per batch" + (f" of {batch} images" if batch else "") + " (ms)",
+           ylabel="test accuracy after fine-tuning (%)",
+           title="Structured pruning + compact: accuracy vs measured time\n(% of conv filters and fc1 neurons removed)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
+    plots.finish(fig, path)
 
 
 def print_table(rows, base_acc, base_latency):

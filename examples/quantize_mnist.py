@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plots
 from common import (
     DATA_DIR_HELP,
     check,
@@ -42,7 +43,6 @@ from common import (
     load_mnist_data,
     make_kd_step,
     run_cli,
-    save_figure,
     train_ce,
     write_json,
 )
@@ -142,47 +142,64 @@ def integer_check(ptq, fp, data, out: Path, name: str) -> dict:
 
 # --------------------------------------------------------------------------- pictures and table
 
-def plot_accuracy_vs_bits(rows, path: Path):
-    import matplotlib.pyplot as plt
+MODEL_COLORS = {"teacher": "tab:blue", "student": "tab:orange"}  # as in the hands-on's pictures
+METHOD_STYLES = {"PTQ": dict(marker="o", ls="-"), "QAT + KD": dict(marker="s", ls="--", mfc="none")}
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+
+def plot_accuracy_vs_bits(rows, path: Path):
+    """Accuracy against the bit width and against the parameter memory, one colour per model: its
+    float32 accuracy a dotted line (left) and a star (right) of the same colour, named in the
+    legend under the panels."""
+    plt = plots.pyplot()
+    fig, (ax_bits, ax_size) = plt.subplots(1, 2, figsize=(12, 4.8))
     for name in dict.fromkeys(r["model"] for r in rows):
+        color = MODEL_COLORS.get(name)
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
-        for method, style in (("PTQ", "o-"), ("QAT + KD", "s--")):
+        for method, style in METHOD_STYLES.items():
             rs = sorted((r for r in rows if r["model"] == name and r["method"] == method), key=lambda r: r["bits"])
-            axes[0].plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{name}, {method}")
-            axes[1].plot([r["size_bytes"] / 1024 for r in rs], [100 * r["test_acc"] for r in rs], style,
-                         label=f"{name}, {method}")
-        axes[0].axhline(100 * fp["test_acc"], lw=0.8, ls=":", color="gray")
-        axes[1].plot([fp["size_bytes"] / 1024], [100 * fp["test_acc"]], "k*", ms=10)
-    axes[0].set(xlabel="bits (weights and activations: wbab)", ylabel="test accuracy (%)", xticks=BITS,
-                title="Accuracy vs bit width (dotted: float32)")
-    axes[1].set(xscale="log", xlabel="parameter memory (KiB)", ylabel="test accuracy (%)",
-                title="Accuracy vs model size (★: float32)")
-    for ax in axes:
+            kw = dict(style, color=color, label=f"{name}, {method}")
+            ax_bits.plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], **kw)
+            ax_size.plot([r["size_bytes"] / 1024 for r in rs], [100 * r["test_acc"] for r in rs], **kw)
+        fp_label = f"{name}, float32: {100 * fp['test_acc']:.2f} %, {fp['size_bytes'] / 1024:,.0f} KiB"
+        ax_bits.axhline(100 * fp["test_acc"], lw=1.2, ls=":", color=color, label=fp_label)
+        ax_size.plot([fp["size_bytes"] / 1024], [100 * fp["test_acc"]], "*", ms=14, color=color, mec="black",
+                     mew=0.6, ls="none", label=fp_label)
+    bits = sorted({r["bits"] for r in rows if r["method"] != "float32"})
+    plots.integer_ticks(ax_bits, bits)
+    ax_bits.set(xlabel="bits b (weights and activations: wbab)", ylabel="test accuracy (%)",
+                title="Accuracy vs bit width (dotted: each model's float32)")
+    plots.log_axis(ax_size, "x", ticks=[25, 50, 100, 200, 400, 800, 1600])
+    ax_size.set(xlabel="parameter memory (KiB, log scale)", ylabel="test accuracy (%)",
+                title="Accuracy vs parameter memory (★: each model's float32)")
+    for ax in (ax_bits, ax_size):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+    low = [r for r in rows if r["method"] != "float32" and r["bits"] == min(bits)]  # where the methods differ
+    plots.label_points(ax_bits, [r["bits"] for r in low], [100 * r["test_acc"] for r in low],
+                       [f"{100 * r['test_acc']:.1f} %" for r in low])
+    plots.legend_below(fig, [ax_bits, ax_size], ncol=2)  # a column per model
+    plots.finish(fig, path, title="Quantizing the teacher and the student: post-training (PTQ) and "
+                                  "quantization-aware training with KD")
 
 
 def plot_weight_histogram(model, path: Path, bits: int = 4):
     """fc1's weights in float32 and after b-bit quantization with one symmetric scale for the
-    layer: the 2^b − 1 levels of the grid show as spikes (per-channel scales, which the PTQ
-    and QAT runs use, give every row its own grid and blur the picture)."""
-    import matplotlib.pyplot as plt
-
+    layer: the levels of the grid show as spikes (per-channel scales, which the PTQ
+    and QAT runs use, give every row its own grid and blur the picture). The legend sits under
+    the plot, off the spikes."""
+    plt = plots.pyplot()
     w = model.fc1.weight.numpy()
     s, z = quant.qparams(float(w.max()), float(w.min()), bits, symmetric=True)
     wq = quant.fake_quantize(mk.tensor(w), bits, s, z).numpy()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(w.ravel(), bins=200, alpha=0.6, label="float32")
-    ax.hist(wq.ravel(), bins=200, alpha=0.8, label=f"{bits}-bit, one scale: s = {s:.3f}, {2 ** bits - 1} levels")
-    ax.set(xlabel="weight value", ylabel="count (log)", yscale="log",
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    ax.hist(w.ravel(), bins=200, alpha=0.6, label=f"float32 ({w.size:,} weights)")
+    k = np.unique(np.round(wq / s)).astype(int)  # the grid's levels k·s that the weights use
+    ax.hist(wq.ravel(), bins=200, alpha=0.8, label=f"{bits}-bit, one symmetric scale s = {s:.3f}: "
+                                                   f"{len(k)} levels k·s used, k = {k.min()}…{k.max()}")
+    ax.set(xlabel="weight value", ylabel="count (log scale)", yscale="log",
            title=f"Teacher fc1 weights before and after {bits}-bit quantization")
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+    ax.grid(alpha=0.3, axis="y")
+    plots.legend_below(fig, ax, ncol=1)
+    plots.finish(fig, path)
 
 
 def print_table(rows, extra):
