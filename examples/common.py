@@ -101,9 +101,25 @@ def check_writable_dir(parser, path, option: str) -> None:
         parser.error(f"{option} {path}: cannot be created ({parent} is not a writable folder)")
 
 
+def save_checkpoint(model, path, **meta) -> None:
+    """``model``'s weights and, under ``meta.<name>``, what rebuilds and describes it (its architecture,
+    its settings): one ``.npz`` (:func:`minikd.save`, atomic, no pickle)."""
+    state = dict(model.state_dict())
+    state.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
+    mk.save(state, path)
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """``(weights, meta)`` of a :func:`save_checkpoint` file; meta's values as Python scalars/strings."""
+    state = mk.load(path)
+    meta = {k[5:]: state[k].item() if state[k].ndim == 0 else state[k].tolist() for k in state if k.startswith("meta.")}
+    return {k: v for k, v in state.items() if not k.startswith("meta.")}, meta
+
+
 def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool) -> None:
-    """A checkpoint option: an existing file must load into ``model_cls``; a missing one is an error
-    when ``must_exist``, else its folder must be creatable (the example trains the model and saves it)."""
+    """A checkpoint option: an existing file must load into ``model_cls`` (its ``meta.*`` entries, if any,
+    aside: :func:`read_checkpoint`); a missing one is an error when ``must_exist``, else its folder must be
+    creatable (the example trains the model and saves it)."""
     path = Path(path)
     if not path.exists():
         if must_exist:
@@ -114,7 +130,7 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool) -> 
         parser.error(f"{option} {path}: is a folder, not a checkpoint file")
     state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
     try:
-        model_cls().load_state_dict(mk.load(path))
+        model_cls().load_state_dict(read_checkpoint(path)[0])
     except (OSError, ValueError, KeyError, TypeError) as e:
         parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
     finally:

@@ -100,6 +100,7 @@ from common import (
     fit,
     format_seconds,
     parse_int_list,
+    read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
     run_cli,
     write_json,
 )
@@ -109,9 +110,9 @@ from train_conditional_generator import (
     check_teacher,
     draw_grid,
     generator_grid,
+    load_generator,
     load_teacher,
     measure_generator,
-    read_checkpoint,
     save_checkpoint,
     teacher_input,
     train_generator,
@@ -123,7 +124,7 @@ from minikd import kd, optim
 from minikd.checks import check_int, check_number, check_temperature
 from minikd.data import MEAN, STD, DataLoader, load_mnist, normalize
 from minikd.data.mnist import FILES, missing_files, mnist_dir
-from minikd.models import ConditionalGenerator, Generator, LeNet5Half, StudentModel, pad_to_32
+from minikd.models import Generator, LeNet5Half, StudentModel, pad_to_32
 
 METHODS = ("dafl", "deepinversion", "actmax")
 STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half}
@@ -442,10 +443,7 @@ def distil(args) -> dict:
 def obtain_generator(args, teacher, arch):
     """Scenario 1's G: loaded from ``--generator``, else trained here on the training set (its owner's step)."""
     if args.generator is not None:
-        weights, meta = read_checkpoint(args.generator)
-        G = ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10)))
-        G.load_state_dict(weights)
-        G.eval()
+        G, meta = load_generator(args.generator)
         print(f"G: {args.generator} ({meta.get('epochs')} epoch(s) of cGAN training)")
     else:
         folder = mnist_dir(args.data_dir)
@@ -573,11 +571,7 @@ def check_distillation(p, args) -> None:
             if not path.is_file():
                 p.error(f"--generator {path}: no such file")
             try:
-                weights, meta = read_checkpoint(path)
-                if meta.get("arch") != "ConditionalGenerator":
-                    raise ValueError(f"its meta.arch is {meta.get('arch')!r}, not 'ConditionalGenerator'")
-                ConditionalGenerator(int(meta.get("z_dim", 100)), int(meta.get("num_classes", 10))).load_state_dict(
-                    weights)
+                load_generator(path)
             except (OSError, ValueError, KeyError, TypeError) as e:
                 p.error(f"--generator {path}: not a train_conditional_generator.py checkpoint: "
                         + " ".join(str(e).split()))

@@ -44,25 +44,27 @@ import numpy as np
 from common import (
     DATA_DIR_HELP,
     check,
+    check_checkpoint,
     check_data_dir,
     check_writable_dir,
     evaluate,
     fit,
     format_seconds,
     load_mnist_data,
+    read_checkpoint,
     run_cli,
     save_figure,
     write_json,
 )
 from tqdm import tqdm
+from train_conditional_generator import load_generator
 
 import minikd as mk
 from minikd import optim, quant
 from minikd.checks import check_int, check_temperature
 from minikd.data import DataLoader, load_mnist, normalize
 from minikd.data.mnist import FILES, missing_files
-from minikd.models import ConditionalGenerator, StudentModel, TeacherModel
-from minikd.random import get_rng
+from minikd.models import StudentModel, TeacherModel
 
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
 DEFAULT_BITS = (8, 6, 4)
@@ -72,9 +74,8 @@ IMAGE_SHAPE = (1, 28, 28)
 # --------------------------------------------------------------------------- data sources
 
 def weights_of(path) -> dict:
-    """A checkpoint's weights: ``mk.load`` without the ``meta.*`` entries that the data-free examples'
-    checkpoints carry (``data_free_kd.py --train-teacher slide`` writes a TeacherModel with them)."""
-    return {k: v for k, v in mk.load(path).items() if not k.startswith("meta.")}
+    """A checkpoint's weights, its ``meta.*`` entries aside (:func:`common.read_checkpoint`)."""
+    return read_checkpoint(path)[0]
 
 
 def is_generator(path: Path) -> bool:
@@ -130,10 +131,7 @@ def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) ->
 
 def generate(path: Path, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
     """``n`` images of the conditional generator G saved at ``path``: y = 0, 1, …, 9, 0, … and z ~ N(0, I)."""
-    state = mk.load(path)
-    G = ConditionalGenerator(int(state.get("meta.z_dim", 100)), int(state.get("meta.num_classes", 10)))
-    G.load_state_dict(weights_of(path))
-    G.eval()
+    G, _ = load_generator(path)
     rng = np.random.default_rng((seed, 7))
     y = np.arange(n) % G.num_classes
     out = []
@@ -255,21 +253,6 @@ def plot(rows, path: Path, smoke: bool = False):
 
 # --------------------------------------------------------------------------- main
 
-def check_model_file(parser, path, option: str, model_cls) -> None:
-    """A full-precision checkpoint: it must exist and load into ``model_cls`` (``meta.*`` entries ignored:
-    ``mnist_teacher_student.py``'s and ``data_free_kd.py --train-teacher slide``'s both work)."""
-    if not Path(path).is_file():
-        parser.error(f"{option} {path}: no such file (train one with python examples/mnist_teacher_student.py, "
-                     "or python examples/data_free_kd.py --train-teacher slide)")
-    state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
-    try:
-        model_cls().load_state_dict(weights_of(path))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
-    finally:
-        get_rng().bit_generator.state = state
-
-
 def parse_synthetic(parser, items) -> list[tuple[str, Path]]:
     pools = []
     for item in items or []:
@@ -321,7 +304,7 @@ def parse_args(argv=None):
     if not args.models or set(args.models) - set(MODELS):
         p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
     for name in args.models:
-        check_model_file(p, getattr(args, name), f"--{name}", MODELS[name])
+        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True)
     args.synthetic = parse_synthetic(p, args.synthetic)
     if not args.real and not args.synthetic:
         p.error("--no-real without --synthetic: there is no data to quantize with")

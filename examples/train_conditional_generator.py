@@ -60,7 +60,9 @@ from common import (
     check_writable_dir,
     format_seconds,
     load_mnist_data,
+    read_checkpoint,
     run_cli,
+    save_checkpoint,
     save_figure,
     write_json,
 )
@@ -82,19 +84,16 @@ MEASURE_PER_CLASS = 1000
 
 # --------------------------------------------------------------------------- checkpoints that know their model
 
-def save_checkpoint(model, path, **meta) -> None:
-    """``model``'s weights and, under ``meta.<name>``, what rebuilds and describes it (its architecture,
-    its settings): one ``.npz`` (:func:`minikd.save`, atomic, no pickle)."""
-    state = dict(model.state_dict())
-    state.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
-    mk.save(state, path)
-
-
-def read_checkpoint(path) -> tuple[dict, dict]:
-    """``(weights, meta)`` of a :func:`save_checkpoint` file; meta's values as Python scalars/strings."""
-    state = mk.load(path)
-    meta = {k[5:]: state[k].item() if state[k].ndim == 0 else state[k].tolist() for k in state if k.startswith("meta.")}
-    return {k: v for k, v in state.items() if not k.startswith("meta.")}, meta
+def load_generator(path):
+    """``(G, meta)``: the conditional generator a :func:`save_checkpoint` file of this script holds, in eval
+    mode; ValueError when the file holds something else."""
+    weights, meta = read_checkpoint(path)
+    if meta.get("arch") != "ConditionalGenerator":
+        raise ValueError(f"its meta.arch is {meta.get('arch')!r}, not 'ConditionalGenerator'")
+    G = ConditionalGenerator(int(meta.get("z_dim", Z_DIM)), int(meta.get("num_classes", NUM_CLASSES)))
+    G.load_state_dict(weights)
+    G.eval()
+    return G, meta
 
 
 def load_teacher(path):

@@ -15,19 +15,7 @@ from hypothesis import strategies as st
 
 import minikd as mk
 from minikd import kd, nn
-
-
-def np_softmax(z, T=1.0):
-    e = np.exp(z / T - (z / T).max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def np_ce(z, y):
-    return -np.log(np_softmax(z))[np.arange(len(y)), y].mean()
-
-
-def np_kl(p, q):
-    return (p * np.log(p / q)).sum(axis=1).mean()
+from tests.util import np_ce, np_kl, np_softmax
 
 
 def leaf(a):

@@ -16,23 +16,11 @@ from hypothesis import strategies as st
 import minikd as mk
 from minikd import functional as F
 from minikd import kd, nn
+from tests.util import np_ce, np_kl, np_softmax
 
 
 def np_normalize(a):
     return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
-
-def np_softmax(z, T=1.0):
-    e = np.exp(z / T - (z / T).max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def np_ce(z, y):
-    return -np.log(np_softmax(z))[np.arange(len(y)), y].mean()
-
-
-def np_kl(p, q):
-    return (p * np.log(p / q)).sum(axis=1).mean()
 
 
 def np_smooth_l1(d, beta=1.0):
