@@ -14,9 +14,9 @@ convolutions and its hidden layer::
 4.0× fewer parameters and 3.8× fewer multiply-accumulates than the teacher
 (``python -m minikd.profile`` prints both). Why this size: with the lecture's settings it
 lands where the lecture's student does (measured over 3 seeds: 98.80 % alone, 98.89 %
-distilled from logits, 98.97 % from features; the lecture: 98.91 % and 99.0 %). A 16× smaller student (conv 8, 16, fc 32:
-26,698 parameters) was tried first: 98.58 % alone and 98.74 % distilled, but single seeds
-fell to 98.45 %, below the 98.6 % the hands-on should reach (docs/results.md).
+distilled from logits, 98.97 % from features; the lecture: 98.91 % and 99.0 %). A 16×
+smaller student (conv 8, 16, fc 32: 26,698 parameters) was tried first: 98.58 % alone and
+98.74 % distilled, but single seeds fell to 98.45 %, below the 98.6 % the hands-on should reach (docs/results.md).
 
 Both return logits; ``forward(x, return_features=True)`` also returns the penultimate
 feature vector (after the hidden FC layer's ReLU) for feature-based distillation.
