@@ -1,8 +1,19 @@
 """Checkpoints: ``mk.save(model.state_dict(), path)`` and ``model.load_state_dict(mk.load(path))``.
 
-The file is a plain NumPy ``.npz`` archive — a zip with one ``name.npy`` per array —
-readable by ``numpy.load`` anywhere, with no pickle: loading a checkpoint can never run
-code hidden inside it.
+Two formats, chosen by the file's suffix, neither with pickle (loading a checkpoint can
+never run code hidden inside it):
+
+- ``.npz`` (any suffix but ``.safetensors``): a plain NumPy archive — a zip with one
+  ``name.npy`` per array — readable by ``numpy.load`` anywhere;
+- ``.safetensors``: the format of the PyTorch / Hugging Face ecosystem (a JSON header of
+  names, dtypes, shapes and offsets, then the raw bytes), written and read by the
+  ``safetensors`` package (``pip install safetensors``, in the ``deploy`` extra). minikd's
+  state-dict names are PyTorch's for the same architecture, so
+  ``torch_model.load_state_dict(safetensors.torch.load_file(path))`` takes a minikd
+  checkpoint as it is (``docs/deploy.md``). The format holds numbers and booleans only (no
+  strings, dates or complex numbers) and has no checksum of its own: minikd stores a
+  SHA-256 of the arrays in the header's metadata and checks it on load, so a flipped bit is
+  found (files from other tools, without it, are read unchecked).
 
 **Name → array, and nothing else.** A checkpoint maps string names to arrays of numbers,
 booleans, strings or dates; whatever could not come back unchanged is refused when saving
@@ -21,6 +32,7 @@ error mid-write leaves the previous file (or no file), never a half-written one.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import struct
@@ -75,16 +87,19 @@ def _check_name(name) -> None:
 
 
 def save(state_dict, path, compress: bool = False) -> None:
-    """Write ``state_dict`` (a mapping name → array or Tensor) to the ``.npz`` file ``path``.
+    """Write ``state_dict`` (a mapping name → array or Tensor) to ``path``: a ``.safetensors``
+    file when the name ends so, else an ``.npz`` archive (see the module docstring).
 
-    Names may contain dots (``"conv1.weight"``). ``compress=True`` deflates the arrays
-    (smaller file, slower). The write is atomic (see the module docstring).
+    Names may contain dots (``"conv1.weight"``). ``compress=True`` deflates the arrays of an
+    ``.npz`` (smaller file, slower). The write is atomic (see the module docstring).
 
     Raises TypeError for a ``state_dict`` that is not a mapping, a key that is not a
     non-empty string, a value that is not an array or Tensor, or an object/structured
-    array; ValueError for a key that could not round-trip (ending in ``.npy``, or holding a
-    NUL); FileNotFoundError when the target's folder does not exist; IsADirectoryError when
-    ``path`` is a folder. Nothing is written then.
+    array, or (``.safetensors``) an array of strings, dates or complex numbers; ValueError
+    for a key that could not round-trip (ending in ``.npy``, or holding a NUL), or for
+    ``compress=True`` with ``.safetensors``; ImportError naming the package when
+    ``safetensors`` is not installed; FileNotFoundError when the target's folder does not
+    exist; IsADirectoryError when ``path`` is a folder. Nothing is written then.
     """
     if not isinstance(state_dict, Mapping):
         hint = " (pass model.state_dict())" if hasattr(state_dict, "state_dict") else ""
@@ -97,6 +112,23 @@ def save(state_dict, path, compress: bool = False) -> None:
         arrays[name] = _as_numpy(name, value)
 
     path = os.fspath(path)
+    if _is_safetensors(path):
+        if compress:
+            raise ValueError("save: compress=True applies to .npz archives; a .safetensors file stores raw bytes")
+        write = _safetensors_writer(arrays)
+    else:
+        def write(f):
+            # what numpy.savez does, written out so that any key (even "file") is allowed
+            mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+            with zipfile.ZipFile(f, "w", compression=mode, allowZip64=True) as zf:
+                for name, a in arrays.items():
+                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, a, allow_pickle=False)
+    _write_atomic(path, write)
+
+
+def _write_atomic(path: str, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"save: the folder {folder!r} of {path!r} does not exist")
@@ -106,12 +138,7 @@ def save(state_dict, path, compress: bool = False) -> None:
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            # what numpy.savez does, written out so that any key (even "file") is allowed
-            mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-            with zipfile.ZipFile(f, "w", compression=mode, allowZip64=True) as zf:
-                for name, a in arrays.items():
-                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, a, allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's permissions
@@ -124,6 +151,64 @@ def save(state_dict, path, compress: bool = False) -> None:
         raise
 
 
+# --------------------------------------------------------------------------- safetensors
+
+#: the metadata key of minikd's checksum in a .safetensors header
+CHECKSUM_KEY = "minikd.sha256"
+
+
+def _is_safetensors(path: str) -> bool:
+    return path.lower().endswith(".safetensors")
+
+
+def _safetensors(op: str):
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(f"{op}: .safetensors files need the 'safetensors' package: pip install safetensors "
+                          f"(or the deploy extra: pip install -e \".[deploy]\")") from None
+    return safetensors
+
+
+def _checksum(arrays) -> str:
+    """SHA-256 over every array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.require(arrays[name], requirements="C")
+        h.update(f"{name}\x00{a.dtype.str}\x00{a.shape}\x00".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _safetensors_writer(arrays):
+    st = _safetensors("save")
+    for name, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"save: entry {name!r} has dtype {a.dtype}; a .safetensors file holds numbers and "
+                            f"booleans only — save to .npz, or convert it")
+    contiguous = {name: np.require(a, requirements="C") for name, a in arrays.items()}
+    data = st.numpy.save(contiguous, metadata={CHECKSUM_KEY: _checksum(contiguous), "producer": "minikd"})
+    return lambda f: f.write(data)
+
+
+def _load_safetensors(path: str) -> OrderedDict:
+    st = _safetensors("load")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        with st.safe_open(path, framework="numpy") as f:  # the header's metadata (checks the header too)
+            metadata = f.metadata() or {}
+        state = OrderedDict(st.numpy.load(data))  # (safe_open's get_tensor turns a 0-d array into shape (1,))
+    except st.SafetensorError as e:
+        raise CheckpointError(f"load: {path!r} is not a readable .safetensors file (damaged or truncated: {e})") \
+            from None
+    expected = metadata.get(CHECKSUM_KEY)
+    if expected is not None and _checksum(state) != expected:
+        raise CheckpointError(f"load: {path!r} is damaged: its arrays do not match the SHA-256 saved with them")
+    return state
+
+
 def _umask() -> int:
     mask = os.umask(0)  # the only way to read the umask is to set it, then restore it
     os.umask(mask)
@@ -131,21 +216,30 @@ def _umask() -> int:
 
 
 def load(path) -> OrderedDict:
-    """Read a checkpoint written by :func:`save` (or ``numpy.savez``): an OrderedDict
-    name → NumPy array, in the order they were saved. Never unpickles anything.
+    """Read a checkpoint written by :func:`save` (or ``numpy.savez``, or any ``.safetensors``
+    writer, PyTorch's included): an OrderedDict name → NumPy array, in the order they were
+    saved (``.npz``) or by name (``.safetensors``). Never unpickles anything. The format
+    follows the suffix, as in :func:`save`.
 
     Raises FileNotFoundError when there is no file at ``path`` (IsADirectoryError for a
     folder), and :class:`CheckpointError` (a ValueError) naming ``path`` when the file is
     empty, is not an ``.npz`` archive (a text file, a single ``.npy`` array), is truncated
     or damaged (a bad CRC-32, a ``.npy`` header that does not match its data), or holds a
     member that is not a ``.npy`` array, an object array (it would need pickle), a
-    structured array, or the same name twice. Other I/O errors (permissions) pass unchanged.
+    structured array, or the same name twice; for ``.safetensors``, when its header or size
+    is damaged or its arrays do not match minikd's checksum. Other I/O errors (permissions)
+    pass unchanged.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"load: {path!r} is a folder, not a checkpoint file")
+    if _is_safetensors(path):
+        if os.path.getsize(path) == 0:
+            raise CheckpointError(f"load: {path!r} is empty (0 bytes), not a checkpoint — was its write or copy "
+                                  f"interrupted?")
+        return _load_safetensors(path)
     with open(path, "rb") as f:  # an unreadable file (permissions) raises its own OSError
         head = f.read(6)
         if not head:

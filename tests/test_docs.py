@@ -1,5 +1,10 @@
-"""The docs' code blocks run: each ```python block of a page, in order, in one namespace."""
+"""The docs' code blocks run: each ```python block of a page, in order, in one namespace.
 
+A page whose code needs an optional extra says so in a comment, ``<!-- needs: onnx torch -->``;
+without those modules its blocks are skipped, with the reason, instead of failing.
+"""
+
+import importlib.util
 import re
 from pathlib import Path
 
@@ -10,13 +15,19 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+NEEDS = re.compile(r"<!-- needs: ([\w ]+) -->")
 # pages with runnable code (performance.md, say, holds measurements only)
 DOCS = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if BLOCK.search(p.read_text())]
 
 
 @pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
 def test_code_blocks_of_the_page_run(page, tmp_path, monkeypatch):
-    blocks = BLOCK.findall(page.read_text())
+    text = page.read_text()
+    needs = NEEDS.search(text)
+    missing = [m for m in (needs.group(1).split() if needs else []) if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{page.name} needs {', '.join(missing)} (an optional extra)")
+    blocks = BLOCK.findall(text)
     monkeypatch.chdir(tmp_path)  # pages may write files
     namespace = {"__name__": f"docs_{page.stem}"}
     for i, code in enumerate(blocks):

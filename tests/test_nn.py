@@ -66,7 +66,8 @@ def test_named_parameters_buffers_and_modules():
     assert [n for n, _ in net.named_parameters()] == [
         "block.scale", "block.fc.weight", "block.fc.bias", "block.bn.weight", "block.bn.bias",
         "head.weight", "head.bias"]
-    assert [n for n, _ in net.named_buffers()] == ["steps", "block.bn.running_mean", "block.bn.running_var"]
+    assert [n for n, _ in net.named_buffers()] == [
+        "steps", "block.bn.running_mean", "block.bn.running_var", "block.bn.num_batches_tracked"]  # PyTorch's three
     assert [n for n, _ in net.named_modules()] == ["", "block", "block.fc", "block.bn", "head"]
     assert [n for n, _ in net.named_children()] == ["block", "head"]
     assert list(net.children()) == [net.block, net.head]
@@ -123,7 +124,8 @@ def test_state_dict_holds_numpy_copies_of_parameters_and_buffers():
     assert isinstance(state, OrderedDict)
     # PyTorch's order: each module's parameters, then its buffers, then its children
     assert list(state) == ["steps", "block.scale", "block.fc.weight", "block.fc.bias", "block.bn.weight",
-                           "block.bn.bias", "block.bn.running_mean", "block.bn.running_var", "head.weight", "head.bias"]
+                           "block.bn.bias", "block.bn.running_mean", "block.bn.running_var",
+                           "block.bn.num_batches_tracked", "head.weight", "head.bias"]
     assert all(isinstance(a, np.ndarray) for a in state.values())
     state["head.bias"][:] = 123.0  # a copy: the model does not change
     assert not np.any(net.head.bias.numpy() == 123.0)
@@ -390,7 +392,7 @@ def test_pooling_layers():
 
 def test_batch_norm_layers_check_input_and_count_parameters():
     bn1, bn2 = nn.BatchNorm1d(64), nn.BatchNorm2d(16)
-    assert bn1.num_parameters() == 128 and len(list(bn1.buffers())) == 2
+    assert bn1.num_parameters() == 128 and len(list(bn1.buffers())) == 3  # μ, σ², and the count k
     assert nn.BatchNorm1d(4, affine=False).num_parameters() == 0
     with pytest.raises(ValueError, match=r"^BatchNorm1d\(64\) expects \(N, 64\) or \(N, 64, L\); got \(8, 32\)$"):
         bn1(mk.zeros(8, 32))

@@ -284,7 +284,8 @@ def test_batch_norm_momentum_none_is_the_cumulative_average():
         bn(mk.tensor(b))
     np.testing.assert_allclose(bn.running_mean.numpy(), np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-5)
     np.testing.assert_allclose(bn.running_var.numpy(), np.mean([b.var(0, ddof=1) for b in batches], axis=0), rtol=1e-5)
-    assert bn.num_batches_tracked == 4
+    assert int(bn.num_batches_tracked.data) == 4
+    assert bn.state_dict()["num_batches_tracked"].dtype == np.int64  # PyTorch's buffer, key for key
 
 
 @pytest.mark.parametrize("loss", [

@@ -31,6 +31,7 @@ API_PAGES = {
     "minikd/quant": "api/quant.md",
     "minikd/profile.py": "api/profile.md",
     "minikd/functional.py": "api/functional.md",
+    "minikd/export.py": "api/export.md",
     "minikd/__init__.py": "api/minikd.md",
 }
 

@@ -318,6 +318,8 @@ class AvgPool2d(_Pool2d):
 
 class _BatchNorm(Module):
     _expects = ""
+    #: a checkpoint may lack it (minikd before it kept the count, as PyTorch allows too)
+    optional_buffers = ("num_batches_tracked",)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
@@ -327,12 +329,14 @@ class _BatchNorm(Module):
         if momentum is not None:  # None: the cumulative average of all batches (as in PyTorch)
             momentum = check_number(momentum, op, "momentum", low=0, high=1)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, bool(affine)
-        self.num_batches_tracked = 0  # training batches seen; sets the momentum 1/k when momentum is None
         C = self.num_features
         self.weight = Parameter(np.ones(C, dtype=np.float32)) if affine else None   # γ
         self.bias = Parameter(np.zeros(C, dtype=np.float32)) if affine else None    # β
         self.register_buffer("running_mean", np.zeros(C, dtype=np.float32))
         self.register_buffer("running_var", np.ones(C, dtype=np.float32))
+        # training batches seen, k (int64, as PyTorch's buffer of the same name, so state dicts match
+        # key for key); it sets the momentum 1/k when momentum is None
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
     def reset_running_stats(self):
         init.zeros_(self.running_mean)
@@ -345,9 +349,9 @@ class _BatchNorm(Module):
         self._check(x)
         momentum = self.momentum
         if self.training:
-            self.num_batches_tracked += 1
+            self.num_batches_tracked.data += 1
             if momentum is None:  # cumulative average: the k-th batch weighs 1/k
-                momentum = 1.0 / self.num_batches_tracked
+                momentum = 1.0 / int(self.num_batches_tracked.data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=self.training, momentum=0.0 if momentum is None else momentum, eps=self.eps)
 

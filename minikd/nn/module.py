@@ -247,14 +247,17 @@ class Module:
         —, arrays whose shape differs from the parameter's, and values that cannot be converted
         to its dtype (a float into an integer weight — 200.7 would become −56 in int8 —, an
         integer out of the weight's range, a string, a complex number, a finite float that
-        overflows to ±inf). Nothing is changed then.
+        overflows to ±inf). Nothing is changed then. A buffer a layer lists in
+        ``optional_buffers`` (BatchNorm's ``num_batches_tracked``) may be missing: it keeps its value.
         """
         if not isinstance(state_dict, Mapping):
             hint = " (load a file with load_state_dict(mk.load(path)))" if isinstance(state_dict, (str, os.PathLike)) \
                 else ""
             raise TypeError(f"load_state_dict expects a mapping name → array; got {type(state_dict).__name__}{hint}")
         own = self._state_tensors()
-        missing = [k for k in own if k not in state_dict]
+        optional = {f"{prefix}.{name}" if prefix else name for prefix, m in self.named_modules()
+                    for name in getattr(m, "optional_buffers", ())}
+        missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         wrong_shape, wrong_dtype, converted = [], [], {}
         for k, t in own.items():

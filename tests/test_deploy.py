@@ -1,0 +1,389 @@
+"""Deployment: safetensors checkpoints that PyTorch loads (and back), ONNX export run by ONNX Runtime.
+
+The PyTorch tests skip without torch (it stays out of minikd's dependencies); the ONNX tests
+skip without the deploy extra (onnx, onnxruntime).
+"""
+
+import os
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import minikd as mk
+from minikd import nn, prune, quant
+from minikd.function import Function
+from minikd.models import StudentModel, TeacherModel, TeacherModelBN
+from minikd.serialization import CheckpointError
+
+safetensors = pytest.importorskip("safetensors", reason="the deploy extra (safetensors) is not installed")
+
+
+def batch(n=16, seed=1, shape=(1, 28, 28)):
+    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+
+
+def logits(model, x):
+    with mk.no_grad():
+        return model.eval()(mk.tensor(x)).numpy()
+
+
+def trained_bn_model():
+    """A TeacherModelBN whose running statistics and counts are not the initial ones."""
+    mk.manual_seed(0)
+    m = TeacherModelBN().train()
+    for i in range(3):
+        m(mk.tensor(batch(8, seed=10 + i)))
+    return m.eval()
+
+
+def pruned_student():
+    mk.manual_seed(0)
+    m = StudentModel()
+    prune.prune(m, 0.5)                       # unstructured masks on every conv and hidden linear
+    return m
+
+
+# --------------------------------------------------------------------------- safetensors, minikd alone
+
+
+@pytest.mark.parametrize("make", [TeacherModel, StudentModel, trained_bn_model, pruned_student])
+def test_safetensors_round_trip_in_minikd(make, tmp_path):
+    mk.manual_seed(0)
+    model = make()
+    path = tmp_path / "m.safetensors"
+    mk.save(model.state_dict(), path)
+    state = mk.load(path)
+    assert set(state) == set(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert state[k].dtype == v.dtype and np.array_equal(state[k], v), k
+    mk.manual_seed(1)
+    other = make()
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(logits(other, batch()), logits(model, batch()))
+
+
+def test_safetensors_keeps_masks_and_quantization_parameters_as_named_tensors(tmp_path):
+    mk.manual_seed(0)
+    q = quant.convert_to_integer(quant.quantize_model(StudentModel(), calibration_batches=[mk.tensor(batch(32))]))
+    path = tmp_path / "int8.safetensors"
+    mk.save(q.state_dict(), path)
+    state = mk.load(path)
+    assert state["conv1.weight"].dtype == np.int8
+    assert state["conv1.input_zero_point"].dtype == np.int32 and state["conv1.input_zero_point"].shape == ()
+    assert state["fc1.weight_scale"].shape == (64,)
+    fresh = quant.convert_to_integer(quant.quantize_model(StudentModel(), calibration_batches=[mk.tensor(batch(4))]))
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal(logits(fresh, batch()), logits(q, batch()))
+    # the int8 checkpoint is about a quarter of the float one
+    mk.save(StudentModel().state_dict(), tmp_path / "float.safetensors")
+    assert os.path.getsize(path) < 0.3 * os.path.getsize(tmp_path / "float.safetensors")
+
+
+def test_safetensors_damage_is_found(tmp_path):
+    path = tmp_path / "s.safetensors"
+    mk.save(StudentModel().state_dict(), path)
+    data = bytearray(path.read_bytes())
+    flipped = bytearray(data)
+    flipped[-100] ^= 0x10                                     # one bit of fc2's weights
+    (tmp_path / "flip.safetensors").write_bytes(flipped)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        mk.load(tmp_path / "flip.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes(data[:-7])
+    with pytest.raises(CheckpointError, match="damaged or truncated"):
+        mk.load(tmp_path / "cut.safetensors")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        mk.load(tmp_path / "empty.safetensors")
+    (tmp_path / "npz.safetensors").write_bytes((tmp_path / "s.safetensors").read_bytes()[:8] + b"PK\x03\x04")
+    with pytest.raises(CheckpointError):
+        mk.load(tmp_path / "npz.safetensors")
+
+
+def test_safetensors_refuses_what_it_cannot_hold(tmp_path):
+    with pytest.raises(TypeError, match="numbers and booleans only"):
+        mk.save({"names": np.array(["a", "b"])}, tmp_path / "s.safetensors")
+    with pytest.raises(ValueError, match="compress"):
+        mk.save({"a": np.zeros(2)}, tmp_path / "s.safetensors", compress=True)
+    assert not list(tmp_path.iterdir())                       # nothing half-written
+
+
+def test_safetensors_without_the_package_names_it(tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_safetensors(name, *args, **kwargs):
+        if name.startswith("safetensors"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_safetensors)
+    with pytest.raises(ImportError, match="pip install safetensors"):
+        mk.save({"a": np.zeros(2, np.float32)}, tmp_path / "s.safetensors")
+
+
+def test_batch_norm_count_is_a_buffer_and_old_checkpoints_still_load():
+    m = trained_bn_model()
+    state = m.state_dict()
+    assert state["bn1.num_batches_tracked"].dtype == np.int64 and int(state["bn1.num_batches_tracked"]) == 3
+    old = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}  # before minikd kept it
+    fresh = TeacherModelBN()
+    fresh.load_state_dict(old)                                # strict, and no complaint
+    assert int(fresh.state_dict()["bn1.num_batches_tracked"]) == 0
+    np.testing.assert_array_equal(logits(fresh, batch()), logits(m, batch()))
+
+
+# --------------------------------------------------------------------------- safetensors, with PyTorch
+
+
+def torch_twin(model):
+    """The torch.nn module with the same architecture and state-dict names as a minikd model."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.utils.prune as torch_prune
+
+    F = torch.nn.functional
+
+    class Twin(torch.nn.Module):
+        def __init__(self, c1, c2, hidden, bn):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, c1, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(c1, c2, 3, padding=1)
+            if bn:
+                self.bn1, self.bn2 = torch.nn.BatchNorm2d(c1), torch.nn.BatchNorm2d(c2)
+            self.fc1 = torch.nn.Linear(c2 * 49, hidden)
+            self.fc2 = torch.nn.Linear(hidden, 10)
+            self.bn = bn
+
+        def forward(self, x):
+            a, b = (self.bn1, self.bn2) if self.bn else (torch.nn.Identity(), torch.nn.Identity())
+            x = F.relu(F.max_pool2d(a(self.conv1(x)), 2))
+            x = F.relu(F.max_pool2d(b(self.conv2(x)), 2))
+            return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+    c1, c2, hidden = model.conv1.out_channels, model.conv2.out_channels, model.fc1.out_features
+    twin = Twin(c1, c2, hidden, isinstance(model, TeacherModelBN)).eval()
+    for name in ("conv1", "conv2", "fc1"):
+        if f"{name}.weight_mask" in model.state_dict():  # the same layers pruned the PyTorch way
+            torch_prune.identity(getattr(twin, name), "weight")
+    return torch, twin
+
+
+@pytest.mark.parametrize("make", [TeacherModel, StudentModel, trained_bn_model, pruned_student])
+def test_minikd_to_pytorch_and_back_through_safetensors(make, tmp_path):
+    from minikd.export import from_torch_names, to_torch_names
+
+    mk.manual_seed(0)
+    model = make()
+    torch, twin = torch_twin(model)
+    import safetensors.torch
+
+    path = tmp_path / "minikd.safetensors"
+    mk.save(to_torch_names(model.state_dict()), path)
+    twin.load_state_dict(safetensors.torch.load_file(path), strict=True)
+    x = batch()
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, logits(model, x), atol=1e-5, rtol=0)
+
+    # and back: PyTorch writes, minikd reads into a model of the other seed
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.mul_(0.9)
+    back = tmp_path / "torch.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in twin.state_dict().items()}, back)
+    mk.manual_seed(5)
+    mine = make()
+    mine.load_state_dict(from_torch_names(mk.load(back)), strict=True)
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(logits(mine, x), theirs, atol=1e-5, rtol=0)
+
+
+# --------------------------------------------------------------------------- ONNX
+
+onnx = pytest.importorskip("onnx", reason="the deploy extra (onnx) is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the deploy extra (onnxruntime) is not installed")
+from minikd.export import ExportError, to_onnx  # noqa: E402
+
+
+def run_onnx(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": x})[0]
+
+
+def compacted_student():
+    mk.manual_seed(0)
+    m = StudentModel()
+    prune.prune(m, 0.5, structure="filter")
+    prune.prune(m, 0.5, structure="neuron")
+    prune.compact(m, (1, 28, 28))
+    return m
+
+
+@pytest.mark.parametrize("make", [TeacherModel, StudentModel, trained_bn_model, pruned_student, compacted_student])
+def test_float_models_export_and_onnx_runtime_agrees(make, tmp_path):
+    mk.manual_seed(0)
+    model = make()
+    path = tmp_path / "m.onnx"
+    proto = to_onnx(model, (1, 1, 28, 28), path)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"  # any batch size
+    for n in (1, 33):
+        x = batch(n)
+        np.testing.assert_allclose(run_onnx(path, x), logits(model, x), atol=1e-4, rtol=0)
+
+
+def test_compacted_model_exports_smaller_shapes_not_masks(tmp_path):
+    masked, small = pruned_student(), compacted_student()
+    to_onnx(small, (1, 1, 28, 28), tmp_path / "small.onnx")
+    dims = {i.name: tuple(i.dims) for i in onnx.load(tmp_path / "small.onnx").graph.initializer}
+    assert dims["conv1.weight_masked"] == (8, 1, 3, 3) and dims["fc1.weight_masked"] == (32, 784)
+    prune.remove_masks(small)
+    to_onnx(small, (1, 1, 28, 28), tmp_path / "plain.onnx")
+    names = {i.name for i in onnx.load(tmp_path / "plain.onnx").graph.initializer}
+    assert {"conv1.weight", "conv1.bias", "fc2.weight"} <= names    # the state-dict names
+    to_onnx(masked, (1, 1, 28, 28), tmp_path / "masked.onnx")
+    assert os.path.getsize(tmp_path / "plain.onnx") < 0.3 * os.path.getsize(tmp_path / "masked.onnx")
+
+
+def test_integer_model_exports_as_int8_and_predicts_the_same(tmp_path):
+    mk.manual_seed(0)
+    model = StudentModel()
+    calib = [mk.tensor(batch(64, seed=s)) for s in range(2)]
+    q = quant.convert_to_integer(quant.quantize_model(model, calibration_batches=calib))
+    path = tmp_path / "int8.onnx"
+    proto = to_onnx(q, (1, 1, 28, 28), path)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("ConvInteger") == 2 and ops.count("MatMulInteger") == 2 and "Conv" not in ops
+    weights = {i.name: i for i in proto.graph.initializer}
+    assert weights["conv1.weight"].data_type == onnx.TensorProto.INT8
+    x = batch(200, seed=7)
+    theirs, mine = run_onnx(path, x), logits(q, x)
+    np.testing.assert_array_equal(theirs.argmax(1), mine.argmax(1))
+    np.testing.assert_allclose(theirs, mine, atol=2e-3 * np.abs(mine).max(), rtol=0)
+    to_onnx(model, (1, 1, 28, 28), tmp_path / "float.onnx")
+    assert os.path.getsize(path) <= 0.3 * os.path.getsize(tmp_path / "float.onnx")
+
+
+def test_low_bit_activations_are_clipped_to_their_range(tmp_path):
+    mk.manual_seed(0)
+    q = quant.convert_to_integer(quant.quantize_model(StudentModel(), w_bits=4, a_bits=4,
+                                                      calibration_batches=[mk.tensor(batch(64))]))
+    proto = to_onnx(q, (1, 1, 28, 28), tmp_path / "w4a4.onnx")
+    assert [n.op_type for n in proto.graph.node].count("Clip") == 4
+    x = batch(50, seed=3)
+    np.testing.assert_array_equal(run_onnx(tmp_path / "w4a4.onnx", x).argmax(1), logits(q, x).argmax(1))
+
+
+class Custom(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return gy * 2
+
+
+class WithCustomOp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return Custom.apply(self.fc(x))
+
+
+class WithUpsample(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x):
+        return self.up(self.conv(x))
+
+
+class OffTheGraph(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(mk.tensor(np.tanh(x.numpy())))     # NumPy on the data: invisible to a trace
+
+
+def test_bad_input_gets_a_clear_error_naming_the_layer(tmp_path):
+    with pytest.raises(ExportError, match=r"layer 'up' \(Upsample\).*InterpolateNearest"):
+        to_onnx(WithUpsample(), (1, 1, 8, 8))
+    with pytest.raises(ExportError, match=r"forward of WithCustomOp itself.*Custom"):
+        to_onnx(WithCustomOp(), (2, 4))
+    with pytest.raises(ExportError, match=r"layer 'fc' \(Linear\).*outside minikd's ops"):
+        to_onnx(OffTheGraph(), (2, 4))
+    with pytest.raises(ExportError, match=r"\(1, 1, 32, 32\), layer 'fc1' \(Linear\) fails"):
+        to_onnx(StudentModel(), (1, 1, 32, 32))
+    with pytest.raises(ExportError, match=r"layer 'conv1' \(Conv2d\) fails"):
+        to_onnx(StudentModel(), (1, 28, 28))
+    for shape in [(1, 0, 28, 28), (1.0, 1, 28, 28), ()]:
+        with pytest.raises(ValueError, match="input_shape"):
+            to_onnx(StudentModel(), shape)
+    with pytest.raises(TypeError, match="input_shape"):
+        to_onnx(StudentModel(), 28)
+    with pytest.raises(TypeError, match="nn.Module"):
+        to_onnx(lambda x: x, (1, 4))
+    with pytest.raises(FileNotFoundError, match="folder"):
+        to_onnx(StudentModel(), (1, 1, 28, 28), tmp_path / "missing" / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_fake_quantized_and_uncalibrated_layers_are_named():
+    q = quant.quantize_model(StudentModel())                  # no calibration batches
+    with pytest.raises(ExportError, match=r"layer 'conv1' \(QuantConv2d\).*not calibrated"):
+        to_onnx(q, (1, 1, 28, 28))
+    quant.calibrate(q, [mk.tensor(batch(8))])
+    with pytest.raises(ExportError, match=r"layer 'conv1' \(QuantConv2d\).*convert_to_integer"):
+        to_onnx(q, (1, 1, 28, 28))
+
+
+def test_export_leaves_the_model_as_it_was():
+    m = TeacherModelBN().train()
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    to_onnx(m, (2, 1, 28, 28))
+    assert m.training
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])           # traced in eval mode: no statistics updated
+    from minikd.function import Function as F2
+    assert "traced" not in F2.__dict__["apply"].__func__.__name__  # the tracing patch is gone
+
+
+@settings(max_examples=15, deadline=None)
+@given(c_in=st.integers(1, 3), c_out=st.integers(1, 4), k=st.integers(1, 3), s=st.integers(1, 2),
+       p=st.integers(0, 1), pool=st.sampled_from(["max", "avg", None]), size=st.integers(5, 9),
+       act=st.sampled_from(["relu", "sigmoid", "tanh", "leaky"]))
+def test_random_conv_nets_export_exactly(c_in, c_out, k, s, p, pool, size, act):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(c_in, c_out, k, stride=s, padding=p)
+            self.fc = nn.Linear(1, 5)
+
+        def forward(self, x):
+            y = self.conv(x)
+            y = {"relu": mk.functional.relu, "sigmoid": mk.functional.sigmoid, "tanh": mk.functional.tanh,
+                 "leaky": lambda t: mk.functional.leaky_relu(t, 0.1)}[act](y)
+            if pool == "max":
+                y = mk.functional.max_pool2d(y, 2)
+            elif pool == "avg":
+                y = mk.functional.avg_pool2d(y, 2)
+            y = y.reshape(y.shape[0], -1, 1)
+            return mk.functional.softmax(self.fc(y), T=3.0, axis=1)
+
+    mk.manual_seed(0)
+    net = Net()
+    out = (size + 2 * p - k) // s + 1
+    if pool and out < 2:
+        return
+    proto = to_onnx(net, (2, c_in, size, size))              # verify=True: ONNX Runtime checked inside
+    x = np.random.default_rng(0).standard_normal((3, c_in, size, size)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], logits(net, x), atol=1e-5, rtol=0)
