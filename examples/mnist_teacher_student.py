@@ -265,7 +265,8 @@ def plot_soft_labels(teacher, student, x_test, y_test, path: Path, T: float, stu
         p = probs(z, 1.0)
         guess = int(p.argmax())
         ok = guess == label
-        ax.text(0.5, -0.08 - 0.13 * k, f"{who}: {guess} ({100 * p[guess]:.0f} % at T = 1) " + ("right" if ok else "WRONG"),
+        verdict = "right" if ok else "WRONG"
+        ax.text(0.5, -0.08 - 0.13 * k, f"{who}: {guess} ({100 * p[guess]:.0f} % at T = 1) {verdict}",
                 transform=ax.transAxes, ha="center", va="top", fontsize=9, color=plots.RIGHT if ok else plots.WRONG,
                 fontweight="bold")
 

@@ -17,7 +17,7 @@ runtime.tune()
 
 from . import functional, kd, nn, ops, optim  # noqa: E402
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled  # noqa: E402
-from .backend import cuda_available  # noqa: E402
+from .backend import cuda_available, cuda_device_count, default_device, set_default_device  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .ops import concatenate, stack, where  # noqa: E402
 from .random import manual_seed  # noqa: E402
@@ -60,7 +60,8 @@ def __dir__():
 
 __all__ = [
     "AnomalyError", "CheckpointError", "GradcheckError", "Tensor", "arange", "as_tensor", "checks", "concatenate",
-    "cuda_available", "data", "detect_anomaly", "enable_grad", "functional", "gradcheck", "is_anomaly_enabled",
+    "cuda_available", "cuda_device_count", "default_device", "set_default_device",
+    "data", "detect_anomaly", "enable_grad", "functional", "gradcheck", "is_anomaly_enabled",
     "is_grad_enabled", "kd", "load", "manual_seed", "models", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
     "profile", "prune", "quant", "rand", "randn", "save", "stack", "tensor", "verification", "where", "zeros",
     "zeros_like",

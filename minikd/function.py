@@ -22,6 +22,8 @@ with the gradient of the loss with respect to that output.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import anomaly, backend
 from .tensor import Tensor, as_tensor, is_grad_enabled
 
@@ -59,6 +61,8 @@ class Function:
         (a bias, an affine weight): ``forward`` receives None and ``backward`` returns None for it.
         """
         like = next((x for x in inputs if isinstance(x, Tensor)), None)
+        if any(isinstance(x, Tensor) and type(x._data) is not np.ndarray for x in inputs):  # a device is involved
+            _check_one_device(cls, inputs, like)
         tensors = tuple(None if x is None else as_tensor(x, like=like) for x in inputs)
         fn = cls()
         fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
@@ -87,6 +91,21 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+def _check_one_device(cls, inputs, like):
+    """Every input of an op on one device: a clear error naming both devices otherwise (no
+    silent copy between host and device, the costliest hidden cost on a GPU)."""
+    where = backend.device_of(like._data)
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            other = backend.device_of(x._data)
+            if other != where:
+                raise RuntimeError(f"{cls.__name__}: its inputs are on two devices, {where} and {other} (input {i}); "
+                                   f"move them to one with .to(device) (a model: model.to(device))")
+        elif isinstance(x, np.ndarray) and x.ndim > 0:
+            raise TypeError(f"{cls.__name__}: input {i} is a NumPy array (on the host) and the others are on "
+                            f"{where}; pass mk.tensor(x, device={where!r}) instead")
 
 
 def unbroadcast(g, shape):

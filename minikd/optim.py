@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 
-from . import kernels
+import numpy as np
+
+from . import backend, kernels
 from .checks import check_int, check_number
 from .tensor import Tensor
 
@@ -47,6 +49,17 @@ class Optimizer:
 
     def step(self):  # pragma: no cover - every optimizer overrides it
         raise NotImplementedError
+
+    def _check_device(self, i, p, state_array):
+        """The state of parameter ``i`` lives where the parameter does; a model moved with
+        ``model.to(...)`` after the optimizer stepped would otherwise mix devices."""
+        if type(state_array) is type(p.data) and type(p.data) is np.ndarray:
+            return
+        here, there = backend.device_of(p.data), backend.device_of(state_array)
+        if here != there:
+            raise RuntimeError(f"{type(self).__name__}.step: parameter {i} is on {here} but its optimizer state is on "
+                               f"{there}: the model was moved after the optimizer had stepped. Create the optimizer "
+                               f"after model.to(device)")
 
     def __repr__(self):
         settings = ", ".join(f"{k}={v}" for k, v in self._settings().items())
@@ -92,6 +105,7 @@ class SGD(Optimizer):
                 if buf is None:
                     buf = self.state[i] = g.copy()
                 else:
+                    self._check_device(i, p, buf)
                     buf *= mu
                     if self.dampening == 0:
                         buf += g
@@ -136,13 +150,15 @@ class Adam(Optimizer):
             if self.state[i] is None:
                 self.state[i] = {"step": 0, "m": xp.zeros_like(p.data), "v": xp.zeros_like(p.data)}
             state = self.state[i]
+            self._check_device(i, p, state["m"])
             state["step"] += 1
             t, m, v = state["step"], state["m"], state["v"]
 
-            if kernels.fused_adam_applies(p.data, g, m, v):
-                # fast branch: the same update as below in one Numba pass over memory, instead
-                # of about eleven NumPy passes (minikd/kernels/adam.py; tests hold the two equal)
-                kernels.adam_update_numba(p.data, g, m, v, lr, beta1, beta2, eps, wd, t)
+            if kernels.adam_update_applies(p.data, g, m, v):
+                # fast branch: the same update as below in one pass over memory (a Numba kernel on
+                # the CPU, a CUDA kernel on a GPU), instead of about eleven array passes
+                # (minikd/kernels/adam.py and cuda.py; tests hold them equal to the lines below)
+                kernels.adam_update(p.data, g, m, v, lr, beta1, beta2, eps, wd, t)
                 p._mark_modified()
                 continue
 

@@ -388,11 +388,12 @@ def platform_info(device: str = "cpu") -> dict:
         pass
     info = {"device": device, "processor": processor, "cores": os.cpu_count(),
             "backend": f"numpy {np.__version__} + {kernels.get_backend()} kernels", "python": platform.python_version()}
-    if device == "cuda":
+    if str(device).startswith("cuda"):
         import cupy
 
+        index = int(backend.check_device(device).split(":")[1])
         info["backend"] = f"cupy {cupy.__version__}"
-        info["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        info["gpu"] = cupy.cuda.runtime.getDeviceProperties(index)["name"].decode()
     return info
 
 
@@ -432,11 +433,8 @@ def measure_latency(model: nn.Module, input_shape, batch_size: int = 1, warmup: 
 
 
 def _synchronizer(device):
-    if device == "cuda":
-        import cupy
-
-        return cupy.cuda.Device().synchronize
-    return lambda: None
+    """Wait for the device's queued work before reading the clock (kernels run asynchronously)."""
+    return lambda: backend.synchronize(device)
 
 
 # --------------------------------------------------------------------------- command line

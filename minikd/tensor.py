@@ -99,7 +99,13 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        xp = backend.xp_for(device) if device is not None else backend.get_array_module(data)
+        if device is not None:  # put it there: an explicit copy
+            if not hasattr(data, "dtype"):
+                data = np.asarray(data)
+                if dtype is None and data.dtype.kind == "f":  # Python floats become float32, as in PyTorch
+                    data = data.astype(DEFAULT_FLOAT)
+            data = backend.to_device(data, device)
+        xp = backend.get_array_module(data)
         if dtype is None and not hasattr(data, "dtype"):
             data = xp.asarray(data)
             if data.dtype.kind == "f":  # Python floats become float32, as in PyTorch
@@ -374,8 +380,10 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     return Tensor(xp.asarray(x))
 
 
-def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
-    """A new leaf tensor holding a copy of ``data``.
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """A new leaf tensor holding a copy of ``data``, on ``device`` (default: where ``data``
+    already is if it is a device array, else the default device, ``"cpu"`` unless
+    ``MINIKD_DEVICE`` or ``set_default_device`` says otherwise).
 
     Python floats (and lists of them) become float32, as in PyTorch; NumPy arrays keep
     their dtype, so a float64 array stays float64 (gradient checks rely on that).
@@ -386,19 +394,26 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
         arr = np.array(data, dtype=dtype, copy=True)
         if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
             arr = arr.astype(DEFAULT_FLOAT)
+        if device is None:
+            device = backend.default_device()
     else:
         arr = data.astype(dtype or data.dtype, copy=True)
-    return Tensor(backend.to_device(arr, device), requires_grad=requires_grad)
+    return Tensor(backend.to_device(arr, device if device is not None else backend.device_of(arr)),
+                  requires_grad=requires_grad)
 
 
-def zeros(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
-    shape = _shape_arg(shape)
-    return Tensor(backend.xp_for(device).zeros(shape, dtype=dtype), requires_grad=requires_grad)
+def _filled(shape, dtype, device, fill):
+    device = backend.check_device(device)
+    with backend.on(device):
+        return getattr(backend.xp_for(device), fill)(shape, dtype=dtype)
 
 
-def ones(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
-    shape = _shape_arg(shape)
-    return Tensor(backend.xp_for(device).ones(shape, dtype=dtype), requires_grad=requires_grad)
+def zeros(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
+    return Tensor(_filled(_shape_arg(shape), dtype, device, "zeros"), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
+    return Tensor(_filled(_shape_arg(shape), dtype, device, "ones"), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
@@ -409,24 +424,24 @@ def ones_like(t: Tensor, requires_grad=False) -> Tensor:
     return Tensor(t.xp.ones_like(t.data), requires_grad=requires_grad)
 
 
-def arange(*args, dtype=None, device="cpu") -> Tensor:
-    return Tensor(backend.xp_for(device).arange(*args, dtype=dtype))
+def arange(*args, dtype=None, device=None) -> Tensor:
+    return Tensor(backend.to_device(np.arange(*args, dtype=dtype), backend.check_device(device)))
 
 
-def randn(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+def randn(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
     """Standard-normal samples from minikd's seeded generator (see ``manual_seed``)."""
     from .random import get_rng
 
     data = get_rng().standard_normal(_shape_arg(shape)).astype(dtype)
-    return Tensor(backend.to_device(data, device), requires_grad=requires_grad)
+    return Tensor(backend.to_device(data, backend.check_device(device)), requires_grad=requires_grad)
 
 
-def rand(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+def rand(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) from minikd's seeded generator."""
     from .random import get_rng
 
     data = get_rng().random(_shape_arg(shape)).astype(dtype)
-    return Tensor(backend.to_device(data, device), requires_grad=requires_grad)
+    return Tensor(backend.to_device(data, backend.check_device(device)), requires_grad=requires_grad)
 
 
 def _shape_arg(shape):

@@ -1,9 +1,14 @@
-"""Shared test settings: bounded, reproducible hypothesis runs; GPU tests skip cleanly."""
+"""Shared test settings: bounded, reproducible hypothesis runs; GPU tests skip cleanly; the
+stand-in device (tests/standin.py) registered, so tests can put tensors on ``"standin"``."""
 
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests import standin
+
+standin.register()
 
 # No deadline: the first call of a Numba kernel compiles it. Derandomized in CI so a red
 # run reproduces; a bounded number of examples keeps the suite to minutes on 2 cores.
@@ -23,3 +28,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+DEVICES = ["standin", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """A device other than the CPU: the stand-in always, a real GPU when there is one (marker ``gpu``)."""
+    return request.param

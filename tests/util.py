@@ -13,18 +13,80 @@ import pytest
 import minikd as mk
 
 
-def check_grad(fn, *arrays, wrt=None, **kwargs):
-    """gradcheck ``fn`` on float64 copies of ``arrays``.
+def check_grad(fn, *arrays, wrt=None, device="standin", **kwargs):
+    """gradcheck ``fn`` on float64 copies of ``arrays``; then the same forward and backward on
+    ``device`` (the stand-in device by default, see tests/standin.py; None: skip) must give the
+    CPU's numbers, so every op test also proves that the op runs off the CPU.
 
     ``wrt``: indices of the inputs to differentiate (default: every floating input).
     Non-float arrays (labels, masks) are passed as constant tensors.
     """
+    tensors = _tensors(arrays, wrt, "cpu")
+    result = mk.gradcheck(fn, *tensors, **kwargs)
+    if device is not None:
+        check_same_on_device(fn, arrays, wrt, device)
+    return result
+
+
+def _tensors(arrays, wrt, device):
     tensors = []
     for i, a in enumerate(arrays):
         a = np.asarray(a)
         grad = a.dtype.kind == "f" and (wrt is None or i in wrt)
-        tensors.append(mk.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a, requires_grad=grad))
-    return mk.gradcheck(fn, *tensors, **kwargs)
+        tensors.append(mk.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a, requires_grad=grad,
+                                 device=device))
+    return tensors
+
+
+def _outputs(out):
+    return [o for o in (out if isinstance(out, (tuple, list)) else [out]) if isinstance(o, mk.Tensor)]
+
+
+def check_same_on_device(fn, arrays, wrt=None, device="standin", rtol=1e-9, atol=1e-12):
+    """``fn``'s outputs, and the gradients of a fixed random weighting of them, on ``device``
+    equal the CPU's (float64)."""
+    from minikd import backend
+
+    results = []
+    for where in ("cpu", device):
+        tensors = _tensors(arrays, wrt, where)
+        previous = backend.set_default_device(where)  # constants the test's fn makes go there too
+        try:
+            outs = _outputs(fn(*tensors))
+        except Exception as e:
+            if where == "cpu":
+                raise
+            raise AssertionError(f"on the {device} device the op fails: {type(e).__name__}: {e}") from e
+        finally:
+            backend.set_default_device(previous)
+        rng = np.random.default_rng(0)
+        loss = None
+        for o in outs:
+            if o.requires_grad and o.dtype.kind == "f":
+                w = mk.tensor(rng.standard_normal(o.shape), device=where)
+                term = (o * w).sum()
+                loss = term if loss is None else loss + term
+        if loss is not None:
+            try:
+                previous = backend.set_default_device(where)
+                loss.backward()
+            except Exception as e:
+                if where == "cpu":
+                    raise
+                raise AssertionError(f"on the {device} device the backward fails: {type(e).__name__}: {e}") from e
+            finally:
+                backend.set_default_device(previous)
+        results.append(([backend.to_numpy(o.data) for o in outs],
+                        [None if t.grad is None else backend.to_numpy(t.grad) for t in tensors]))
+        for o in outs:
+            assert o.device == backend.check_device(where), f"an output is on {o.device}, not {where}"
+    (cpu_outs, cpu_grads), (dev_outs, dev_grads) = results
+    for i, (a, b) in enumerate(zip(cpu_outs, dev_outs)):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=f"output {i} on {device} vs cpu")
+    for i, (a, b) in enumerate(zip(cpu_grads, dev_grads)):
+        assert (a is None) == (b is None), f"gradient of input {i}: present on one device only"
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=f"gradient of input {i} on {device} vs cpu")
 
 
 def away_from_kinks(rng, shape, low=0.1, high=1.0):

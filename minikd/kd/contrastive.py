@@ -40,7 +40,8 @@ def qud_loss(f_s, f_t, queue, tau=0.1):
     width must equal the teacher's: put an adapter, e.g. ``kd.LinearAdapter``, on the student).
     """
     tau = check_number(tau, "qud_loss", "the temperature τ (tau)", low=0, low_open=True)
-    f_s, f_t, queue = as_tensor(f_s), constant(f_t), constant(queue)
+    f_s = as_tensor(f_s)
+    f_t, queue = constant(f_t, like=f_s), constant(queue, like=f_s)
     if f_s.ndim != 2 or f_t.shape != f_s.shape:
         raise ValueError(f"qud_loss: student embeddings f_s {tuple(f_s.shape)} and teacher embeddings f_t "
                          f"{tuple(f_t.shape)} must both be (N, d) with the same N and d (widths differ: "

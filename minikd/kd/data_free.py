@@ -359,7 +359,7 @@ class BNStatistics:
             mu, var = self.batch_stats[i]
             term = None
             for batch, running in ((mu, layer.running_mean), (var, layer.running_var)):
-                d = batch - constant(raw(running).astype(batch.dtype, copy=False))
+                d = batch - constant(raw(running).astype(batch.dtype, copy=False), like=batch)
                 norm = (d * d).sum().clip(EPS, None).sqrt()
                 term = norm if term is None else term + norm
             term = term * first_weight if i == 0 and first_weight != 1.0 else term

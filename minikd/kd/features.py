@@ -138,7 +138,8 @@ def feature_loss(student_features, teacher_features, adapter=None, kind="mse"):
     """
     if kind not in KINDS:
         raise ValueError(f"feature_loss: unknown kind {kind!r}; expected one of {KINDS}")
-    f_s, f_t = as_tensor(student_features), constant(teacher_features)
+    f_s = as_tensor(student_features)
+    f_t = constant(teacher_features, like=f_s)
     g_s = adapter(f_s) if adapter is not None else f_s
     if tuple(g_s.shape) != tuple(f_t.shape):
         if adapter is None:

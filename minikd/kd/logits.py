@@ -26,6 +26,9 @@ The recap code writes the same loss with α in place of λ and without T²:
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
 from ..checks import check_temperature, is_number
 from ..function import Function
 from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
@@ -36,9 +39,15 @@ from ..tensor import Tensor, as_tensor
 # --------------------------------------------------------------------------- argument checks (shared with features.py)
 
 
-def constant(x):
-    """``x`` as a Tensor cut from the graph: the teacher's outputs are targets, never trained here."""
-    return x.detach() if isinstance(x, Tensor) else Tensor(x)
+def constant(x, like=None):
+    """``x`` as a Tensor cut from the graph: the teacher's outputs are targets, never trained here.
+    An array (not a Tensor) is put on ``like``'s device: precomputed teacher outputs may be
+    given as NumPy arrays whatever the student's device (one explicit copy)."""
+    if isinstance(x, Tensor):
+        return x.detach()
+    if like is not None and like.device != "cpu":
+        return Tensor(backend.to_device(x if hasattr(x, "dtype") else np.asarray(x), like.device))
+    return Tensor(x)
 
 
 def check_weight(lam, op):
@@ -147,7 +156,8 @@ def soft_loss(student_logits, teacher_logits, T=3.0):
     0.0218
     """
     T = check_temperature(T, "soft_loss")
-    z_s, z_t = as_tensor(student_logits), constant(teacher_logits)
+    z_s = as_tensor(student_logits)
+    z_t = constant(teacher_logits, like=z_s)
     _check_logits(z_s, z_t, "soft_loss")
     return DistillationKL.apply(z_s, z_t, T=T)
 
@@ -184,7 +194,8 @@ def kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5, t_squared=Tr
     """
     T = check_temperature(T, "kd_loss")
     lam = check_weight(lam, "kd_loss")
-    z_s, z_t = as_tensor(student_logits), constant(teacher_logits)
+    z_s = as_tensor(student_logits)
+    z_t = constant(teacher_logits, like=z_s)
     _check_logits(z_s, z_t, "kd_loss")
     hard = cross_entropy(z_s, target)                  # L_CE(y, p_s), T = 1
     soft = DistillationKL.apply(z_s, z_t, T=T)         # L_KL(p_t, p_s) at temperature T

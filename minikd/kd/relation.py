@@ -72,7 +72,8 @@ def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
     >>> rkd_distance_loss(mk.tensor([[0.0], [2.0]]), f_t).item()   # D_S = 2: 2 pairs · (2 − 5)²
     18.0
     """
-    f_s, f_t = as_tensor(f_s), constant(f_t)
+    f_s = as_tensor(f_s)
+    f_t = constant(f_t, like=f_s)
     _check_embeddings(f_s, f_t, "rkd_distance_loss")
     pairs = _off_diagonal(f_s.shape[0], f_s.xp)
     d_s, d_t = pairwise_distances(f_s)[pairs], pairwise_distances(f_t)[pairs]   # (N(N − 1),) each
@@ -95,7 +96,8 @@ def rkd_angle_loss(f_s, f_t):
     """L_RKD-Angle: the mean smooth-L1 between the student's and the teacher's cosines of the
     angles of all N³ triplets (those with a repeated sample are 0 on both sides). (N, d_S) and
     (N, d_T); raises ValueError like :func:`rkd_distance_loss`. Memory grows as N³·d."""
-    f_s, f_t = as_tensor(f_s), constant(f_t)
+    f_s = as_tensor(f_s)
+    f_t = constant(f_t, like=f_s)
     _check_embeddings(f_s, f_t, "rkd_angle_loss")
     return smooth_l1_loss(angle_cosines(f_s), angle_cosines(f_t))
 

@@ -9,8 +9,9 @@ Every kernel exists twice, side by side in its module:
   small ones, where waking threads costs more than the loop (:mod:`minikd.kernels.jit`).
 
 The functions of this module (``im2col``, ``col2im``, ``max_pool_forward``, ...) pick one:
-CuPy arrays always take the reference path; NumPy arrays take the selected CPU backend,
-``"numba"`` by default::
+NumPy arrays take the selected backend, ``"numba"`` by default. CuPy arrays take the
+``numba.cuda`` kernel of :mod:`minikd.kernels.cuda` under the ``"numba"`` backend when Numba
+sees a real GPU (:func:`cuda_kernels_usable`), else the reference path, which runs on CuPy::
 
     >>> import minikd.kernels as K
     >>> K.get_backend()
@@ -25,7 +26,8 @@ with ``floor=True``, also ``minikd.profile.conv_output_size``). ``kernel``, ``st
 
 The modules: ``conv.py`` (im2col, col2im), ``pool.py`` (max and average pooling),
 ``select.py`` (ReLU and its select), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
-(int8 × int8 → int32 matrix product), ``jit.py`` (how each kernel is compiled twice).
+(int8 × int8 → int32 matrix product), ``jit.py`` (how each kernel is compiled twice), ``cuda.py``
+(the GPU kernels, imported on the first CuPy array only: ``import minikd`` stays fast).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from .adam import adam_update_numba
 from .conv import (
     col2im_numba,
@@ -90,16 +92,61 @@ def _numba_for(a) -> bool:
     return _backend == "numba" and get_array_module(a) is np
 
 
+_cuda_usable = None  # whether numba.cuda sees a real GPU; asked once, on the first CuPy array
+
+
+def cuda_kernels_usable() -> bool:
+    """Whether Numba can compile and launch the GPU kernels of :mod:`minikd.kernels.cuda` on a real
+    GPU: a CUDA driver that sees a device, and NVVM (from a CUDA toolkit) that compiles for it —
+    tried once on a one-line kernel. Not on Numba's simulator, which runs kernels in Python (the
+    tests call those kernels directly). When False, CuPy arrays take the xp references."""
+    global _cuda_usable
+    if _cuda_usable is None:
+        try:
+            import numba
+            from numba import cuda
+            if numba.config.ENABLE_CUDASIM or not cuda.is_available():
+                _cuda_usable = False
+            else:
+                cc = cuda.get_current_device().compute_capability
+                cuda.compile_ptx(_probe_kernel, (numba.float32[:],), cc=cc)
+                _cuda_usable = True
+        except Exception:  # no CUDA driver, no NVVM or libdevice, a GPU newer than NVVM knows, ...
+            _cuda_usable = False
+    return _cuda_usable
+
+
+def _probe_kernel(a):  # pragma: no cover - compiled once by cuda_kernels_usable
+    a[0] = a[0] + 1
+
+
+def _cuda_for(a) -> bool:
+    """CuPy arrays under the "numba" backend take the numba.cuda kernels when a real GPU is usable
+    (NumPy arrays, and the arrays of other registered devices, never do)."""
+    return (_backend == "numba" and type(a) is not np.ndarray and device_of(a).startswith("cuda")
+            and cuda_kernels_usable())
+
+
+def _cuda():
+    """The GPU kernels' module, imported on first use (it imports numba.cuda)."""
+    from . import cuda
+    return cuda
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
 def im2col(x, kernel, stride, padding):
     """``x`` (N, C, H, W) → ``cols`` (C·k_h·k_w, N·h_i·w_i): one column per window."""
+    if _cuda_for(x):
+        return _cuda().im2col_cuda(x, kernel, stride, padding)
     return (im2col_numba if _numba_for(x) else im2col_numpy)(x, kernel, stride, padding)
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
     """The adjoint of :func:`im2col`: ``cols`` → (N, C, H, W), overlapping windows summed."""
+    if _cuda_for(cols):
+        return _cuda().col2im_cuda(cols, x_shape, kernel, stride, padding)
     return (col2im_numba if _numba_for(cols) else col2im_numpy)(cols, x_shape, kernel, stride, padding)
 
 
@@ -115,6 +162,9 @@ class MaxPoolSaved(NamedTuple):
 
 def max_pool_forward(x, kernel, stride, padding):
     """Max pooling: ``(y, saved)``; ``saved.argmax`` = k_i·k_w + k_j inside each window."""
+    if _cuda_for(x):
+        y, argmax = _cuda().max_pool_forward_cuda(x, kernel, stride, padding)
+        return y, MaxPoolSaved(argmax, x.shape, None)
     numba_path = _numba_for(x)
     y, argmax = (max_pool_forward_numba if numba_path else max_pool_forward_numpy)(x, kernel, stride, padding)
     return y, MaxPoolSaved(argmax, x.shape, x if numba_path else None)
@@ -122,17 +172,23 @@ def max_pool_forward(x, kernel, stride, padding):
 
 def max_pool_backward(gy, saved, kernel, stride, padding):
     """dL/dx of max pooling: each dL/dy goes to its window's argmax (``saved`` from the forward)."""
+    if _cuda_for(gy):
+        return _cuda().max_pool_backward_cuda(gy, saved.argmax, saved.x_shape, kernel, stride, padding)
     fn = max_pool_backward_numba if _numba_for(gy) else max_pool_backward_numpy
     return fn(gy, saved.argmax, saved.x_shape, kernel, stride, padding, like=saved.like)
 
 
 def avg_pool_forward(x, kernel, stride, padding):
     """Average pooling, zero padding counted (``count_include_pad=True``)."""
+    if _cuda_for(x):
+        return _cuda().avg_pool_forward_cuda(x, kernel, stride, padding)
     return (avg_pool_forward_numba if _numba_for(x) else avg_pool_forward_numpy)(x, kernel, stride, padding)
 
 
 def avg_pool_backward(gy, x_shape, kernel, stride, padding):
     """dL/dx of average pooling: dL/dy / (k_h·k_w) to every pixel of the window."""
+    if _cuda_for(gy):
+        return _cuda().avg_pool_backward_cuda(gy, x_shape, kernel, stride, padding)
     fn = avg_pool_backward_numba if _numba_for(gy) else avg_pool_backward_numpy
     return fn(gy, x_shape, kernel, stride, padding)
 
@@ -155,6 +211,8 @@ def select(mask, g):
 
 def int8_matmul(a, b):
     """``C = A · B`` for int8 matrices A (M, K) and B (K, N), accumulated in int32 → (M, N) int32."""
+    if _cuda_for(a) and _cuda_for(b):
+        return _cuda().int8_matmul_cuda(a, b)
     use_numba = _numba_for(a) and get_array_module(b) is np
     return (int8_matmul_numba if use_numba else int8_matmul_numpy)(a, b)
 
@@ -167,8 +225,29 @@ def fused_adam_applies(p, g, m, v) -> bool:
             and len({a.dtype for a in arrays}) == 1 and p.dtype.kind == "f")
 
 
+def adam_update_applies(p, g, m, v) -> bool:
+    """Whether :func:`adam_update` has a one-pass kernel for this parameter: the Numba kernel
+    (:func:`fused_adam_applies`), or the GPU kernel for C-contiguous CuPy arrays of one shape and
+    float dtype when :func:`cuda_kernels_usable`. Otherwise the plain xp maths of ``Adam.step``."""
+    if fused_adam_applies(p, g, m, v):
+        return True
+    arrays = (p, g, m, v)
+    xp = get_array_module(p)
+    return (_cuda_for(p) and all(get_array_module(a) is xp and a.flags.c_contiguous for a in arrays)
+            and len({a.dtype for a in arrays}) == 1 and len({a.shape for a in arrays}) == 1 and p.dtype.kind == "f")
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """Adam's update in one pass, in place: the GPU kernel for CuPy arrays, else the Numba kernel
+    (check :func:`adam_update_applies` first)."""
+    if _cuda_for(p):
+        return _cuda().adam_update_cuda(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step)
+    return adam_update_numba(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step)
+
+
 __all__ = [
-    "BACKENDS", "adam_update_numba", "conv_output_size", "fused_adam_applies",
+    "BACKENDS", "adam_update", "adam_update_applies", "adam_update_numba", "conv_output_size",
+    "cuda_kernels_usable", "fused_adam_applies",
     "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
     "avg_pool_forward", "avg_pool_forward_numba", "avg_pool_forward_numpy", "col2im", "col2im_numba",
     "col2im_numpy", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",

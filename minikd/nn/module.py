@@ -23,6 +23,8 @@ import os
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 from .state import conversion_problem, to_numpy
@@ -33,10 +35,19 @@ class Parameter(Tensor):
     and assigning it to a Module attribute registers it."""
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data, requires_grad=requires_grad)
+        super().__init__(_on_default_device(data), requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _on_default_device(data):
+    """Host data of a new parameter or buffer goes to the default device (``MINIKD_DEVICE``)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.default_device() != "cpu" and backend.get_array_module(data) is np:
+        return backend.to_device(np.asarray(data), backend.default_device())
+    return data
 
 
 class RemovableHandle:
@@ -309,10 +320,11 @@ class Module:
         return self.train(False)
 
     def to(self, device):
-        """Move every parameter and buffer to ``device`` ("cpu" or "cuda"), in place.
+        """Move every parameter and buffer to ``device`` ("cpu", "cuda", "cuda:N"), in place.
 
-        The Parameter objects stay the same (only their ``.data`` moves), so an optimizer
-        created before ``to`` still updates them.
+        The Parameter objects stay the same (only their ``.data`` moves). An optimizer that has
+        already stepped keeps its state (Adam's m and v, momentum) on the old device: its next
+        step raises an error saying so. Build the optimizer after moving the model.
         """
         device = backend.check_device(device)
         for t in itertools.chain(self.parameters(), self.buffers()):
@@ -424,4 +436,4 @@ def _indent(text: str, n: int) -> str:
 def _as_buffer(value):
     if value is None or isinstance(value, Tensor):
         return value
-    return Tensor(value)
+    return Tensor(_on_default_device(value))

@@ -6,8 +6,12 @@ input's shape with :func:`~minikd.function.unbroadcast`.
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
 from ..checks import check_broadcast
 from ..function import Function, unbroadcast
+from ..tensor import Tensor
 
 
 def _check_shapes(a, b, op):
@@ -237,7 +241,11 @@ def abs(x):  # noqa: A001
 
 
 def where(cond, a, b):
-    """Elementwise ``cond ? a : b``; differentiable in ``a`` and ``b``, not in ``cond``."""
+    """Elementwise ``cond ? a : b``; differentiable in ``a`` and ``b``, not in ``cond``
+    (an array ``cond`` is put on the device of ``a`` or ``b``: one explicit copy)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is not None and like.device != "cpu" and not isinstance(cond, Tensor):
+        cond = backend.to_device(cond if hasattr(cond, "dtype") else np.asarray(cond), like.device)
     return Where.apply(a, b, cond)
 
 

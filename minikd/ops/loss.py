@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import anomaly, backend
 from ..checks import check_axis, check_number, check_temperature
 from ..function import Function
 from ..tensor import Tensor, raw
@@ -249,9 +250,14 @@ def _shape_of(x):
 
 
 def _check_labels(labels, C):
-    """Class labels must lie in [0, C): name the first one that does not, and C."""
+    """Class labels must lie in [0, C): name the first one that does not, and C.
+
+    On a GPU the check would make the host wait for the device at every step (the answer is on
+    the device), so there it runs only under ``mk.detect_anomaly()``, the debugging mode."""
+    if type(labels) is not np.ndarray and not anomaly.enabled():
+        return
     bad = (labels < 0) | (labels >= C)
-    if bool(bad.any()):  # one device sync, only for this check
+    if bool(bad.any()):
         flat = int(bad.reshape(-1).argmax())
         index = np.unravel_index(flat, labels.shape) if labels.ndim else ()
         where = f" (at index {index[0] if len(index) == 1 else index})" if labels.ndim else ""
@@ -294,6 +300,8 @@ def cross_entropy(logits, target, reduction="mean"):
                         f"got dtype {t.dtype}")
     # a Tensor target keeps its graph link (soft targets may require a gradient); anything
     # else goes in as the array checked above, so a Python int label stays an integer
+    if not isinstance(target, Tensor) and isinstance(logits, Tensor) and logits.device != "cpu":
+        t = backend.to_device(t, logits.device)  # labels given as an array: one explicit copy (none if there)
     return CrossEntropy.apply(logits, target if isinstance(target, Tensor) else t, reduction=reduction)
 
 

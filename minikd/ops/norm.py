@@ -120,6 +120,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}; the input {x.shape} has "
                              f"{C} channels, so it must be ({C},)")
     check_same_dtype("batch_norm", x, weight=weight, bias=bias)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and backend.device_of(raw(t)) != x.device:
+            raise RuntimeError(f"batch_norm: {name} is on {backend.device_of(raw(t))} and the input on {x.device}; "
+                               f"the running statistics are updated in place where they are: move the layer "
+                               f"(model.to(device))")
     return BatchNorm.apply(x, weight, bias, running_mean=raw(running_mean), running_var=raw(running_var),
                            training=bool(training), momentum=momentum, eps=eps)
 

@@ -63,6 +63,9 @@ class GetItem(Function):
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, index):
+        if self.xp is not np:  # index arrays go where the data is, once (not at every backward)
+            index = tuple(self.xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index) \
+                if isinstance(index, tuple) else self.xp.asarray(index) if isinstance(index, np.ndarray) else index
         self.x_shape, self.dtype, self.index = x.shape, x.dtype, index
         return x[index]
 
