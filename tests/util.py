@@ -4,6 +4,7 @@ and runs ``minikd.gradcheck`` on them. And the loader of the examples run on rea
 
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -13,10 +14,16 @@ import pytest
 import minikd as mk
 
 
-def check_grad(fn, *arrays, wrt=None, device="standin", **kwargs):
+#: the device every op test is repeated on: the stand-in (tests/standin.py) unless
+#: MINIKD_TEST_DEVICE names another (tests/gpu_check.sh sets "cuda" on a GPU machine)
+TEST_DEVICE = os.environ.get("MINIKD_TEST_DEVICE", "standin")
+
+
+def check_grad(fn, *arrays, wrt=None, device=TEST_DEVICE, **kwargs):
     """gradcheck ``fn`` on float64 copies of ``arrays``; then the same forward and backward on
-    ``device`` (the stand-in device by default, see tests/standin.py; None: skip) must give the
-    CPU's numbers, so every op test also proves that the op runs off the CPU.
+    ``device`` (the stand-in device by default, see tests/standin.py; ``MINIKD_TEST_DEVICE``
+    changes it; None: skip) must give the CPU's numbers, so every op test also proves that the
+    op runs off the CPU.
 
     ``wrt``: indices of the inputs to differentiate (default: every floating input).
     Non-float arrays (labels, masks) are passed as constant tensors.
@@ -42,7 +49,7 @@ def _outputs(out):
     return [o for o in (out if isinstance(out, (tuple, list)) else [out]) if isinstance(o, mk.Tensor)]
 
 
-def check_same_on_device(fn, arrays, wrt=None, device="standin", rtol=1e-9, atol=1e-12):
+def check_same_on_device(fn, arrays, wrt=None, device=TEST_DEVICE, rtol=1e-9, atol=1e-12):
     """``fn``'s outputs, and the gradients of a fixed random weighting of them, on ``device``
     equal the CPU's (float64)."""
     from minikd import backend
