@@ -20,8 +20,8 @@ NEEDS = re.compile(r"<!-- needs: ([\w ]+) -->")
 DOCS = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if BLOCK.search(p.read_text())]
 
 
-@pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
-def test_code_blocks_of_the_page_run(page, tmp_path, monkeypatch):
+def run_page(page, tmp_path, monkeypatch):
+    """Run every ```python block of ``page`` in order, in one namespace; name the block that fails."""
     text = page.read_text()
     needs = NEEDS.search(text)
     missing = [m for m in (needs.group(1).split() if needs else []) if importlib.util.find_spec(m) is None]
@@ -35,3 +35,15 @@ def test_code_blocks_of_the_page_run(page, tmp_path, monkeypatch):
             exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
         except Exception as e:  # say which block failed
             raise AssertionError(f"{page.name}, code block {i} failed: {e!r}\n{code}") from e
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
+def test_code_blocks_of_the_page_run(page, tmp_path, monkeypatch):
+    run_page(page, tmp_path, monkeypatch)
+
+
+def test_a_broken_block_fails_and_is_named(tmp_path, monkeypatch):
+    page = tmp_path / "broken.md"
+    page.write_text("# A page\n\n```python\nx = 1\n```\n\ntext\n\n```python\nassert x == 2, 'the docs lie'\n```\n")
+    with pytest.raises(AssertionError, match=r"broken.md, code block 1 failed: AssertionError\('the docs lie'\)"):
+        run_page(page, tmp_path, monkeypatch)
