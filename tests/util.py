@@ -1,6 +1,7 @@
 """Shared test helpers. The one gradient-check harness every op test uses (Chainer's idea):
 give it the op, NumPy inputs and which of them are differentiable; it builds float64 tensors
-and runs ``minikd.gradcheck`` on them. And the loader of the examples run on real MNIST."""
+and runs ``minikd.gradcheck`` on them, then the same op on another device (the stand-in, or a
+GPU), which must give the CPU's numbers. And the loader of the examples run on real MNIST."""
 
 import importlib.util
 import math
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 
 import minikd as mk
-
 
 #: the device every op test is repeated on: the stand-in (tests/standin.py) unless
 #: MINIKD_TEST_DEVICE names another (tests/gpu_check.sh sets "cuda" on a GPU machine)
@@ -49,6 +49,22 @@ def _outputs(out):
     return [o for o in (out if isinstance(out, (tuple, list)) else [out]) if isinstance(o, mk.Tensor)]
 
 
+def _run_on(where, what, call):
+    """``call()`` with ``where`` as the default device (so constants the test's fn makes go there
+    too); off the CPU a failure becomes an assertion that names the device and the step."""
+    from minikd import backend
+
+    previous = backend.set_default_device(where)
+    try:
+        return call()
+    except Exception as e:
+        if where == "cpu":
+            raise
+        raise AssertionError(f"on the {where} device the {what} fails: {type(e).__name__}: {e}") from e
+    finally:
+        backend.set_default_device(previous)
+
+
 def check_same_on_device(fn, arrays, wrt=None, device=TEST_DEVICE, rtol=1e-9, atol=1e-12):
     """``fn``'s outputs, and the gradients of a fixed random weighting of them, on ``device``
     equal the CPU's (float64)."""
@@ -57,32 +73,15 @@ def check_same_on_device(fn, arrays, wrt=None, device=TEST_DEVICE, rtol=1e-9, at
     results = []
     for where in ("cpu", device):
         tensors = _tensors(arrays, wrt, where)
-        previous = backend.set_default_device(where)  # constants the test's fn makes go there too
-        try:
-            outs = _outputs(fn(*tensors))
-        except Exception as e:
-            if where == "cpu":
-                raise
-            raise AssertionError(f"on the {device} device the op fails: {type(e).__name__}: {e}") from e
-        finally:
-            backend.set_default_device(previous)
+        outs = _outputs(_run_on(where, "op", lambda ts=tensors: fn(*ts)))
         rng = np.random.default_rng(0)
         loss = None
         for o in outs:
             if o.requires_grad and o.dtype.kind == "f":
-                w = mk.tensor(rng.standard_normal(o.shape), device=where)
-                term = (o * w).sum()
+                term = (o * mk.tensor(rng.standard_normal(o.shape), device=where)).sum()
                 loss = term if loss is None else loss + term
         if loss is not None:
-            try:
-                previous = backend.set_default_device(where)
-                loss.backward()
-            except Exception as e:
-                if where == "cpu":
-                    raise
-                raise AssertionError(f"on the {device} device the backward fails: {type(e).__name__}: {e}") from e
-            finally:
-                backend.set_default_device(previous)
+            _run_on(where, "backward", loss.backward)
         results.append(([backend.to_numpy(o.data) for o in outs],
                         [None if t.grad is None else backend.to_numpy(t.grad) for t in tensors]))
         for o in outs:
