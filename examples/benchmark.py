@@ -1,7 +1,7 @@
 """Speed of minikd against PyTorch on the lecture's teacher and student, measured in one run.
 
     python examples/benchmark.py [--steps 30] [--threads 2] [--repeats 1] [--models teacher,student]
-                                 [--device cpu|cuda] [--no-torch] [--json benchmark.json]
+                                 [--device cpu|cuda|cuda:N] [--no-torch] [--json benchmark.json]
 
 For each model: training throughput (forward + backward + Adam step, images/s) at batch
 64 and 128, inference throughput at batch 1 and 1000, peak resident memory of a training
@@ -21,8 +21,15 @@ times and each row reports the median, which cuts drift on a shared machine.
 The very first minikd training step (Numba compiling its kernels, or loading them from the
 on-disk cache) is timed apart from the steady state and reported as ``first_step_s``. Peak
 RSS (``VmHWM``) comes from separate workers that only run 20 training steps at batch 64 on
-the CPU. ``--device cuda`` times minikd (through CuPy) and PyTorch on the GPU instead.
-If PyTorch is not installed, or ``--no-torch`` is given, its columns say so.
+the CPU. If PyTorch is not installed, or ``--no-torch`` is given, its columns say so.
+
+``--device cuda`` (or ``cuda:N``) times minikd (through CuPy) and PyTorch on the same GPU
+instead: training at batch 64, 128 and 1024, inference at batch 1000, each step's clock read
+after waiting for the GPU's queued work (``minikd.backend.synchronize``,
+``torch.cuda.synchronize``). The ceiling is then CuPy's float32 matmul rate on 4096³; the peak
+RSS workers (host memory of CPU training) are not run. PyTorch's columns say so if its build
+has no CUDA. Only ``cpu``, ``cuda`` and ``cuda:N`` are accepted: the workers are fresh
+interpreters, where no other device is registered.
 
 Every option is checked before any worker starts (a bad one is a one-line error, exit status 2).
 """
@@ -49,6 +56,8 @@ FRAMEWORKS = ("minikd", "torch")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 WARMUP = 3
 RSS_BATCH, RSS_STEPS = 64, 20
+# (training batches, inference batches) when --train-batches / --infer-batches are not given
+BATCHES = {"cpu": ([64, 128], [1, 1000]), "cuda": ([64, 128, 1024], [1000])}
 
 
 def median_time(fn, steps, sync=lambda: None, warmup=WARMUP):
@@ -114,42 +123,58 @@ def minikd_infer(model, batch, device="cpu"):
     return run
 
 
-def matmul_gflops(n=1024, steps=10):
-    """NumPy's float32 n³ matmul rate: the practical ceiling of this CPU with these threads."""
+def matmul_gflops(n=1024, steps=10, device="cpu"):
+    """The float32 n³ matmul rate: NumPy's on the CPU (the practical ceiling of this CPU with these
+    threads), CuPy's on a GPU (n = 4096 there: a GPU needs a large product to be busy)."""
     import numpy as np
 
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    return 2 * n ** 3 / median_time(lambda: a @ a, steps)[1] / 1e9
+    if device == "cpu":
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+        return 2 * n ** 3 / median_time(lambda: a @ a, steps)[1] / 1e9
+    from minikd import backend
+
+    n = 4096
+    xp = backend.xp_for(device)
+    with backend.on(device):
+        a = xp.asarray(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
+        return 2 * n ** 3 / median_time(lambda: a @ a, steps, lambda: backend.synchronize(device))[1] / 1e9
 
 
 def minikd_worker(args):
+    import contextlib
+
     import minikd as mk
+    from minikd import backend
     from minikd.models import StudentModel, TeacherModel
     from minikd.profile import platform_info, summary
 
-    if args.device == "cuda" and not mk.cuda_available():
-        return {"error": "--device cuda: minikd finds no CUDA device (needs CuPy and an NVIDIA GPU)"}
     sync = lambda: None  # noqa: E731
-    if args.device == "cuda":
-        import cupy
-
-        sync = cupy.cuda.Device().synchronize
+    where = contextlib.nullcontext()
+    if args.device != "cpu":
+        try:
+            backend.xp_for(args.device)  # CuPy installed, the GPU there: else the backend's message
+        except RuntimeError as e:
+            return {"error": f"--device {args.device}: {e}"}
+        sync = lambda: backend.synchronize(args.device)  # noqa: E731
+        where = backend.on(args.device)  # CuPy's current device: the one the arrays are on
     make = {"teacher": TeacherModel, "student": StudentModel}[args.model]
 
     rows, first_step_s = [], None
-    for kind, batch, steps in row_plan(args):
-        mk.manual_seed(0)
-        model = make().to(args.device)
-        fn = (minikd_train_step if kind == "train" else minikd_infer)(model, batch, args.device)
-        first, median = median_time(fn, steps, sync)
-        if first_step_s is None:  # the process's very first step: Numba compile or cache load
-            first_step_s = first
-        rows.append({"kind": kind, "batch": batch, "seconds": median})
+    with where:
+        for kind, batch, steps in row_plan(args):
+            mk.manual_seed(0)
+            model = make().to(args.device)
+            fn = (minikd_train_step if kind == "train" else minikd_infer)(model, batch, args.device)
+            first, median = median_time(fn, steps, sync)
+            if first_step_s is None:  # the process's very first step: Numba (or CuPy) compile or cache load
+                first_step_s = first
+            rows.append({"kind": kind, "batch": batch, "seconds": median})
+        ceiling = matmul_gflops(device=args.device)
     # Counted after the timed rows: summary() runs a forward pass, which would compile the
     # kernels before the first step is timed.
     fwd_flops = summary(make(), (1, 28, 28), "flops").total_flops  # 2 × MACs per image
     return {"rows": rows, "first_step_s": first_step_s, "forward_flops": fwd_flops,
-            "numpy_matmul_gflops": matmul_gflops(), "platform": platform_info(args.device),
+            "matmul_gflops": ceiling, "platform": platform_info(args.device),
             "runtime": mk.runtime.settings()}
 
 
@@ -205,10 +230,14 @@ def torch_worker(args):
     torch, makers = torch_models()
     torch.set_num_threads(args.threads)
     sync = lambda: None  # noqa: E731
-    if args.device == "cuda":
+    if args.device != "cpu":
         if not torch.cuda.is_available():
             return {"unavailable": "no CUDA in this PyTorch"}
-        sync = torch.cuda.synchronize
+        index = int(args.device.partition(":")[2] or torch.cuda.current_device())
+        if index >= torch.cuda.device_count():
+            return {"unavailable": f"PyTorch sees no {args.device}"}
+        torch.cuda.set_device(index)
+        sync = lambda: torch.cuda.synchronize(index)  # noqa: E731
     rows = []
     for kind, batch, steps in row_plan(args):
         torch.manual_seed(0)
@@ -300,12 +329,13 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every framework")
     p.add_argument("--repeats", type=int, default=1, help="alternate the workers R times; report medians")
     p.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated: teacher,student")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default), cuda or cuda:N: minikd (through CuPy) and PyTorch on that GPU")
     p.add_argument("--json", default="benchmark.json", help="where the results are written")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     # Hidden: smaller batches for the test suite, and the worker entry point.
-    p.add_argument("--train-batches", type=int_list, default=[64, 128], help=argparse.SUPPRESS)
-    p.add_argument("--infer-batches", type=int_list, default=[1, 1000], help=argparse.SUPPRESS)
+    p.add_argument("--train-batches", type=int_list, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--infer-batches", type=int_list, default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     p.add_argument("--rss", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -316,6 +346,10 @@ def parse_args(argv=None):
     for option in ("steps", "repeats", "threads"):  # checked one by one: the error names the one at fault
         if getattr(args, option) < 1:
             p.error(f"--{option}: must be a positive integer; got {getattr(args, option)}")
+    kind = check_device(p, args.device)
+    train, infer = BATCHES[kind]
+    args.train_batches = args.train_batches or train
+    args.infer_batches = args.infer_batches or infer
     if not args.worker:  # the results file is written at the end: refuse a path that cannot be written now
         target = os.path.abspath(args.json)
         if os.path.isdir(target):
@@ -325,6 +359,20 @@ def parse_args(argv=None):
             p.error(f"--json {args.json}: the folder {folder} does not exist or is not writable")
     args.model = args.models[0]  # a worker measures exactly one model
     return args
+
+
+def check_device(parser, device) -> str:
+    """``"cpu"`` or ``"cuda"``, the kind of ``--device`` (``cpu``, ``cuda`` or ``cuda:N``); for a GPU,
+    CuPy must be installed (looked up, not imported: the parent imports neither minikd nor torch)."""
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if importlib.util.find_spec("cupy") is None:
+            parser.error(f"--device {device}: minikd needs CuPy on a GPU, which is not installed: "
+                         'pip install -e ".[gpu-cuda12]" (CUDA 12) or ".[gpu-cuda13]" (CUDA 13)')
+        return "cuda"
+    parser.error(f"--device: expected cpu, cuda or cuda:N; got {device!r} (each framework runs in a fresh "
+                 "interpreter, where no other device is registered)")
 
 
 def main(argv=None):
@@ -351,11 +399,12 @@ def main(argv=None):
 
     mk_runs = [res for model in args.models for res in runs[("minikd", model)]]
     torch_runs = [res for model in args.models for res in runs.get(("torch", model), [])]
-    ceiling = statistics.median(res["numpy_matmul_gflops"] for res in mk_runs)
+    ceiling = statistics.median(res["matmul_gflops"] for res in mk_runs)
+    ceiling_key = "numpy_matmul_gflops" if args.device == "cpu" else "cupy_matmul_gflops"
     results = {"platform": mk_runs[0]["platform"], "device": args.device, "threads": args.threads,
                "steps": args.steps, "repeats": args.repeats,
                "torch": torch_runs[0]["version"] if torch_runs else None,
-               "numpy_matmul_gflops": ceiling, "python": platform.python_version(),
+               ceiling_key: ceiling, "python": platform.python_version(),
                # the first repeat's: the one that may have compiled rather than loaded the cache
                "first_step_s": {model: runs[("minikd", model)][0]["first_step_s"] for model in args.models},
                "minikd_runtime": mk_runs[0].get("runtime", {}), "rows": []}
@@ -375,12 +424,14 @@ def main(argv=None):
                 "ratio": mk_med / pt_med if pt_med else None, "minikd_gflops": work * mk_med / 1e9,
                 "minikd_img_s_runs": mk_ips, "torch_img_s_runs": pt_ips})
 
-    # Peak memory: separate workers that do nothing but RSS_STEPS training steps on the CPU.
-    print("peak RSS workers ...", file=sys.stderr, flush=True)
-    for model in args.models:
-        rss = {fw: run_worker(args, fw, model, rss=True)["peak_rss_mib"] for fw in ("minikd", "torch")
-               if fw == "minikd" or not no_torch}
-        results[f"peak_rss_mib_{model}_train{RSS_BATCH}"] = rss
+    # Peak memory: separate workers that do nothing but RSS_STEPS training steps on the CPU
+    # (host memory of CPU training: not measured in a GPU run).
+    if args.device == "cpu":
+        print("peak RSS workers ...", file=sys.stderr, flush=True)
+        for model in args.models:
+            rss = {fw: run_worker(args, fw, model, rss=True)["peak_rss_mib"] for fw in ("minikd", "torch")
+                   if fw == "minikd" or not no_torch}
+            results[f"peak_rss_mib_{model}_train{RSS_BATCH}"] = rss
 
     print_report(results, args, torch_text)
     tmp = args.json + ".tmp"
@@ -391,7 +442,10 @@ def main(argv=None):
 
 
 def print_report(results, args, torch_text):
-    print(f"\n{results['platform'].get('processor', '?')}, {args.device}, {args.threads} threads, "
+    where = results["platform"].get("processor", "?")
+    if "gpu" in results["platform"]:
+        where = f"{results['platform']['gpu']} ({results['platform'].get('backend', 'cupy')}), host {where}"
+    print(f"\n{where}, {args.device}, {args.threads} threads, "
           f"PyTorch {results['torch'] or torch_text}, median of {args.steps} steps"
           + (f", median of {args.repeats} alternating runs" if args.repeats > 1 else "") + "\n")
     print("| model | kind | batch | minikd img/s | PyTorch img/s | minikd/PyTorch | minikd GFLOP/s |")
@@ -406,15 +460,21 @@ def print_report(results, args, torch_text):
     for model, seconds in results["first_step_s"].items():
         print(f"minikd first step, {model} ({what}): {seconds:.2f} s")
     for model in args.models:
-        rss = results[f"peak_rss_mib_{model}_train{RSS_BATCH}"]
+        rss = results.get(f"peak_rss_mib_{model}_train{RSS_BATCH}")
+        if rss is None:  # a GPU run
+            continue
         line = f"peak RSS, {model} training at batch {RSS_BATCH}: minikd {rss['minikd']:.0f} MiB"
         if "torch" in rss:
             line += f", PyTorch {rss['torch']:.0f} MiB  ratio {rss['minikd'] / rss['torch']:.2f}"
         else:
             line += f", PyTorch {torch_text}"
         print(line)
-    print(f"NumPy float32 matmul 1024³: {results['numpy_matmul_gflops']:.0f} GFLOP/s "
-          f"(this CPU's practical ceiling, {args.threads} threads, in a minikd worker)")
+    if args.device == "cpu":
+        print(f"NumPy float32 matmul 1024³: {results['numpy_matmul_gflops']:.0f} GFLOP/s "
+              f"(this CPU's practical ceiling, {args.threads} threads, in a minikd worker)")
+    else:
+        print(f"CuPy float32 matmul 4096³: {results['cupy_matmul_gflops']:,.0f} GFLOP/s (the GPU's practical "
+              f"ceiling for these kernels, in a minikd worker); peak RSS: measured by the CPU benchmark only")
     settings = results.get("minikd_runtime", {})
     if settings:  # minikd/runtime.py: every process setting minikd made in its workers
         print("minikd process settings: " + "; ".join(f"{k}: {'on' if v is True else 'off' if v is False else v}"

@@ -9,6 +9,12 @@ loading data, before training): a bad one ends the program through ``parser.erro
 line naming the option, exit status 2, never a traceback — with the sentence of the shared
 validators in :mod:`minikd.checks`. :func:`run_cli` runs an example's ``main`` so that a
 closed pipe (``... | head``) ends it quietly.
+
+**Devices.** ``--device`` (:data:`DEVICE_HELP`, checked by :func:`device_option`) says where the
+models train and run. The data stay on the host as NumPy arrays; each minibatch goes to the
+device once, when a loader makes it (``DataLoader(..., device=...)``, :class:`IndexedLoader`).
+Models are moved with ``model.to(device)`` before their optimizer is built; :func:`evaluate`,
+:func:`train_ce` and the loaders of these helpers follow the model (:func:`model_device`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 import minikd as mk
+from minikd import backend, kd, optim
 from minikd import functional as F
-from minikd import kd, optim
 from minikd.checks import check_int, check_number
 from minikd.data import DataLoader, load_mnist
 from minikd.data.mnist import missing_files, mnist_dir
@@ -37,6 +43,25 @@ from minikd.random import get_rng
 
 DATA_DIR_HELP = ("a folder that holds the four MNIST .gz files (an error if it lacks any); without it: "
                  "$MINIKD_DATA, else ~/.cache/minikd/mnist, downloaded there if missing")
+
+
+DEVICE_HELP = ("where the models train and run: cpu (the default), cuda or cuda:N (an NVIDIA GPU through CuPy: "
+               "the gpu-cuda12 or gpu-cuda13 extra); the data stay on the host and go to the device a minibatch "
+               "at a time")
+
+
+def device_option(device, op: str = "--device") -> str:
+    """The canonical name of a ``--device`` value (``"cuda"`` → ``"cuda:0"``): ``cpu``, ``cuda``,
+    ``cuda:N`` or a registered device (:func:`minikd.backend.check_device`). A CUDA device must
+    exist now — CuPy installed, the GPU there — so that a run that cannot use it stops before
+    any work, with the backend's message (which names the extra to install). ValueError otherwise."""
+    try:
+        name = backend.check_device(device)
+        if name.startswith("cuda"):
+            backend.xp_for(name)  # raises when CuPy or the GPU is missing
+    except (ValueError, RuntimeError) as e:
+        raise ValueError(f"{op}: {e}") from None
+    return name
 
 
 def check(parser: argparse.ArgumentParser, validator, *args, **kwargs):
@@ -187,13 +212,19 @@ def load_mnist_data(data_dir=None):
 # --------------------------------------------------------------------------- training and evaluation
 
 
+def model_device(model) -> str:
+    """The device of ``model``'s parameters (``"cpu"`` for a model without any)."""
+    return next((p.device for p in model.parameters()), "cpu")
+
+
 def evaluate(model, x, y, batch_size: int = 1000) -> float:
-    """Test accuracy in eval mode, without a graph; the model's train/eval mode is restored."""
+    """Test accuracy in eval mode, without a graph, on the model's device (host arrays ``x``, ``y``
+    go there a batch at a time); the model's train/eval mode is restored."""
     was_training = model.training
     model.eval()
     correct = 0
     with mk.no_grad():
-        for xb, yb in DataLoader(x, y, batch_size):
+        for xb, yb in DataLoader(x, y, batch_size, device=model_device(model)):
             correct += int((model(xb).numpy().argmax(axis=1) == yb.numpy()).sum())
     model.train(was_training)
     return correct / len(y)
@@ -242,6 +273,11 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
     Returns the history, one dict per epoch (``epoch``, ``train_loss``, ``train_acc`` — means
     over the epoch's minibatches, weighted by their size — and ``test_acc`` with ``test``),
     and the seconds spent training (evaluation excluded).
+
+    The model, its optimizer and the loader's batches are on one device (``model.to(device)``
+    before the optimizer is built; a loader with ``device=``). Off the CPU, reading a loss or an
+    accuracy is a wait for the device: without a progress bar the epoch's per-batch losses and
+    hits stay on the device and are read once, at its end (the same sums, in the same order).
     """
     model.train()
     history, seconds = [], 0.0
@@ -249,7 +285,7 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
         batches = loader(epoch) if callable(loader) else loader
         desc = (f"{name} " if name else "") + f"epoch {epoch}/{epochs}"
         bar = tqdm(batches, desc=desc, leave=False, disable=not progress)
-        total_loss, correct, seen = 0.0, 0, 0
+        tally = _Tally()
         start = time.perf_counter()
         for batch in bar:
             loss, logits = loss_fn(model, *batch)
@@ -259,11 +295,10 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
             opt.step()
             if schedule is not None:
                 schedule.step()
-            n = len(y)
-            total_loss += loss.item() * n
-            correct += int((logits.numpy().argmax(axis=1) == y.numpy()).sum())
-            seen += n
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", refresh=False)
+            tally.add(loss, logits, y)
+            if progress:  # the bar's running numbers: read now (off the CPU, a wait for the device each step)
+                bar.set_postfix(loss=f"{tally.loss:.4f}", acc=f"{100 * tally.acc:.2f}%", refresh=False)
+        total_loss, correct, seen = tally.read()  # the epoch's last wait for the device: inside the timing
         seconds += time.perf_counter() - start
         row = {"epoch": epoch, "train_loss": total_loss / seen, "train_acc": correct / seen}
         if test is not None:
@@ -276,35 +311,69 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
     return history, seconds
 
 
+class _Tally:
+    """The running training loss and accuracy of an epoch, read from the device only when asked."""
+
+    def __init__(self):
+        self.pending = []  # (loss, hits, n) of batches not read yet: device values
+        self.total_loss, self.correct, self.seen = 0.0, 0, 0
+
+    def add(self, loss, logits, y):
+        self.pending.append((loss.detach(), logits.argmax(axis=1) == y, len(y)))
+
+    def read(self):
+        for loss, hits, n in self.pending:  # in batch order: the sums of a batch-by-batch reading
+            self.total_loss += loss.item() * n
+            self.correct += int(hits.numpy().sum())
+            self.seen += n
+        self.pending = []
+        return self.total_loss, self.correct, self.seen
+
+    @property
+    def loss(self):
+        total, _, seen = self.read()
+        return total / seen
+
+    @property
+    def acc(self):
+        _, correct, seen = self.read()
+        return correct / seen
+
+
 class IndexedLoader:
     """Minibatches ``(x, y, i)``: exactly the batches, in the same order, of
     ``DataLoader(x, y, batch_size, shuffle=True, seed=seed)``, plus ``i``, the indices (a NumPy
     array) of the batch's images in ``x``. With them a loss looks up what was computed once for
     the whole training set — a frozen teacher's logits and features — instead of running the
-    teacher on every batch of every epoch (its outputs are the same each time: eval mode, no graph)."""
+    teacher on every batch of every epoch (its outputs are the same each time: eval mode, no graph).
 
-    def __init__(self, x, y, batch_size: int, seed: int):
+    ``x`` and ``y`` go to ``device`` a batch at a time; ``i`` stays on the host (it indexes host arrays)."""
+
+    def __init__(self, x, y, batch_size: int, seed: int, device: str = "cpu"):
         self.batches = DataLoader(x, np.arange(len(x)), batch_size, shuffle=True, seed=seed)  # the same draws
         self.y = np.asarray(y)
+        self.device = device
 
     def __len__(self):
         return len(self.batches)
 
     def __iter__(self):
-        for x, index in self.batches:
+        for x, index in self.batches:  # made on the host, then uploaded once
             i = index.numpy()
-            yield x, mk.tensor(self.y[i]), i
+            yield x.to(self.device), mk.tensor(self.y[i], device=self.device), i
 
 
 def train_ce(model, x, y, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress=True,
              name: str = "model"):
     """The lecture's training from scratch: Adam, cross-entropy, ``epochs`` passes over (x, y),
-    shuffled with the seed ``seed + epoch − 1`` in each. Returns the model.
+    shuffled with the seed ``seed + epoch − 1`` in each, on the model's device. Returns the model.
 
     (The hands-on draws every epoch's order from one seeded loader instead; each example keeps
     the order it has always used, so its numbers for a given seed stay the same.)"""
     opt = optim.Adam(model.parameters(), lr=lr)
-    fit(model, opt, ce_step, lambda epoch: DataLoader(x, y, batch_size, shuffle=True, seed=seed + epoch - 1),
+    device = model_device(model)
+    fit(model, opt, ce_step, lambda epoch: DataLoader(x, y, batch_size, shuffle=True, seed=seed + epoch - 1,
+                                                      device=device),
         epochs, name, progress=progress)
     return model
 

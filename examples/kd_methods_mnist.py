@@ -57,6 +57,9 @@ verification with error bars), ``adadistill_alpha.png`` (α′ over the training
 the slide) and, with ``--qud-ablation``, ``qud_ablation.png``. Every option is checked before
 any work: a bad one is a one-line error, exit status 2. ``--quick``: 2,000 training and 1,000
 test images, one epoch, one seed — it shows the code runs; its numbers mean nothing.
+``--device cuda`` trains and evaluates every network on a GPU: the data and the frozen teachers'
+precomputed outputs stay on the host, and each minibatch (with its rows of those outputs) is
+uploaded once; AdaDistill's centre update is a loop over the batch's samples, slow on a GPU.
 """
 
 from __future__ import annotations
@@ -69,14 +72,17 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    DEVICE_HELP,
     IndexedLoader,
     check,
     check_data_dir,
     check_writable_dir,
+    device_option,
     evaluate,
     fit,
     format_seconds,
     load_mnist_data,
+    model_device,
     parse_int_list,
     run_cli,
     save_figure,
@@ -227,12 +233,13 @@ def count_parameters(model) -> int:
 
 
 def frozen_outputs(model, x, batch_size=1000):
-    """A frozen network's logits and penultimate features on all of ``x``, as NumPy arrays."""
+    """A frozen network's logits and penultimate features on all of ``x``, as NumPy arrays (on the host)."""
     model.eval()
     logits, features = [], []
+    device = model_device(model)
     with mk.no_grad():
         for a in range(0, len(x), batch_size):
-            z, f = model(mk.tensor(x[a:a + batch_size]), return_features=True)
+            z, f = model(mk.tensor(x[a:a + batch_size], device=device), return_features=True)
             logits.append(z.numpy())
             features.append(f.numpy())
     return np.concatenate(logits), np.concatenate(features)
@@ -302,10 +309,12 @@ def make_adadistill_step(t_feats, lam, alphas):
     def step(model, x, y, i):
         _, e = model(x, return_features=True)
         W, labels = model.head.W, y.numpy()
-        alpha = kd.adadistill_alpha(e, t_unit[i], W.data[labels])   # α′ (a constant)
-        kd.distill_centres(W, labels, t_unit[i], alpha)
-        alphas.append((float(alpha.numpy().mean()), float(kd.adadistill_alpha(e, t_unit[i]).numpy().mean())))
-        loss = F.cross_entropy(model.head.margin(e, y), y) * (1 - lam) + F.mse_loss(e, mk.tensor(t_feats[i])) * lam
+        t = mk.tensor(t_unit[i], device=x.device)                   # the batch's rows, uploaded once
+        alpha = kd.adadistill_alpha(e, t, W.data[labels])           # α′ (a constant)
+        kd.distill_centres(W, labels, t, alpha)
+        alphas.append((float(alpha.numpy().mean()), float(kd.adadistill_alpha(e, t).numpy().mean())))
+        target = mk.tensor(t_feats[i], device=x.device)
+        loss = F.cross_entropy(model.head.margin(e, y), y) * (1 - lam) + F.mse_loss(e, target) * lam
         with mk.no_grad():
             logits = model.head(e)      # no margin: what the test uses, for the progress bar
         return loss, logits
@@ -325,8 +334,9 @@ def make_qud_step(t_feats, queue, tau):
     are not used by the loss (only by the progress bar's accuracy)."""
     def step(model, x, y, i):
         _, e = model(x, return_features=True)
-        loss = kd.qud_loss(e, t_feats[i], queue.embeddings, tau=tau)
-        queue.push(t_feats[i])
+        f_t = mk.tensor(t_feats[i], device=x.device)                # uploaded once: the positives, then the queue
+        loss = kd.qud_loss(e, f_t, queue.embeddings, tau=tau)
+        queue.push(f_t)
         with mk.no_grad():
             logits = model.head(e)
         return loss, logits
@@ -340,7 +350,7 @@ class Seed:
     builds on) once, measures it, and adds its rows to ``rows``."""
 
     def __init__(self, seed, data, args):
-        self.seed, self.args = seed, args
+        self.seed, self.args, self.device = seed, args, args.device
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.pairs = make_pairs(self.y_test, n_pairs=6000, seed=0)
         self.rows, self.models, self.done = {}, {}, set()
@@ -353,7 +363,7 @@ class Seed:
     # ------------------------------------------------------------------ helpers
     def loader(self):
         """The same batches, in the same order, for every run of this seed."""
-        return IndexedLoader(self.x_train, self.y_train, self.args.batch_size, seed=self.seed)
+        return IndexedLoader(self.x_train, self.y_train, self.args.batch_size, seed=self.seed, device=self.device)
 
     def train(self, name, model, step, params=None, loader=None, on_epoch_end=None):
         opt = optim.Adam(list(params) if params is not None else model.parameters(), lr=self.args.lr)
@@ -363,7 +373,11 @@ class Seed:
 
     def new(self, cls=StudentModel, *sizes):
         mk.manual_seed(self.seed)       # every student of a kind starts from the same weights
-        return cls(*sizes)
+        return cls(*sizes).to(self.device)     # on the device before any optimizer is built
+
+    def on_device(self, embed):
+        """An embedding function for :mod:`minikd.verification`, which hands it host tensors."""
+        return lambda x: embed(x.to(self.device))
 
     def outputs(self, key, model):
         """A frozen model's (logits, features) on the training set, computed once and timed."""
@@ -424,10 +438,11 @@ class Seed:
     def run_fkd(self):
         teacher = self.teacher()
         student = self.new()
-        adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim)     # g(·): 64 → 128
+        adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim).to(self.device)   # g(·): 64 → 128
         seconds = self.train("fkd", student, make_fkd_step(self.t_feats, adapter, self.args.lam),
                              params=[*student.parameters(), *adapter.parameters()])
 
+        @self.on_device
         def adapted(x):                 # e = g(F_S): the embedding feature KD trains
             return adapter(student(x, return_features=True)[1])
         self.measure("fkd", student, seconds, embed=adapted, teacher_alignment=self.alignment(adapted),
@@ -441,13 +456,14 @@ class Seed:
 
     def run_dml(self):
         mk.manual_seed(self.seed)
-        peers = Peers(StudentModel(), StudentModel())   # peer 1 starts as the student alone does; peer 2 elsewhere
+        # peer 1 starts as the student alone does; peer 2 elsewhere
+        peers = Peers(StudentModel(), StudentModel()).to(self.device)
         seconds = self.train("dml", peers, dml_step)
         self.measure("dml_peer1", peers.peer1, seconds, trained_with="dml_peer2")
         self.measure("dml_peer2", peers.peer2, seconds, trained_with="dml_peer1")
 
     def run_byot(self):
-        model = SelfDistilledStudent(self.new())
+        model = SelfDistilledStudent(self.new()).to(self.device)
         seconds = self.train("byot", model, make_byot_step(self.args.T, self.args.lam))
         exits = [evaluate(_Exit(model, k), self.x_test, self.y_test) for k in range(3)]
         self.measure("byot", model.student, seconds, exit_test_acc=exits,
@@ -481,7 +497,7 @@ class Seed:
             if e == len(self.checkpoints):
                 stage_logits.append(self.t_logits)       # the last checkpoint is the teacher itself
                 continue
-            checkpoint = TeacherModel()
+            checkpoint = TeacherModel().to(self.device)
             checkpoint.load_state_dict(state)
             stage_logits.append(self.outputs(f"teacher_epoch{e}", checkpoint)[0])
         stage = {"epoch": 1}
@@ -496,7 +512,9 @@ class Seed:
 
     def margin_student(self, learned):
         teacher = self.teacher()
-        return EmbeddingStudent(self.new(), teacher.feature_dim, CosineHead(teacher.feature_dim, learned=learned))
+        student = self.new()            # drawn first, then the head: the order of the seeded draws
+        head = CosineHead(teacher.feature_dim, learned=learned)
+        return EmbeddingStudent(student, teacher.feature_dim, head).to(self.device)
 
     def run_adadistill(self, mse=True):
         """AdaDistill with the MSE feature term (weight λ), or (``mse=False``) with the paper's loss alone."""
@@ -518,14 +536,15 @@ class Seed:
     def qud_student(self):
         teacher = self.teacher()
         r = np.linalg.norm(self.t_feats, axis=1).mean()     # no labels needed for it
-        return EmbeddingStudent(self.new(), teacher.feature_dim, TeacherHead(teacher.fc2, r))
+        return EmbeddingStudent(self.new(), teacher.feature_dim, TeacherHead(teacher.fc2, r)).to(self.device)
 
     def train_qud(self, name, tau, n):
         model = self.qud_student()
         queue = kd.EmbeddingQueue(n, self.t_feats.shape[1])
         # the queue starts full: teacher embeddings of n random training images (no labels)
         rng = np.random.default_rng(self.seed)
-        queue.push(self.t_feats[rng.choice(len(self.t_feats), n, replace=n > len(self.t_feats))])
+        start = self.t_feats[rng.choice(len(self.t_feats), n, replace=n > len(self.t_feats))]
+        queue.push(mk.tensor(start, device=self.device))     # the queue lives where the embeddings are
         body = [p for pname, p in model.named_parameters() if not pname.startswith("head.")]
         seconds = self.train(name, model, make_qud_step(self.t_feats, queue, tau), params=body)
         return model, seconds
@@ -556,7 +575,8 @@ class Seed:
 
     def embedding_extras(self, model):
         """For an :class:`EmbeddingStudent`: the verification of its 64-d F_S too, and its alignment."""
-        return {"verification_64d": evaluate_embeddings(model.features, self.x_test, self.y_test, self.pairs),
+        features = self.on_device(model.features)
+        return {"verification_64d": evaluate_embeddings(features, self.x_test, self.y_test, self.pairs),
                 "teacher_alignment": self.alignment(model)}
 
 
@@ -757,6 +777,7 @@ def parse_args(argv=None):
                    help="also QUD with τ ∈ {0.05, 0.1, 0.2, 0.4} (n = 1024) and n ∈ {256, 1024, 4096} (τ = 0.1), "
                         "on the first seed")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--out", default="runs/kd_methods", help="folder for results.json and the PNGs")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one epoch, one seed")
@@ -768,6 +789,7 @@ def parse_args(argv=None):
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
     ok(check_temperature, args.T, "--T")
     ok(check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
+    args.device = ok(device_option, args.device)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS + EXTRA_METHODS]
     if unknown:
@@ -790,7 +812,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s) for every network, batch {args.batch_size}, Adam lr {args.lr}, "
           f"T = {args.T}, λ = {args.lam}, seeds {args.seeds}, methods {','.join(args.methods)}"
-          + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else ""))
+          + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else "")
+          + (f", on {args.device}" if args.device != "cpu" else ""))
 
     wall = time.perf_counter()
     raw = load_mnist_data(args.data_dir)

@@ -20,10 +20,11 @@ run (``<run>_seed<s>.npz``; pass a saved teacher back with ``--teacher PATH`` to
 training), ``results.json``, and three pictures — ``curves.png`` (training curves),
 ``soft_labels.png`` (the teacher's and the student's probabilities for one test digit at
 T = 1 and T = 3: the slide's "Softened" column) and ``accuracy_vs_params.png``.
-``--seeds 0,1,2`` repeats everything per seed and reports mean ± std.
+``--seeds 0,1,2`` repeats everything per seed and reports mean ± std. ``--device cuda`` trains
+and evaluates on a GPU (the data stay on the host; each minibatch is uploaded once).
 
 Every option is checked before any work (T a positive finite number, λ in [0, 1], epochs,
-batch size, lr, seeds, the data folder, the teacher checkpoint): a bad one is a one-line
+batch size, lr, seeds, the device, the data folder, the teacher checkpoint): a bad one is a one-line
 error with exit status 2. ``--quick`` is a smoke run: its accuracies are printed without the
 lecture's numbers beside them, since 2,000 images and one epoch are not the lecture's run.
 """
@@ -38,17 +39,20 @@ import numpy as np
 import plots
 from common import (
     DATA_DIR_HELP,
+    DEVICE_HELP,
     ce_step,
     check,
     check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
+    device_option,
     evaluate,
     fit,
     format_seconds,
     load_mnist_data,
     make_kd_step,
+    model_device,
     parse_int_list,
     run_cli,
     write_json,
@@ -105,7 +109,7 @@ def train(name, model, step, data, args, extra_params=()):
     ``args.epochs`` with :func:`common.fit`; return the history (one entry per epoch, with the test
     accuracy) and the seconds spent training (evaluation excluded)."""
     x_train, y_train, x_test, y_test = data
-    loader = DataLoader(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
+    loader = DataLoader(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed, device=args.device)
     opt = optim.Adam(list(model.parameters()) + list(extra_params), lr=args.lr)
     return fit(model, opt, step, loader, args.epochs, name=f"{name:>7}", test=(x_test, y_test),
                progress=args.progress)
@@ -124,7 +128,7 @@ def run_seed(seed, data, args, out: Path) -> dict:
     teacher = None
     if args.teacher or "teacher" in args.runs:
         mk.manual_seed(seed)
-        teacher = TeacherModel()
+        teacher = TeacherModel().to(args.device)  # on its device before its optimizer is built
         if args.teacher:
             teacher.load_state_dict(mk.load(args.teacher))
             history, seconds = [], 0.0
@@ -140,14 +144,14 @@ def run_seed(seed, data, args, out: Path) -> dict:
         if name not in args.runs:
             continue
         mk.manual_seed(seed)      # the same initial student in every run
-        student = StudentModel()
+        student = StudentModel().to(args.device)
         extra = ()
         if name == "student":
             step = ce_step
         elif name == "kd":
             step = make_kd_step(teacher, args.T, args.lam)
         else:
-            adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim)  # g(·): 64 → 128
+            adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim).to(args.device)  # g(·): 64 → 128
             step, extra = make_fkd_step(teacher, adapter, args.lam), adapter.parameters()
         history, seconds = train(name, student, step, data, args, extra)
         mk.save(student.state_dict(), out / f"{name}_seed{seed}.npz")
@@ -245,12 +249,13 @@ def plot_soft_labels(teacher, student, x_test, y_test, path: Path, T: float, stu
     n = min(SOFT_LABEL_POOL, len(x_test))
     teacher.eval()
     student.eval()
+    device = model_device(teacher)
     with mk.no_grad():
-        teacher_logits = teacher(mk.tensor(x_test[:n])).numpy()
+        teacher_logits = teacher(mk.tensor(x_test[:n], device=device)).numpy()
     i = choose_digit(teacher_logits, y_test[:n], T)
     student_run = next((k for k, v in TITLES.items() if v == student_label), "kd")  # its colour
     with mk.no_grad():
-        x = mk.tensor(x_test[i:i + 1])
+        x = mk.tensor(x_test[i:i + 1], device=device)
         logits = {"teacher": teacher(x).numpy(), student_label: student(x).numpy()}
     label = int(y_test[i])
 
@@ -364,6 +369,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--out", default="runs/teacher_student", help="folder for checkpoints, results.json, PNGs")
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
     p.add_argument("--teacher", default=None, help="a saved teacher (.npz) to reuse instead of training one")
@@ -375,6 +381,7 @@ def parse_args(argv=None):
     check_training_options(p, args)
     check(p, check_temperature, args.T, "--T")
     check(p, check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
+    args.device = check(p, device_option, args.device)
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     unknown = sorted(set(args.runs) - set(RUNS))
     if unknown:
@@ -398,7 +405,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s), batch {args.batch_size}, Adam lr {args.lr}, T = {args.T}, "
-          f"λ = {args.lam}, seeds {args.seeds}, runs {args.runs}" + (" (quick: a subset)" if args.quick else ""))
+          f"λ = {args.lam}, seeds {args.seeds}, runs {args.runs}" + (" (quick: a subset)" if args.quick else "")
+          + (f", on {args.device}" if args.device != "cpu" else ""))
     for name, model in (("teacher", TeacherModel()), ("student", StudentModel())):
         c = complexity(model)
         print(f"{name}: {c['params']:,} parameters, {c['macs']:,} MACs per image")

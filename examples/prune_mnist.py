@@ -18,7 +18,10 @@ the test accuracy, fine-tunes briefly, and measures it again:
   each followed by a short fine-tuning) at the same final sparsity.
 
 The final classifier (fc2) is never pruned. Outputs in ``--out`` (default ``runs/prune``):
-``results.json``, ``accuracy_vs_sparsity.png`` and ``accuracy_vs_latency.png``.
+``results.json``, ``accuracy_vs_sparsity.png`` and ``accuracy_vs_latency.png``. With
+``--device cuda`` everything — training, pruning, fine-tuning, compacting, the timed
+inference — runs on the GPU (the data stay on the host; each minibatch is uploaded once), so
+the latencies are the GPU's.
 
 Every option is checked before any work (a bad one is a one-line error, exit status 2).
 """
@@ -33,12 +36,14 @@ from pathlib import Path
 import plots
 from common import (
     DATA_DIR_HELP,
+    DEVICE_HELP,
     ce_step,
     check,
     check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
+    device_option,
     evaluate,
     fit,
     format_seconds,
@@ -67,19 +72,21 @@ def finetune(model, x, y, args, images=None):
     (masks keep pruned weights at 0)."""
     n = args.finetune_images if images is None else images
     opt = optim.Adam(model.parameters(), lr=args.lr / 10)
-    loader = DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed)
+    loader = DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed, device=args.device)
     fit(model, opt, ce_step, loader, progress=False)
 
 
 def train_teacher(x, y, args):
     """The lecture's teacher training: Adam 1e-3, cross-entropy, ``args.epochs`` epochs."""
     mk.manual_seed(args.seed)
-    return train_ce(TeacherModel(), x, y, args.epochs, args.batch_size, args.lr, args.seed, args.progress, "teacher")
+    return train_ce(TeacherModel().to(args.device), x, y, args.epochs, args.batch_size, args.lr, args.seed,
+                    args.progress, "teacher")
 
 
 def gradient_scores(model, x, y, args):
     """Molchanov's criterion: |w · ∂L/∂w| summed over a few minibatches of training data."""
-    batches = list(DataLoader(x[:args.batch_size * 20], y[:args.batch_size * 20], args.batch_size))
+    batches = list(DataLoader(x[:args.batch_size * 20], y[:args.batch_size * 20], args.batch_size,
+                              device=args.device))
     return prune.accumulate_gradients(model, batches, F.cross_entropy, n_batches=len(batches))
 
 
@@ -223,6 +230,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz",
                    help="a saved TeacherModel (.npz); trained here if the file does not exist")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP + "; the latencies are measured there")
     p.add_argument("--out", default="runs/prune")
     p.add_argument("--epochs", type=int, default=5, help="teacher training epochs, if it must be trained")
     p.add_argument("--batch-size", type=int, default=64)
@@ -239,6 +247,7 @@ def parse_args(argv=None):
     check(p, check_int, args.finetune_images, "--finetune-images", "the number of fine-tuning images", low=1)
     check(p, check_int, args.latency_batch, "--latency-batch", "the latency batch size", low=1)
     check(p, check_int, args.latency_repeats, "--latency-repeats", "the number of latency repeats", low=1)
+    args.device = check(p, device_option, args.device)
     check_checkpoint(p, args.teacher, "--teacher", TeacherModel, must_exist=False)
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
@@ -263,7 +272,7 @@ def main(argv=None):
 
     start = time.perf_counter()
     if Path(args.teacher).is_file():
-        teacher = TeacherModel()
+        teacher = TeacherModel().to(args.device)
         teacher.load_state_dict(mk.load(args.teacher))
         print(f"teacher: loaded {args.teacher}")
     else:

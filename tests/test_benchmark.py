@@ -24,3 +24,28 @@ def test_benchmark_runs_and_writes_json(tmp_path):
     assert results["first_step_s"]["student"] > 0
     assert results["peak_rss_mib_student_train64"]["minikd"] > 0
     assert results["torch"] is None
+
+
+def test_gpu_plan_and_report_without_a_gpu(monkeypatch, tmp_path, capsys):
+    """--device cuda:N: training at 64, 128 and 1024, inference at 1000, no peak-RSS rows, the CuPy
+    ceiling; the CPU defaults stay as they were. (Pretending CuPy is installed: no GPU needed.)"""
+    from tests.util import load_example
+
+    bench = load_example("benchmark")
+    json_path = str(tmp_path / "b.json")
+    cpu = bench.parse_args(["--json", json_path])
+    assert (cpu.train_batches, cpu.infer_batches) == ([64, 128], [1, 1000])
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: object())
+    args = bench.parse_args(["--device", "cuda:1", "--steps", "5", "--models", "student", "--json", json_path])
+    assert args.device == "cuda:1"
+    assert bench.row_plan(args) == [("train", 64, 5), ("train", 128, 5), ("train", 1024, 5), ("infer", 1000, 5)]
+    rows = [{"model": "student", "kind": k, "batch": b, "minikd_img_s": 2000.0, "torch_img_s": 4000.0, "ratio": 0.5,
+             "minikd_gflops": 13.0} for k, b, _ in bench.row_plan(args)]
+    results = {"platform": {"processor": "some CPU", "gpu": "Some GPU", "backend": "cupy 13"}, "torch": "2.x",
+               "rows": rows, "first_step_s": {"student": 1.5}, "cupy_matmul_gflops": 50000.0}
+    bench.print_report(results, args, None)
+    out = capsys.readouterr().out
+    assert out.startswith("\nSome GPU (cupy 13), host some CPU, cuda:1")
+    assert "| student | train | 1024 | 2,000 | 4,000 | 0.50× | 13.0 |" in out
+    assert "CuPy kernel compile or cache load" in out and "CuPy float32 matmul 4096³: 50,000 GFLOP/s" in out
+    assert "peak RSS, " not in out

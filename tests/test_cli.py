@@ -9,6 +9,7 @@ came first. A closed pipe on stdout ends a program quietly; ``--data-dir`` is ne
 replaced by another folder; the data folder read is printed.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -58,7 +59,12 @@ BAD = [  # (command line, what the one error line must name)
     ((QUANT, "--calibration-batches", "0"), "--calibration-batches: the number of calibration batches must be "
                                             "positive; got 0"),
     ((MLP, "--batch-size", "-64"), "--batch-size: the batch size must be positive; got -64"),
+    ((TS, "--device", "gpu"), "--device: unknown device 'gpu'; expected 'cpu', 'cuda' or 'cuda:N'"),
+    ((PRUNE, "--device", "cuda:x"), "--device: unknown device 'cuda:x'; expected 'cpu', 'cuda' or 'cuda:N'"),
+    ((QUANT, "--device", "standin"), "--device: unknown device 'standin'"),  # registered in the tests only
     ((BENCH, "--steps", "0"), "--steps: must be a positive integer; got 0"),
+    ((BENCH, "--device", "standin"), "--device: expected cpu, cuda or cuda:N; got 'standin' (each framework runs "
+                                     "in a fresh interpreter"),
     ((BENCH, "--json", "{empty}/no/such/folder/b.json"), "--json {empty}/no/such/folder/b.json: the folder"),
     ((*PROFILE, "--model", "nosuch:thing"), "--model nosuch:thing: cannot import the module 'nosuch'"),
     ((*PROFILE, "--input-shape", "1,28"), "--input-shape 1,28: minikd.models:TeacherModel cannot run on an input "
@@ -83,6 +89,16 @@ def test_a_bad_argument_is_one_error_line_and_status_2_before_any_work(no_data, 
     assert out.stdout == ""  # nothing was printed, so nothing was profiled, loaded or trained
     assert "downloading" not in out.stderr and "MNIST files missing" not in out.stderr  # no data was looked for
     assert os.listdir(empty) == [] and not (no_data / "home" / ".cache").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
+@pytest.mark.parametrize("script", [TS, PRUNE, QUANT, "examples/kd_methods_mnist.py", BENCH])
+def test_a_gpu_without_cupy_is_refused_before_any_work_naming_the_extra(no_data, script):
+    out = run([script, "--device", "cuda"], no_data)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stdout == ""
+    last = out.stderr.strip().splitlines()[-1]
+    assert "error: --device" in last and "CuPy" in last and '".[gpu-cuda12]"' in last and "gpu-cuda13" in last, last
+    assert os.listdir(no_data / "empty_data") == []
 
 
 def test_without_the_bad_argument_the_same_environment_fails_at_the_data_instead(no_data):

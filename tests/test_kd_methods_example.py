@@ -31,18 +31,27 @@ def run(args, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
-@pytest.mark.slow
-@needs_mnist
-def test_quick_run_of_every_method_writes_every_row(tmp_path):
+@pytest.fixture(scope="module")
+def quick_cpu(tmp_path_factory):
+    """The smoke run of every method and the QUD ablation on the CPU, shared by the tests of this
+    module: (folder, the finished process, report)."""
     # One thread each for Numba and BLAS: on a shared 2-core machine a second busy process makes
     # two-thread kernels wait on each other (measured 15-60x slower); the smoke run takes ≈ 15 s.
+    tmp_path = tmp_path_factory.mktemp("quick_cpu")
     methods = "student,kd,fkd,rkd,dml,byot,ban,ta,pocketnet,adadistill,arcface,qud,adadistill_nomse"
     out = run(["--quick", "--methods", methods, "--qud-ablation", "--out", str(tmp_path), "--no-progress"],
               env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    report = json.loads((tmp_path / "results.json").read_text()) if out.returncode == 0 else None
+    return tmp_path, out, report
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_run_of_every_method_writes_every_row(quick_cpu):
+    tmp_path, out, report = quick_cpu
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
 
-    report = json.loads((tmp_path / "results.json").read_text())
     assert report["smoke_run"] is True and report["settings"]["epochs"] == 1 and report["settings"]["seeds"] == [0]
     assert set(report["summary"]) == ROWS
     for name, row in report["summary"].items():
@@ -67,6 +76,27 @@ def test_quick_run_of_every_method_writes_every_row(tmp_path):
         data = (tmp_path / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, png
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_run_on_the_stand_in_device_gives_the_cpus_numbers(quick_cpu, tmp_path):
+    """A few methods — the frozen teacher's outputs looked up per batch (logit and feature KD),
+    verification through an adapter, AdaDistill's centres, QUD's queue — on the stand-in device,
+    which refuses every implicit copy to the host: their accuracies are the CPU run's (each method
+    starts from the seed alone, so a subset reproduces the full run's rows) to float32 noise."""
+    _, out, cpu = quick_cpu
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = load_example("kd_methods_mnist").main(["--quick", "--methods", "kd,fkd,adadistill,qud", "--device",
+                                                    "standin", "--out", str(tmp_path), "--no-progress"])
+    assert report["settings"]["device"] == "standin"
+    (rows,), (cpu_rows,) = [s["rows"] for s in report["runs"]], [s["rows"] for s in cpu["runs"]]
+    assert set(rows) == {"teacher", "kd", "fkd", "adadistill", "qud"}
+    for name, row in rows.items():
+        assert row["test_acc"] == pytest.approx(cpu_rows[name]["test_acc"], abs=0.01), name
+        assert row["verification"]["accuracy"] == pytest.approx(cpu_rows[name]["verification"]["accuracy"],
+                                                                 abs=0.01), name
+    np.testing.assert_allclose(report["adadistill_alpha"]["0"], cpu["adadistill_alpha"]["0"], atol=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -119,3 +149,32 @@ def test_fit_hands_extra_batch_parts_to_the_loss_and_calls_back_after_each_epoch
                progress=False, on_epoch_end=lambda epoch, m: ends.append((epoch, m is model)))
     assert ends == [(1, True), (2, True)]
     assert len(seen) == 6 and sorted(np.concatenate(seen[:3]).tolist()) == list(range(12))
+
+
+def test_fit_on_a_device_waits_for_it_once_per_epoch_and_gives_the_cpus_history():
+    """Without a progress bar, ``common.fit`` reads the losses and hits of an epoch's batches from
+    the device at the epoch's end (each read a wait for a GPU), not after every step; the history is
+    the CPU's. IndexedLoader's batches go to the device, its indices stay on the host."""
+    from tests import standin
+
+    common = load_example("common")
+    x, y = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32), np.arange(12) % 3
+    histories, syncs = [], []
+    for device in ("cpu", "standin"):
+        mk.manual_seed(0)
+        model = mk.nn.Linear(5, 3).to(device)
+        syncs = []
+
+        def loss_fn(m, xb, yb, i, device=device, syncs=syncs):
+            assert xb.device == yb.device == device and isinstance(i, np.ndarray)
+            syncs.append(standin.HOST_SYNCS["count"])
+            return common.ce_step(m, xb, yb)
+
+        loader = common.IndexedLoader(x, y, 4, seed=0, device=device)
+        history, _ = common.fit(model, optim.Adam(model.parameters()), loss_fn, loader, epochs=2, progress=False)
+        histories.append(history)
+    assert syncs[:3] == [syncs[0]] * 3 and syncs[3:] == [syncs[3]] * 3     # no wait between the steps of an epoch
+    assert syncs[3] > syncs[2]                                             # the reading at the end of epoch 1
+    cpu, dev = histories
+    for a, b in zip(cpu, dev):
+        assert a["train_acc"] == b["train_acc"] and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)

@@ -1,5 +1,8 @@
-"""examples/prune_mnist.py --quick on the real MNIST files: every output is there and sane."""
+"""examples/prune_mnist.py --quick on the real MNIST files: every output is there and sane, and
+the same sweep on the stand-in device (tests/standin.py) gives the CPU's accuracies."""
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -8,15 +11,22 @@ from minikd.data import find_data_dir
 from tests.util import load_example, needs_mnist
 
 
+@pytest.fixture(scope="module")
+def quick_cpu(tmp_path_factory):
+    """One ``--quick`` sweep on the CPU, shared by the tests of this module: (folder, report, stdout)."""
+    out_dir = tmp_path_factory.mktemp("quick_cpu")
+    teacher = out_dir / "teacher.npz"  # absent: the example trains one (1 epoch on a subset) and saves it
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        load_example("prune_mnist").main(["--quick", "--teacher", str(teacher), "--out", str(out_dir), "--no-progress"])
+    return out_dir, json.loads((out_dir / "results.json").read_text()), stdout.getvalue()
+
+
 @pytest.mark.slow
 @needs_mnist
-def test_quick_prune_sweep(tmp_path, capsys):
-    example = load_example("prune_mnist")
-    teacher = tmp_path / "teacher.npz"  # absent: the example trains one (1 epoch on a subset) and saves it
-    example.main(["--quick", "--teacher", str(teacher), "--out", str(tmp_path), "--no-progress"])
-    assert teacher.stat().st_size > 0
-
-    report = json.loads((tmp_path / "results.json").read_text())
+def test_quick_prune_sweep(quick_cpu):
+    tmp_path, report, out = quick_cpu
+    assert (tmp_path / "teacher.npz").stat().st_size > 0
     rows = report["rows"]
     methods = {r["method"] for r in rows}
     assert {"unstructured, L1, local", "unstructured, L1, global", "unstructured, gradient, global",
@@ -33,7 +43,30 @@ def test_quick_prune_sweep(tmp_path, capsys):
     for png in ("accuracy_vs_sparsity.png", "accuracy_vs_latency.png"):
         data = (tmp_path / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    out = capsys.readouterr().out
     assert f"MNIST: read {find_data_dir()} (60,000 training and 10,000 test images)" in out
     seconds = load_example("common").format_seconds(report["wall_seconds"])  # "8.1 s", not "0.1 min"
     assert "SMOKE RUN" in out and out.endswith(f"({seconds})\n")  # labelled, and its time in seconds
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_prune_sweep_on_the_stand_in_device_gives_the_cpus_accuracies(quick_cpu, tmp_path):
+    """Training, pruning (masks, gradient scores), fine-tuning, compacting and the timed inference on
+    the stand-in device, which refuses every implicit copy to the host. The accuracies are the CPU
+    run's up to float32 noise: a pruning threshold between two nearly equal scores may fall the
+    other way, and a test image or two changes its prediction."""
+    _, cpu, _ = quick_cpu
+    teacher = tmp_path / "teacher.npz"
+    report = load_example("prune_mnist").main(["--quick", "--device", "standin", "--teacher", str(teacher),
+                                               "--out", str(tmp_path), "--no-progress"])
+    assert report["settings"]["device"] == "standin" and teacher.stat().st_size > 0
+    assert report["unpruned"]["test_acc"] == pytest.approx(cpu["unpruned"]["test_acc"], abs=0.005)
+    assert len(report["rows"]) == len(cpu["rows"])
+    for r, c in zip(report["rows"], cpu["rows"]):
+        assert (r["method"], r["amount"]) == (c["method"], c["amount"])
+        assert r["sparsity"] == pytest.approx(c["sparsity"], abs=0.002), r["method"]
+        for key in ("acc_pruned", "acc_finetuned"):
+            if c[key] is not None:
+                assert r[key] == pytest.approx(c[key], abs=0.01), (r["method"], r["amount"], key)
+        if "params" in c:
+            assert r["params"] == c["params"] and r["latency_ms"] > 0   # compacted on the device, then timed

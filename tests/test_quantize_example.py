@@ -1,5 +1,8 @@
-"""examples/quantize_mnist.py --quick on the real MNIST files: every output is there and sane."""
+"""examples/quantize_mnist.py --quick on the real MNIST files: every output is there and sane, and
+the same run on the stand-in device (tests/standin.py) gives the CPU's accuracies."""
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -8,15 +11,27 @@ from minikd.data import find_data_dir
 from tests.util import load_example, needs_mnist
 
 
+def quick(out_dir, *extra):
+    """``--quick`` without checkpoints: the example trains both models (1 epoch on a subset) and saves them."""
+    return load_example("quantize_mnist").main(["--quick", "--teacher", str(out_dir / "t.npz"), "--student",
+                                                str(out_dir / "s.npz"), "--out", str(out_dir), "--no-progress",
+                                                *extra])
+
+
+@pytest.fixture(scope="module")
+def quick_cpu(tmp_path_factory):
+    """One ``--quick`` run on the CPU, shared by the tests of this module: (folder, report, stdout)."""
+    out_dir = tmp_path_factory.mktemp("quick_cpu")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        quick(out_dir)
+    return out_dir, json.loads((out_dir / "results.json").read_text()), stdout.getvalue()
+
+
 @pytest.mark.slow
 @needs_mnist
-def test_quick_quantization_run(tmp_path, capsys):
-    example = load_example("quantize_mnist")
-    # no checkpoints: the example trains both models (1 epoch on a subset) and saves them
-    example.main(["--quick", "--teacher", str(tmp_path / "t.npz"), "--student", str(tmp_path / "s.npz"),
-                  "--out", str(tmp_path), "--no-progress"])
-
-    report = json.loads((tmp_path / "results.json").read_text())
+def test_quick_quantization_run(quick_cpu):
+    tmp_path, report, out = quick_cpu
     rows = {(r["model"], r["method"], r["bits"]): r for r in report["rows"]}
     for model in ("teacher", "student"):
         fp = rows[(model, "float32", 32)]
@@ -33,7 +48,29 @@ def test_quick_quantization_run(tmp_path, capsys):
     for png in ("accuracy_vs_bits.png", "weight_histogram.png"):
         data = (tmp_path / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    out = capsys.readouterr().out
     assert f"MNIST: read {find_data_dir()} (60,000 training and 10,000 test images)" in out
     seconds = load_example("common").format_seconds(report["wall_seconds"])  # "8.1 s", not "0.1 min"
     assert "SMOKE RUN" in out and out.endswith(f"({seconds})\n")  # labelled, and its time in seconds
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_quick_quantization_on_the_stand_in_device_gives_the_cpus_accuracies(quick_cpu, tmp_path):
+    """Training, calibration, PTQ, QAT and the int8 model on the stand-in device, which refuses every
+    implicit copy to the host. The float32 models and the 8-bit integer model match the CPU's to a
+    test image or two; the quantized ones to a few (float32 noise moves a value across a rounding
+    boundary of the grid, and QAT carries that on), so they get a wider margin."""
+    _, cpu, _ = quick_cpu
+    report = quick(tmp_path, "--device", "standin")
+    assert report["settings"]["device"] == "standin"
+    rows = {(r["model"], r["method"], r["bits"]): r for r in report["rows"]}
+    cpu_rows = {(r["model"], r["method"], r["bits"]): r for r in cpu["rows"]}
+    assert set(rows) == set(cpu_rows)
+    for key, c in cpu_rows.items():
+        margin = 0.005 if key[1] == "float32" else 0.02
+        assert rows[key]["test_acc"] == pytest.approx(c["test_acc"], abs=margin), key
+        assert rows[key]["size_bytes"] == c["size_bytes"], key
+    for model, c in cpu["integer_w8a8"].items():
+        r = report["integer_w8a8"][model]
+        assert r["test_acc"] == pytest.approx(c["test_acc"], abs=0.005), model
+        assert r["same_prediction"] > 0.98 and r["file_bytes_int8"] == c["file_bytes_int8"], model

@@ -1,5 +1,8 @@
-"""The hands-on example, `--quick` on the real MNIST files: every output is there and sane."""
+"""The hands-on example, `--quick` on the real MNIST files: every output is there and sane, and
+the same run on the stand-in device (tests/standin.py) gives the CPU's numbers."""
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -8,14 +11,20 @@ from minikd.data import find_data_dir
 from tests.util import load_example, needs_mnist
 
 
+@pytest.fixture(scope="module")
+def quick_cpu(tmp_path_factory):
+    """One ``--quick`` run on the CPU, shared by the tests of this module: (folder, report, stdout)."""
+    out_dir = tmp_path_factory.mktemp("quick_cpu")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        load_example("mnist_teacher_student").main(["--quick", "--out", str(out_dir), "--no-progress"])
+    return out_dir, json.loads((out_dir / "results.json").read_text()), stdout.getvalue()
+
+
 @pytest.mark.slow
 @needs_mnist
-def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path, capsys):
-    example = load_example("mnist_teacher_student")
-    example.main(["--quick", "--out", str(tmp_path), "--no-progress"])
-
-    report = json.loads((tmp_path / "results.json").read_text())
-    out = capsys.readouterr().out
+def test_quick_run_writes_results_checkpoints_and_pictures(quick_cpu):
+    tmp_path, report, out = quick_cpu
     assert f"MNIST: read {find_data_dir()} (60,000 training and 10,000 test images)" in out  # says what it read
     seconds = load_example("common").format_seconds(report["wall_seconds"])
     assert f"\nwall time {seconds}; wrote" in out  # "4.1 s", not "wall time 0.1 min"
@@ -43,6 +52,26 @@ def test_quick_run_writes_results_checkpoints_and_pictures(tmp_path, capsys):
 
 @pytest.mark.slow
 @needs_mnist
+def test_quick_run_on_the_stand_in_device_gives_the_cpus_numbers(quick_cpu, tmp_path, capsys):
+    """Models, batches and evaluation on the stand-in device, which refuses every implicit copy to
+    the host: the run completes, and its accuracies are the CPU run's (its losses to float32 noise:
+    the stand-in takes the xp code paths, the CPU the Numba kernels)."""
+    _, cpu, _ = quick_cpu
+    report = load_example("mnist_teacher_student").main(["--quick", "--device", "standin", "--out", str(tmp_path),
+                                                         "--no-progress"])
+    assert ", on standin" in capsys.readouterr().out and report["settings"]["device"] == "standin"
+    (runs,), (cpu_runs,) = report["runs"], cpu["runs"]
+    assert set(runs) == set(cpu_runs) == {"teacher", "student", "kd", "fkd"}
+    for name, row in runs.items():
+        assert row["test_acc"] == pytest.approx(cpu_runs[name]["test_acc"], abs=0.005), name
+        (h,), (h_cpu,) = row["history"], cpu_runs[name]["history"]
+        assert h["train_loss"] == pytest.approx(h_cpu["train_loss"], rel=1e-4), name
+        assert h["train_acc"] == pytest.approx(h_cpu["train_acc"], abs=0.005), name
+        assert (tmp_path / f"{name}_seed0.npz").stat().st_size > 0     # saved from the device
+
+
+@pytest.mark.slow
+@needs_mnist
 def test_a_saved_teacher_is_reused(tmp_path):
     example = load_example("mnist_teacher_student")
     first = example.main(["--quick", "--runs", "teacher", "--out", str(tmp_path / "a"), "--no-progress"])
@@ -60,6 +89,10 @@ def test_bad_options_get_clear_errors(capsys):
     with pytest.raises(SystemExit):
         example.parse_args(["--runs", "kd"])
     assert "need a teacher" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        example.parse_args(["--device", "tpu"])
+    assert "--device: unknown device 'tpu'; expected 'cpu', 'cuda' or 'cuda:N'" in capsys.readouterr().err
+    assert example.parse_args(["--device", "standin"]).device == "standin"   # registered by tests/conftest.py
     with pytest.raises(SystemExit):
         example.parse_args(["--runs", "teacher,pupil"])
     assert "unknown run" in capsys.readouterr().err
