@@ -387,3 +387,31 @@ def test_random_conv_nets_export_exactly(c_in, c_out, k, s, p, pool, size, act):
     x = np.random.default_rng(0).standard_normal((3, c_in, size, size)).astype(np.float32)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"input": x})[0], logits(net, x), atol=1e-5, rtol=0)
+
+
+def test_fixed_batch_and_named_outputs(tmp_path):
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            z = self.fc(x)
+            return z, mk.functional.softmax(z, T=2.0)
+
+    mk.manual_seed(0)
+    model = TwoHeads()
+    proto = to_onnx(model, (2, 4), tmp_path / "m.onnx", dynamic_batch=False, output_names=["logits", "p"])
+    assert [o.name for o in proto.graph.output] == ["logits", "p"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    logits_, p = session.run(None, {"input": x})
+    with mk.no_grad():
+        z, q = model(mk.tensor(x))
+    np.testing.assert_allclose(logits_, z.numpy(), atol=1e-6)
+    np.testing.assert_allclose(p, q.numpy(), atol=1e-6)
+    with pytest.raises(Exception, match="Expected: 2"):                   # the file takes exactly 2 rows now
+        session.run(None, {"input": np.zeros((3, 4), np.float32)})
+    with pytest.raises(ValueError, match="output_names has 1 names for 2 outputs"):
+        to_onnx(model, (2, 4), output_names=["only"])
