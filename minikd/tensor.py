@@ -368,16 +368,20 @@ def _topological_order(root: Tensor) -> list:
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant Tensor on ``like``'s device.
 
-    Python numbers take ``like``'s floating dtype, so ``x * 2.0`` stays float32.
+    Python numbers take ``like``'s floating dtype, so ``x * 2.0`` stays float32. An array (or
+    list) on the host goes to ``like``'s device by one explicit copy: the one place where the
+    functions that accept plain arrays (labels, a teacher's logits, a mask) bring them to the
+    device. (``Function.apply`` itself refuses a host array beside device tensors.)
     """
     if isinstance(x, Tensor):
         return x
     if like is None:
         return Tensor(x)
-    xp = like.xp
     if isinstance(x, (int, float)) and not isinstance(x, bool) and like.dtype.kind == "f":
-        return Tensor(xp.asarray(x, dtype=like.dtype))
-    return Tensor(xp.asarray(x))
+        return Tensor(like.xp.asarray(x, dtype=like.dtype))
+    if type(like._data) is np.ndarray:  # on the CPU
+        return Tensor(np.asarray(x))
+    return Tensor(backend.to_device(x if hasattr(x, "dtype") else np.asarray(x), like.device))
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:

@@ -26,9 +26,6 @@ The recap code writes the same loss with α in place of λ and without T²:
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from ..checks import check_temperature, is_number
 from ..function import Function
 from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
@@ -41,13 +38,9 @@ from ..tensor import Tensor, as_tensor
 
 def constant(x, like=None):
     """``x`` as a Tensor cut from the graph: the teacher's outputs are targets, never trained here.
-    An array (not a Tensor) is put on ``like``'s device: precomputed teacher outputs may be
-    given as NumPy arrays whatever the student's device (one explicit copy)."""
-    if isinstance(x, Tensor):
-        return x.detach()
-    if like is not None and like.device != "cpu":
-        return Tensor(backend.to_device(x if hasattr(x, "dtype") else np.asarray(x), like.device))
-    return Tensor(x)
+    An array (not a Tensor) is put on ``like``'s device (:func:`~minikd.tensor.as_tensor`):
+    precomputed teacher outputs may be given as NumPy arrays whatever the student's device."""
+    return x.detach() if isinstance(x, Tensor) else as_tensor(x, like=like)
 
 
 def check_weight(lam, op):

@@ -6,12 +6,9 @@ input's shape with :func:`~minikd.function.unbroadcast`.
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from ..checks import check_broadcast
 from ..function import Function, unbroadcast
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 
 def _check_shapes(a, b, op):
@@ -244,9 +241,7 @@ def where(cond, a, b):
     """Elementwise ``cond ? a : b``; differentiable in ``a`` and ``b``, not in ``cond``
     (an array ``cond`` is put on the device of ``a`` or ``b``: one explicit copy)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    if like is not None and like.device != "cpu" and not isinstance(cond, Tensor):
-        cond = backend.to_device(cond if hasattr(cond, "dtype") else np.asarray(cond), like.device)
-    return Where.apply(a, b, cond)
+    return Where.apply(a, b, as_tensor(cond, like=like))
 
 
 def cast(x, dtype):

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import anomaly, backend
+from .. import anomaly
 from ..checks import check_axis, check_number, check_temperature
 from ..function import Function
-from ..tensor import Tensor, raw
+from ..tensor import Tensor, as_tensor, raw
 
 REDUCTIONS = ("mean", "sum", "none")
 KL_REDUCTIONS = ("batchmean", "sum", "none")
@@ -300,9 +300,9 @@ def cross_entropy(logits, target, reduction="mean"):
                         f"got dtype {t.dtype}")
     # a Tensor target keeps its graph link (soft targets may require a gradient); anything
     # else goes in as the array checked above, so a Python int label stays an integer
-    if not isinstance(target, Tensor) and isinstance(logits, Tensor) and logits.device != "cpu":
-        t = backend.to_device(t, logits.device)  # labels given as an array: one explicit copy (none if there)
-    return CrossEntropy.apply(logits, target if isinstance(target, Tensor) else t, reduction=reduction)
+    if not isinstance(target, Tensor):  # labels given as an array: on the logits' device
+        target = as_tensor(t, like=logits if isinstance(logits, Tensor) else None)
+    return CrossEntropy.apply(logits, target, reduction=reduction)
 
 
 # --------------------------------------------------------------------------- regression losses
