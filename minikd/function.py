@@ -60,8 +60,14 @@ class Function:
         unchanged and are not differentiated. ``None`` stands for an absent optional input
         (a bias, an affine weight): ``forward`` receives None and ``backward`` returns None for it.
         """
-        like = next((x for x in inputs if isinstance(x, Tensor)), None)
-        if any(isinstance(x, Tensor) and type(x._data) is not np.ndarray for x in inputs):  # a device is involved
+        like, off_cpu = None, False  # the first Tensor input; whether any input lives off the CPU
+        for x in inputs:  # one plain loop: this runs for every op, so it stays cheap
+            if isinstance(x, Tensor):
+                if like is None:
+                    like = x
+                if type(x._data) is not np.ndarray:
+                    off_cpu = True
+        if off_cpu:
             _check_one_device(cls, inputs, like)
         tensors = tuple(None if x is None else as_tensor(x, like=like) for x in inputs)
         fn = cls()
