@@ -24,7 +24,10 @@ hands-on's StudentModel for ``slide``/``bn`` and LeNet5Half for ``lenet5``.
 **Scenario 1** (``--scenario generator``): a conditional generator G(z ∈ R¹⁰⁰, y) → 1×28×28 is
 given (``--generator PATH``, from ``train_conditional_generator.py``; without it G is trained
 here first, which reads the training set — G's owner had the data). The student learns the
-teacher's soft labels on G's fresh samples, y uniform over the classes.
+teacher's soft labels on G's fresh samples, y uniform over the classes, z ~ N(0, z_std²·I) with
+``--z-std 2`` (wider than G's training: more varied digits) and each batch shifted by up to
+``--jitter`` pixels. ``--scenario real`` runs the same loop on real training images instead of
+G's: not data-free, the reference that bounds scenario 1 (what a perfect G would teach).
 
 **Scenario 2** (``--scenario none``): no data, no generator. ``--method``:
 
@@ -65,7 +68,11 @@ OPENBLAS_NUM_THREADS=1``; teachers: slide 99.07 %, bn 99.08 %, lenet5 98.95 %):
 run                         settings                                student    images seen  wall
 ==========================  ======================================  =========  ===========  ========
 scenario 1, slide teacher   G: cGAN 4 epochs (15.7 min, class       98.12 %    512,000      4.6 min
-                            consistency 96.75 %); 20 × 200 × 128
+                            consistency 96.75 %); 20 × 200 × 128,
+                            --z-std 1 --jitter 0
+scenario 1, the defaults    the same G, z_std 2, jitter 2           98.54 %    512,000      4.8 min
+--scenario real (not        scenario 1's loop on the real           99.02 %    512,000      2.7 min
+data-free: the reference)   training images, --jitter 0
 actmax, slide teacher       pool 30,720, 50 iters, 30 epochs        98.24 %    921,600      13.0 min
 actmax, slide teacher       pool 12,288, 50 iters, 40 epochs        97.08 %    491,520      6.3 min
 actmax, one-hot targets     pool 4,096, 40 epochs, --mix 0          82.86 %    163,840      3.8 min
@@ -129,7 +136,7 @@ from minikd.models import Generator, LeNet5Half, StudentModel, pad_to_32
 METHODS = ("dafl", "deepinversion", "actmax")
 STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half}
 TEACHER_EPOCHS = {"slide": 5, "bn": 5, "lenet5": 10}
-STUDENT_EPOCHS = {"generator": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
+STUDENT_EPOCHS = {"generator": 20, "real": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
 WITH_BN = ("bn",)                         # the teachers DeepInversion can invert
 LO, HI = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD   # black and white, normalised: the range of every x̃
 QUICK = {"train": 2000, "test": 500, "pool": 64, "iters": 3, "epochs": 1, "steps": 3, "batch": 32, "gan_images": 1000}
@@ -210,10 +217,14 @@ def make_dfkd_step(teacher, prep, T: float, shift: int = 0):
 
 class GeneratorBatches:
     """``steps`` minibatches ``(x̃, y)`` from the conditional generator: y uniform over the classes,
-    z ~ N(0, I), x̃ = G(z, y) without a graph (G is fixed); drawn from ``seed``."""
+    z ~ N(0, z_std²·I), x̃ = G(z, y) without a graph (G is fixed); drawn from ``seed``.
 
-    def __init__(self, G, steps: int, batch_size: int, seed):
-        self.G, self.steps, self.batch_size, self.seed = G, steps, batch_size, seed
+    ``z_std`` > 1 samples z wider than G was trained on: the opposite of BigGAN's truncation trick
+    (Brock et al., ICLR 2019), which narrows z to trade variety for fidelity. A student needs the
+    variety (the teacher labels whatever G draws)."""
+
+    def __init__(self, G, steps: int, batch_size: int, seed, z_std: float = 1.0):
+        self.G, self.steps, self.batch_size, self.seed, self.z_std = G, steps, batch_size, seed, z_std
 
     def __len__(self):
         return self.steps
@@ -222,24 +233,47 @@ class GeneratorBatches:
         rng = np.random.default_rng(self.seed)
         for _ in range(self.steps):
             y = rng.integers(0, self.G.num_classes, size=self.batch_size)
-            z = rng.standard_normal((self.batch_size, self.G.z_dim)).astype(np.float32)
+            z = (self.z_std * rng.standard_normal((self.batch_size, self.G.z_dim))).astype(np.float32)
             with mk.no_grad():
                 x = kd.check_generator_output(self.G(mk.tensor(z), mk.tensor(y)), n=self.batch_size)
             yield mk.Tensor(x.data), mk.tensor(y)
 
 
-def run_generator(G, teacher, arch, student, test, seed, args) -> dict:
-    """Scenario 1: the student distilled on G's samples, ``--epochs`` × ``--steps-per-epoch`` batches."""
+class RealBatches:
+    """``steps`` minibatches of real training images drawn at random (with replacement), as a perfect
+    G would draw them: ``--scenario real``, the reference that bounds scenario 1 from above."""
+
+    def __init__(self, x, y, steps: int, batch_size: int, seed):
+        self.x, self.y, self.steps, self.batch_size, self.seed = x, y, steps, batch_size, seed
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.steps):
+            i = rng.integers(0, len(self.x), size=self.batch_size)
+            yield mk.tensor(self.x[i]), mk.tensor(self.y[i])
+
+
+def run_generator(G, teacher, arch, student, test, seed, args, real=None) -> dict:
+    """Scenario 1: the student distilled on G's samples, ``--epochs`` × ``--steps-per-epoch`` batches,
+    z ~ N(0, z_std²·I), each batch randomly shifted by up to ``--jitter`` pixels. With ``real`` =
+    (x_train, y_train) instead of G (``--scenario real``): the same loop on real training images."""
     prep = teacher_input(arch)
     opt = optim.Adam(student.parameters(), lr=args.lr)
     def loader(epoch):             # fresh images every epoch, drawn from (seed, epoch)
-        return GeneratorBatches(G, args.steps_per_epoch, args.batch_size, (seed, epoch))
+        if real is not None:
+            return RealBatches(*real, args.steps_per_epoch, args.batch_size, (seed, epoch))
+        return GeneratorBatches(G, args.steps_per_epoch, args.batch_size, (seed, epoch), z_std=args.z_std)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * args.steps_per_epoch)
-    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T), loader, args.epochs,
-                           "student ← G", test=test, schedule=schedule, progress=args.progress)
+    name = "student ← " + ("real images" if real is not None else "G")
+    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), loader,
+                           args.epochs, name, test=test, schedule=schedule, progress=args.progress)
     seen = args.epochs * args.steps_per_epoch * args.batch_size
+    distinct = seen if real is None else min(seen, len(real[0]))    # real: drawn with replacement, at most
     return {"history": history, "distill_seconds": seconds, "synthesis_seconds": 0.0,
-            "synthetic_images_seen": seen, "distinct_synthetic_images": seen}
+            "synthetic_images_seen": seen, "distinct_synthetic_images": distinct}
 
 
 # --------------------------------------------------------------------------- scenario 2a: DAFL
@@ -394,10 +428,13 @@ def grid_by_class(x, classes, path, title):
 def distil(args) -> dict:
     out = Path(args.out)
     teacher, arch, meta = load_teacher(args.teacher)
-    G = None
+    G = real = None
     if args.scenario == "generator":
         G = obtain_generator(args, teacher, arch)
-    methods = ["generator"] if args.scenario == "generator" else args.method
+    elif args.scenario == "real":       # the reference: reads the training set, as no data-free run may
+        real = load_training_set(args)
+        print(f"reference, not data-free: the same loop on {len(real[0]):,} real training images")
+    methods = [args.scenario] if args.scenario in ("generator", "real") else args.method
     results = {}
     common_args = args
     for method in methods:
@@ -414,8 +451,11 @@ def distil(args) -> dict:
                   f"{type(student).__name__} ({student.num_parameters():,} parameters)")
             if method == "generator":
                 if grid is not None:
-                    generator_grid(G, grid, seed, "scenario 1: G(z, y), row c: class c")
+                    generator_grid(G, grid, seed, f"scenario 1: G(z, y), z ~ N(0, {args.z_std:g}²·I), row c: class c",
+                                   z_std=args.z_std)
                 run = run_generator(G, teacher, arch, student, test, seed, args)
+            elif method == "real":
+                run = run_generator(None, teacher, arch, student, test, seed, args, real=real)
             elif method == "dafl":
                 run = run_dafl(teacher, arch, student, test, seed, args, grid)
             else:
@@ -440,26 +480,38 @@ def distil(args) -> dict:
     return {"teacher": {"path": str(args.teacher), "arch": arch, **meta}, "methods": results}
 
 
+def load_training_set(args):
+    """The training images (normalised) and labels, a random 1,000 of them with ``--quick``: read only
+    by the steps whose owner had the data (G's training) and by ``--scenario real``."""
+    x_train, y_train = load_mnist("train", mnist_dir(args.data_dir))
+    if args.quick:
+        i = np.random.default_rng(0).choice(len(x_train), QUICK["gan_images"], replace=False)
+        x_train, y_train = x_train[i], y_train[i]
+    return normalize(x_train), y_train
+
+
 def obtain_generator(args, teacher, arch):
     """Scenario 1's G: loaded from ``--generator``, else trained here on the training set (its owner's step)."""
     if args.generator is not None:
         G, meta = load_generator(args.generator)
         print(f"G: {args.generator} ({meta.get('epochs')} epoch(s) of cGAN training)")
     else:
-        folder = mnist_dir(args.data_dir)
-        x_train, y_train = load_mnist("train", folder)
-        if args.quick:
-            i = np.random.default_rng(0).choice(len(x_train), QUICK["gan_images"], replace=False)
-            x_train, y_train = x_train[i], y_train[i]
-        print(f"G: trained here, {args.gan_epochs} epoch(s) on {len(x_train):,} training images of {folder} "
-              "(G's owner had the data; the distillation below sees only G's images)")
-        G, _ = train_generator(normalize(x_train), y_train, args.gan_epochs, args.seeds[0], progress=args.progress)
+        x_train, y_train = load_training_set(args)
+        print(f"G: trained here, {args.gan_epochs} epoch(s) on {len(x_train):,} training images of "
+              f"{mnist_dir(args.data_dir)} (G's owner had the data; the distillation below sees only G's images)")
+        G, _ = train_generator(x_train, y_train, args.gan_epochs, args.seeds[0], progress=args.progress)
         save_checkpoint(G, Path(args.out) / "generator.npz", arch="ConditionalGenerator", z_dim=100, num_classes=10,
                         epochs=args.gan_epochs, seed=args.seeds[0], quick=args.quick)
-    measures = measure_generator(G, teacher, arch, per_class=100 if args.quick else 1000)
+    per_class = 100 if args.quick else 1000
+    measures = measure_generator(G, teacher, arch, per_class=per_class)
+    if args.z_std != 1:         # the samples the student will see, z drawn wider than G's training
+        measures["at_z_std"] = {"z_std": args.z_std, **measure_generator(G, teacher, arch, per_class=per_class,
+                                                                         z_std=args.z_std)}
     args.generator_measures = measures
-    print(f"G judged by the teacher: class consistency {100 * measures['class_consistency']:.2f} %, mean confidence "
-          f"{100 * measures['mean_confidence']:.2f} %")
+    for m, z_std in ((measures, 1.0), (measures.get("at_z_std"), args.z_std)):
+        if m is not None:
+            print(f"G judged by the teacher, z ~ N(0, {z_std:g}²·I): class consistency "
+                  f"{100 * m['class_consistency']:.2f} %, mean confidence {100 * m['mean_confidence']:.2f} %")
     return G
 
 
@@ -469,8 +521,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-teacher", choices=tuple(TEACHERS), default=None,
                    help="train and save this teacher (reads the training set), instead of distilling")
-    p.add_argument("--scenario", choices=("generator", "none"), default=None,
-                   help="generator: a conditional G is given; none: no data and no generator")
+    p.add_argument("--scenario", choices=("generator", "none", "real"), default=None,
+                   help="generator: a conditional G is given; none: no data and no generator; real: not data-free, "
+                        "the reference: scenario 1's loop on real training images (a perfect G)")
     p.add_argument("--method", default=None,
                    help=f"scenario none: one or more (comma-separated) of {','.join(METHODS)}")
     p.add_argument("--teacher", default=None, help="the teacher checkpoint (from --train-teacher)")
@@ -494,7 +547,10 @@ def parse_args(argv=None):
     p.add_argument("--mix", type=float, default=0.5,
                    help="deepinversion, actmax: targets mix the class with another at a weight m ~ U(0, mix) "
                         "(default 0.5); 0: one-hot targets, as DeepInversion and activation maximisation have them")
-    p.add_argument("--jitter", type=int, default=2, help="random shift in pixels (synthesis and distillation)")
+    p.add_argument("--jitter", type=int, default=2,
+                   help="random shift in pixels (synthesis and distillation; scenario 1: of G's samples)")
+    p.add_argument("--z-std", type=float, default=2.0,
+                   help="generator: z ~ N(0, z_std²·I), wider than G's training (1) for more varied samples")
     p.add_argument("--alpha", type=float, default=0.1, help="dafl: weight α of the activation loss")
     p.add_argument("--beta", type=float, default=5.0, help="dafl: weight β of the information-entropy loss")
     p.add_argument("--lr-generator", type=float, default=1e-3, help="dafl: the generator's Adam learning rate")
@@ -503,7 +559,7 @@ def parse_args(argv=None):
     p.add_argument("--gan-epochs", type=int, default=4, help="scenario generator without --generator: cGAN epochs")
     p.add_argument("--data-dir", default=None, help="--train-teacher: " + DATA_DIR_HELP + ". Distilling: a folder "
                    "with the two t10k test files (the only ones read), except --scenario generator without "
-                   "--generator, which trains G on the training files")
+                   "--generator, which trains G on the training files, and --scenario real, which distils on them")
     p.add_argument("--out", default="runs/data_free", help="folder for the outputs (default runs/data_free)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, a few steps")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -516,7 +572,7 @@ def check_options(p, args) -> None:
     """Every check before any work: a bad option is one line and exit status 2."""
     ok = partial(check, p)
     if (args.train_teacher is None) == (args.scenario is None):
-        p.error("give either --train-teacher slide|bn|lenet5 or --scenario generator|none (one of the two)")
+        p.error("give either --train-teacher slide|bn|lenet5 or --scenario generator|none|real (one of the two)")
     args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds")
     if args.epochs is not None:
         ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
@@ -526,6 +582,7 @@ def check_options(p, args) -> None:
     for name in ("lr", "lr_images", "lr_generator"):
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "the learning rate", low=0, low_open=True)
     ok(check_number, args.mix, "--mix", "the largest mixing weight", low=0, high=0.5)
+    ok(check_number, args.z_std, "--z-std", "the standard deviation of z", low=0, low_open=True)
     for name in ("r_bn", "r_tv", "r_l2", "r_div", "alpha", "beta"):
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "a loss weight", low=0)
     ok(check_temperature, args.T, "--T")
@@ -565,7 +622,10 @@ def check_distillation(p, args) -> None:
             p.error("--generator: only for --scenario generator")
     else:
         if args.method is not None:
-            p.error("--method: only for --scenario none (scenario generator distils on G's samples)")
+            p.error(f"--method: only for --scenario none (scenario {args.scenario} distils on "
+                    + ("G's samples)" if args.scenario == "generator" else "real training images)"))
+        if args.generator is not None and args.scenario == "real":
+            p.error("--generator: only for --scenario generator (--scenario real uses the training images)")
         if args.generator is not None:
             path = Path(args.generator)
             if not path.is_file():
@@ -579,11 +639,13 @@ def check_distillation(p, args) -> None:
         folder = Path(args.data_dir)
         if not folder.is_dir():
             p.error(f"--data-dir {folder}: no such folder")
-        needed = FILES["test"] + (FILES["train"] if args.scenario == "generator" and args.generator is None else ())
+        reads_train = args.scenario == "real" or (args.scenario == "generator" and args.generator is None)
+        needed = FILES["test"] + (FILES["train"] if reads_train else ())
         missing = missing_files(folder, needed)
         if missing:
             p.error(f"--data-dir {folder}: the folder lacks {', '.join(missing)}"
-                    + (" (to train G: or give --generator)" if set(missing) & set(FILES["train"]) else ""))
+                    + (" (to train G: or give --generator)" if set(missing) & set(FILES["train"])
+                       and args.scenario == "generator" else ""))
 
 
 def main(argv=None):
@@ -593,8 +655,9 @@ def main(argv=None):
     if args.train_teacher is not None:
         return train_teacher(args)
     wall = time.perf_counter()
-    what = "scenario 1 (a conditional generator)" if args.scenario == "generator" else \
-        f"scenario 2 (no data), {', '.join(args.method)}"
+    what = {"generator": "scenario 1 (a conditional generator)",
+            "real": "the reference (real training images, not data-free)",
+            "none": f"scenario 2 (no data), {', '.join(args.method or ())}"}[args.scenario]
     epochs = args.epochs or "the default number of"
     print(f"data-free distillation, {what}: T = {args.T:g}, batch {args.batch_size}, {epochs} epoch(s), "
           f"seeds {args.seeds}" + (" (quick: a smoke run)" if args.quick else ""))

@@ -550,12 +550,13 @@ class Seed:
         return model, seconds
 
     def run_qud(self):
-        model, seconds = self.train_qud("qud", QUD_TAU, QUD_QUEUE)
-        self.measure("qud", model, seconds, labels=False, tau=QUD_TAU, queue=QUD_QUEUE, **self.embedding_extras(model))
+        tau = self.args.qud_tau
+        model, seconds = self.train_qud("qud", tau, QUD_QUEUE)
+        self.measure("qud", model, seconds, labels=False, tau=tau, queue=QUD_QUEUE, **self.embedding_extras(model))
 
     def run_qud_ablation(self):
         for tau, n in ABLATION:
-            if (tau, n) == (QUD_TAU, QUD_QUEUE) and "qud" in self.rows:
+            if (tau, n) == (self.args.qud_tau, QUD_QUEUE) and "qud" in self.rows:
                 self.ablation[f"tau={tau:g},n={n}"] = self.rows["qud"]
                 continue
             model, seconds = self.train_qud(f"qud τ={tau:g} n={n}", tau, n)
@@ -773,6 +774,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--T", type=float, default=3.0, help="distillation temperature of the logit losses")
     p.add_argument("--lam", type=float, default=0.5, help="weight λ of the distillation term")
+    p.add_argument("--qud-tau", type=float, default=QUD_TAU,
+                   help=f"QUD's temperature τ (default {QUD_TAU:g}, the paper's)")
     p.add_argument("--qud-ablation", action="store_true",
                    help="also QUD with τ ∈ {0.05, 0.1, 0.2, 0.4} (n = 1024) and n ∈ {256, 1024, 4096} (τ = 0.1), "
                         "on the first seed")
@@ -788,6 +791,7 @@ def parse_args(argv=None):
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
     ok(check_temperature, args.T, "--T")
+    ok(check_temperature, args.qud_tau, "--qud-tau")
     ok(check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
     args.device = ok(device_option, args.device)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -854,7 +858,7 @@ def main(argv=None):
         plots.append("qud_ablation.png")
 
     settings = {k: v for k, v in vars(args).items() if k != "progress"}
-    settings.update(rkd_weights=RKD_WEIGHTS, arcface_s=ARC_S, arcface_m1=ARC_M, qud_tau=QUD_TAU, qud_queue=QUD_QUEUE,
+    settings.update(rkd_weights=RKD_WEIGHTS, arcface_s=ARC_S, arcface_m1=ARC_M, qud_queue=QUD_QUEUE,
                     small_student=SMALL)
     report = {"smoke_run": args.quick, "settings": settings, "wall_seconds": wall,
               "wall_seconds_per_seed": seed_walls, "summary": table, "targets": reached,

@@ -158,9 +158,10 @@ def softplus(u):
     return F.relu(u) + (1.0 + (-u.abs()).exp()).log()
 
 
-def sample(G, n: int, rng, labels=None):
-    """``(z, y)`` for ``n`` images: z ~ N(0, I) in R¹⁰⁰, y uniform over the classes (or ``labels``)."""
-    z = mk.tensor(rng.standard_normal((n, G.z_dim)).astype(np.float32))
+def sample(G, n: int, rng, labels=None, z_std: float = 1.0):
+    """``(z, y)`` for ``n`` images: z ~ N(0, z_std²·I) in R¹⁰⁰ (G is trained with z_std = 1), y uniform
+    over the classes (or ``labels``)."""
+    z = mk.tensor((z_std * rng.standard_normal((n, G.z_dim))).astype(np.float32))
     y = labels if labels is not None else rng.integers(0, G.num_classes, size=n)
     return z, mk.tensor(np.asarray(y, dtype=np.int64))
 
@@ -211,16 +212,18 @@ def train_generator(x_train, y_train, epochs: int, seed: int, batch_size: int = 
 
 # --------------------------------------------------------------------------- measuring G by the teacher, drawing it
 
-def measure_generator(G, teacher, arch: str, seed: int = 0, per_class: int = MEASURE_PER_CLASS) -> dict:
-    """The teacher's verdict on ``per_class`` samples of every class: class consistency (its accuracy
-    against the conditioning labels), its mean max-probability, its mean probability of the conditioning class."""
+def measure_generator(G, teacher, arch: str, seed: int = 0, per_class: int = MEASURE_PER_CLASS,
+                      z_std: float = 1.0) -> dict:
+    """The teacher's verdict on ``per_class`` samples of every class, z ~ N(0, z_std²·I): class consistency
+    (its accuracy against the conditioning labels), its mean max-probability, its mean probability of the
+    conditioning class."""
     rng = np.random.default_rng((seed, 1))
     prep = teacher_input(arch)
     labels = np.repeat(np.arange(G.num_classes), per_class)
     hits, confidence, p_label = 0, 0.0, 0.0
     with mk.no_grad():
         for i in range(0, len(labels), 500):
-            z, y = sample(G, len(labels[i:i + 500]), rng, labels[i:i + 500])
+            z, y = sample(G, len(labels[i:i + 500]), rng, labels[i:i + 500], z_std=z_std)
             p = F.softmax(teacher(prep(G(z, y)))).numpy()
             yy = y.numpy()
             hits += int((p.argmax(1) == yy).sum())
@@ -255,9 +258,9 @@ def draw_grid(images, path, title: str, row_labels=None) -> None:
     save_figure(fig, path)
 
 
-def generator_grid(G, path, seed: int, title: str) -> None:
-    """10 × 10 samples of G: row c holds ten images of class c."""
-    z, y = sample(G, 100, np.random.default_rng((seed, 2)), np.repeat(np.arange(10), 10))
+def generator_grid(G, path, seed: int, title: str, z_std: float = 1.0) -> None:
+    """10 × 10 samples of G, z ~ N(0, z_std²·I): row c holds ten images of class c."""
+    z, y = sample(G, 100, np.random.default_rng((seed, 2)), np.repeat(np.arange(10), 10), z_std=z_std)
     with mk.no_grad():
         draw_grid(G(z, y).numpy(), path, title, row_labels=list(range(10)))
 

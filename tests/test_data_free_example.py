@@ -104,6 +104,9 @@ def test_scenario_1_trains_g_then_distils_on_its_samples_only(test_only, tmp_pat
     measures = report["generator_measures"]
     assert 0 <= measures["class_consistency"] <= 1 and 0.1 <= measures["mean_confidence"] <= 1
     assert measures["samples"] == 1000
+    # G is judged at its own z ~ N(0, I) and at the wider z the student sees (the default z_std = 2)
+    assert report["settings"]["z_std"] == 2.0 and measures["at_z_std"]["z_std"] == 2.0
+    assert measures["at_z_std"]["samples"] == 1000 and 0 <= measures["at_z_std"]["class_consistency"] <= 1
     assert (tmp_path / "synthetic_generator.png").read_bytes()[:8] == PNG
     _, meta = load_example("data_free_kd").read_checkpoint(tmp_path / "generator.npz")
     assert meta["arch"] == "ConditionalGenerator" and meta["z_dim"] == 100
@@ -114,6 +117,25 @@ def test_scenario_1_trains_g_then_distils_on_its_samples_only(test_only, tmp_pat
                  "--out", str(tmp_path / "again"), "--quick"])
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((tmp_path / "again" / "results.json").read_text())["methods"]["generator"]["runs"]
+
+
+@needs_mnist
+def test_the_real_data_reference_runs_scenario_1s_loop_on_training_images(test_only, tmp_path):
+    from minikd.data import find_data_dir
+
+    out = run(["--scenario", "real", "--teacher", str(test_only / "teacher_slide.npz"),
+               "--data-dir", str(find_data_dir()), "--out", str(tmp_path), "--quick"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "not data-free" in out.stdout
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["scenario"] == "real" and set(report["methods"]) == {"real"}
+    (seed_run,) = report["methods"]["real"]["runs"]
+    assert seed_run["synthetic_images_seen"] == 3 * 32 and seed_run["distinct_synthetic_images"] == 3 * 32
+    # without the training files it refuses before any work: the reference is not data-free
+    refused = run(["--scenario", "real", "--teacher", str(test_only / "teacher_slide.npz"),
+                   "--data-dir", str(test_only), "--out", str(tmp_path / "no")])
+    assert refused.returncode == 2 and "lacks train-images-idx3-ubyte.gz" in refused.stderr
+    assert "give --generator" not in refused.stderr
 
 
 @pytest.mark.slow
@@ -169,6 +191,12 @@ BAD = [  # (arguments, what the one error line says)
      "the folder lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz (to train G: or give --generator)"),
     (["--scenario", "generator", "--teacher", "{bn}", "--generator", "{bn}"], "--generator {bn}: not a "
                                                                              "train_conditional_generator.py"),
+    (["--scenario", "real", "--teacher", "{bn}", "--generator", "{bn}"], "--generator: only for --scenario generator"),
+    (["--scenario", "real", "--method", "actmax", "--teacher", "{bn}"], "--method: only for --scenario none "
+                                                                        "(scenario real distils on real training"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "0"], "--z-std: the standard deviation of z must "
+                                                                        "be > 0; got 0.0"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "nan"], "--z-std: the standard deviation of z"),
 ]
 
 
@@ -191,6 +219,24 @@ def test_a_bad_option_is_one_error_line_and_status_2_before_any_work(test_only, 
 
 
 # --------------------------------------------------------------------------- the models (no data needed)
+
+def test_generator_batches_draw_z_with_the_given_spread_and_fresh_images_per_seed():
+    example = load_example("data_free_kd")
+
+    class SpreadOfZ:          # a stand-in G: each image is filled with the std of its z
+        z_dim, num_classes = 100, 10
+
+        def __call__(self, z, y):
+            s = z.numpy().std(axis=1)
+            return mk.tensor(np.broadcast_to(s[:, None, None, None], (len(s), 1, 28, 28)).copy())
+
+    for z_std in (1.0, 2.0, 0.5):
+        (x, y), = list(example.GeneratorBatches(SpreadOfZ(), 1, 256, seed=0, z_std=z_std))
+        assert x.shape == (256, 1, 28, 28) and y.shape == (256,) and set(y.numpy()) <= set(range(10))
+        np.testing.assert_allclose(x.numpy()[:, 0, 0, 0].mean(), z_std, rtol=0.02)
+    a, b = (next(iter(example.GeneratorBatches(SpreadOfZ(), 1, 8, seed=s)))[0].numpy() for s in (0, 1))
+    assert not np.array_equal(a, b)
+
 
 def test_the_data_free_models_have_the_documented_sizes_and_shapes():
     from minikd import models

@@ -99,6 +99,18 @@ def test_quick_run_on_the_stand_in_device_gives_the_cpus_numbers(quick_cpu, tmp_
     np.testing.assert_allclose(report["adadistill_alpha"]["0"], cpu["adadistill_alpha"]["0"], atol=1e-3)
 
 
+@pytest.mark.slow
+@needs_mnist
+def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
+    out = run(["--quick", "--methods", "qud", "--qud-tau", "0.4", "--out", str(tmp_path), "--no-progress"],
+              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["settings"]["qud_tau"] == 0.4
+    (run0,) = report["runs"]
+    assert run0["rows"]["qud"]["tau"] == 0.4 and run0["rows"]["qud"]["labels"] is False
+
+
 @pytest.mark.parametrize("args, message", [
     (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
     (["--methods", ","], "--methods: no method given"),
@@ -107,6 +119,7 @@ def test_quick_run_on_the_stand_in_device_gives_the_cpus_numbers(quick_cpu, tmp_
     (["--batch-size", "1"], "--batch-size: the batch size must be"),
     (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
     (["--T", "0"], "--T: the temperature T must be a positive finite number"),
+    (["--qud-tau", "-0.1"], "--qud-tau: the temperature T must be a positive finite number"),
     (["--data-dir", "{empty}"], "--data-dir {empty}: the folder lacks all four MNIST files"),
 ])
 def test_a_bad_option_is_one_error_line_before_any_work(tmp_path, args, message):
