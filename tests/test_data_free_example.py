@@ -126,9 +126,9 @@ def test_the_real_data_reference_runs_scenario_1s_loop_on_training_images(test_o
     out = run(["--scenario", "real", "--teacher", str(test_only / "teacher_slide.npz"),
                "--data-dir", str(find_data_dir()), "--out", str(tmp_path), "--quick"])
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "not data-free" in out.stdout
+    assert "not data-free" in out.stdout and "96 real images seen" in out.stdout and "grids" not in out.stdout
     report = json.loads((tmp_path / "results.json").read_text())
-    assert report["scenario"] == "real" and set(report["methods"]) == {"real"}
+    assert report["scenario"] == "real" and set(report["methods"]) == {"real"} and report["settings"]["z_std"] is None
     (seed_run,) = report["methods"]["real"]["runs"]
     assert seed_run["synthetic_images_seen"] == 3 * 32 and seed_run["distinct_synthetic_images"] == 3 * 32
     # without the training files it refuses before any work: the reference is not data-free
@@ -194,6 +194,9 @@ BAD = [  # (arguments, what the one error line says)
     (["--scenario", "real", "--teacher", "{bn}", "--generator", "{bn}"], "--generator: only for --scenario generator"),
     (["--scenario", "real", "--method", "actmax", "--teacher", "{bn}"], "--method: only for --scenario none "
                                                                         "(scenario real distils on real training"),
+    (["--scenario", "real", "--teacher", "{bn}", "--z-std", "3"], "--z-std: only for --scenario generator"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--z-std", "1"], "--z-std: only for "
+                                                                                        "--scenario generator"),
     (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "0"], "--z-std: the standard deviation of z must "
                                                                         "be > 0; got 0.0"),
     (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "nan"], "--z-std: the standard deviation of z"),
