@@ -1,4 +1,4 @@
-"""Data-free knowledge distillation: the lecture's last hands-on, both scenarios (project issue #14).
+"""Data-free knowledge distillation: the lecture's last hands-on, both scenarios.
 
     python examples/data_free_kd.py --train-teacher slide --out runs/data_free      # the teachers' owner: reads
     python examples/data_free_kd.py --train-teacher bn --out runs/data_free         #   the training set

@@ -1,4 +1,4 @@
-"""Every distillation method of the lecture, side by side on MNIST (project issue #13).
+"""Every distillation method of the lecture, side by side on MNIST.
 
     python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 41 min on 2 shared cores
     python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
