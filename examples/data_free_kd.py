@@ -122,6 +122,7 @@ from train_conditional_generator import (
     load_generator,
     load_teacher,
     measure_generator,
+    sample,
     save_checkpoint,
     teacher_input,
     train_generator,
@@ -139,6 +140,7 @@ METHODS = ("dafl", "deepinversion", "actmax")
 STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half}
 TEACHER_EPOCHS = {"slide": 5, "bn": 5, "lenet5": 10}
 STUDENT_EPOCHS = {"generator": 20, "real": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
+Z_STD = 2.0                               # scenario 1: z ~ N(0, Z_STD²·I), wider than G's training
 WITH_BN = ("bn",)                         # the teachers DeepInversion can invert
 LO, HI = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD   # black and white, normalised: the range of every x̃
 QUICK = {"train": 2000, "test": 500, "pool": 64, "iters": 3, "epochs": 1, "steps": 3, "batch": 32, "gan_images": 1000}
@@ -217,65 +219,73 @@ def make_dfkd_step(teacher, prep, T: float, shift: int = 0):
 
 # --------------------------------------------------------------------------- scenario 1: G is given
 
-class GeneratorBatches:
-    """``steps`` minibatches ``(x̃, y)`` from the conditional generator: y uniform over the classes,
-    z ~ N(0, z_std²·I), x̃ = G(z, y) without a graph (G is fixed); drawn from ``seed``.
+class FreshBatches:
+    """``steps`` minibatches ``(x, y)``, each drawn anew by ``draw(rng)`` from one generator seeded
+    with ``seed``: scenario 1's loaders (fresh images every batch, no pool)."""
+
+    def __init__(self, steps: int, seed):
+        self.steps, self.seed = steps, seed
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.steps):
+            yield self.draw(rng)
+
+
+class GeneratorBatches(FreshBatches):
+    """Minibatches ``(x̃, y)`` from the conditional generator: y uniform over the classes,
+    z ~ N(0, z_std²·I), x̃ = G(z, y) without a graph (G is fixed).
 
     ``z_std`` > 1 samples z wider than G was trained on: the opposite of BigGAN's truncation trick
     (Brock et al., ICLR 2019), which narrows z to trade variety for fidelity. A student needs the
     variety (the teacher labels whatever G draws)."""
 
     def __init__(self, G, steps: int, batch_size: int, seed, z_std: float = 1.0):
-        self.G, self.steps, self.batch_size, self.seed, self.z_std = G, steps, batch_size, seed, z_std
+        super().__init__(steps, seed)
+        self.G, self.batch_size, self.z_std = G, batch_size, z_std
 
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        rng = np.random.default_rng(self.seed)
-        for _ in range(self.steps):
-            y = rng.integers(0, self.G.num_classes, size=self.batch_size)
-            z = (self.z_std * rng.standard_normal((self.batch_size, self.G.z_dim))).astype(np.float32)
-            with mk.no_grad():
-                x = kd.check_generator_output(self.G(mk.tensor(z), mk.tensor(y)), n=self.batch_size)
-            yield mk.Tensor(x.data), mk.tensor(y)
+    def draw(self, rng):
+        y = rng.integers(0, self.G.num_classes, size=self.batch_size)
+        z, y = sample(self.G, self.batch_size, rng, labels=y, z_std=self.z_std)
+        with mk.no_grad():
+            x = kd.check_generator_output(self.G(z, y), n=self.batch_size)
+        return mk.Tensor(x.data), y
 
 
-class RealBatches:
-    """``steps`` minibatches of real training images drawn at random (with replacement), as a perfect
-    G would draw them: ``--scenario real``, the reference that bounds scenario 1 from above."""
+class RealBatches(FreshBatches):
+    """Minibatches of real training images drawn at random (with replacement), as a perfect G
+    would draw them: ``--scenario real``, the reference that bounds scenario 1 from above."""
 
     def __init__(self, x, y, steps: int, batch_size: int, seed):
-        self.x, self.y, self.steps, self.batch_size, self.seed = x, y, steps, batch_size, seed
+        super().__init__(steps, seed)
+        self.x, self.y, self.batch_size = x, y, batch_size
 
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        rng = np.random.default_rng(self.seed)
-        for _ in range(self.steps):
-            i = rng.integers(0, len(self.x), size=self.batch_size)
-            yield mk.tensor(self.x[i]), mk.tensor(self.y[i])
+    def draw(self, rng):
+        i = rng.integers(0, len(self.x), size=self.batch_size)
+        return mk.tensor(self.x[i]), mk.tensor(self.y[i])
 
 
-def run_generator(G, teacher, arch, student, test, seed, args, real=None) -> dict:
-    """Scenario 1: the student distilled on G's samples, ``--epochs`` × ``--steps-per-epoch`` batches,
-    z ~ N(0, z_std²·I), each batch randomly shifted by up to ``--jitter`` pixels. With ``real`` =
-    (x_train, y_train) instead of G (``--scenario real``): the same loop on real training images."""
+def per_epoch(batches, seed):
+    """The loader ``epoch → batches(seed=(seed, epoch))``: fresh images every epoch, drawn from (seed, epoch)."""
+    return lambda epoch: batches((seed, epoch))
+
+
+def run_generator(batches, teacher, arch, student, test, args, source: str = "G", distinct=None) -> dict:
+    """Scenario 1: the student distilled for ``--epochs`` epochs on ``batches(epoch)`` — G's fresh
+    samples (:class:`GeneratorBatches`), or real training images for ``--scenario real``
+    (:class:`RealBatches`, at most ``distinct`` different ones) — each batch randomly shifted by up
+    to ``--jitter`` pixels."""
     prep = teacher_input(arch)
     opt = optim.Adam(student.parameters(), lr=args.lr)
-    def loader(epoch):             # fresh images every epoch, drawn from (seed, epoch)
-        if real is not None:
-            return RealBatches(*real, args.steps_per_epoch, args.batch_size, (seed, epoch))
-        return GeneratorBatches(G, args.steps_per_epoch, args.batch_size, (seed, epoch), z_std=args.z_std)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * args.steps_per_epoch)
-    name = "student ← " + ("real images" if real is not None else "G")
-    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), loader,
-                           args.epochs, name, test=test, schedule=schedule, progress=args.progress)
+    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), batches,
+                           args.epochs, f"student ← {source}", test=test, schedule=schedule, progress=args.progress)
     seen = args.epochs * args.steps_per_epoch * args.batch_size
-    distinct = seen if real is None else min(seen, len(real[0]))    # real: drawn with replacement, at most
     return {"history": history, "distill_seconds": seconds, "synthesis_seconds": 0.0,
-            "synthetic_images_seen": seen, "distinct_synthetic_images": distinct}
+            "synthetic_images_seen": seen, "distinct_synthetic_images": min(seen, distinct or seen)}
 
 
 # --------------------------------------------------------------------------- scenario 2a: DAFL
@@ -456,9 +466,12 @@ def distil(args) -> dict:
                 if grid is not None:
                     generator_grid(G, grid, seed, f"scenario 1: G(z, y), z ~ N(0, {args.z_std:g}²·I), row c: class c",
                                    z_std=args.z_std)
-                run = run_generator(G, teacher, arch, student, test, seed, args)
+                batches = partial(GeneratorBatches, G, args.steps_per_epoch, args.batch_size, z_std=args.z_std)
+                run = run_generator(per_epoch(batches, seed), teacher, arch, student, test, args)
             elif method == "real":
-                run = run_generator(None, teacher, arch, student, test, seed, args, real=real)
+                batches = partial(RealBatches, *real, args.steps_per_epoch, args.batch_size)
+                run = run_generator(per_epoch(batches, seed), teacher, arch, student, test, args,
+                                    source="real images", distinct=len(real[0]))
             elif method == "dafl":
                 run = run_dafl(teacher, arch, student, test, seed, args, grid)
             else:
@@ -555,7 +568,7 @@ def parse_args(argv=None):
                    help="random shift in pixels (synthesis and distillation; scenario 1: of G's samples)")
     p.add_argument("--z-std", type=float, default=None,
                    help="scenario generator: z ~ N(0, z_std²·I), wider than G's training (1) for more varied "
-                        "samples (default 2)")
+                        f"samples (default {Z_STD:g})")
     p.add_argument("--alpha", type=float, default=0.1, help="dafl: weight α of the activation loss")
     p.add_argument("--beta", type=float, default=5.0, help="dafl: weight β of the information-entropy loss")
     p.add_argument("--lr-generator", type=float, default=1e-3, help="dafl: the generator's Adam learning rate")
@@ -592,7 +605,7 @@ def check_options(p, args) -> None:
             p.error("--z-std: only for --scenario generator (the spread of G's input z)")
         ok(check_number, args.z_std, "--z-std", "the standard deviation of z", low=0, low_open=True)
     elif args.scenario == "generator":
-        args.z_std = 2.0
+        args.z_std = Z_STD
     for name in ("r_bn", "r_tv", "r_l2", "r_div", "alpha", "beta"):
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "a loss weight", low=0)
     ok(check_temperature, args.T, "--T")
