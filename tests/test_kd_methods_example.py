@@ -66,11 +66,16 @@ def test_quick_run_of_every_method_writes_every_row(quick_cpu):
     assert len(summary["byot"]["exit_test_acc_mean"]) == 3
     (seed,) = report["runs"]
     assert seed["rows"]["fkd"]["verification"]["pairs"] == 6000
-    assert {"verification_64d"} <= set(seed["rows"]["qud"]) and seed["rows"]["qud"]["labels"] is False
+    assert {"verification_64d", "teacher_alignment", "teacher_alignment_centred"} <= set(seed["rows"]["qud"])
+    assert seed["rows"]["qud"]["labels"] is False and seed["rows"]["qud"]["tau"] == 2.0
+    assert report["settings"]["ada_lam"] == 0.1
+    assert {"teacher_alignment_mean", "teacher_alignment_centred_mean"} <= set(summary["qud"])
     assert len(report["adadistill_alpha"]["0"]) == 32                 # one α′ per step: 2,000 images / 64
     assert all(0 <= a <= 1 for a, _ in report["adadistill_alpha"]["0"])
     assert set(report["qud_ablation"]) == {"tau=0.05,n=1024", "tau=0.1,n=1024", "tau=0.2,n=1024", "tau=0.4,n=1024",
-                                           "tau=0.1,n=256", "tau=0.1,n=4096"}
+                                           "tau=1,n=1024", "tau=2,n=1024", "tau=2,n=256", "tau=2,n=4096"}
+    assert report["qud_ablation"]["tau=2,n=1024"] == seed["rows"]["qud"]     # the qud row, not trained twice
+    assert all({"teacher_alignment", "teacher_alignment_centred"} <= set(a) for a in report["qud_ablation"].values())
     assert {t["target"].split(" (")[0] for t in report["targets"]} >= {"RKD + KD ≥ KD alone", "BAN gen 2 ≥ gen 1"}
     for png in ("kd_methods.png", "adadistill_alpha.png", "qud_ablation.png"):
         data = (tmp_path / png).read_bytes()
@@ -118,6 +123,7 @@ def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
     (["--epochs", "0"], "--epochs: the number of epochs must be positive; got 0"),
     (["--batch-size", "1"], "--batch-size: the batch size must be"),
     (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
+    (["--ada-lam", "-0.1"], "--ada-lam: λ, the weight of AdaDistill's MSE term, must be in [0, 1]"),
     (["--T", "0"], "--T: the temperature T must be a positive finite number"),
     (["--qud-tau", "-0.1"], "--qud-tau: the temperature T must be a positive finite number"),
     (["--data-dir", "{empty}"], "--data-dir {empty}: the folder lacks all four MNIST files"),
@@ -191,3 +197,19 @@ def test_fit_on_a_device_waits_for_it_once_per_epoch_and_gives_the_cpus_history(
     cpu, dev = histories
     for a, b in zip(cpu, dev):
         assert a["train_acc"] == b["train_acc"] and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+
+
+def test_quds_teacher_head_reads_a_centred_embedding_as_the_teachers_own():
+    """QUD's label-free classifier: an embedding pointing along f_t − μ, of any length, gives the
+    teacher's own logits fc(f_t) when r is ‖f_t − μ‖; pointing along f_t instead, it does not."""
+    example = load_example("kd_methods_mnist")
+    mk.manual_seed(0)
+    fc = mk.nn.Linear(6, 4)
+    rng = np.random.default_rng(1)
+    f_t = np.maximum(rng.standard_normal((5, 6)), 0).astype(np.float32) + 1.0   # post-ReLU-like: a large mean
+    mu = f_t.mean(axis=0)
+    r = np.linalg.norm(f_t[0] - mu)
+    head = example.TeacherHead(fc, mu, r)
+    want = fc(mk.tensor(f_t[:1])).numpy()
+    np.testing.assert_allclose(head(mk.tensor(3.0 * (f_t[:1] - mu))).numpy(), want, rtol=1e-5, atol=1e-5)
+    assert np.abs(head(mk.tensor(f_t[:1])).numpy() - want).max() > 0.1
