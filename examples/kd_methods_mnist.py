@@ -221,10 +221,10 @@ class TeacherHead(nn.Module):
     def __init__(self, fc, mu, r):
         super().__init__()
         self.fc, self.r = fc, float(r)
-        self.mu = np.asarray(mu, dtype=np.float32)
+        self.register_buffer("mu", np.asarray(mu, dtype=np.float32))    # moves with the module, not learned
 
     def forward(self, e):
-        return self.fc(F.normalize(e) * self.r + mk.tensor(self.mu, device=e.device))
+        return self.fc(F.normalize(e) * self.r + self.mu)
 
 
 class EmbeddingStudent(nn.Module):
@@ -428,6 +428,7 @@ class Seed:
                                  on_epoch_end=lambda epoch, m: self.checkpoints.append(m.state_dict()))
             self.measure("teacher", teacher, seconds)
             self.t_logits, self.t_feats = self.outputs("teacher", teacher)
+            self.t_mean = self.t_feats.mean(axis=0)      # μ, the teacher's mean embedding (no labels needed)
             # the geometry of the teacher's embedding (post-ReLU: no negative entry, so no negative cosine)
             self.t_test_feats = frozen_outputs(teacher, self.x_test)[1]
             cos, same = cosine_scores(self.t_test_feats, self.pairs), self.pairs[2]
@@ -555,9 +556,9 @@ class Seed:
 
     def qud_student(self):
         teacher = self.teacher()
-        mu = self.t_feats.mean(axis=0)                      # no labels needed for either
-        r = np.linalg.norm(self.t_feats - mu, axis=1).mean()
-        return EmbeddingStudent(self.new(), teacher.feature_dim, TeacherHead(teacher.fc2, mu, r)).to(self.device)
+        r = np.linalg.norm(self.t_feats - self.t_mean, axis=1).mean()      # no labels needed for it
+        return EmbeddingStudent(self.new(), teacher.feature_dim,
+                                TeacherHead(teacher.fc2, self.t_mean, r)).to(self.device)
 
     def train_qud(self, name, tau, n):
         model = self.qud_student()
@@ -596,7 +597,7 @@ class Seed:
         f_t − μ instead, μ the teacher's mean embedding on the training images (see :class:`TeacherHead`)."""
         e, f = compute_embeddings(embed, self.x_test), self.t_test_feats
         if centred:
-            f = f - self.t_feats.mean(axis=0)
+            f = f - self.t_mean
         return float(np.mean((e * f).sum(axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(f, axis=1)).clip(1e-12)))
 
     def embedding_extras(self, model):
