@@ -125,6 +125,8 @@ def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
     (["--methods", ","], "--methods: no method given"),
     (["--seeds", "0,0"], "--seeds: 0 is given twice"),
     (["--epochs", "0"], "--epochs: the number of epochs must be positive; got 0"),
+    (["--teacher-epochs", "0"], "--teacher-epochs: the number of the teacher's epochs must be positive; got 0"),
+    (["--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
     (["--batch-size", "1"], "--batch-size: the batch size must be"),
     (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]"),
     (["--ada-lam", "-0.1"], "--ada-lam: λ, the weight of AdaDistill's MSE term, must be in [0, 1]"),
@@ -144,6 +146,17 @@ def test_a_bad_option_is_one_error_line_before_any_work(tmp_path, args, message)
     assert [line for line in lines if "error:" in line] == [lines[-1]] and "Traceback" not in out.stderr
     assert message.replace("{empty}", str(empty)) in lines[-1], lines[-1]
     assert out.stdout == "" and not (tmp_path / "out").exists() and os.listdir(empty) == []
+
+
+@pytest.mark.parametrize("E, T_e, stages", [
+    (5, 15, [3, 6, 9, 12, 15]),      # the default: every third teacher epoch, the teacher itself last
+    (5, 5, [1, 2, 3, 4, 5]),         # as many teacher epochs as student epochs: epoch e distils from e
+    (5, 3, [1, 2, 2, 3, 3]),         # fewer: stages repeat, none skipped, none beyond the teacher
+    (1, 15, [15]),
+])
+def test_pocketnet_walks_the_teachers_checkpoints_evenly_to_the_teacher(E, T_e, stages):
+    example = load_example("kd_methods_mnist")
+    assert example.pocketnet_stages(E, T_e) == stages
 
 
 def test_indexed_batches_are_the_data_loaders_batches_with_their_indices():
