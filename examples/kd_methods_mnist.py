@@ -64,7 +64,8 @@ std, the targets of the issue and whether each was reached), ``kd_methods.png`` 
 verification with error bars), ``adadistill_alpha.png`` (α′ over the training iterations, as
 the slide) and, with ``--qud-ablation``, ``qud_ablation.png``. Every option is checked before
 any work: a bad one is a one-line error, exit status 2. ``--quick``: 2,000 training and 1,000
-test images, one epoch, one seed — it shows the code runs; its numbers mean nothing.
+test images, one seed, one epoch for every network unless ``--epochs`` / ``--teacher-epochs``
+say otherwise — it shows the code runs; its numbers mean nothing.
 ``--device cuda`` trains and evaluates every network on a GPU: the data and the frozen teachers'
 precomputed outputs stay on the host, and each minibatch (with its rows of those outputs) is
 uploaded once; AdaDistill's centre update is a loop over the batch's samples, slow on a GPU.
@@ -541,7 +542,7 @@ class Seed:
         stages = pocketnet_stages(self.args.epochs, len(self.checkpoints))
         stage_logits = []
         for t in stages:
-            if t == T_e:
+            if t == len(self.checkpoints):               # the last checkpoint is the teacher itself
                 stage_logits.append(self.t_logits)
                 continue
             checkpoint = TeacherModel().to(self.device)
@@ -704,8 +705,8 @@ def targets(table):
 
 def print_table(table, n_seeds, quick, epochs):
     if quick:
-        print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, one epoch) — these "
-              "numbers only show the code runs")
+        print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, {epochs} epoch(s)) "
+              "— these numbers only show the code runs")
     head = (f"{'run':<34}{'labels':>7}{'params':>10}{'test acc':>18}{'verification':>18}{'TAR@1e-2':>10}"
             f"{'TAR@1e-3':>10}{'train time':>12}")
     print("\n" + head + "\n" + "-" * len(head))
@@ -825,11 +826,11 @@ def parse_args(argv=None):
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all of them); also "
                         f"{','.join(EXTRA_METHODS)}, AdaDistill without the MSE term (the paper's loss)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs of every student (the hands-on's 5)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every student (the hands-on's 5; --quick: 1)")
     p.add_argument("--schedule", choices=SCHEDULES, default="constant",
                    help="the students' learning rate: constant (the hands-on's) or a half cosine to 0")
-    p.add_argument("--teacher-epochs", type=int, default=TEACHER_EPOCHS,
-                   help=f"epochs of the teacher, trained once per seed (default {TEACHER_EPOCHS})")
+    p.add_argument("--teacher-epochs", type=int, default=None,
+                   help=f"epochs of the teacher, trained once per seed (default {TEACHER_EPOCHS}; --quick: 1)")
     p.add_argument("--teacher-schedule", choices=SCHEDULES, default="cosine",
                    help="the teacher's learning rate (default: a half cosine to 0)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -847,10 +848,15 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--out", default="runs/kd_methods", help="folder for results.json and the PNGs")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one epoch, one seed")
+                   help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one seed, one epoch "
+                        "(unless --epochs, --teacher-epochs say otherwise)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 5
+    if args.teacher_epochs is None:
+        args.teacher_epochs = 1 if args.quick else TEACHER_EPOCHS
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
@@ -871,8 +877,6 @@ def parse_args(argv=None):
     args.seeds = parse_int_list(p, args.seeds or default, "--seeds", low=0, what="seeds")
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
-    if args.quick:
-        args.epochs = args.teacher_epochs = 1
     return args
 
 
@@ -909,7 +913,8 @@ def main(argv=None):
         print(f"{'reached    ' if t['reached'] else 'NOT reached'}  {t['target']}: "
               f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %")
 
-    note = " — SMOKE RUN (--quick)" if args.quick else f", {args.epochs} epochs"
+    note = (" — SMOKE RUN (--quick)" if args.quick
+            else f", {args.epochs} epochs (the teacher {args.teacher_epochs})")
     plots = []
     if table:
         plot_methods(table, out / "kd_methods.png", note)

@@ -159,6 +159,21 @@ def test_pocketnet_walks_the_teachers_checkpoints_evenly_to_the_teacher(E, T_e, 
     assert example.pocketnet_stages(E, T_e) == stages
 
 
+@pytest.mark.slow
+@needs_mnist
+def test_pocketnet_distils_from_the_teachers_intermediate_checkpoints(tmp_path):
+    # 2 student epochs, 4 teacher epochs: stages [2, 4], so the teacher of epoch 2 is reloaded from its checkpoint
+    out = run(["--quick", "--methods", "pocketnet", "--epochs", "2", "--teacher-epochs", "4", "--out", str(tmp_path),
+               "--no-progress"], env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["settings"]["epochs"] == 2 and report["settings"]["teacher_epochs"] == 4
+    run0 = report["runs"][0]
+    assert run0["rows"]["pocketnet"]["teacher_epochs"] == [2, 4]
+    assert set(run0["cache_seconds"]) == {"teacher", "teacher_epoch2"}     # the checkpoint's outputs, computed once
+    assert run0["rows"]["pocketnet"]["test_acc"] > 0.5
+
+
 def test_indexed_batches_are_the_data_loaders_batches_with_their_indices():
     common = load_example("common")
     x = np.arange(50, dtype=np.float32).reshape(10, 5)
