@@ -1,6 +1,6 @@
 """Every distillation method of the lecture, side by side on MNIST.
 
-    python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 40 min on 2 cores
+    python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 36 min on 2 cores
     python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
     python examples/kd_methods_mnist.py --quick           # a small real subset, one epoch: a smoke run
 
@@ -31,7 +31,7 @@ ta             multi-step KD with a teacher assistant (Mirzadeh 2020): teacher �
                parameters); beside the small student alone and distilled from the teacher directly
 pocketnet      multi-step KD as PocketNet (Boutros 2022): in its epoch e of E the student distils
                from the teacher's checkpoint saved at the end of the teacher's epoch ⌈e·T_e/E⌉
-               (T_e the teacher's epochs: 3, 6, 9, 12, 15)
+               (T_e = 15 teacher epochs, so checkpoints 3, 6, 9, 12, 15)
 adadistill     AdaDistill (Boutros 2024): e = g(F_S) (128-d), an ArcFace head (m1 = 0.5, s = 16)
                whose class centres are not learned but distilled from the teacher's embeddings
                each step, w_y ← α′·w_y + (1 − α′)·f_t with α′ = ⌊cos(e, f_t)·cos(w_y, f_t)⌉₀¹;
@@ -264,6 +264,7 @@ def pocketnet_stages(E: int, T_e: int) -> list[int]:
     >>> pocketnet_stages(5, 15), pocketnet_stages(5, 5), pocketnet_stages(5, 3)
     ([3, 6, 9, 12, 15], [1, 2, 3, 4, 5], [1, 2, 2, 3, 3])
     """
+    E, T_e = check_int(E, "pocketnet_stages", "E", low=1), check_int(T_e, "pocketnet_stages", "T_e", low=1)
     return [(e * T_e + E - 1) // E for e in range(1, E + 1)]
 
 
@@ -540,14 +541,13 @@ class Seed:
     def run_pocketnet(self):
         self.teacher()
         stages = pocketnet_stages(self.args.epochs, len(self.checkpoints))
-        stage_logits = []
+        logits = {len(self.checkpoints): self.t_logits}  # the last checkpoint is the teacher itself
         for t in stages:
-            if t == len(self.checkpoints):               # the last checkpoint is the teacher itself
-                stage_logits.append(self.t_logits)
-                continue
-            checkpoint = TeacherModel().to(self.device)
-            checkpoint.load_state_dict(self.checkpoints[t - 1])
-            stage_logits.append(self.outputs(f"teacher_epoch{t}", checkpoint)[0])
+            if t not in logits:                          # each checkpoint's outputs computed once
+                checkpoint = TeacherModel().to(self.device)
+                checkpoint.load_state_dict(self.checkpoints[t - 1])
+                logits[t] = self.outputs(f"teacher_epoch{t}", checkpoint)[0]
+        stage_logits = [logits[t] for t in stages]
         stage = {"epoch": 1}
         loader = self.loader()
 
@@ -557,7 +557,7 @@ class Seed:
         step = make_kd_step(lambda: stage_logits[stage["epoch"] - 1], self.args.T, self.args.lam)
         student = self.new()
         self.measure("pocketnet", student, self.train("pocketnet", student, step, loader=batches),
-                     teacher_epochs=stages)
+                     teacher_stages=stages)
 
     def margin_student(self, learned):
         teacher = self.teacher()
@@ -703,7 +703,7 @@ def targets(table):
     return out
 
 
-def print_table(table, n_seeds, quick, epochs):
+def print_table(table, n_seeds, quick, epochs, teacher_epochs):
     if quick:
         print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, {epochs} epoch(s)) "
               "— these numbers only show the code runs")
@@ -716,7 +716,8 @@ def print_table(table, n_seeds, quick, epochs):
               f"{pm(t['test_acc_mean'], t['test_acc_std']):>18}{pm(t['verification_mean'], t['verification_std']):>18}"
               f"{t['tar_far_1e-2_mean']:>9.2f}%{t['tar_far_1e-3_mean']:>9.2f}%{t['train_seconds_mean']:>10.1f} s")
     seeds = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
-    print(f"({epochs} epoch(s) for every student; {seeds}; verification: 6,000 test pairs, 10 folds)")
+    print(f"({epochs} epoch(s) for every student, {teacher_epochs} for the teacher; {seeds}; verification: "
+          "6,000 test pairs, 10 folds)")
 
 
 # --------------------------------------------------------------------------- pictures
@@ -762,6 +763,17 @@ def plot_methods(table, path, title_note=""):
                  + "\n(* trained without labels; error bars: std over seeds)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     save_figure(fig, path)
+
+
+def alpha_levels(alphas, steps_per_epoch, skip=300):
+    """AdaDistill's α′ and α in a few numbers: their means over the steps after the first ``skip``
+    (the levels they settle at; None for a shorter run) and over the first epoch (rise included)."""
+    a = np.asarray(alphas, dtype=float).reshape(-1, 2)       # per step: (mean α′, mean α) over the batch
+    after = a[skip:] if len(a) > skip else None
+    return {"alpha_prime_after_300": None if after is None else float(after[:, 0].mean()),
+            "alpha_after_300": None if after is None else float(after[:, 1].mean()),
+            "alpha_prime_first_epoch": float(a[:steps_per_epoch, 0].mean()),
+            "alpha_first_epoch": float(a[:steps_per_epoch, 1].mean())}
 
 
 def plot_alpha(per_seed_alphas, steps_per_epoch, path):
@@ -906,7 +918,7 @@ def main(argv=None):
     wall = time.perf_counter() - wall
 
     table = aggregate(per_seed)
-    print_table(table, len(args.seeds), args.quick, args.epochs)
+    print_table(table, len(args.seeds), args.quick, args.epochs, args.teacher_epochs)
     reached = targets(table)
     print()
     for t in reached:
@@ -938,6 +950,8 @@ def main(argv=None):
               "runs": [{"seed": s.seed, "rows": s.rows, "method_seconds": s.method_seconds,
                         "cache_seconds": s.cache_seconds} for s in per_seed],
               "adadistill_alpha": {str(s.seed): s.alphas for s in per_seed if s.alphas},
+              "adadistill_alpha_levels": {str(s.seed): alpha_levels(s.alphas, len(s.loader()))
+                                          for s in per_seed if s.alphas},
               "qud_ablation": ablation}
     write_json(report, out / "results.json")
     print(f"\nwall time {format_seconds(wall)} (per seed: {', '.join(format_seconds(w) for w in seed_walls)}); "
