@@ -9,6 +9,7 @@
 #   3  the numba.cuda kernels on the real GPU (tests/test_cuda_kernels.py, no simulator)
 #   4  the hands-on for one epoch on the GPU (examples/mnist_teacher_student.py --device cuda)
 #   5  the GPU benchmark: minikd and PyTorch on the same GPU (examples/benchmark.py --device cuda)
+#   5b where a training step's time goes: host, GPU busy, kernels, syncs (examples/gpu_breakdown.py)
 #   6  the hands-on's --quick run on the CPU and on the GPU: the same accuracies
 #
 # then a summary table (step, PASS/FAIL/SKIPPED, seconds, log), printed and written to
@@ -27,6 +28,12 @@
 # with a message. GPU_CHECK_DRY_RUN=1 runs the same flow on the CPU instead (device tests on the
 # stand-in device, the kernels on Numba's CUDA simulator, the examples on the CPU, smaller runs),
 # to check the script itself; GPU_CHECK_SYNTHETIC=1 uses synthetic data even where MNIST is found.
+# GPU_CHECK_STEPS="2b 3 5b" runs only those steps after step 1 (a rerun of what failed, to save
+# device time); the others are listed as SKIPPED.
+#
+# numba.cuda compiles its kernels with NVVM, which comes with a CUDA toolkit: when Numba finds
+# none and CUDA_HOME is unset, step 1 looks for a toolkit in /usr/local/cuda* and /opt/cuda*,
+# and sets CUDA_HOME to it for the later steps if that makes the kernels usable (it says so).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -58,6 +65,10 @@ tests/test_quant_modules.py tests/test_quant_integer.py tests/test_device.py"
 DOC_TESTS="--ignore=tests/test_docs.py --ignore=tests/test_markdown.py --ignore=tests/test_site.py
 --ignore=tests/test_site_browser.py"
 PYTEST=("$PY" -m pytest -q -p no:cacheprovider -rfEs)
+# step 2a on several processes where pytest-xdist is installed (the GPU machine has 16 cores; each
+# worker compiles its own CuPy kernels, which go to CuPy's on-disk cache for the others)
+PARALLEL=()
+if [ "$DRY" != 1 ] && "$PY" -c "import xdist" 2> /dev/null; then PARALLEL=(-n "${GPU_CHECK_WORKERS:-6}"); fi
 
 # ------------------------------------------------------------------ the summary's rows
 NAMES=(); STATUS=(); SECS=(); LOGS=(); NOTES=()
@@ -82,6 +93,11 @@ summary() {
             echo "benchmark (step 5), images/s:"
             grep -E '^(\||minikd first step|CuPy float32|NumPy float32)' "$OUT/05_benchmark.log"
         fi
+        if [ -f "$OUT/05b_breakdown.log" ] && grep -q '^| framework ' "$OUT/05b_breakdown.log"; then
+            echo
+            echo "where a training step's time goes (step 5b):"
+            grep -E '^(\||costliest|kernels of|GPU busy)' "$OUT/05b_breakdown.log"
+        fi
     } > "$f"
     echo
     cat "$f"
@@ -99,9 +115,14 @@ budget() {  # budget WANT: echo the seconds a step may take now (0: none left)
 
 # run NAME LOG WANT CMD...: CMD under timeout (stdout and stderr to $OUT/LOG); sets RC, TOOK, LIMIT
 run() {
-    local name=$1 log=$2 want=$3
+    local name=$1 log=$2 want=$3 id=${1%% *}
     shift 3
     FLOORS=(${FLOORS[@]+"${FLOORS[@]:1}"})
+    if [ -n "${GPU_CHECK_STEPS:-}" ] && [ "$id" != 1 ] && [[ " $GPU_CHECK_STEPS " != *" $id "* ]]; then
+        RC=-2; TOOK=0; LIMIT=0
+        echo; echo "== $name: not in GPU_CHECK_STEPS"
+        return
+    fi
     LIMIT=$(budget "$want")
     echo
     echo "== $name (limit ${LIMIT} s, log $log)"
@@ -122,7 +143,8 @@ pytest_row() {  # name log [skipped-is-ok]
     local name=$1 log=$2 ok_skip=${3:-0} line passed
     line=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|deselected)' "$OUT/$log" | tail -n 1)
     passed=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
-    if [ "$RC" = -1 ]; then record "$name" SKIPPED 0 "$log" "no time left"
+    if [ "$RC" = -2 ]; then record "$name" SKIPPED 0 - "not in GPU_CHECK_STEPS"
+    elif [ "$RC" = -1 ]; then record "$name" SKIPPED 0 "$log" "no time left"
     elif [ "$RC" = 124 ] || [ "$RC" = 137 ]; then record "$name" FAIL "$TOOK" "$log" "timed out after $LIMIT s; ${line}"
     elif [ "$RC" = 0 ] && [ "${passed:-0}" -gt 0 ]; then record "$name" PASS "$TOOK" "$log" "$line"
     elif [ "$RC" = 0 ] || [ "$RC" = 5 ]; then
@@ -135,14 +157,16 @@ pytest_row() {  # name log [skipped-is-ok]
 }
 
 plain_row() {  # name log [note]
-    if [ "$RC" = -1 ]; then record "$1" SKIPPED 0 "$2" "no time left"
+    if [ "$RC" = -2 ]; then record "$1" SKIPPED 0 - "not in GPU_CHECK_STEPS"
+    elif [ "$RC" = -1 ]; then record "$1" SKIPPED 0 "$2" "no time left"
     elif [ "$RC" = 124 ] || [ "$RC" = 137 ]; then record "$1" FAIL "$TOOK" "$2" "timed out after $LIMIT s"
     elif [ "$RC" = 0 ]; then record "$1" PASS "$TOOK" "$2" "${3:-}"
     else record "$1" FAIL "$TOOK" "$2" "exit $RC: $(grep -v '^\s*$' "$OUT/$2" | tail -n 1 | cut -c1-110)"; fi
 }
 
-# the least seconds of each step after the first (2a, 2b, 3, 4, 5, 6)
-FLOORS=(0 60 30 30 60 60 30)
+# the least seconds of each step after the first (2a, 2b, 3, 4, 5, 5b, 6)
+FLOORS=(0 60 30 30 60 60 30 30)
+[ -n "${GPU_CHECK_STEPS:-}" ] && FLOORS=(0 0 0 0 0 0 0 0)   # a rerun of chosen steps: no reserve
 
 # ------------------------------------------------------------------ 1. the GPU
 run "1 GPU and software" 01_gpu.log 60 env DRY="$DRY" "$PY" - <<'PY'
@@ -171,7 +195,7 @@ import minikd
 from minikd import kernels
 
 ok = minikd.cuda_available()
-print(f"minikd.cuda_available() = {ok}; numba.cuda kernels usable: {kernels.cuda_kernels_usable()}")
+print(f"minikd.cuda_available() = {ok}; numba.cuda kernels: {kernels.cuda_kernels_status()}")
 try:
     import torch
     cuda = torch.cuda.is_available()
@@ -194,6 +218,20 @@ if [ "$RC" != 0 ]; then
     summary
     exit 1
 fi
+# numba.cuda's kernels need NVVM: look for a CUDA toolkit if Numba found none by itself
+if [ "$DRY" != 1 ] && [ -z "${CUDA_HOME:-}" ] && grep -q 'numba.cuda kernels: [^u]' "$OUT/01_gpu.log"; then
+    for d in /usr/local/cuda /usr/local/cuda-* /opt/cuda /opt/cuda-*; do
+        ls "$d"/nvvm/lib64/libnvvm.so* > /dev/null 2>&1 || continue
+        status=$(CUDA_HOME=$d "$PY" -c "from minikd import kernels; print(kernels.cuda_kernels_status())" 2>&1 | tail -n 1)
+        echo "with CUDA_HOME=$d: numba.cuda kernels: $status" >> "$OUT/01_gpu.log"
+        if [[ "$status" == usable* ]]; then
+            export CUDA_HOME=$d
+            echo "CUDA_HOME=$d set for the later steps" >> "$OUT/01_gpu.log"
+            break
+        fi
+    done
+    tail -n 2 "$OUT/01_gpu.log" | sed 's/^/   | /'
+fi
 plain_row "1 GPU and software" 01_gpu.log "$(grep -m1 -E '^(CuPy|GPU)' "$OUT/01_gpu.log" | cut -c1-100)"
 HAVE_PLOTS=1
 grep -qE '^ *(tqdm|matplotlib): missing' "$OUT/01_gpu.log" && HAVE_PLOTS=0
@@ -201,7 +239,7 @@ grep -qE '^ *(tqdm|matplotlib): missing' "$OUT/01_gpu.log" && HAVE_PLOTS=0
 # ------------------------------------------------------------------ 2. the tests on the device
 # shellcheck disable=SC2086  # the file lists are meant to split
 run "2a device tests (MINIKD_TEST_DEVICE=$TEST_DEV)" 02a_device_tests.log 180 \
-    env MINIKD_TEST_DEVICE="$TEST_DEV" "${PYTEST[@]}" -m "not slow" $DEVICE_TESTS
+    env MINIKD_TEST_DEVICE="$TEST_DEV" "${PYTEST[@]}" ${PARALLEL[@]+"${PARALLEL[@]}"} -m "not slow" $DEVICE_TESTS
 pytest_row "2a device tests ($TEST_DEV)" 02a_device_tests.log
 
 # shellcheck disable=SC2086
@@ -301,6 +339,15 @@ else
 fi
 run "5 benchmark ($DEV)" 05_benchmark.log 150 "$PY" "${BENCH[@]}" --json "$OUT/benchmark_$DEV.json"
 plain_row "5 benchmark ($DEV)" 05_benchmark.log "table in the log, results in benchmark_$DEV.json"
+
+# ------------------------------------------------------------------ 5b. where the time goes
+if [ "$DRY" = 1 ]; then
+    BREAK=(examples/gpu_breakdown.py --device cpu --steps 2 --batches 8 --models student)
+else
+    BREAK=(examples/gpu_breakdown.py --device cuda --steps 20 --batches 64,1024)
+fi
+run "5b time breakdown ($DEV)" 05b_breakdown.log 60 "$PY" "${BREAK[@]}" --json "$OUT/breakdown_$DEV.json"
+plain_row "5b time breakdown ($DEV)" 05b_breakdown.log "table in the log"
 
 # ------------------------------------------------------------------ 6. the same --quick run on the CPU and the device
 # (the stand-in device is registered by the tests only: a dry run starts the example through them)

@@ -16,6 +16,11 @@ tests register this device, ``"standin"``:
   functions refuse them.
 - Conversions to Python scalars (``float(a)``, ``a.item()``, ``bool(a)``) work, as on CuPy,
   but each is counted in :data:`HOST_SYNCS`: on a GPU each one waits for every queued kernel.
+  So is everything else that makes CuPy wait for the GPU: indexing with a boolean mask
+  (``a[mask] = v``: how many elements is data-dependent), functions whose output size depends
+  on the data (``nonzero``, ``unique``, ...), and copies to the host (``backend.to_numpy``).
+  ``HOST_SYNCS["where"]`` keeps the minikd line of each, so a test can say where a training
+  step waits (one did: max pooling's forward, ``argmax[better] = k``, found on a real GPU).
 
 It proves the CPU-independent half of the GPU path: the right namespace everywhere, no
 hidden transfers. Speed, and CuPy's own differences from NumPy, need a real GPU.
@@ -31,7 +36,31 @@ import numpy as np
 from minikd import backend
 
 NAME = "standin"
-HOST_SYNCS = {"count": 0}  # scalar conversions of device data (each one a host sync on a GPU)
+HOST_SYNCS = {"count": 0, "where": []}  # what makes a GPU's host wait (see above), and the minikd lines
+
+#: namespace functions whose output size depends on the data: CuPy must wait for the GPU to know it
+_SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract"}
+
+
+def _count_sync(what: str) -> None:
+    import traceback
+
+    HOST_SYNCS["count"] += 1
+    frames = [f for f in traceback.extract_stack()[:-2] if "/minikd/" in f.filename.replace("\\", "/")]
+    if frames and len(HOST_SYNCS["where"]) < 20:
+        f = frames[-1]
+        HOST_SYNCS["where"].append(f"{what} at {f.filename.rsplit('/minikd/', 1)[-1]}:{f.lineno} ({f.name})")
+
+
+def reset_host_syncs() -> None:
+    HOST_SYNCS["count"] = 0
+    HOST_SYNCS["where"].clear()
+
+
+def _is_mask(index) -> bool:
+    """Whether an index holds a boolean device array (a data-dependent selection)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, StandinArray) and i.dtype == np.bool_ for i in parts)
 
 #: namespace functions that accept host arrays: the explicit uploads
 _UPLOADS = {"asarray", "array", "asanyarray", "ascontiguousarray"}
@@ -78,6 +107,8 @@ class _Function:
         self._fn, self._name, self._allow_host = fn, name, allow_host
 
     def __call__(self, *args, **kwargs):
+        if self._name.rsplit(".", 1)[-1] in _SYNCING:
+            _count_sync(self._name)
         args = _unwrap(args, self._allow_host, self._name)
         kwargs = _unwrap(kwargs, self._allow_host, self._name)
         return _wrap(self._fn(*args, **kwargs))
@@ -137,7 +168,7 @@ def _inplace(op, name):
 
 def _sync(convert):
     def method(self, *args):
-        HOST_SYNCS["count"] += 1
+        _count_sync(convert.__name__)
         return convert(self._a, *args)
     return method
 
@@ -186,12 +217,16 @@ class StandinArray:
         return (_wrap(v) for v in self._a)
 
     def __getitem__(self, index):
+        if _is_mask(index):
+            _count_sync("indexing with a boolean mask")
         return _wrap(self._a[_unwrap(index, True, "indexing")])  # NumPy index arrays are allowed, as in CuPy
 
     def __setitem__(self, index, value):
         if _is_host_array(value):
             raise DeviceMixError(f"assigning a NumPy array of shape {value.shape} (host) into a stand-in device array: "
                                  f"upload it first")
+        if _is_mask(index):
+            _count_sync("assigning through a boolean mask")
         self._a[_unwrap(index, True, "indexing")] = _unwrap(value, False, "assignment")
 
     def __repr__(self):
@@ -205,11 +240,11 @@ class StandinArray:
     __complex__ = _sync(complex)
 
     def item(self, *args):
-        HOST_SYNCS["count"] += 1
+        _count_sync("item")
         return self._a.item(*args)
 
     def tolist(self):
-        HOST_SYNCS["count"] += 1
+        _count_sync("tolist")
         return self._a.tolist()
 
     def get(self):  # CuPy's explicit copy to the host
@@ -247,6 +282,7 @@ def _from_host(a: np.ndarray) -> StandinArray:
 
 
 def _to_host(a: StandinArray) -> np.ndarray:
+    _count_sync("a copy to the host")
     return a._a.copy()
 
 

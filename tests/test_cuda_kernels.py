@@ -29,8 +29,10 @@ def _real_gpu() -> bool:
 
 
 if not SIMULATOR and not _real_gpu():
+    from minikd import kernels as _kernels
+
     pytest.skip("GPU kernels: run with NUMBA_ENABLE_CUDASIM=1 (Numba's CUDA simulator), or on a machine where "
-                "Numba and CuPy see a GPU", allow_module_level=True)
+                f"Numba and CuPy see a GPU (numba.cuda: {_kernels.cuda_kernels_status()})", allow_module_level=True)
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

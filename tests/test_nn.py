@@ -265,8 +265,8 @@ def test_to_cuda_moves_parameters_and_buffers_in_place():
     weight = net.head.weight
     opt = mk.optim.SGD(net.parameters(), lr=0.1)
     net.to("cuda")
-    assert net.head.weight is weight and weight.device == "cuda"
-    assert all(b.device == "cuda" for b in net.buffers())
+    assert net.head.weight is weight and weight.device == "cuda:0"
+    assert all(b.device == "cuda:0" for b in net.buffers())
     net(mk.randn(4, 4, device="cuda")).sum().backward()
     opt.step()
     assert net.to("cpu").head.weight.device == "cpu"

@@ -524,7 +524,7 @@ def test_pruning_a_model_on_the_gpu_keeps_masks_there():
                                        F.cross_entropy)
     prune.prune(model, 0.5, criterion="gradient", structure="filter", layers=["0"], grads=grads)
     prune.prune(model, 0.5, layers=["2", "5"])
-    assert all(b.device == "cuda" for n, b in model.named_buffers() if n.endswith("_mask"))
+    assert all(b.device == "cuda:0" for n, b in model.named_buffers() if n.endswith("_mask"))
     opt = optim.Adam(model.parameters(), lr=0.01)
     F.cross_entropy(model(x), mk.tensor(np.array([0, 1, 2, 0]), device="cuda")).backward()
     opt.step()

@@ -420,17 +420,17 @@ def test_quantization_on_the_gpu_matches_the_cpu():
     obs_gpu.observe(w_gpu)
     s, z = obs.qparams()
     s_gpu, z_gpu = obs_gpu.qparams()
-    assert mk.backend.device_of(s_gpu) == "cuda"
+    assert mk.backend.device_of(s_gpu) == "cuda:0"
     np.testing.assert_array_equal(mk.backend.to_numpy(s_gpu), s)
     q_gpu = quantize(w_gpu, 4, s_gpu, z_gpu, axis=0)
-    assert mk.backend.device_of(q_gpu) == "cuda" and q_gpu.dtype == np.int8
+    assert mk.backend.device_of(q_gpu) == "cuda:0" and q_gpu.dtype == np.int8
     np.testing.assert_array_equal(mk.backend.to_numpy(q_gpu), quantize(w, 4, s, z, axis=0))
     np.testing.assert_allclose(mk.backend.to_numpy(dequantize(q_gpu, s_gpu, z_gpu, axis=0)),
                                dequantize(quantize(w, 4, s, z, axis=0), s, z, axis=0))
 
     x = mk.tensor(w.astype(np.float32), device="cuda", requires_grad=True)
     y = fake_quantize(x, 4, s_gpu, z_gpu, axis=0)
-    assert y.device == "cuda" and y.dtype == np.float32
+    assert y.device == "cuda:0" and y.dtype == np.float32
     y.sum().backward()
     ref = mk.tensor(w.astype(np.float32), requires_grad=True)
     fake_quantize(ref, 4, s, z, axis=0).sum().backward()

@@ -186,5 +186,5 @@ def test_gpu_matches_cpu():
         np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-5, atol=1e-6)
         yc.sum().backward()
         yg.sum().backward()
-        assert tg.device == "cuda"
+        assert tg.device == "cuda:0"
         np.testing.assert_allclose(mk.tensor(tg.grad).numpy(), tc.grad, rtol=1e-5, atol=1e-5)

@@ -39,6 +39,7 @@ from ..ops.shape import concatenate
 from ..random import get_rng
 from ..tensor import raw
 from .logits import as_tensor, constant, soft_loss
+from .relation import off_diagonal_pairs
 
 EPS = 1e-12  # squared norms below EPS count as EPS: √0 has an infinite gradient
 
@@ -420,8 +421,7 @@ def diversity_loss(features):
         raise ValueError(f"diversity_loss: needs at least 2 samples to compare; got N = {n}")
     f_hat = F.normalize(f, axis=1)
     cos = f_hat @ f_hat.T                                     # (N, N), 1 on the diagonal
-    pairs = ~f.xp.eye(n, dtype=bool)
-    return cos[pairs].mean()
+    return cos[off_diagonal_pairs(n, f.xp)].mean()
 
 
 __all__ = [

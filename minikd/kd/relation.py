@@ -55,8 +55,15 @@ def pairwise_distances(f):
     return d2.clip(EPS, None).sqrt()
 
 
-def _off_diagonal(n, xp):
-    return ~xp.eye(n, dtype=bool)
+def off_diagonal_pairs(n, xp):
+    """(rows, cols): the N(N − 1) pairs i ≠ j in row-major order, as index arrays on the device.
+
+    The pair k is i = ⌊k / (N − 1)⌋ and the (k mod (N − 1))-th column that is not i. (Not a
+    boolean mask ``~eye(N)``: selecting through a mask makes a GPU wait, since the number of
+    selected elements is data; here it is known, N(N − 1).)"""
+    k = xp.arange(n * (n - 1))
+    rows, cols = k // (n - 1), k % (n - 1)
+    return rows, cols + (cols >= rows)
 
 
 def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
@@ -75,7 +82,7 @@ def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
     f_s = as_tensor(f_s)
     f_t = constant(f_t, like=f_s)
     _check_embeddings(f_s, f_t, "rkd_distance_loss")
-    pairs = _off_diagonal(f_s.shape[0], f_s.xp)
+    pairs = off_diagonal_pairs(f_s.shape[0], f_s.xp)
     d_s, d_t = pairwise_distances(f_s)[pairs], pairwise_distances(f_t)[pairs]   # (N(N − 1),) each
     if normalize:
         d_s, d_t = d_s / d_s.mean(), d_t / d_t.mean()
@@ -109,4 +116,5 @@ def rkd_loss(f_s, f_t, w_dist=25.0, w_angle=50.0):
             + rkd_angle_loss(f_s, f_t) * w_angle)
 
 
-__all__ = ["angle_cosines", "pairwise_distances", "rkd_angle_loss", "rkd_distance_loss", "rkd_loss"]
+__all__ = ["angle_cosines", "off_diagonal_pairs", "pairwise_distances", "rkd_angle_loss", "rkd_distance_loss",
+           "rkd_loss"]

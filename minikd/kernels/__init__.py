@@ -93,27 +93,39 @@ def _numba_for(a) -> bool:
 
 
 _cuda_usable = None  # whether numba.cuda sees a real GPU; asked once, on the first CuPy array
+_cuda_reason = "not asked yet"
 
 
 def cuda_kernels_usable() -> bool:
     """Whether Numba can compile and launch the GPU kernels of :mod:`minikd.kernels.cuda` on a real
     GPU: a CUDA driver that sees a device, and NVVM (from a CUDA toolkit) that compiles for it —
     tried once on a one-line kernel. Not on Numba's simulator, which runs kernels in Python (the
-    tests call those kernels directly). When False, CuPy arrays take the xp references."""
-    global _cuda_usable
+    tests call those kernels directly). When False, CuPy arrays take the xp references, and
+    :func:`cuda_kernels_status` says why."""
+    global _cuda_usable, _cuda_reason
     if _cuda_usable is None:
+        _cuda_usable = False
         try:
             import numba
             from numba import cuda
-            if numba.config.ENABLE_CUDASIM or not cuda.is_available():
-                _cuda_usable = False
+            if numba.config.ENABLE_CUDASIM:
+                _cuda_reason = "Numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): not a real GPU"
+            elif not cuda.is_available():
+                _cuda_reason = "numba.cuda finds no CUDA driver or device (numba.cuda.detect() says more)"
             else:
                 cc = cuda.get_current_device().compute_capability
                 cuda.compile_ptx(_probe_kernel, (numba.float32[:],), cc=cc)
-                _cuda_usable = True
-        except Exception:  # no CUDA driver, no NVVM or libdevice, a GPU newer than NVVM knows, ...
-            _cuda_usable = False
+                _cuda_usable, _cuda_reason = True, f"usable (compute capability {cc[0]}.{cc[1]})"
+        except Exception as e:  # no numba-cuda, no NVVM or libdevice, a GPU newer than NVVM knows, ...
+            _cuda_reason = (f"{type(e).__name__}: {e}".strip()[:300] + " — NVVM comes with a CUDA toolkit (set "
+                            "CUDA_HOME to it) or the nvidia-cuda-nvcc wheel")
     return _cuda_usable
+
+
+def cuda_kernels_status() -> str:
+    """Why :func:`cuda_kernels_usable` said what it said, in one line (asks it first)."""
+    cuda_kernels_usable()
+    return _cuda_reason
 
 
 def _probe_kernel(a):  # pragma: no cover - compiled once by cuda_kernels_usable
@@ -247,7 +259,7 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
 
 __all__ = [
     "BACKENDS", "adam_update", "adam_update_applies", "adam_update_numba", "conv_output_size",
-    "cuda_kernels_usable", "fused_adam_applies",
+    "cuda_kernels_status", "cuda_kernels_usable", "fused_adam_applies",
     "avg_pool_backward", "avg_pool_backward_numba", "avg_pool_backward_numpy",
     "avg_pool_forward", "avg_pool_forward_numba", "avg_pool_forward_numpy", "col2im", "col2im_numba",
     "col2im_numpy", "get_backend", "im2col", "im2col_numba", "im2col_numpy", "int8_matmul",

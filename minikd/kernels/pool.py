@@ -57,7 +57,7 @@ def max_pool_forward_numpy(x, kernel, stride, padding):
             # strictly greater: on ties the first position stays; the first NaN wins and stays
             better = (v > y) | (xp.isnan(v) & ~xp.isnan(y))
             y = xp.where(better, v, y)
-            argmax[better] = ki * kw + kj
+            argmax = xp.where(better, ARGMAX_DTYPE(ki * kw + kj), argmax)  # not argmax[better] = ...: a GPU sync
     return y, argmax
 
 
