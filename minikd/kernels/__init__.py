@@ -106,6 +106,7 @@ def cuda_kernels_usable() -> bool:
     if _cuda_usable is None:
         _cuda_usable = False
         try:
+            _numpy_names_for_numba_cuda()
             import numba
             from numba import cuda
             if numba.config.ENABLE_CUDASIM:
@@ -117,9 +118,19 @@ def cuda_kernels_usable() -> bool:
                 cuda.compile_ptx(_probe_kernel, (numba.float32[:],), cc=cc)
                 _cuda_usable, _cuda_reason = True, f"usable (compute capability {cc[0]}.{cc[1]})"
         except Exception as e:  # no numba-cuda, no NVVM or libdevice, a GPU newer than NVVM knows, ...
-            _cuda_reason = (f"{type(e).__name__}: {e}".strip()[:300] + " — NVVM comes with a CUDA toolkit (set "
-                            "CUDA_HOME to it) or the nvidia-cuda-nvcc wheel")
+            _cuda_reason = f"{type(e).__name__}: {e}".strip()[:300]
+            if "nvvm" in _cuda_reason.lower() or "libdevice" in _cuda_reason.lower():
+                _cuda_reason += " — NVVM comes with a CUDA toolkit (set CUDA_HOME to it) or the nvidia-cuda-nvcc wheel"
     return _cuda_usable
+
+
+def _numpy_names_for_numba_cuda() -> None:
+    """numba-cuda's typing of NumPy functions still names ``numpy.row_stack``, which NumPy 2.5
+    removed (it was another name for ``numpy.vstack``); without it, compiling any kernel fails
+    with "module 'numpy' has no attribute 'row_stack'" (seen on a GPU machine with NumPy 2.5.2).
+    Put the old name back, as the same function, only where it is missing."""
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
 
 
 def cuda_kernels_status() -> str:
