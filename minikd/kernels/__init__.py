@@ -130,7 +130,7 @@ def _numpy_names_for_numba_cuda() -> None:
     with "module 'numpy' has no attribute 'row_stack'" (seen on a GPU machine with NumPy 2.5.2).
     Put the old name back, as the same function, only where it is missing."""
     if not hasattr(np, "row_stack"):
-        np.row_stack = np.vstack
+        setattr(np, "row_stack", np.vstack)  # noqa: B010 - a name NumPy removed, on purpose
 
 
 def cuda_kernels_status() -> str:
