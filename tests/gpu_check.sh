@@ -167,6 +167,17 @@ plain_row() {  # name log [note]
 # the least seconds of each step after the first (2a, 2b, 3, 4, 5, 5b, 6)
 FLOORS=(0 60 30 30 60 60 30 30)
 [ -n "${GPU_CHECK_STEPS:-}" ] && FLOORS=(0 0 0 0 0 0 0 0)   # a rerun of chosen steps: no reserve
+RESERVED=0
+for f in "${FLOORS[@]}"; do RESERVED=$((RESERVED + f)); done
+if ! [[ "$DEADLINE_S" =~ ^[0-9]+$ ]]; then
+    echo "gpu_check: DEADLINE_S: expected whole seconds; got '$DEADLINE_S'" >&2
+    exit 2
+elif [ "$DEADLINE_S" -lt $((RESERVED + 30)) ]; then
+    # (twice on the GPU, DEADLINE_S=280 and 300 left step 1 no time at all, and the run was lost)
+    echo "gpu_check: DEADLINE_S=$DEADLINE_S is too short: the later steps reserve $RESERVED s, and step 1 needs" \
+         "30 s more; give at least $((RESERVED + 30)) (default 450), or name fewer steps in GPU_CHECK_STEPS" >&2
+    exit 2
+fi
 
 # ------------------------------------------------------------------ 1. the GPU
 run "1 GPU and software" 01_gpu.log 60 env DRY="$DRY" "$PY" - <<'PY'

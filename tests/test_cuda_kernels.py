@@ -303,9 +303,9 @@ def test_import_minikd_does_not_import_numba_cuda():
 
 
 _PTX_CHECK = '''
+import minikd.kernels.cuda as KC  # first: it readies numba-cuda for this NumPy (see _numpy_names_for_numba_cuda)
 from numba import cuda, types as T
 from numba.cuda.cudadrv.error import NvvmSupportError
-import minikd.kernels.cuda as KC
 
 i64, i32 = T.int64, T.int32
 A = lambda dtype, ndim: T.Array(dtype, ndim, "A")  # any strides, as a CuPy view may have

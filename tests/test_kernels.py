@@ -289,3 +289,16 @@ def test_relu_and_select_dispatch_falls_back_for_strided_arrays():
     y, m = K.relu_forward(x)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     np.testing.assert_array_equal(K.select(m, x), np.where(x > 0, x, 0))
+
+
+def test_numba_cuda_gets_numpys_removed_row_stack_back(monkeypatch):
+    """numba-cuda names numpy.row_stack, which NumPy 2.5 removed: on a GPU machine with NumPy 2.5.2
+    every kernel failed to compile until minikd put the name back (as numpy.vstack, which it was)."""
+    import minikd.kernels as K
+
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    K._numpy_names_for_numba_cuda()
+    assert getattr(np, "row_stack") is np.vstack  # noqa: B009 - the name NumPy removed, on purpose
+    monkeypatch.setattr(np, "row_stack", len, raising=False)
+    K._numpy_names_for_numba_cuda()  # where NumPy has the name, it is left alone
+    assert getattr(np, "row_stack") is len  # noqa: B009

@@ -57,9 +57,12 @@ import numpy as np
 from numba import cuda
 
 from ..backend import get_array_module
+from . import _numpy_names_for_numba_cuda
 from .conv import _sizes
 from .intgemm import _check
 from .pool import ARGMAX_DTYPE
+
+_numpy_names_for_numba_cuda()  # before any kernel compiles (numba-cuda on NumPy ≥ 2.5)
 
 #: Threads per block, and the most blocks one launch uses (the grid-stride loop does the rest).
 #: On a GPU: 256 × up to 1024 blocks ≈ 262 K threads, enough to fill a large GPU. On the
