@@ -223,7 +223,7 @@ if [ "$RC" != 0 ]; then
     echo
     echo "gpu_check: stopped at step 1 — $(tail -n 1 "$OUT/01_gpu.log")"
     for s in "2a device tests" "2b gpu-marked tests" "3 CUDA kernels" "4 hands-on, 1 epoch" "5 benchmark" \
-             "6 hands-on --quick, CPU vs $AGAINST"; do
+             "5b time breakdown" "6 hands-on --quick, CPU vs $AGAINST"; do
         record "$s" SKIPPED 0 - "not run: step 1 failed"
     done
     summary

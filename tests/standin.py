@@ -39,7 +39,8 @@ NAME = "standin"
 HOST_SYNCS = {"count": 0, "where": []}  # what makes a GPU's host wait (see above), and the minikd lines
 
 #: namespace functions whose output size depends on the data: CuPy must wait for the GPU to know it
-_SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract"}
+_SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract", "setdiff1d", "intersect1d",
+            "union1d", "bincount"}
 
 
 def _count_sync(what: str) -> None:
@@ -60,7 +61,7 @@ def reset_host_syncs() -> None:
 def _is_mask(index) -> bool:
     """Whether an index holds a boolean device array (a data-dependent selection)."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, StandinArray) and i.dtype == np.bool_ for i in parts)
+    return any(isinstance(i, (StandinArray, np.ndarray)) and i.dtype == np.bool_ for i in parts)
 
 #: namespace functions that accept host arrays: the explicit uploads
 _UPLOADS = {"asarray", "array", "asanyarray", "ascontiguousarray"}
@@ -107,7 +108,8 @@ class _Function:
         self._fn, self._name, self._allow_host = fn, name, allow_host
 
     def __call__(self, *args, **kwargs):
-        if self._name.rsplit(".", 1)[-1] in _SYNCING:
+        name = self._name.rsplit(".", 1)[-1]
+        if name in _SYNCING or (name == "where" and len(args) + len(kwargs) == 1):  # where(c): nonzero(c)
             _count_sync(self._name)
         args = _unwrap(args, self._allow_host, self._name)
         kwargs = _unwrap(kwargs, self._allow_host, self._name)
@@ -247,7 +249,8 @@ class StandinArray:
         _count_sync("tolist")
         return self._a.tolist()
 
-    def get(self):  # CuPy's explicit copy to the host
+    def get(self):  # CuPy's explicit copy to the host: a wait too
+        _count_sync("get")
         return self._a.copy()
 
     # ---- unary operators

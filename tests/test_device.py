@@ -279,3 +279,30 @@ def test_minikd_device_environment_variable_is_checked(tmp_path):
     bad = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "MINIKD_DEVICE": "tpu"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "MINIKD_DEVICE='tpu': unknown device 'tpu'" in bad.stderr
+
+
+def test_the_stand_in_counts_every_kind_of_wait_for_the_gpu():
+    """Each of these makes CuPy wait for the GPU; the stand-in must count each one, or a step's
+    "no host sync" test could not fail for it."""
+    a = standin.xp.asarray(np.arange(6.0))
+    mask = a > 2
+    waits = {
+        "float": lambda: float(a[0]),
+        "item": lambda: a.sum().item(),
+        "a device mask": lambda: a[mask],
+        "a host mask": lambda: a[np.arange(6) > 2],
+        "assigning through a mask": lambda: a.__setitem__(mask, 0.0),
+        "nonzero": lambda: standin.xp.nonzero(mask),
+        "where with one argument": lambda: standin.xp.where(mask),
+        "unique": lambda: standin.xp.unique(a),
+        "get": lambda: a.get(),
+        "to_numpy": lambda: backend.to_numpy(a),
+    }
+    for what, fn in waits.items():
+        standin.reset_host_syncs()
+        fn()
+        assert standin.HOST_SYNCS["count"] == 1, what
+    standin.reset_host_syncs()
+    standin.xp.where(mask, a, 0.0)        # three arguments: elementwise, no wait
+    a[1:3] = 5.0                          # basic indexing: no wait
+    assert standin.HOST_SYNCS["count"] == 0

@@ -57,5 +57,5 @@ def test_the_breakdown_on_the_cpu_counts_the_ops_of_a_step(tmp_path):
     (row,) = rows
     # conv, pool, relu twice; flatten, linear, relu, linear; cross-entropy: the student's 11 forward ops
     assert row["framework"] == "minikd kernels" and row["ops"] == 11
-    assert 0 < row["host_s"] <= row["wall_s"] * 1.5 and row["first_sync"] == "n/a on the CPU"
+    assert 0 < row["host_s"] <= row["wall_s"] and row["first_sync"] == "n/a on the CPU"
     assert (tmp_path / "b.json").exists()
