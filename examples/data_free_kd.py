@@ -135,6 +135,7 @@ from minikd.checks import check_int, check_number, check_temperature
 from minikd.data import MEAN, STD, DataLoader, load_mnist, normalize
 from minikd.data.mnist import FILES, missing_files, mnist_dir
 from minikd.models import Generator, LeNet5Half, StudentModel, pad_to_32
+from minikd.random import get_rng
 
 METHODS = ("dafl", "deepinversion", "actmax")
 STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half}
@@ -202,13 +203,20 @@ def balanced_labels(n: int, rng) -> np.ndarray:
     return rng.permutation(np.arange(n) % 10).astype(np.int64)
 
 
-def make_dfkd_step(teacher, prep, T: float, shift: int = 0):
+def make_dfkd_step(teacher, prep, T: float, shift: int = 0, mixup: float = 0.0):
     """The student's loss on a batch of synthetic images x̃ (the batch's labels unused but for the
     accuracy fit prints): L_DFKD = T²·KL(p_t ‖ p_s), the teacher frozen (no graph). ``shift`` > 0:
-    the batch randomly rolled by up to that many pixels first (augmentation of a fixed pool)."""
+    the batch randomly rolled by up to that many pixels first (augmentation of a fixed pool).
+    ``mixup`` > 0: then each image blended with another of the batch, x̃ ← λ·x̃ + (1 − λ)·x̃_π,
+    λ ~ Beta(mixup, mixup) per image (Zhang et al., mixup, ICLR 2018); the teacher labels the
+    blend, so the student also learns the teacher between the images it was shown."""
     def step(student, x, y):
         if shift:
             x = kd.random_shift(x, shift)
+        if mixup:
+            rng = get_rng()
+            lam = rng.beta(mixup, mixup, size=(x.shape[0], 1, 1, 1)).astype(np.float32)
+            x = x * lam + x[rng.permutation(x.shape[0])] * (1 - lam)
         x = prep(x)
         logits = student(x)
         with mk.no_grad():
@@ -281,7 +289,8 @@ def run_generator(batches, teacher, arch, student, test, args, source: str = "G"
     prep = teacher_input(arch)
     opt = optim.Adam(student.parameters(), lr=args.lr)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * args.steps_per_epoch)
-    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), batches,
+    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter, mixup=args.mixup),
+                           batches,
                            args.epochs, f"student ← {source}", test=test, schedule=schedule, progress=args.progress)
     seen = args.epochs * args.steps_per_epoch * args.batch_size
     return {"history": history, "distill_seconds": seconds, "synthesis_seconds": 0.0,
@@ -566,6 +575,9 @@ def parse_args(argv=None):
                         "(default 0.5); 0: one-hot targets, as DeepInversion and activation maximisation have them")
     p.add_argument("--jitter", type=int, default=2,
                    help="random shift in pixels (synthesis and distillation; scenario 1: of G's samples)")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="scenario generator and real: blend each image with another of its batch, λ ~ Beta(a, a), "
+                        "before the teacher labels it (mixup; default 0: off)")
     p.add_argument("--z-std", type=float, default=None,
                    help="scenario generator: z ~ N(0, z_std²·I), wider than G's training (1) for more varied "
                         f"samples (default {Z_STD:g})")
@@ -600,6 +612,9 @@ def check_options(p, args) -> None:
     for name in ("lr", "lr_images", "lr_generator"):
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "the learning rate", low=0, low_open=True)
     ok(check_number, args.mix, "--mix", "the largest mixing weight", low=0, high=0.5)
+    ok(check_number, args.mixup, "--mixup", "mixup's Beta parameter (0: off)", low=0)
+    if args.mixup and args.scenario not in ("generator", "real"):
+        p.error("--mixup: only for --scenario generator or real (it blends the fresh batches of scenario 1's loop)")
     if args.z_std is not None:
         if args.scenario != "generator":
             p.error("--z-std: only for --scenario generator (the spread of G's input z)")

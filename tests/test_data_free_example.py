@@ -200,6 +200,9 @@ BAD = [  # (arguments, what the one error line says)
     (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "0"], "--z-std: the standard deviation of z must "
                                                                         "be > 0; got 0.0"),
     (["--scenario", "generator", "--teacher", "{bn}", "--z-std", "nan"], "--z-std: the standard deviation of z"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--mixup", "-1"], "--mixup: mixup's Beta parameter"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--mixup", "0.2"],
+     "--mixup: only for --scenario generator or real"),
 ]
 
 
@@ -294,3 +297,28 @@ def test_the_inversion_grid_keeps_each_class_on_its_own_row(tmp_path, monkeypatc
     np.testing.assert_array_equal(first[0, :2], [0, 1])
     np.testing.assert_array_equal(first[3, :3], [3, 4, 5])
     assert first[9, 0] == 6 and np.isnan(first[0, 2:]).all() and np.isnan(first[2]).all()  # blanks, not images
+
+
+def test_mixup_blends_each_image_with_another_of_its_batch_before_the_teacher_sees_it():
+    example = load_example("data_free_kd")
+    n = 6
+    x = mk.tensor(np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 4, 4), np.float32))
+    seen = {}
+
+    def net(name):
+        def forward(inp):
+            seen[name] = inp.numpy().copy()
+            return mk.tensor(np.zeros((n, 10), np.float32)) + inp.reshape(n, -1)[:, :10] * 0
+        return forward
+
+    for mixup in (0.0, 1.0):
+        mk.manual_seed(0)
+        example.make_dfkd_step(net("teacher"), lambda a: a, T=4.0, mixup=mixup)(net("student"), x, None)
+        values = seen["student"].reshape(n, -1)
+        assert np.all(values == values[:, :1])                     # each image stays one blend of two
+        assert np.array_equal(seen["teacher"], seen["student"])    # the teacher labels the blend itself
+        blend = values[:, 0]
+        if mixup == 0:
+            assert np.array_equal(blend, np.arange(n))
+        else:
+            assert np.all((blend >= 0) & (blend <= n - 1)) and not np.array_equal(blend, np.arange(n))
