@@ -122,6 +122,15 @@ def kernel_stats(step, sync, steps):
             [(n[:50], c / steps, us / steps / 1e6) for n, (c, us) in top])
 
 
+def add_kernel_stats(row, step, sync, steps):
+    """``row`` with the step's kernels, GPU-busy time and costliest kernels, or why they are missing."""
+    try:
+        row["kernels"], row["gpu_busy_s"], row["top"] = kernel_stats(step, sync, steps)
+    except Exception as e:  # noqa: BLE001 - reported in the row
+        row["kernels_error"] = f"{type(e).__name__}: {e}"
+    return row
+
+
 def count_ops(step):
     """How many ``Function.apply`` calls (autograd ops) one minikd step makes."""
     from minikd import function
@@ -191,6 +200,10 @@ def main(argv=None):
         print(f"numba.cuda kernels: {K.cuda_kernels_status()}")
         paths = ["numba", "numpy"] if K.cuda_kernels_usable() else ["numpy"]
     makers = {"teacher": TeacherModel, "student": StudentModel}
+    if torch is not None:
+        _, tmodels = torch_models()
+        cuda = f"cuda:{int(args.device.partition(':')[2] or 0)}"
+        tsync = lambda: torch.cuda.synchronize(cuda)  # noqa: E731
     rows = []
     for name in args.models:
         for batch in args.batches:
@@ -202,24 +215,14 @@ def main(argv=None):
                     row = {"framework": PATH_NAMES[path], "model": name, "batch": batch, "wall_s": wall,
                            "host_s": host, "ops": count_ops(step), "first_sync": first_sync(step, args.device)}
                     if torch is not None:
-                        try:
-                            row["kernels"], row["gpu_busy_s"], row["top"] = kernel_stats(step, sync, args.steps)
-                        except Exception as e:  # noqa: BLE001 - reported in the row
-                            row["kernels_error"] = f"{type(e).__name__}: {e}"
+                        add_kernel_stats(row, step, sync, args.steps)
                 rows.append(row)
             if torch is not None:
-                t, tmodels = torch_models()
-                index = int(args.device.partition(":")[2] or 0)
-                tsync = lambda t=t, index=index: t.cuda.synchronize(index)  # noqa: E731
-                t.manual_seed(0)
-                tstep = torch_train_step(t, tmodels[name]().to(f"cuda:{index}"), batch, f"cuda:{index}")
+                torch.manual_seed(0)
+                tstep = torch_train_step(torch, tmodels[name]().to(cuda), batch, cuda)
                 wall, host = timings(tstep, tsync, args.steps)
-                trow = {"framework": "torch", "model": name, "batch": batch, "wall_s": wall, "host_s": host}
-                try:
-                    trow["kernels"], trow["gpu_busy_s"], trow["top"] = kernel_stats(tstep, tsync, args.steps)
-                except Exception as e:  # noqa: BLE001
-                    trow["kernels_error"] = f"{type(e).__name__}: {e}"
-                rows.append(trow)
+                rows.append(add_kernel_stats({"framework": "torch", "model": name, "batch": batch, "wall_s": wall,
+                                              "host_s": host}, tstep, tsync, args.steps))
     print_table(rows, args.device, torch is not None)
     if args.json:
         with open(args.json, "w") as f:
