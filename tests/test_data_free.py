@@ -174,6 +174,70 @@ def test_random_shift_rolls_by_the_generators_draw_and_passes_the_gradient_to_x(
     assert len(shifted) > 1
 
 
+class FixedDraws:
+    """A stand-in for numpy's Generator whose ``uniform`` returns the given values in turn."""
+
+    def __init__(self, *draws):
+        self.draws = list(draws)
+
+    def uniform(self, low, high, size):
+        return np.broadcast_to(np.asarray(self.draws.pop(0), dtype=np.float64), size)
+
+
+def np_affine(x, theta_deg, s, fill):
+    """The reference, pixel by pixel: output (i, j) reads the input at R(−θ)·(p − c)/s + c, bilinearly,
+    ``fill`` outside the image."""
+    n, c, h, w = x.shape
+    out = np.empty_like(x)
+    ci, cj = (h - 1) / 2, (w - 1) / 2
+    for k in range(n):
+        t = math.radians(theta_deg[k])
+        for i in range(h):
+            for j in range(w):
+                qi = (math.cos(t) * (i - ci) - math.sin(t) * (j - cj)) / s[k] + ci
+                qj = (math.sin(t) * (i - ci) + math.cos(t) * (j - cj)) / s[k] + cj
+                i0, j0 = math.floor(qi), math.floor(qj)
+                value = np.zeros(c)
+                for a, b in ((i0, j0), (i0 + 1, j0), (i0, j0 + 1), (i0 + 1, j0 + 1)):
+                    weight = (1 - abs(qi - a)) * (1 - abs(qj - b))
+                    value += weight * (x[k, :, a, b] if 0 <= a < h and 0 <= b < w else fill)
+                out[k, :, i, j] = value
+    return out
+
+
+@given(case=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(3, 7), st.integers(3, 7),
+                      st.integers(0, 2**16)),
+       fill=st.sampled_from([0.0, -0.4242]))
+def test_random_affine_matches_a_pixel_by_pixel_bilinear_warp_and_passes_the_gradient(case, fill):
+    n, c, h, w, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w))
+    theta, s = rng.uniform(-30, 30, n), rng.uniform(0.8, 1.2, n)
+    y = kd.random_affine(mk.tensor(x), 30, 0.2, fill=fill, rng=FixedDraws(theta, s))
+    np.testing.assert_allclose(y.numpy(), np_affine(x, theta, s, fill), rtol=1e-10, atol=1e-12)
+    weights = rng.normal(size=x.shape)
+    assert mk.gradcheck(lambda t: (kd.random_affine(t, 30, 0.2, fill=fill, rng=FixedDraws(theta, s)) * weights)
+                        .sum(), leaf(x))
+
+
+def test_random_affine_known_warps_and_bad_arguments():
+    x = np.arange(2 * 25, dtype=np.float64).reshape(2, 1, 5, 5)
+    same = kd.random_affine(mk.tensor(x), 10, 0.1, rng=FixedDraws(0.0, 1.0)).numpy()
+    np.testing.assert_allclose(same, x, atol=1e-12)                       # θ = 0, s = 1: the identity
+    turned = kd.random_affine(mk.tensor(x), 90, rng=FixedDraws(90.0, 1.0)).numpy()
+    np.testing.assert_allclose(turned, np.rot90(x, k=-1, axes=(2, 3)), atol=1e-9)   # a quarter turn, exactly
+    small = kd.random_affine(mk.tensor(np.ones((1, 1, 9, 9))), 0, 0.5, fill=-1.0, rng=FixedDraws(0.0, 0.5)).numpy()
+    assert small[0, 0, 4, 4] == pytest.approx(1.0) and small[0, 0, 0, 0] == pytest.approx(-1.0)  # shrunk: fill shows
+    t = mk.tensor(x)
+    assert kd.random_affine(t, 0, 0.0) is t
+    for kwargs, match in (({"degrees": -1}, "degrees"), ({"degrees": 181}, "degrees"),
+                          ({"degrees": 5, "scale": 1.0}, "scale"), ({"degrees": 5, "fill": math.nan}, "fill")):
+        with pytest.raises(ValueError, match=f"random_affine: {match}"):
+            kd.random_affine(t, **kwargs)
+    with pytest.raises(ValueError, match="random_affine: expected images"):
+        kd.random_affine(mk.tensor(np.ones((3, 5, 5))), 5)
+
+
 # --------------------------------------------------------------------------- DeepInversion: BatchNorm statistics
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import minikd as mk
+from minikd import kd
 from minikd.data.mnist import FILES
 from minikd.models import StudentModel, TeacherModel
 from tests.util import load_example, needs_mnist
@@ -43,8 +44,9 @@ def test_only(tmp_path_factory):
     root = tmp_path_factory.mktemp("data_free")
     teachers, data = root / "teachers", root / "data"
     data.mkdir()
-    for arch in ("slide", "bn"):
-        out = run(["--train-teacher", arch, "--data-dir", str(mnist), "--out", str(teachers), "--quick"])
+    for arch, schedule in (("slide", "constant"), ("bn", "cosine")):
+        out = run(["--train-teacher", arch, "--data-dir", str(mnist), "--out", str(teachers), "--quick",
+                   "--schedule", schedule])
         assert out.returncode == 0, out.stderr[-2000:]
         (data / f"teacher_{arch}.npz").write_bytes((teachers / f"teacher_{arch}.npz").read_bytes())
     for name in FILES["test"]:
@@ -58,6 +60,8 @@ def test_a_teacher_checkpoint_records_its_architecture(test_only):
     example = load_example("data_free_kd")
     weights, meta = example.read_checkpoint(test_only / "teacher_bn.npz")
     assert meta["arch"] == "bn" and meta["quick"] is True and 0 < meta["test_acc"] <= 1
+    assert meta["schedule"] == "cosine" and example.read_checkpoint(test_only / "teacher_slide.npz")[1]["schedule"] \
+        == "constant"
     teacher, arch, _ = example.load_teacher(test_only / "teacher_bn.npz")
     assert arch == "bn" and type(teacher).__name__ == "TeacherModelBN" and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())     # frozen
@@ -181,6 +185,7 @@ BAD = [  # (arguments, what the one error line says)
     (["--scenario", "fancy", "--teacher", "{bn}"], "argument --scenario: invalid choice: 'fancy'"),
     (["--train-teacher", "resnet"], "argument --train-teacher: invalid choice: 'resnet'"),
     (["--train-teacher", "bn", "--scenario", "none"], "give either --train-teacher"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--schedule", "cosine"], "--schedule: only for --train-teacher"),
     ([], "give either --train-teacher"),
     (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--T", "0"], "--T: the temperature T must be"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--pool", "0"], "--pool: pool must be"),
@@ -203,6 +208,15 @@ BAD = [  # (arguments, what the one error line says)
     (["--scenario", "generator", "--teacher", "{bn}", "--mixup", "-1"], "--mixup: mixup's Beta parameter"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--mixup", "0.2"],
      "--mixup: only for --scenario generator or real"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--feature-weight", "-1"], "--feature-weight: the feature "
+                                                                                 "term's weight"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--rotate", "200"], "--rotate: the largest rotation in degrees "
+                                                                          "must be"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--rescale", "1"], "--rescale: the largest change of scale"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rotate", "10"],
+     "--rotate: only for --scenario generator or real"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--feature-weight", "1"],
+     "--feature-weight: only for --scenario generator or real"),
 ]
 
 
@@ -306,9 +320,10 @@ def test_mixup_blends_each_image_with_another_of_its_batch_before_the_teacher_se
     seen = {}
 
     def net(name):
-        def forward(inp):
+        def forward(inp, return_features=False):
             seen[name] = inp.numpy().copy()
-            return mk.tensor(np.zeros((n, 10), np.float32)) + inp.reshape(n, -1)[:, :10] * 0
+            logits = mk.tensor(np.zeros((n, 10), np.float32)) + inp.reshape(n, -1)[:, :10] * 0
+            return (logits, inp.reshape(n, -1)) if return_features else logits
         return forward
 
     for mixup in (0.0, 1.0):
@@ -322,3 +337,34 @@ def test_mixup_blends_each_image_with_another_of_its_batch_before_the_teacher_se
             assert np.array_equal(blend, np.arange(n))
         else:
             assert np.all((blend >= 0) & (blend <= n - 1)) and not np.array_equal(blend, np.arange(n))
+
+
+def test_the_feature_term_and_the_affine_warp_of_scenario_1s_step():
+    """--feature-weight β adds β·‖F_T − g(F_S)‖² to T²·KL on the same images; --rotate/--rescale warp
+    each image before both networks see it."""
+    example = load_example("data_free_kd")
+    mk.manual_seed(0)
+    teacher, student = TeacherModel(), StudentModel()
+    adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim)
+    x = mk.tensor(np.random.default_rng(1).normal(size=(4, 1, 28, 28)).astype(np.float32))
+    loss, logits = example.make_dfkd_step(teacher, lambda a: a, T=4.0, adapter=adapter, beta=0.5)(student, x, None)
+    z_s, f_s = student(x, return_features=True)
+    z_t, f_t = teacher(x, return_features=True)
+    expected = kd.dfkd_loss(z_s, z_t, T=4.0).item() + 0.5 * kd.feature_loss(f_s, f_t, adapter).item()
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None and np.abs(p.grad).sum() > 0 for p in adapter.parameters())   # g learns too
+
+    seen = {}
+
+    def spy(name, net):
+        def forward(inp, **kw):
+            seen[name] = inp.numpy().copy()
+            return net(inp, **kw)
+        return forward
+
+    mk.manual_seed(3)
+    example.make_dfkd_step(spy("teacher", teacher), lambda a: a, T=4.0, affine=(30.0, 0.2))(
+        spy("student", student), x, None)
+    assert np.array_equal(seen["teacher"], seen["student"])                  # the teacher labels the warped image
+    assert not np.allclose(seen["student"], x.numpy())

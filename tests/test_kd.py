@@ -607,7 +607,7 @@ def test_public_api():
                                # issue 14: data-free distillation
                                "BNStatistics", "activation_maximisation_loss", "check_class_labels",
                                "check_generator_output", "dafl_generator_loss", "dafl_losses", "dfkd_loss",
-                               "diversity_loss", "freeze_teacher", "l2_prior", "random_shift", "roll",
+                               "diversity_loss", "freeze_teacher", "l2_prior", "random_affine", "random_shift", "roll",
                                "total_variation"}
     for name in kd.__all__:
         assert getattr(kd, name).__doc__

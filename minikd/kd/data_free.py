@@ -18,6 +18,8 @@ minimised over a generator's weights or over the pixels of x̃ themselves:
   :func:`activation_maximisation_loss` with :func:`diversity_loss`, the jitter
   :func:`random_shift` and total variation.
 
+:func:`random_affine` (small rotations and rescalings) augments scenario 1's generated images.
+
 Every loss is written with minikd's differentiable ops (autograd gives the gradients, and the
 tests gradient-check them). The teacher's outputs carry the gradient back to x̃ (and to the
 generator); only in :func:`dfkd_loss` is the teacher a constant target. Keep the teacher
@@ -275,6 +277,58 @@ def random_shift(x, max_shift, rng=None):
     rng = get_rng() if rng is None else rng
     di, dj = (int(v) for v in rng.integers(-max_shift, max_shift + 1, size=2))
     return roll(roll(x, di, axis=2), dj, axis=3)
+
+
+def random_affine(x, degrees, scale=0.0, fill=0.0, rng=None):
+    """Each image of ``x`` (N, C, H, W) rotated by its own angle θ, uniform in ±``degrees``
+    (degrees), and scaled by its own factor s, uniform in [1 − ``scale``, 1 + ``scale``], about
+    the image centre c = ((H − 1)/2, (W − 1)/2); bilinear sampling, ``fill`` where the source
+    lies outside the image (for normalised MNIST, black is −0.1307/0.3081).
+
+    Output pixel p reads the input at the inverse map  q = R(−θ)·(p − c)/s + c,  the four
+    neighbours of q weighted by their bilinear weights (torchvision's ``RandomAffine`` with
+    ``degrees`` and ``scale``). An augmentation: scenario 1 gives G's samples the small slants
+    and sizes of real handwriting before the teacher labels them (the teacher answers for
+    whatever it is shown, so the labels stay right).
+
+    Differentiable in x (a gather and a weighted sum, whose gradient scatters back), on
+    any array backend. ``rng``: a ``numpy.random.Generator`` (None: minikd's seeded one).
+    ``degrees`` = ``scale`` = 0 returns x. Raises ValueError for x not 4-D, ``degrees`` outside
+    [0, 180] or ``scale`` outside [0, 1).
+    """
+    degrees = check_number(degrees, "random_affine", "degrees", low=0, high=180)
+    scale = check_number(scale, "random_affine", "scale", low=0, high=1, high_open=True)
+    fill = check_number(fill, "random_affine", "fill")
+    x = as_tensor(x)
+    _check_images(x, "random_affine")
+    if degrees == 0 and scale == 0:
+        return x
+    rng = get_rng() if rng is None else rng
+    n, c, h, w = x.shape
+    theta = np.deg2rad(rng.uniform(-degrees, degrees, size=n))
+    s = rng.uniform(1 - scale, 1 + scale, size=n)
+    cos, sin = (np.cos(theta) / s)[:, None, None], (np.sin(theta) / s)[:, None, None]
+    di, dj = np.meshgrid(np.arange(h) - (h - 1) / 2, np.arange(w) - (w - 1) / 2, indexing="ij")
+    qi = cos * di - sin * dj + (h - 1) / 2                  # (N, H, W): where each output pixel reads
+    qj = sin * di + cos * dj + (w - 1) / 2
+    i0, j0 = np.floor(qi).astype(np.int64), np.floor(qj).astype(np.int64)
+    fi, fj = qi - i0, qj - j0
+    xp, dtype = x.xp, x.dtype
+    flat = x.reshape(n, c, h * w)
+    rows, channels = xp.arange(n)[:, None, None], xp.arange(c)[None, :, None]
+    out, background = None, np.zeros((n, 1, h * w))
+    for i, j, weight in ((i0, j0, (1 - fi) * (1 - fj)), (i0 + 1, j0, fi * (1 - fj)),
+                         (i0, j0 + 1, (1 - fi) * fj), (i0 + 1, j0 + 1, fi * fj)):
+        inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+        index = (np.clip(i, 0, h - 1) * w + np.clip(j, 0, w - 1)).reshape(n, 1, h * w)
+        weight = weight.reshape(n, 1, h * w)
+        term = flat[rows, channels, xp.asarray(index)] * xp.asarray((weight * inside.reshape(n, 1, h * w))
+                                                                     .astype(dtype))
+        out = term if out is None else out + term
+        background += weight * ~inside.reshape(n, 1, h * w)
+    if fill:
+        out = out + xp.asarray((background * fill).astype(dtype))
+    return out.reshape(n, c, h, w)
 
 
 # --------------------------------------------------------------------------- BatchNorm statistics (DeepInversion)
