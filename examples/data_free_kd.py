@@ -233,9 +233,13 @@ def make_dfkd_step(teacher, prep, T: float, shift: int = 0, mixup: float = 0.0, 
             lam = rng.beta(mixup, mixup, size=(x.shape[0], 1, 1, 1)).astype(np.float32)
             x = x * lam + x[rng.permutation(x.shape[0])] * (1 - lam)
         x = prep(x)
-        logits, features = student(x, return_features=True)
+
+        def forward(net):       # (logits, features), the features only when the feature term needs them
+            return net(x, return_features=True) if beta else (net(x), None)
+
+        logits, features = forward(student)
         with mk.no_grad():
-            teacher_logits, teacher_features = teacher(x, return_features=True)
+            teacher_logits, teacher_features = forward(teacher)
         loss = kd.dfkd_loss(logits, teacher_logits, T=T)
         if beta:
             loss = loss + kd.feature_loss(features, teacher_features, adapter) * beta

@@ -175,18 +175,21 @@ def test_random_shift_rolls_by_the_generators_draw_and_passes_the_gradient_to_x(
 
 
 class FixedDraws:
-    """A stand-in for numpy's Generator whose ``uniform`` returns the given values in turn."""
+    """A stand-in for numpy's Generator whose ``uniform`` returns the given values in turn, after
+    checking that it was asked for the range given with them: ``FixedDraws((low, high, values), ...)``."""
 
     def __init__(self, *draws):
         self.draws = list(draws)
 
     def uniform(self, low, high, size):
-        return np.broadcast_to(np.asarray(self.draws.pop(0), dtype=np.float64), size)
+        want_low, want_high, values = self.draws.pop(0)
+        assert (low, high) == pytest.approx((want_low, want_high))
+        return np.broadcast_to(np.asarray(values, dtype=np.float64), size)
 
 
 def np_affine(x, theta_deg, s, fill):
-    """The reference, pixel by pixel: output (i, j) reads the input at R(−θ)·(p − c)/s + c, bilinearly,
-    ``fill`` outside the image."""
+    """The reference, pixel by pixel: output (i, j) reads the input at q_i = c_i + (cos θ·di − sin θ·dj)/s,
+    q_j = c_j + (sin θ·di + cos θ·dj)/s (di = i − c_i, dj = j − c_j), bilinearly, ``fill`` outside the image."""
     n, c, h, w = x.shape
     out = np.empty_like(x)
     ci, cj = (h - 1) / 2, (w - 1) / 2
@@ -213,20 +216,22 @@ def test_random_affine_matches_a_pixel_by_pixel_bilinear_warp_and_passes_the_gra
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, c, h, w))
     theta, s = rng.uniform(-30, 30, n), rng.uniform(0.8, 1.2, n)
-    y = kd.random_affine(mk.tensor(x), 30, 0.2, fill=fill, rng=FixedDraws(theta, s))
+    draws = ((-30, 30, theta), (0.8, 1.2, s))
+    y = kd.random_affine(mk.tensor(x), 30, 0.2, fill=fill, rng=FixedDraws(*draws))
     np.testing.assert_allclose(y.numpy(), np_affine(x, theta, s, fill), rtol=1e-10, atol=1e-12)
     weights = rng.normal(size=x.shape)
-    assert mk.gradcheck(lambda t: (kd.random_affine(t, 30, 0.2, fill=fill, rng=FixedDraws(theta, s)) * weights)
+    assert mk.gradcheck(lambda t: (kd.random_affine(t, 30, 0.2, fill=fill, rng=FixedDraws(*draws)) * weights)
                         .sum(), leaf(x))
 
 
 def test_random_affine_known_warps_and_bad_arguments():
     x = np.arange(2 * 25, dtype=np.float64).reshape(2, 1, 5, 5)
-    same = kd.random_affine(mk.tensor(x), 10, 0.1, rng=FixedDraws(0.0, 1.0)).numpy()
+    same = kd.random_affine(mk.tensor(x), 10, 0.1, rng=FixedDraws((-10, 10, 0.0), (0.9, 1.1, 1.0))).numpy()
     np.testing.assert_allclose(same, x, atol=1e-12)                       # θ = 0, s = 1: the identity
-    turned = kd.random_affine(mk.tensor(x), 90, rng=FixedDraws(90.0, 1.0)).numpy()
+    turned = kd.random_affine(mk.tensor(x), 90, rng=FixedDraws((-90, 90, 90.0), (1, 1, 1.0))).numpy()
     np.testing.assert_allclose(turned, np.rot90(x, k=-1, axes=(2, 3)), atol=1e-9)   # a quarter turn, exactly
-    small = kd.random_affine(mk.tensor(np.ones((1, 1, 9, 9))), 0, 0.5, fill=-1.0, rng=FixedDraws(0.0, 0.5)).numpy()
+    small = kd.random_affine(mk.tensor(np.ones((1, 1, 9, 9))), 0, 0.5, fill=-1.0,
+                             rng=FixedDraws((0, 0, 0.0), (0.5, 1.5, 0.5))).numpy()
     assert small[0, 0, 4, 4] == pytest.approx(1.0) and small[0, 0, 0, 0] == pytest.approx(-1.0)  # shrunk: fill shows
     t = mk.tensor(x)
     assert kd.random_affine(t, 0, 0.0) is t

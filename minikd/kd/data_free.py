@@ -282,19 +282,25 @@ def random_shift(x, max_shift, rng=None):
 def random_affine(x, degrees, scale=0.0, fill=0.0, rng=None):
     """Each image of ``x`` (N, C, H, W) rotated by its own angle θ, uniform in ±``degrees``
     (degrees), and scaled by its own factor s, uniform in [1 − ``scale``, 1 + ``scale``], about
-    the image centre c = ((H − 1)/2, (W − 1)/2); bilinear sampling, ``fill`` where the source
-    lies outside the image (for normalised MNIST, black is −0.1307/0.3081).
+    the image centre (c_i, c_j) = ((H − 1)/2, (W − 1)/2); bilinear sampling, ``fill`` where the
+    source lies outside the image (for normalised MNIST, black is −0.1307/0.3081).
 
-    Output pixel p reads the input at the inverse map  q = R(−θ)·(p − c)/s + c,  the four
-    neighbours of q weighted by their bilinear weights (torchvision's ``RandomAffine`` with
-    ``degrees`` and ``scale``). An augmentation: scenario 1 gives G's samples the small slants
-    and sizes of real handwriting before the teacher labels them (the teacher answers for
-    whatever it is shown, so the labels stay right).
+    Output pixel (i, j) (row, column) reads the input at the inverse map
+
+        q_i = c_i + (cos θ·(i − c_i) − sin θ·(j − c_j)) / s
+        q_j = c_j + (sin θ·(i − c_i) + cos θ·(j − c_j)) / s
+
+    the four neighbours of q weighted by their bilinear weights. A positive θ turns the image
+    clockwise as displayed (rows down); torchvision's ``RandomAffine(degrees, scale=...)`` turns
+    anticlockwise, which makes no difference to a draw symmetric about 0. s > 1 enlarges.
+    An augmentation: scenario 1 can give G's samples the small slants and sizes of real
+    handwriting before the teacher labels them (the teacher answers for whatever it is shown).
 
     Differentiable in x (a gather and a weighted sum, whose gradient scatters back), on
-    any array backend. ``rng``: a ``numpy.random.Generator`` (None: minikd's seeded one).
-    ``degrees`` = ``scale`` = 0 returns x. Raises ValueError for x not 4-D, ``degrees`` outside
-    [0, 180] or ``scale`` outside [0, 1).
+    any array backend. ``rng``: a ``numpy.random.Generator`` (None: minikd's seeded one); θ is
+    drawn first, then s. ``degrees`` = ``scale`` = 0 returns x. Raises ValueError for x not 4-D,
+    ``degrees`` outside [0, 180], ``scale`` outside [0, 1) or a non-finite ``fill``, and
+    TypeError for an argument that is not a number.
     """
     degrees = check_number(degrees, "random_affine", "degrees", low=0, high=180)
     scale = check_number(scale, "random_affine", "scale", low=0, high=1, high_open=True)
