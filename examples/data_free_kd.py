@@ -224,7 +224,7 @@ def make_dfkd_step(teacher, prep, T: float, shift: int = 0, mixup: float = 0.0, 
     plus β·‖F_T − g(F_S)‖² on the same images, the penultimate features through ``adapter`` g
     (section 4's feature KD; the teacher's features carry more of it per image than its logits)."""
     def step(student, x, y):
-        if affine:
+        if affine:      # (0, 0) returns x unchanged
             x = kd.random_affine(x, *affine, fill=-MEAN / STD)      # black outside: normalised 0
         if shift:
             x = kd.random_shift(x, shift)
@@ -310,12 +310,10 @@ def run_generator(batches, teacher, arch, student, test, args, source: str = "G"
     to ``--jitter`` pixels."""
     prep = teacher_input(arch)
     adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim) if args.feature_weight else None
-    params = list(student.parameters()) + (list(adapter.parameters()) if adapter is not None else [])
-    opt = optim.Adam(params, lr=args.lr)
+    opt = optim.Adam([*student.parameters(), *(adapter.parameters() if adapter else ())], lr=args.lr)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * args.steps_per_epoch)
-    affine = (args.rotate, args.rescale) if args.rotate or args.rescale else None
     step = make_dfkd_step(teacher, prep, args.T, shift=args.jitter, mixup=args.mixup, adapter=adapter,
-                          beta=args.feature_weight, affine=affine)
+                          beta=args.feature_weight, affine=(args.rotate, args.rescale))
     history, seconds = fit(student, opt, step, batches, args.epochs, f"student ← {source}", test=test,
                            schedule=schedule, progress=args.progress)
     seen = args.epochs * args.steps_per_epoch * args.batch_size

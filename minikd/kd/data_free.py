@@ -319,21 +319,19 @@ def random_affine(x, degrees, scale=0.0, fill=0.0, rng=None):
     qj = sin * di + cos * dj + (w - 1) / 2
     i0, j0 = np.floor(qi).astype(np.int64), np.floor(qj).astype(np.int64)
     fi, fj = qi - i0, qj - j0
-    xp, dtype = x.xp, x.dtype
-    flat = x.reshape(n, c, h * w)
-    rows, channels = xp.arange(n)[:, None, None], xp.arange(c)[None, :, None]
-    out, background = None, np.zeros((n, 1, h * w))
-    for i, j, weight in ((i0, j0, (1 - fi) * (1 - fj)), (i0 + 1, j0, fi * (1 - fj)),
-                         (i0, j0 + 1, (1 - fi) * fj), (i0 + 1, j0 + 1, fi * fj)):
-        inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
-        index = (np.clip(i, 0, h - 1) * w + np.clip(j, 0, w - 1)).reshape(n, 1, h * w)
-        weight = weight.reshape(n, 1, h * w)
-        term = flat[rows, channels, xp.asarray(index)] * xp.asarray((weight * inside.reshape(n, 1, h * w))
-                                                                     .astype(dtype))
-        out = term if out is None else out + term
-        background += weight * ~inside.reshape(n, 1, h * w)
-    if fill:
-        out = out + xp.asarray((background * fill).astype(dtype))
+    # the four neighbours of q, stacked on axis 1: their rows, columns and bilinear weights (N, 4, H, W)
+    i = np.stack([i0, i0 + 1, i0, i0 + 1], axis=1)
+    j = np.stack([j0, j0, j0 + 1, j0 + 1], axis=1)
+    weight = np.stack([(1 - fi) * (1 - fj), fi * (1 - fj), (1 - fi) * fj, fi * fj], axis=1)
+    weight *= (i >= 0) & (i < h) & (j >= 0) & (j < w)      # a neighbour outside the image contributes fill
+    index = (np.clip(i, 0, h - 1) * w + np.clip(j, 0, w - 1)).reshape(n, 1, 4, h * w)
+    weight = weight.reshape(n, 1, 4, h * w)
+    xp = x.xp
+    rows, channels = xp.arange(n)[:, None, None, None], xp.arange(c)[None, :, None, None]
+    neighbours = x.reshape(n, c, h * w)[rows, channels, xp.asarray(index)]      # (N, C, 4, H·W), one gather
+    out = (neighbours * xp.asarray(weight.astype(x.dtype))).sum(axis=2)
+    if fill:            # the four weights sum to 1: what the neighbours outside did not give is fill's
+        out = out + xp.asarray((fill * (1 - weight.sum(axis=2))).astype(x.dtype))
     return out.reshape(n, c, h, w)
 
 
