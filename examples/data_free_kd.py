@@ -49,6 +49,10 @@ there, no gain (docs/data_free.md): ``--mixup``, ``--feature-weight`` (feature K
 
 The two inversion methods fill a pool of ``--pool`` images (labels balanced), then distil the
 student over the pool for ``--epochs`` epochs, each batch randomly shifted (kd.random_shift).
+``--rounds R`` makes the pool in R rounds instead, the student trained after each on the pool so
+far; ``--compete w`` then adds Adaptive DeepInversion's competition term (Yin et al., CVPR 2020)
+from the second round on, w·(1 − JS(p_t(x̃), p_s(x̃))) (kd.competition_loss): the new images are
+drawn to where the student does not yet answer like the teacher.
 The student always learns with Adam (``--lr``), its learning rate decayed along a half cosine to
 0 over the run. Every run reports how many synthetic images the student saw, and how many
 distinct ones.
@@ -101,6 +105,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -285,9 +290,10 @@ class GeneratorBatches(FreshBatches):
         return mk.Tensor(x.data), y
 
 
-class RealBatches(FreshBatches):
-    """Minibatches of real training images drawn at random (with replacement), as a perfect G
-    would draw them: ``--scenario real``, the reference that bounds scenario 1 from above."""
+class PoolBatches(FreshBatches):
+    """Minibatches drawn at random (with replacement) from fixed images ``x``, ``y``: real training
+    images for ``--scenario real``, as a perfect G would draw them (the reference that bounds
+    scenario 1 from above), or scenario 2's synthetic pool as far as ``--rounds`` have made it."""
 
     def __init__(self, x, y, steps: int, batch_size: int, seed):
         super().__init__(steps, seed)
@@ -306,7 +312,7 @@ def per_epoch(batches, seed):
 def run_generator(batches, teacher, arch, student, test, args, source: str = "G", distinct=None) -> dict:
     """Scenario 1: the student distilled for ``--epochs`` epochs on ``batches(epoch)`` — G's fresh
     samples (:class:`GeneratorBatches`), or real training images for ``--scenario real``
-    (:class:`RealBatches`, at most ``distinct`` different ones) — each batch randomly shifted by up
+    (:class:`PoolBatches`, at most ``distinct`` different ones) — each batch randomly shifted by up
     to ``--jitter`` pixels."""
     prep = teacher_input(arch)
     adapter = kd.LinearAdapter(student.feature_dim, teacher.feature_dim) if args.feature_weight else None
@@ -375,49 +381,73 @@ def run_dafl(teacher, arch, student, test, seed, args, grid_path=None) -> dict:
 
 # --------------------------------------------------------------------------- scenario 2b, 2c: inversion of the teacher
 
-def invert(teacher, arch, method, args, seed):
-    """A pool of ``--pool`` synthetic images with balanced labels, optimised batch by batch from noise.
+def invert(teacher, arch, method, args, labels, rng, student=None):
+    """Synthetic images x̃ for the target classes ``labels``, optimised batch by batch from noise.
 
     Per batch: x̃ ~ N(0, 1) in the normalised space, Adam on the pixels for ``--iters`` steps on
     −Σ_j q_j log p_t,j(jitter(x̃)) + r_tv·TV(x̃) + r_l2·mean((x̃ − black)²) + (deepinversion) r_bn·R_BN(x̃)
     + (actmax) r_div·L_div(f_T(x̃)); x̃ kept within [black, white] after every step. The target q is
     the one-hot y (``--mix 0``: the class term of both papers) or y mixed with another class
-    (:func:`mixed_targets`)."""
+    (:func:`mixed_targets`). With a ``student``: plus ``--compete``·(1 − JS(p_t, p_s)) on the same
+    jittered x̃, Adaptive DeepInversion's competition term (:func:`kd.competition_loss`), which draws
+    x̃ to where the student does not yet answer like the teacher; the student is frozen meanwhile."""
     prep = teacher_input(arch)
-    rng = np.random.default_rng((seed, 4))
-    labels = balanced_labels(args.pool, rng)
     bn = kd.BNStatistics(teacher) if method == "deepinversion" else None
-    images, bar = [], tqdm(total=args.pool, desc=f"{method} synthesis", leave=False, disable=not args.progress)
+    images, bar = [], tqdm(total=len(labels), desc=f"{method} synthesis", leave=False, disable=not args.progress)
     try:
-        for i in range(0, args.pool, args.batch_size):
-            y = labels[i:i + args.batch_size]
-            x = mk.tensor(rng.standard_normal((len(y), 1, 28, 28)).astype(np.float32), requires_grad=True)
-            q = mixed_targets(y, args.mix, rng) if args.mix > 0 else None
-            opt = optim.Adam([x], lr=args.lr_images)
-            for _ in range(args.iters):
-                logits, features = teacher(prep(kd.random_shift(x, args.jitter, rng)), return_features=True)
-                if q is None:
-                    loss = kd.activation_maximisation_loss(logits, y)
-                else:               # −Σ_j q_j log p_t,j: the teacher's output pulled to the mixed target q
-                    loss = -(q * F.log_softmax(logits)).sum(axis=1).mean()
-                # the L2 prior on the distance from black: MNIST's background, where a digit has no ink
-                loss = loss + args.r_tv * kd.total_variation(x) + args.r_l2 * kd.l2_prior(x - LO)
-                if bn is not None:
-                    loss = loss + args.r_bn * bn.loss()
-                elif len(y) > 1:
-                    loss = loss + args.r_div * kd.diversity_loss(features)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                np.clip(x.data, LO, HI, out=x.data)      # stay a picture: between black and white
-            images.append(x.numpy())
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            bar.update(len(y))
+        with frozen(student):
+            for i in range(0, len(labels), args.batch_size):
+                y = labels[i:i + args.batch_size]
+                x = mk.tensor(rng.standard_normal((len(y), 1, 28, 28)).astype(np.float32), requires_grad=True)
+                q = mixed_targets(y, args.mix, rng) if args.mix > 0 else None
+                opt = optim.Adam([x], lr=args.lr_images)
+                for _ in range(args.iters):
+                    x_in = prep(kd.random_shift(x, args.jitter, rng))
+                    logits, features = teacher(x_in, return_features=True)
+                    if q is None:
+                        loss = kd.activation_maximisation_loss(logits, y)
+                    else:               # −Σ_j q_j log p_t,j: the teacher's output pulled to the mixed target q
+                        loss = -(q * F.log_softmax(logits)).sum(axis=1).mean()
+                    # the L2 prior on the distance from black: MNIST's background, where a digit has no ink
+                    loss = loss + args.r_tv * kd.total_variation(x) + args.r_l2 * kd.l2_prior(x - LO)
+                    if bn is not None:
+                        loss = loss + args.r_bn * bn.loss()
+                    elif len(y) > 1:
+                        loss = loss + args.r_div * kd.diversity_loss(features)
+                    if student is not None:
+                        loss = loss + args.compete * kd.competition_loss(logits, student(x_in))
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    np.clip(x.data, LO, HI, out=x.data)      # stay a picture: between black and white
+                images.append(x.numpy())
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                bar.update(len(y))
     finally:
         bar.close()
         if bn is not None:
             bn.remove()
     return np.concatenate(images), labels
+
+
+@contextmanager
+def frozen(net):
+    """``net`` (if not None) in evaluation mode and without gradients for its weights, restored after:
+    the student while images are optimised against it (the gradient is for x̃ only)."""
+    if net is None:
+        yield
+        return
+    params = list(net.parameters())
+    flags = [q.requires_grad for q in params]
+    net.eval()
+    for q in params:
+        q.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for q, flag in zip(params, flags):
+            q.requires_grad_(flag)
+        net.train()
 
 
 def mixed_targets(y, mix: float, rng):
@@ -433,12 +463,51 @@ def mixed_targets(y, mix: float, rng):
     return mk.tensor(q)
 
 
+def share(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` whole shares as equal as can be, the larger ones first."""
+    return [total // parts + (r < total % parts) for r in range(parts)]
+
+
 def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, grid_path=None) -> dict:
-    """DeepInversion or activation maximisation: synthesise the pool, then distil the student over it."""
-    start = time.perf_counter()
-    x, y = invert(teacher, arch, method, args, seed)
-    synthesis = time.perf_counter() - start
+    """DeepInversion or activation maximisation: synthesise the pool, then distil the student over it.
+
+    With ``--rounds R`` > 1 the pool is made in R rounds of about P/R images, and after each round
+    the student trains for its share of the ``--epochs`` on the pool made so far (an epoch: ⌈P/B⌉
+    minibatches drawn at random from it). From the second round on, ``--compete`` > 0 puts the
+    student in the synthesis (Adaptive DeepInversion, Yin et al. 2020). The student sees as many
+    images as with one round; the learning rate follows one cosine over all of them."""
     prep = teacher_input(arch)
+    rng = np.random.default_rng((seed, 4))
+    steps = -(-args.pool // args.batch_size)
+    opt = optim.Adam(student.parameters(), lr=args.lr)
+    schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * steps)
+    step = make_dfkd_step(teacher, prep, args.T, shift=args.jitter)
+    xs, ys, history, rounds, synthesis, seconds = [], [], [], [], 0.0, 0.0
+    for r, (n, epochs) in enumerate(zip(share(args.pool, args.rounds), share(args.epochs, args.rounds))):
+        start = time.perf_counter()
+        rival = student if r > 0 and args.compete > 0 else None
+        x, y = invert(teacher, arch, method, args, balanced_labels(n, rng), rng, student=rival)
+        synthesis += time.perf_counter() - start
+        xs.append(x)
+        ys.append(y)
+        pool_x, pool_y = np.concatenate(xs), np.concatenate(ys)
+        if args.rounds == 1:        # one pass over the whole pool per epoch, in a new order each time
+            loader = DataLoader(pool_x, pool_y, args.batch_size, shuffle=True, seed=seed)
+            name = f"student ← {method}"
+        else:
+            with mk.no_grad():      # how much of the round's new images the student already gets right
+                t_class, s_class = (net(prep(mk.tensor(x))).numpy().argmax(1) for net in (teacher, student))
+            rounds.append({"round": r + 1, "images": n, "epochs": epochs, "compete": rival is not None,
+                           "student_agrees_with_teacher_before": float((t_class == s_class).mean())})
+            tqdm.write(f"round {r + 1}/{args.rounds}: {n:,} new images ({len(pool_x):,} in the pool), the student "
+                       f"answered {100 * rounds[-1]['student_agrees_with_teacher_before']:.1f} % of the new ones "
+                       "as the teacher does")
+            loader = per_epoch(partial(PoolBatches, pool_x, pool_y, steps, args.batch_size), (seed, 5, r))
+            name = f"student ← {method}, round {r + 1}/{args.rounds}"
+        h, sec = fit(student, opt, step, loader, epochs, name, test=test, schedule=schedule, progress=args.progress)
+        history += [{**row, "epoch": len(history) + i + 1} for i, row in enumerate(h)]
+        seconds += sec
+    x, y = pool_x, pool_y
     with mk.no_grad():
         p = F.softmax(teacher(prep(mk.tensor(x)))).numpy()
     pool_quality = {"teacher_agrees_with_target": float((p.argmax(1) == y).mean()),
@@ -447,15 +516,16 @@ def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, g
                f"{100 * pool_quality['teacher_agrees_with_target']:.1f} % of them their target class, mean confidence "
                f"{100 * pool_quality['teacher_mean_confidence']:.1f} %")
     mk.save({"images": x, "labels": y}, out / f"pool_{method}_seed{seed}.npz")
-    if grid_path is not None:
-        grid_by_class(x, y, grid_path, f"{method}, seed {seed}: synthetic images per target class (row c: class c)")
-    opt = optim.Adam(student.parameters(), lr=args.lr)
-    loader = DataLoader(x, y, args.batch_size, shuffle=True, seed=seed)
-    schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
-    history, seconds = fit(student, opt, make_dfkd_step(teacher, prep, args.T, shift=args.jitter), loader,
-                           args.epochs, f"student ← {method}", test=test, schedule=schedule, progress=args.progress)
-    return {"history": history, "distill_seconds": seconds, "synthesis_seconds": synthesis,
-            "synthetic_images_seen": args.epochs * len(x), "distinct_synthetic_images": len(x), "pool": pool_quality}
+    if grid_path is not None:       # the last round's images: those made against the trained student
+        last = f", round {args.rounds}" if args.rounds > 1 else ""
+        grid_by_class(xs[-1], ys[-1], grid_path,
+                      f"{method}, seed {seed}{last}: synthetic images per target class (row c: class c)")
+    run = {"history": history, "distill_seconds": seconds, "synthesis_seconds": synthesis,
+           "synthetic_images_seen": args.epochs * steps * args.batch_size if args.rounds > 1 else args.epochs * len(x),
+           "distinct_synthetic_images": len(x), "pool": pool_quality}
+    if rounds:
+        run["rounds"] = rounds
+    return run
 
 
 def grid_by_class(x, classes, path, title):
@@ -502,7 +572,7 @@ def distil(args) -> dict:
                 batches = partial(GeneratorBatches, G, args.steps_per_epoch, args.batch_size, z_std=args.z_std)
                 run = run_generator(per_epoch(batches, seed), teacher, arch, student, test, args)
             elif method == "real":
-                batches = partial(RealBatches, *real, args.steps_per_epoch, args.batch_size)
+                batches = partial(PoolBatches, *real, args.steps_per_epoch, args.batch_size)
                 run = run_generator(per_epoch(batches, seed), teacher, arch, student, test, args,
                                     source="real images", distinct=len(real[0]))
             elif method == "dafl":
@@ -592,6 +662,12 @@ def parse_args(argv=None):
     p.add_argument("--pool", type=int, default=30720, help="deepinversion, actmax: synthetic images (default 30720)")
     p.add_argument("--iters", type=int, default=50, help="deepinversion, actmax: Adam steps per batch of images")
     p.add_argument("--lr-images", type=float, default=0.1, help="deepinversion, actmax: Adam's lr on the pixels")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="deepinversion, actmax: make the pool in R rounds, the student trained after each on the "
+                        "pool so far (its --epochs shared among the rounds; default 1)")
+    p.add_argument("--compete", type=float, default=0.0,
+                   help="deepinversion, actmax, with --rounds ≥ 2: weight of Adaptive DeepInversion's competition "
+                        "term 1 − JS(p_t, p_s), the student in the synthesis from round 2 on (default 0: off)")
     p.add_argument("--r-bn", type=float, default=1.0, help="deepinversion: weight of the BatchNorm statistics")
     p.add_argument("--r-tv", type=float, default=0.5, help="deepinversion, actmax: weight of total variation")
     p.add_argument("--r-l2", type=float, default=1e-3, help="deepinversion, actmax: weight of the L2 prior")
@@ -659,6 +735,15 @@ def check_options(p, args) -> None:
         ok(check_number, args.z_std, "--z-std", "the standard deviation of z", low=0, low_open=True)
     elif args.scenario == "generator":
         args.z_std = Z_STD
+    ok(check_int, args.rounds, "--rounds", "the number of synthesis rounds", low=1)
+    ok(check_number, args.compete, "--compete", "the competition term's weight (0: off)", low=0)
+    if (args.rounds > 1 or args.compete) and args.scenario != "none":
+        p.error("--rounds, --compete: only for --scenario none with --method deepinversion or actmax")
+    if args.compete and args.rounds < 2:
+        p.error(f"--compete {args.compete:g}: needs --rounds 2 or more (the student it competes with is trained "
+                "between rounds; in the first it has learned nothing yet)")
+    if args.rounds > args.pool:
+        p.error(f"--rounds {args.rounds}: more rounds than images (--pool {args.pool}); each round makes at least one")
     for name in ("r_bn", "r_tv", "r_l2", "r_div", "alpha", "beta"):
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "a loss weight", low=0)
     ok(check_temperature, args.T, "--T")
@@ -674,8 +759,9 @@ def check_options(p, args) -> None:
             p.error("--schedule: only for --train-teacher (the student's learning rate always follows a cosine)")
         check_distillation(p, args)
     if args.quick:
-        args.epochs, args.steps_per_epoch, args.gan_epochs = 1, QUICK["steps"], 1
+        args.epochs, args.steps_per_epoch, args.gan_epochs = args.rounds, QUICK["steps"], 1    # an epoch a round
         args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
+        args.rounds = min(args.rounds, args.pool)
         args.batch_size = min(args.batch_size, QUICK["batch"])
 
 
@@ -696,6 +782,14 @@ def check_distillation(p, args) -> None:
                     f"what it matches): --teacher {args.teacher} is the {arch!r} teacher, which has none. Train one "
                     "with --train-teacher bn, or use --method actmax or dafl for this teacher")
         args.method = [m for m in METHODS if m in methods]
+        inversions = [m for m in args.method if m != "dafl"]
+        if (args.rounds > 1 or args.compete) and not inversions:
+            p.error("--rounds, --compete: only for --method deepinversion or actmax (they make a pool of images)")
+        for m in inversions:
+            epochs = args.epochs or STUDENT_EPOCHS[m]
+            if args.rounds > epochs and not args.quick:
+                p.error(f"--rounds {args.rounds}: more rounds than the student's epochs ({epochs} for {m}); the "
+                        "student trains at least one epoch after each round (raise --epochs)")
         if args.generator is not None:
             p.error("--generator: only for --scenario generator")
     else:

@@ -359,6 +359,39 @@ def test_activation_maximisation_loss_checks_the_labels():
         kd.activation_maximisation_loss(np.zeros((3, 10)), [1, 2])
 
 
+def np_js(p, q):
+    """JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2, batch mean: from the definition."""
+    m = (p + q) / 2
+    return 0.5 * np_kl(p, m) + 0.5 * np_kl(q, m)
+
+
+@given(batches)
+def test_js_divergence_and_the_competition_loss_match_the_definition_and_pass_the_gradient(case):
+    n, c, seed = case
+    rng = np.random.default_rng(seed)
+    z_t, z_s = rng.normal(0, 2, (n, c)), rng.normal(0, 2, (n, c))
+    expected = np_js(np_softmax(z_t), np_softmax(z_s))
+    assert kd.js_divergence(mk.tensor(z_t), mk.tensor(z_s)).item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert kd.js_divergence(z_s, z_t).item() == pytest.approx(expected, rel=1e-9, abs=1e-12)     # symmetric
+    assert kd.competition_loss(z_t, z_s).item() == pytest.approx(1 - expected, rel=1e-12)
+    assert mk.gradcheck(kd.competition_loss, leaf(z_t), leaf(z_s))      # the gradient reaches both sides
+
+
+def test_js_divergence_is_zero_for_agreement_near_ln2_for_certain_disagreement_and_finite_at_extremes():
+    z = np.array([[1.0, -2.0, 0.5]])
+    assert kd.js_divergence(z, z).item() == pytest.approx(0.0, abs=1e-12)
+    assert kd.js_divergence([[1000.0, -1000.0]], [[-1000.0, 1000.0]]).item() == pytest.approx(math.log(2))
+    assert kd.js_divergence([3.0, 0.0], [0.0, 3.0]).item() == pytest.approx(              # one sample (C,)
+        np_js(np_softmax(np.array([[3.0, 0.0]])), np_softmax(np.array([[0.0, 3.0]]))))
+    t, s = leaf([[1000.0, -1000.0]]), leaf([[-1000.0, 1000.0]])
+    kd.competition_loss(t, s).backward()        # saturated softmaxes: a finite (zero) gradient, not NaN
+    assert np.isfinite(t.grad).all() and np.isfinite(s.grad).all()
+    with pytest.raises(ValueError, match=r"competition_loss: .*same shape.*\(2, 3\) and \(2, 4\)"):
+        kd.competition_loss(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="js_divergence"):
+        kd.js_divergence(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)))
+
+
 def np_diversity(f):
     f = f.reshape(len(f), -1)
     f = f / np.linalg.norm(f, axis=1, keepdims=True)

@@ -70,12 +70,15 @@ def test_a_teacher_checkpoint_records_its_architecture(test_only):
 
 @pytest.mark.slow
 @needs_mnist
-@pytest.mark.parametrize("method, arch", [("dafl", "bn"), ("deepinversion", "bn"), ("actmax", "slide")])
-def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_path, method, arch):
+@pytest.mark.parametrize("method, arch, extra", [("dafl", "bn", []), ("deepinversion", "bn", []),
+                                                 ("actmax", "slide", []),
+                                                 ("actmax", "slide", ["--rounds", "2", "--compete", "1"])],
+                         ids=["dafl", "deepinversion", "actmax", "actmax-adaptive"])
+def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_path, method, arch, extra):
     # MINIKD_DATA and HOME elsewhere too: no other folder could lend the training files
     env = {"MINIKD_DATA": str(test_only), "HOME": str(tmp_path), "MINIKD_MNIST_MIRRORS": (tmp_path / "no").as_uri()}
     out = run(["--scenario", "none", "--method", method, "--teacher", str(test_only / f"teacher_{arch}.npz"),
-               "--data-dir", str(test_only), "--out", str(tmp_path / "out"), "--quick"], env=env)
+               "--data-dir", str(test_only), "--out", str(tmp_path / "out"), "--quick", *extra], env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
     report = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -86,6 +89,13 @@ def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_pa
     assert row["synthetic_images_seen"] > 0 and row["distinct_synthetic_images"] > 0
     assert 0 <= row["student_test_acc_mean"] <= 1 and row["teacher_test_acc"] > 0.5
     assert seed_run["history"] and seed_run["wall_seconds"] > 0
+    if extra:       # two rounds of the quick pool of 64, an epoch each, the student in the second's synthesis
+        assert [r["images"] for r in seed_run["rounds"]] == [32, 32] and [r["compete"] for r in seed_run["rounds"]] \
+            == [False, True]
+        assert [h["epoch"] for h in seed_run["history"]] == [1, 2] and row["synthetic_images_seen"] == 2 * 2 * 32
+        assert all(0 <= r["student_agrees_with_teacher_before"] <= 1 for r in seed_run["rounds"])
+    else:
+        assert "rounds" not in seed_run
     png = (tmp_path / "out" / f"synthetic_{method}.png").read_bytes()
     assert png[:8] == PNG and len(png) > 5_000
     weights, meta = load_example("data_free_kd").read_checkpoint(tmp_path / "out" / f"student_{method}_seed0.npz")
@@ -217,6 +227,20 @@ BAD = [  # (arguments, what the one error line says)
      "--rotate: only for --scenario generator or real"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--feature-weight", "1"],
      "--feature-weight: only for --scenario generator or real"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "0"],
+     "--rounds: the number of synthesis rounds must be"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "2", "--compete", "-1"],
+     "--compete: the competition term's weight"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--compete", "1"],
+     "--compete 1: needs --rounds 2 or more"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--rounds", "2"],
+     "--rounds, --compete: only for --scenario none"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--rounds", "2"],
+     "--rounds, --compete: only for --method deepinversion or actmax"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "8", "--pool", "4"],
+     "--rounds 8: more rounds than images (--pool 4)"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "4", "--epochs", "3"],
+     "--rounds 4: more rounds than the student's epochs (3 for actmax)"),
 ]
 
 
@@ -367,3 +391,25 @@ def test_the_feature_term_and_the_affine_warp_of_scenario_1s_step():
         spy("student", student), x, None)
     assert np.array_equal(seen["teacher"], seen["student"])                  # the teacher labels the warped image
     assert not np.allclose(seen["student"], x.numpy())
+
+
+def test_the_competition_term_moves_the_images_and_leaves_the_student_as_it_was():
+    """--compete: the student joins the synthesis through 1 − JS(p_t, p_s) (Adaptive DeepInversion),
+    frozen meanwhile: the same draws give other images, and the student comes back unchanged, in
+    training mode, its weights requiring gradients and holding none from the synthesis."""
+    example = load_example("data_free_kd")
+    mk.manual_seed(0)
+    teacher, student = kd.freeze_teacher(TeacherModel()), StudentModel()
+    before = [p.numpy().copy() for p in student.parameters()]
+    labels = np.array([3, 7, 1, 0])
+    images = {}
+    for compete in (0.0, 5.0):
+        args = type("Args", (), dict(batch_size=4, mix=0.5, lr_images=0.1, iters=3, jitter=1, r_tv=0.5, r_l2=1e-3,
+                                     r_bn=0.0, r_div=1.0, compete=compete, progress=False))()
+        x, y = example.invert(teacher, "slide", "actmax", args, labels, np.random.default_rng(0),
+                              student=student if compete else None)
+        assert x.shape == (4, 1, 28, 28) and np.array_equal(y, labels)
+        images[compete] = x
+    assert not np.allclose(images[0.0], images[5.0])
+    assert student.training and all(p.requires_grad and p.grad is None for p in student.parameters())
+    assert all(np.array_equal(a, p.numpy()) for a, p in zip(before, student.parameters()))

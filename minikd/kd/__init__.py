@@ -21,7 +21,8 @@ QUD (Kolf et al. 2024): ``qud_loss`` with an ``EmbeddingQueue`` of teacher embed
 Data-free KD on synthetic x̃, L_DFKD = D_KL(T(x̃) ‖ S(x̃)): ``dfkd_loss``; DAFL (Chen et al. 2019):
 ``dafl_losses``, ``dafl_generator_loss``; DeepInversion (Yin et al. 2020): ``BNStatistics``,
 ``total_variation``, ``l2_prior``; activation maximisation: ``activation_maximisation_loss``,
-``diversity_loss``, ``random_shift`` (with ``roll``); ``random_affine`` (augmenting scenario 1's
+``diversity_loss``, ``random_shift`` (with ``roll``); Adaptive DeepInversion's ``competition_loss``
+(1 − ``js_divergence``); ``random_affine`` (augmenting scenario 1's
 images); ``freeze_teacher``, and the input checks
 ``check_generator_output``, ``check_class_labels``.
 
@@ -34,11 +35,13 @@ from .data_free import (
     activation_maximisation_loss,
     check_class_labels,
     check_generator_output,
+    competition_loss,
     dafl_generator_loss,
     dafl_losses,
     dfkd_loss,
     diversity_loss,
     freeze_teacher,
+    js_divergence,
     l2_prior,
     random_affine,
     random_shift,
@@ -60,8 +63,8 @@ from .schemes import dml_losses, self_distillation_loss
 
 __all__ = [
     "BNStatistics", "activation_maximisation_loss", "check_class_labels", "check_generator_output",
-    "dafl_generator_loss", "dafl_losses", "dfkd_loss", "diversity_loss", "freeze_teacher", "l2_prior",
-    "random_affine", "random_shift", "roll", "total_variation",
+    "competition_loss", "dafl_generator_loss", "dafl_losses", "dfkd_loss", "diversity_loss", "freeze_teacher",
+    "js_divergence", "l2_prior", "random_affine", "random_shift", "roll", "total_variation",
     "ConvAdapter", "EmbeddingQueue", "InterpolateAdapter", "LinearAdapter", "adadistill_alpha", "distill_centres",
     "dml_losses", "feature_kd_loss", "feature_loss", "kd_loss", "kl_divergence", "make_adapter", "margin_logits",
     "qud_loss", "rkd_angle_loss", "rkd_distance_loss", "rkd_loss", "self_distillation_loss", "soft_loss",

@@ -16,7 +16,9 @@ minimised over a generator's weights or over the pixels of x̃ themselves:
   :func:`total_variation` and :func:`l2_prior` and a class term;
 - **random noise + activation maximisation** (for a teacher without BatchNorm):
   :func:`activation_maximisation_loss` with :func:`diversity_loss`, the jitter
-  :func:`random_shift` and total variation.
+  :func:`random_shift` and total variation;
+- **Adaptive DeepInversion** (same paper): either of the two above plus :func:`competition_loss`,
+  which draws x̃ to where the student does not yet agree with the teacher (the student in the loop).
 
 :func:`random_affine` (small rotations and rescalings) augments scenario 1's generated images.
 
@@ -131,6 +133,56 @@ def dfkd_loss(student_logits, teacher_logits, T=1.0):
     except (TypeError, ValueError) as e:                            # the same error, named after this loss
         raise type(e)(str(e).replace("soft_loss:", "dfkd_loss:", 1)) from None
     return loss * (float(T) * float(T))
+
+
+def js_divergence(logits_a, logits_b):
+    """The Jensen–Shannon divergence between two softmax outputs, in nats, batch mean::
+
+        p = softmax(z_a),  q = softmax(z_b),  m = (p + q) / 2
+        JS(p, q) = ½·D_KL(p ‖ m) + ½·D_KL(q ‖ m)          ∈ [0, ln 2]
+
+    ``logits_a``, ``logits_b``: (N, C) (or one sample (C,)), the same shape. Symmetric, 0 when
+    the two networks agree and ln 2 when they put their mass on different classes. Unlike
+    :func:`dfkd_loss`, neither side is a constant: the gradient reaches both logits (and through
+    them the input x̃, which is what :func:`competition_loss` needs). log m is computed as a
+    log-sum-exp of the two log-softmaxes, so it stays finite where a probability underflows.
+    Raises ValueError for logits of other shapes.
+
+    >>> round(js_divergence([[9.0, 0.0]], [[0.0, 9.0]]).item(), 4)     # ≈ ln 2 = 0.6931: they disagree
+    0.6919
+    """
+    z_a = as_tensor(logits_a)
+    z_b = as_tensor(logits_b, like=z_a)
+    if z_a.ndim not in (1, 2) or tuple(z_a.shape) != tuple(z_b.shape):
+        raise ValueError(f"js_divergence: expected two logits of the same shape (N, C) or (C,); got "
+                         f"{tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    if z_a.ndim == 1:
+        z_a, z_b = z_a.reshape(1, -1), z_b.reshape(1, -1)
+    log_p, log_q = F.log_softmax(z_a), F.log_softmax(z_b)
+    c = constant(z_a.xp.maximum(raw(log_p), raw(log_q)), like=z_a)      # a constant shift: exact
+    log_m = c + (((log_p - c).exp() + (log_q - c).exp()) * 0.5).log()
+    kl_pm = (log_p.exp() * (log_p - log_m)).sum(axis=1)
+    kl_qm = (log_q.exp() * (log_q - log_m)).sum(axis=1)
+    return ((kl_pm + kl_qm) * 0.5).mean()
+
+
+def competition_loss(teacher_logits, student_logits):
+    """Adaptive DeepInversion's competition term: L_compete = 1 − JS(p_t(x̃), p_s(x̃)).
+
+    Yin et al., "Dreaming to Distill", CVPR 2020, §3.3. Added to the loss that makes the synthetic
+    images x̃, it draws them to where the student S does **not** yet agree with the teacher T
+    (the JS divergence, :func:`js_divergence`, large): the images it has already learned teach it
+    nothing new. The images are optimised, not the networks: keep both frozen while x̃ is made,
+    and use it with the class term that keeps x̃ something the teacher recognises.
+
+    ``teacher_logits``, ``student_logits``: (N, C) or (C,), the same shape; the gradient reaches
+    both (and through them x̃). Returns a scalar in [1 − ln 2, 1]. Raises ValueError as
+    :func:`js_divergence`.
+    """
+    try:
+        return 1.0 - js_divergence(teacher_logits, student_logits)
+    except ValueError as e:
+        raise ValueError(str(e).replace("js_divergence:", "competition_loss:", 1)) from None
 
 
 # --------------------------------------------------------------------------- DAFL (Chen et al., ICCV 2019)
@@ -484,6 +536,6 @@ def diversity_loss(features):
 
 __all__ = [
     "BNStatistics", "activation_maximisation_loss", "check_class_labels", "check_generator_output",
-    "dafl_generator_loss", "dafl_losses", "dfkd_loss", "diversity_loss", "freeze_teacher", "l2_prior",
-    "random_shift", "roll", "total_variation",
+    "competition_loss", "dafl_generator_loss", "dafl_losses", "dfkd_loss", "diversity_loss", "freeze_teacher",
+    "js_divergence", "l2_prior", "random_affine", "random_shift", "roll", "total_variation",
 ]
