@@ -437,7 +437,7 @@ def frozen(net):
     if net is None:
         yield
         return
-    params = list(net.parameters())
+    params, mode = list(net.parameters()), net.training
     flags = [q.requires_grad for q in params]
     net.eval()
     for q in params:
@@ -447,7 +447,7 @@ def frozen(net):
     finally:
         for q, flag in zip(params, flags):
             q.requires_grad_(flag)
-        net.train()
+        net.train(mode)
 
 
 def mixed_targets(y, mix: float, rng):
