@@ -474,8 +474,9 @@ def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, g
     With ``--rounds R`` > 1 the pool is made in R rounds of about P/R images, and after each round
     the student trains for its share of the ``--epochs`` on the pool made so far (an epoch: ⌈P/B⌉
     minibatches drawn at random from it). From the second round on, ``--compete`` > 0 puts the
-    student in the synthesis (Adaptive DeepInversion, Yin et al. 2020). The student sees as many
-    images as with one round; the learning rate follows one cosine over all of them."""
+    student in the synthesis (Adaptive DeepInversion, Yin et al. 2020). The student takes as many
+    steps as with one round (``--epochs``·⌈P/B⌉ minibatches of B, so epochs·P images when B divides
+    P); the learning rate follows one cosine over all of them."""
     prep = teacher_input(arch)
     rng = np.random.default_rng((seed, 4))
     steps = -(-args.pool // args.batch_size)
@@ -495,7 +496,7 @@ def run_inversion(method, teacher, arch, student, test, seed, args, out: Path, g
             loader = DataLoader(pool_x, pool_y, args.batch_size, shuffle=True, seed=seed)
             name = f"student ← {method}"
         else:
-            with mk.no_grad():      # how much of the round's new images the student already gets right
+            with mk.no_grad(), frozen(student):     # how much of the new images it already gets right
                 t_class, s_class = (net(prep(mk.tensor(x))).numpy().argmax(1) for net in (teacher, student))
             rounds.append({"round": r + 1, "images": n, "epochs": epochs, "compete": rival is not None,
                            "student_agrees_with_teacher_before": float((t_class == s_class).mean())})
@@ -738,10 +739,11 @@ def check_options(p, args) -> None:
     ok(check_int, args.rounds, "--rounds", "the number of synthesis rounds", low=1)
     ok(check_number, args.compete, "--compete", "the competition term's weight (0: off)", low=0)
     if (args.rounds > 1 or args.compete) and args.scenario != "none":
-        p.error("--rounds, --compete: only for --scenario none with --method deepinversion or actmax")
+        p.error(f"--rounds {args.rounds}, --compete {args.compete:g}: only for --scenario none with --method "
+                "deepinversion or actmax")
     if args.compete and args.rounds < 2:
-        p.error(f"--compete {args.compete:g}: needs --rounds 2 or more (the student it competes with is trained "
-                "between rounds; in the first it has learned nothing yet)")
+        p.error(f"--compete {args.compete:g}: needs --rounds 2 or more, got --rounds {args.rounds} (the student it "
+                "competes with is trained between rounds; in the first it has learned nothing yet)")
     if args.rounds > args.pool:
         p.error(f"--rounds {args.rounds}: more rounds than images (--pool {args.pool}); each round makes at least one")
     for name in ("r_bn", "r_tv", "r_l2", "r_div", "alpha", "beta"):
@@ -759,9 +761,9 @@ def check_options(p, args) -> None:
             p.error("--schedule: only for --train-teacher (the student's learning rate always follows a cosine)")
         check_distillation(p, args)
     if args.quick:
-        args.epochs, args.steps_per_epoch, args.gan_epochs = args.rounds, QUICK["steps"], 1    # an epoch a round
         args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
         args.rounds = min(args.rounds, args.pool)
+        args.epochs, args.steps_per_epoch, args.gan_epochs = args.rounds, QUICK["steps"], 1    # an epoch a round
         args.batch_size = min(args.batch_size, QUICK["batch"])
 
 
@@ -784,7 +786,8 @@ def check_distillation(p, args) -> None:
         args.method = [m for m in METHODS if m in methods]
         inversions = [m for m in args.method if m != "dafl"]
         if (args.rounds > 1 or args.compete) and not inversions:
-            p.error("--rounds, --compete: only for --method deepinversion or actmax (they make a pool of images)")
+            p.error(f"--rounds {args.rounds}, --compete {args.compete:g}: only for --method deepinversion or actmax "
+                    "(they make a pool of images)")
         for m in inversions:
             epochs = args.epochs or STUDENT_EPOCHS[m]
             if args.rounds > epochs and not args.quick:

@@ -390,6 +390,9 @@ def test_js_divergence_is_zero_for_agreement_near_ln2_for_certain_disagreement_a
         kd.competition_loss(np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="js_divergence"):
         kd.js_divergence(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)))
+    for empty in ((0, 3), (2, 0)):      # no sample, no class: an error naming the function, not a NaN
+        with pytest.raises(ValueError, match=r"js_divergence: needs at least one sample and one class"):
+            kd.js_divergence(np.zeros(empty), np.zeros(empty))
 
 
 def np_diversity(f):

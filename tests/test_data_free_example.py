@@ -72,7 +72,7 @@ def test_a_teacher_checkpoint_records_its_architecture(test_only):
 @needs_mnist
 @pytest.mark.parametrize("method, arch, extra", [("dafl", "bn", []), ("deepinversion", "bn", []),
                                                  ("actmax", "slide", []),
-                                                 ("actmax", "slide", ["--rounds", "2", "--compete", "1"])],
+                                                 ("actmax", "slide", ["--rounds", "3", "--compete", "1"])],
                          ids=["dafl", "deepinversion", "actmax", "actmax-adaptive"])
 def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_path, method, arch, extra):
     # MINIKD_DATA and HOME elsewhere too: no other folder could lend the training files
@@ -89,10 +89,10 @@ def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_pa
     assert row["synthetic_images_seen"] > 0 and row["distinct_synthetic_images"] > 0
     assert 0 <= row["student_test_acc_mean"] <= 1 and row["teacher_test_acc"] > 0.5
     assert seed_run["history"] and seed_run["wall_seconds"] > 0
-    if extra:       # two rounds of the quick pool of 64, an epoch each, the student in the second's synthesis
-        assert [r["images"] for r in seed_run["rounds"]] == [32, 32] and [r["compete"] for r in seed_run["rounds"]] \
-            == [False, True]
-        assert [h["epoch"] for h in seed_run["history"]] == [1, 2] and row["synthetic_images_seen"] == 2 * 2 * 32
+    if extra:       # three rounds of the quick pool of 64, an epoch each, the student in the synthesis from round 2
+        assert [r["images"] for r in seed_run["rounds"]] == [22, 21, 21]
+        assert [r["compete"] for r in seed_run["rounds"]] == [False, True, True]
+        assert [h["epoch"] for h in seed_run["history"]] == [1, 2, 3] and row["synthetic_images_seen"] == 3 * 2 * 32
         assert all(0 <= r["student_agrees_with_teacher_before"] <= 1 for r in seed_run["rounds"])
     else:
         assert "rounds" not in seed_run
@@ -232,11 +232,11 @@ BAD = [  # (arguments, what the one error line says)
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "2", "--compete", "-1"],
      "--compete: the competition term's weight"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--compete", "1"],
-     "--compete 1: needs --rounds 2 or more"),
+     "--compete 1: needs --rounds 2 or more, got --rounds 1"),
     (["--scenario", "generator", "--teacher", "{bn}", "--rounds", "2"],
-     "--rounds, --compete: only for --scenario none"),
+     "--rounds 2, --compete 0: only for --scenario none"),
     (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--rounds", "2"],
-     "--rounds, --compete: only for --method deepinversion or actmax"),
+     "--rounds 2, --compete 0: only for --method deepinversion or actmax"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "8", "--pool", "4"],
      "--rounds 8: more rounds than images (--pool 4)"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "4", "--epochs", "3"],
@@ -413,3 +413,33 @@ def test_the_competition_term_moves_the_images_and_leaves_the_student_as_it_was(
     assert not np.allclose(images[0.0], images[5.0])
     assert student.training and all(p.requires_grad and p.grad is None for p in student.parameters())
     assert all(np.array_equal(a, p.numpy()) for a, p in zip(before, student.parameters()))
+    student.eval()          # given back in the mode it came in, whichever that was
+    example.invert(teacher, "slide", "actmax", args, labels[:2], np.random.default_rng(0), student=student)
+    assert not student.training
+
+
+def test_the_rounds_share_images_and_epochs_and_one_cosine_spans_them(monkeypatch, tmp_path):
+    example = load_example("data_free_kd")
+    assert example.share(10, 3) == [4, 3, 3] and example.share(64, 3) == [22, 21, 21] and example.share(5, 5) == [1] * 5
+    assert all(sum(example.share(n, k)) == n for n in (7, 30, 61440) for k in (1, 2, 4, 7))
+    built = []
+    real_cosine = example.optim.CosineAnnealingLR
+
+    def spy(opt, T_max, **kw):     # the schedule must span every round's steps, not one round's
+        built.append(T_max)
+        return real_cosine(opt, T_max=T_max, **kw)
+
+    monkeypatch.setattr(example.optim, "CosineAnnealingLR", spy)
+    mk.manual_seed(0)
+    teacher, student = kd.freeze_teacher(TeacherModel()), StudentModel()
+    args = type("Args", (), dict(batch_size=8, mix=0.5, lr_images=0.1, iters=1, jitter=1, r_tv=0.5, r_l2=1e-3,
+                                 r_bn=0.0, r_div=1.0, compete=1.0, progress=False, pool=20, rounds=3, epochs=4,
+                                 lr=1e-3, T=4.0))()
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    test = (x, np.zeros(4, np.int64))
+    monkeypatch.setattr(example, "grid_by_class", lambda *a, **k: None)
+    run = example.run_inversion("actmax", teacher, "slide", student, test, 0, args, tmp_path)
+    assert built == [4 * 3]                                   # epochs · ⌈pool / batch⌉
+    assert [r["images"] for r in run["rounds"]] == [7, 7, 6] and [r["epochs"] for r in run["rounds"]] == [2, 1, 1]
+    assert len(run["history"]) == 4 and run["synthetic_images_seen"] == 4 * 3 * 8
+    assert run["distinct_synthetic_images"] == 20

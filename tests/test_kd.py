@@ -608,7 +608,7 @@ def test_public_api():
                                "BNStatistics", "activation_maximisation_loss", "check_class_labels",
                                "check_generator_output", "dafl_generator_loss", "dafl_losses", "dfkd_loss",
                                "diversity_loss", "freeze_teacher", "l2_prior", "random_affine", "random_shift", "roll",
-                               "total_variation"}
+                               "total_variation", "js_divergence", "competition_loss"}
     for name in kd.__all__:
         assert getattr(kd, name).__doc__
 

@@ -146,7 +146,7 @@ def js_divergence(logits_a, logits_b):
     :func:`dfkd_loss`, neither side is a constant: the gradient reaches both logits (and through
     them the input x̃, which is what :func:`competition_loss` needs). log m is computed as a
     log-sum-exp of the two log-softmaxes, so it stays finite where a probability underflows.
-    Raises ValueError for logits of other shapes.
+    Raises ValueError for logits of other shapes, or with no sample or no class.
 
     >>> round(js_divergence([[9.0, 0.0]], [[0.0, 9.0]]).item(), 4)     # ≈ ln 2 = 0.6931: they disagree
     0.6919
@@ -158,6 +158,9 @@ def js_divergence(logits_a, logits_b):
                          f"{tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if z_a.ndim == 1:
         z_a, z_b = z_a.reshape(1, -1), z_b.reshape(1, -1)
+    if 0 in z_a.shape:
+        raise ValueError(f"js_divergence: needs at least one sample and one class; got logits of shape "
+                         f"{tuple(z_a.shape)}")
     log_p, log_q = F.log_softmax(z_a), F.log_softmax(z_b)
     c = constant(z_a.xp.maximum(raw(log_p), raw(log_q)), like=z_a)      # a constant shift: exact
     log_m = c + (((log_p - c).exp() + (log_q - c).exp()) * 0.5).log()
