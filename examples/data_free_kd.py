@@ -432,16 +432,14 @@ def invert(teacher, arch, method, args, labels, rng, student=None):
 
 @contextmanager
 def frozen(net):
-    """``net`` (if not None) in evaluation mode and without gradients for its weights, restored after:
-    the student while images are optimised against it (the gradient is for x̃ only)."""
+    """``net`` (if not None) frozen as a teacher is (:func:`kd.freeze_teacher`), then given back in its mode
+    and with its weights' flags: the student while images are optimised against it (the gradient is for x̃ only)."""
     if net is None:
         yield
         return
     params, mode = list(net.parameters()), net.training
     flags = [q.requires_grad for q in params]
-    net.eval()
-    for q in params:
-        q.requires_grad_(False)
+    kd.freeze_teacher(net)
     try:
         yield
     finally:
