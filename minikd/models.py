@@ -117,13 +117,16 @@ class TeacherModelBN(nn.Module):
 
 class _LeNet5(nn.Module):
     """conv k5 → ReLU → maxpool 2 → conv k5 → ReLU → maxpool 2 → conv k5 (to 1×1) → ReLU → fc → ReLU → fc,
-    on 1×32×32 inputs (LeCun et al. 1998, with ReLU and max pooling as DAFL's code has it)."""
+    on 1×32×32 inputs (LeCun et al. 1998, with ReLU and max pooling as DAFL's code has it);
+    ``batch_norm=True`` puts a BatchNorm2d between each conv and its ReLU."""
 
-    def __init__(self, c1: int, c2: int, c3: int, hidden: int, num_classes: int = 10):
+    def __init__(self, c1: int, c2: int, c3: int, hidden: int, num_classes: int = 10, batch_norm: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(1, c1, kernel_size=5)       # 32 → 28, pool → 14
         self.conv2 = nn.Conv2d(c1, c2, kernel_size=5)      # 14 → 10, pool → 5
         self.conv3 = nn.Conv2d(c2, c3, kernel_size=5)      # 5 → 1
+        norm = nn.BatchNorm2d if batch_norm else (lambda c: nn.Identity())
+        self.bn1, self.bn2, self.bn3 = norm(c1), norm(c2), norm(c3)
         self.fc1 = nn.Linear(c3, hidden)
         self.fc2 = nn.Linear(hidden, num_classes)
         self.feature_dim = hidden
@@ -132,9 +135,9 @@ class _LeNet5(nn.Module):
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
             raise ValueError(f"{type(self).__name__} expects (N, 1, 32, 32) inputs (MNIST padded by 2 pixels: "
                              f"minikd.models.pad_to_32); got {tuple(x.shape)}")
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.conv3(x)).reshape(x.shape[0], -1)
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = F.relu(self.bn3(self.conv3(x))).reshape(x.shape[0], -1)
         features = F.relu(self.fc1(x))
         logits = self.fc2(features)
         return (logits, features) if return_features else logits
@@ -152,6 +155,22 @@ class LeNet5(_LeNet5):
 
     def __init__(self, num_classes: int = 10):
         super().__init__(6, 16, 120, 84, num_classes)
+
+
+class LeNet5BN(_LeNet5):
+    """LeNet-5 with a BatchNorm2d after each of its three convs (61,990 parameters: LeNet-5's 61,706
+    and γ, β for 6 + 16 + 120 channels; the running means and variances are buffers)::
+
+        conv 1→6 k5 → BN(6) → ReLU → maxpool 2 → conv 6→16 k5 → BN(16) → ReLU → maxpool 2
+        → conv 16→120 k5 → BN(120) → ReLU → fc 120→84 → ReLU → fc 84→10         on 1×32×32
+
+    Why it exists: DeepInversion (Yin et al., CVPR 2020) needs BatchNorm statistics to match, and
+    the data-free papers' LeNet-5 has none; this is the same network with them, as
+    :class:`TeacherModelBN` is for the slide's teacher (``examples/data_free_kd.py --train-teacher lenet5bn``).
+    """
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__(6, 16, 120, 84, num_classes, batch_norm=True)
 
 
 class LeNet5Half(_LeNet5):

@@ -285,7 +285,8 @@ def test_generator_batches_draw_z_with_the_given_spread_and_fresh_images_per_see
 def test_the_data_free_models_have_the_documented_sizes_and_shapes():
     from minikd import models
 
-    sizes = {models.TeacherModelBN: 421_834, models.LeNet5: 61_706, models.LeNet5Half: 15_738,
+    sizes = {models.TeacherModelBN: 421_834, models.LeNet5: 61_706, models.LeNet5BN: 61_990,
+             models.LeNet5Half: 15_738,
              models.ConditionalGenerator: 1_080_117, models.Generator: 856_065}
     for cls, n in sizes.items():
         assert cls().num_parameters() == n, cls.__name__
@@ -298,6 +299,16 @@ def test_the_data_free_models_have_the_documented_sizes_and_shapes():
     padded = models.pad_to_32(np.zeros((2, 1, 28, 28), np.float32))
     assert padded.shape == (2, 1, 32, 32) and padded[0, 0, 0, 0] == pytest.approx(lo)
     assert models.LeNet5()(mk.tensor(padded)).shape == (2, 10)
+    # LeNet5BN: LeNet-5's weights under the same names, and a BatchNorm after each conv, before its ReLU
+    plain, bn = models.LeNet5().state_dict(), models.LeNet5BN().state_dict()
+    assert set(plain) < set(bn) and {k.split(".")[0] for k in set(bn) - set(plain)} == {"bn1", "bn2", "bn3"}
+    assert [bn[f"bn{i}.running_mean"].shape for i in (1, 2, 3)] == [(6,), (16,), (120,)]
+    net = models.LeNet5BN()
+    net.eval()                         # fresh: running mean 0, variance 1, γ = 1, β = 0, so BN(u) = u / sqrt(1 + eps)
+    lenet = models.LeNet5()
+    lenet.load_state_dict({k: v for k, v in net.state_dict().items() if k in plain})
+    x = mk.tensor(np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32))
+    np.testing.assert_allclose(net(x).numpy(), lenet(x).numpy(), rtol=1e-4, atol=1e-5)   # eps = 1e-5: ×(1+eps)^-½
 
 
 def test_bad_inputs_to_the_data_free_models_name_what_was_expected():
