@@ -44,9 +44,9 @@ there, no gain (docs/data_free.md): ``--mixup``, ``--feature-weight`` (feature K
 - ``deepinversion`` — DeepInversion (Yin et al., CVPR 2020): the pixels of a batch are the
   parameters (Adam); L = CE(T(jitter(x̃)), y) + r_bn·Σ_l(‖μ_l − μ_l^run‖ + ‖σ²_l − σ²_l^run‖)
   + r_tv·TV(x̃) + r_l2·‖x̃‖² — the teacher's BatchNorm statistics (kd.BNStatistics) are the
-  trace of the data it keeps; it needs the ``bn`` teacher (the others have no BatchNorm);
+  trace of the data it keeps; it needs a teacher with BatchNorm, ``bn`` or ``lenet5bn``;
 - ``actmax`` — random noise + activation maximisation: the same optimisation without the
-  BatchNorm term, for the BatchNorm-free slide teacher, with a diversity term
+  BatchNorm term, for the BatchNorm-free teachers (slide, lenet5), with a diversity term
   (kd.diversity_loss on the teacher's features) against a batch collapsing to one image.
 
 The two inversion methods fill a pool of ``--pool`` images (labels balanced), then distil the
@@ -95,8 +95,8 @@ dafl, slide teacher         5 × 200 × 128, width 32                 90.64 %   
 actmax, lenet5 → half       pool 30,720, 50 iters, 30 epochs        93.08 %    921,600      4.3 min
 actmax, lenet5 → half       pool 122,880, 50 iters, 20 epochs       97.33 %    2,457,600    15.8 min
 dafl, lenet5 → half         10 × 200 × 128, width 32                73.60 %    256,000      7.5 min
-actmax, lenet5 (99.14 %)    pool 12,288, 50 iters, 20 epochs        78.52 %    245,760      1.6 min
-actmax, lenet5bn (99.22 %)  the same, the teacher with BatchNorm    42.32 %    245,760      1.9 min
+actmax, lenet5 → half       pool 12,288, 50 iters, 20 epochs        78.52 %    245,760      1.6 min
+actmax, lenet5bn → half     the same, the teacher with BatchNorm    42.32 %    245,760      1.9 min
 deepinversion, lenet5bn     the same                                40.09 %    245,760      2.1 min
 ==========================  ======================================  =========  ===========  ========
 

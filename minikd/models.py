@@ -27,6 +27,8 @@ For data-free distillation (``examples/data_free_kd.py``, docs/data_free.md) the
   needs the running statistics of BatchNorm layers, which the slide's teacher has none of;
 - ``LeNet5`` and ``LeNet5Half``: the pair the data-free papers use on MNIST (DAFL, DFAD, ZSKD),
   on 1×32×32 inputs (MNIST padded by 2 pixels of background: :func:`pad_to_32`);
+- ``LeNet5BN``: LeNet-5 with a BatchNorm2d after each conv, so that DeepInversion can run on
+  the LeNet pair;
 - ``ConditionalGenerator`` (scenario 1: z ∈ R¹⁰⁰ and a class label → an image) and
   ``Generator`` (DAFL's MNIST generator: z → an image). Both output N×1×28×28 images in the
   teacher's input space (see :func:`to_teacher_space`).
@@ -118,15 +120,17 @@ class TeacherModelBN(nn.Module):
 class _LeNet5(nn.Module):
     """conv k5 → ReLU → maxpool 2 → conv k5 → ReLU → maxpool 2 → conv k5 (to 1×1) → ReLU → fc → ReLU → fc,
     on 1×32×32 inputs (LeCun et al. 1998, with ReLU and max pooling as DAFL's code has it);
-    ``batch_norm=True`` puts a BatchNorm2d between each conv and its ReLU."""
+    ``batch_norm=True`` puts a BatchNorm2d ``bn1``..``bn3`` between each conv and its ReLU (without it
+    they are None: no layer, no weights, no state-dict keys)."""
 
     def __init__(self, c1: int, c2: int, c3: int, hidden: int, num_classes: int = 10, batch_norm: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(1, c1, kernel_size=5)       # 32 → 28, pool → 14
+        self.bn1 = nn.BatchNorm2d(c1) if batch_norm else None
         self.conv2 = nn.Conv2d(c1, c2, kernel_size=5)      # 14 → 10, pool → 5
+        self.bn2 = nn.BatchNorm2d(c2) if batch_norm else None
         self.conv3 = nn.Conv2d(c2, c3, kernel_size=5)      # 5 → 1
-        norm = nn.BatchNorm2d if batch_norm else (lambda c: nn.Identity())
-        self.bn1, self.bn2, self.bn3 = norm(c1), norm(c2), norm(c3)
+        self.bn3 = nn.BatchNorm2d(c3) if batch_norm else None
         self.fc1 = nn.Linear(c3, hidden)
         self.fc2 = nn.Linear(hidden, num_classes)
         self.feature_dim = hidden
@@ -135,12 +139,18 @@ class _LeNet5(nn.Module):
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
             raise ValueError(f"{type(self).__name__} expects (N, 1, 32, 32) inputs (MNIST padded by 2 pixels: "
                              f"minikd.models.pad_to_32); got {tuple(x.shape)}")
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.relu(self.bn3(self.conv3(x))).reshape(x.shape[0], -1)
+        x = F.max_pool2d(F.relu(self._conv(self.conv1, self.bn1, x)), 2)
+        x = F.max_pool2d(F.relu(self._conv(self.conv2, self.bn2, x)), 2)
+        x = F.relu(self._conv(self.conv3, self.bn3, x)).reshape(x.shape[0], -1)
         features = F.relu(self.fc1(x))
         logits = self.fc2(features)
         return (logits, features) if return_features else logits
+
+    @staticmethod
+    def _conv(conv, bn, x):
+        """conv(x), then the BatchNorm if the network has one."""
+        x = conv(x)
+        return x if bn is None else bn(x)
 
 
 class LeNet5(_LeNet5):

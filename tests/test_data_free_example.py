@@ -182,6 +182,14 @@ def test_deepinversion_with_a_teacher_without_batchnorm_says_what_it_needs(test_
     (line,) = [x for x in out.stderr.splitlines() if "error:" in x]
     assert "--method deepinversion: needs a teacher with BatchNorm layers" in line and "'slide' teacher" in line
     assert not (tmp_path / "out").exists()
+    # LeNet-5's refusal points to its own BatchNorm variant
+    example = load_example("data_free_kd")
+    mk.manual_seed(0)
+    example.save_checkpoint(example.TEACHERS["lenet5"](), tmp_path / "teacher_lenet5.npz", arch="lenet5")
+    out = run(["--scenario", "none", "--method", "deepinversion", "--teacher", str(tmp_path / "teacher_lenet5.npz"),
+               "--data-dir", str(test_only), "--out", str(tmp_path / "out")])
+    (line,) = [x for x in out.stderr.splitlines() if "error:" in x]
+    assert out.returncode == 2 and "'lenet5' teacher" in line and "--train-teacher lenet5bn" in line
 
 
 BAD = [  # (arguments, what the one error line says)
@@ -325,11 +333,17 @@ def test_bad_inputs_to_the_data_free_models_name_what_was_expected():
 
 def test_a_plain_teacher_checkpoint_is_recognised_by_its_weights(tmp_path):
     """mnist_teacher_student.py saves a bare state dict (no meta.arch): the teacher it fits is found."""
+    from minikd import models
+
     example = load_example("train_conditional_generator")
     mk.manual_seed(0)
     mk.save(TeacherModel().state_dict(), tmp_path / "teacher_seed0.npz")
     teacher, arch, _ = example.load_teacher(tmp_path / "teacher_seed0.npz")
     assert arch == "slide" and isinstance(teacher, TeacherModel) and not teacher.training
+    for arch, cls in (("lenet5", models.LeNet5), ("lenet5bn", models.LeNet5BN)):   # strict loading tells them apart
+        mk.save(cls().state_dict(), tmp_path / f"{arch}.npz")
+        teacher, found, _ = example.load_teacher(tmp_path / f"{arch}.npz")
+        assert found == arch and type(teacher) is cls
     mk.save(StudentModel().state_dict(), tmp_path / "student.npz")
     with pytest.raises(ValueError, match="fit none of the teachers slide, bn, lenet5"):
         example.load_teacher(tmp_path / "student.npz")
