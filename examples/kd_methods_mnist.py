@@ -36,7 +36,9 @@ adadistill     AdaDistill (Boutros 2024): e = g(F_S) (128-d), an ArcFace head (m
                whose class centres are not learned but distilled from the teacher's embeddings
                each step, w_y ← α′·w_y + (1 − α′)·f_t with α′ = ⌊cos(e, f_t)·cos(w_y, f_t)⌉₀¹;
                L = (1 − λ_a)·L_ArcFace + λ_a·‖f_t − e‖² (the MSE feature term, λ_a = ``--ada-lam``,
-               0.1: at the hands-on's 0.5 the MSE pulls e onto the teacher's weaker embedding)
+               0.1: at the hands-on's 0.5 the MSE pulls e onto the teacher's weaker embedding).
+               ``--ada-teacher arcface``: f_t from a teacher trained as the paper's face teachers
+               are, the slide's network with an ArcFace head (its embedding g(F_T), 128-d)
 arcface        the same network and head, the centres learned by the gradient, no KD at all
 adadistill_nomse  (only when named) AdaDistill with the paper's loss alone, L = L_ArcFace on the
                distilled centres, without the MSE term
@@ -120,10 +122,12 @@ SCHEDULES = ("constant", "cosine")
 ADA_LAM = 0.1                       # AdaDistill: weight of its MSE feature term
 QUICK_TRAIN, QUICK_TEST = 2000, 1000
 SMALL = (8, 16, 32)                 # the TA chain's small student: _MNISTCNN(8, 16, 32)
+EMBED_DIM = 128                     # the margin runs' embedding e = g(F_S): the width of the teacher's features
 
 # row → (title, family); the family colours the chart
 ROWS = {
     "teacher": ("teacher (CE)", "teacher"),
+    "teacher_arcface": ("teacher (ArcFace head)", "teacher"),
     "student": ("student alone (CE)", "baseline"),
     "kd": ("logit KD", "offline"),
     "fkd": ("feature KD (MSE)", "offline"),
@@ -402,6 +406,7 @@ class Seed:
         self.alphas = []                 # AdaDistill: (mean α′, mean α) per step
         self.ablation = {}
         self._teacher = None
+        self._margin_teacher = None
 
     # ------------------------------------------------------------------ helpers
     def loader(self):
@@ -560,28 +565,50 @@ class Seed:
         self.measure("pocketnet", student, self.train("pocketnet", student, step, loader=batches),
                      teacher_stages=stages)
 
+    def margin_teacher(self):
+        """The teacher of the margin runs, as ``(train_feats, test_feats, mean)``: its embedding of the
+        training images (AdaDistill's f_t), of the test images, and their mean over the training images.
+        ``--ada-teacher ce``: the slide's teacher (:meth:`teacher`), its 128-d post-ReLU features.
+        ``--ada-teacher arcface``: the slide's network trained as AdaDistill's face teachers are, with
+        an ArcFace head (the same budget as the CE teacher), its embedding e_t = g(F_T) (128-d, not
+        post-ReLU); trained once per seed and measured as the row ``teacher_arcface``."""
+        if self._margin_teacher is None:
+            if self.args.ada_teacher == "ce":
+                self.teacher()
+                self._margin_teacher = (self.t_feats, self.t_test_feats, self.t_mean)
+            else:
+                body = self.new(TeacherModel)
+                teacher = EmbeddingStudent(body, body.feature_dim, CosineHead(body.feature_dim)).to(self.device)
+                seconds = self.train("teacher_arcface", teacher, arcface_step, epochs=self.args.teacher_epochs,
+                                     schedule=self.args.teacher_schedule)
+                self.measure("teacher_arcface", teacher, seconds)
+                feats = self.outputs("teacher_arcface", teacher)[1]
+                self._margin_teacher = (feats, frozen_outputs(teacher, self.x_test)[1], feats.mean(axis=0))
+        return self._margin_teacher
+
     def margin_student(self, learned):
-        teacher = self.teacher()
         student = self.new()            # drawn first, then the head: the order of the seeded draws
-        head = CosineHead(teacher.feature_dim, learned=learned)
-        return EmbeddingStudent(student, teacher.feature_dim, head).to(self.device)
+        head = CosineHead(EMBED_DIM, learned=learned)
+        return EmbeddingStudent(student, EMBED_DIM, head).to(self.device)
 
     def run_adadistill(self, mse=True):
         """AdaDistill with the MSE feature term (weight λ), or (``mse=False``) with the paper's loss alone."""
-        self.teacher()
+        teacher = self.margin_teacher()
         model = self.margin_student(learned=False)
         body = [p for name, p in model.named_parameters() if not name.startswith("head.")]
         row = "adadistill" if mse else "adadistill_nomse"
-        step = make_adadistill_step(self.t_feats, self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
+        step = make_adadistill_step(teacher[0], self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
         seconds = self.train(row, model, step, params=body)
-        self.measure(row, model, seconds, **self.embedding_extras(model))
+        self.measure(row, model, seconds, **self.embedding_extras(model, teacher))
 
     def run_adadistill_nomse(self):
         self.run_adadistill(mse=False)
 
     def run_arcface(self):
+        teacher = self.margin_teacher()     # only to measure how closely the head's embedding points where its does
         model = self.margin_student(learned=True)
-        self.measure("arcface", model, self.train("arcface", model, arcface_step), **self.embedding_extras(model))
+        self.measure("arcface", model, self.train("arcface", model, arcface_step),
+                     **self.embedding_extras(model, teacher))
 
     def qud_student(self):
         teacher = self.teacher()
@@ -620,22 +647,24 @@ class Seed:
             tqdm.write(f"seed {self.seed} QUD τ = {tau:g}, n = {n}: test acc {100 * a['test_acc']:.2f} %, "
                        f"verification {100 * a['verification']['accuracy']:.2f} %")
 
-    def alignment(self, embed, centred=False):
+    def alignment(self, embed, centred=False, teacher=None):
         """Mean cos(e, f_t) over the test images: how closely the student's 128-d embedding points
         where the teacher's does (1: the same direction for every image). ``centred``: against
-        f_t − μ instead, μ the teacher's mean embedding on the training images (see :class:`TeacherHead`)."""
-        e, f = compute_embeddings(embed, self.x_test), self.t_test_feats
+        f_t − μ instead, μ the teacher's mean embedding on the training images (see :class:`TeacherHead`).
+        ``teacher``: a :meth:`margin_teacher` triple (default: the slide's teacher)."""
+        _, f, mu = teacher or (None, self.t_test_feats, self.t_mean)
+        e = compute_embeddings(embed, self.x_test)
         if centred:
-            f = f - self.t_mean
+            f = f - mu
         return float(np.mean((e * f).sum(axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(f, axis=1)).clip(1e-12)))
 
-    def embedding_extras(self, model):
+    def embedding_extras(self, model, teacher=None):
         """For an :class:`EmbeddingStudent`: the verification of its 64-d F_S too, and its alignment
-        with the teacher's embedding, as it is and centred."""
+        with the teacher's embedding (``teacher``: see :meth:`alignment`), as it is and centred."""
         features = self.on_device(model.features)
         return {"verification_64d": evaluate_embeddings(features, self.x_test, self.y_test, self.pairs),
-                "teacher_alignment": self.alignment(model),
-                "teacher_alignment_centred": self.alignment(model, centred=True)}
+                "teacher_alignment": self.alignment(model, teacher=teacher),
+                "teacher_alignment_centred": self.alignment(model, centred=True, teacher=teacher)}
 
 
 class _Exit(nn.Module):
@@ -852,6 +881,9 @@ def parse_args(argv=None):
     p.add_argument("--lam", type=float, default=0.5, help="weight λ of the distillation term")
     p.add_argument("--ada-lam", type=float, default=ADA_LAM,
                    help=f"AdaDistill: weight λ of its MSE feature term (default {ADA_LAM:g})")
+    p.add_argument("--ada-teacher", choices=("ce", "arcface"), default="ce",
+                   help="AdaDistill's teacher: the slide's CE teacher (default), or the slide's network trained "
+                        "with an ArcFace head, as the paper's face teachers are (trained once per seed)")
     p.add_argument("--qud-tau", type=float, default=QUD_TAU,
                    help=f"QUD's temperature τ (default {QUD_TAU:g}; the paper's is 0.1)")
     p.add_argument("--qud-ablation", action="store_true",

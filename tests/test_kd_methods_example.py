@@ -120,7 +120,23 @@ def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
     assert run0["rows"]["qud"]["tau"] == 0.4 and run0["rows"]["qud"]["labels"] is False
 
 
+@pytest.mark.slow
+@needs_mnist
+def test_adadistill_with_an_arcface_teacher_trains_that_teacher_instead(tmp_path):
+    """--ada-teacher arcface: the margin runs' teacher is the slide's network with an ArcFace head (its own
+    row); no CE teacher is trained for them."""
+    kd_methods = load_example("kd_methods_mnist")
+    report = kd_methods.main(["--quick", "--methods", "adadistill,arcface", "--ada-teacher", "arcface",
+                              "--out", str(tmp_path), "--no-progress"])
+    (run0,) = report["runs"]
+    assert set(run0["rows"]) == {"teacher_arcface", "adadistill", "arcface"}
+    assert report["settings"]["ada_teacher"] == "arcface"
+    # the slide's teacher without its fc2 (1,290), an adapter 128 → 128 and 10 class centres of width 128
+    assert run0["rows"]["teacher_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--ada-teacher", "resnet"], "argument --ada-teacher: invalid choice: 'resnet'"),
     (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
     (["--methods", ","], "--methods: no method given"),
     (["--seeds", "0,0"], "--seeds: 0 is given twice"),
