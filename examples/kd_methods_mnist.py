@@ -244,7 +244,9 @@ class TeacherHead(nn.Module):
 class EmbeddingStudent(nn.Module):
     """The student's body (conv1, conv2, fc1 of a StudentModel: the 64-d features F_S), an adapter
     g(·) to the teacher's 128 dimensions, e = g(F_S), and a classifier ``head`` on e. The student's
-    own fc2 is not used. ``forward(x, return_features=True)`` → (logits, e)."""
+    own fc2 is not used. ``forward(x, return_features=True)`` → (logits, e). The same wrapper around
+    the slide's TeacherModel (128-d features, a 128 → 128 adapter) is ``--ada-teacher arcface``'s
+    teacher (:meth:`Seed.margin_teacher`)."""
 
     def __init__(self, student, dim, head):
         super().__init__()
@@ -583,6 +585,7 @@ class Seed:
                                      schedule=self.args.teacher_schedule)
                 self.measure("teacher_arcface", teacher, seconds)
                 feats = self.outputs("teacher_arcface", teacher)[1]
+                assert feats.shape[1] == EMBED_DIM, feats.shape     # the students' embeddings are this wide
                 self._margin_teacher = (feats, frozen_outputs(teacher, self.x_test)[1], feats.mean(axis=0))
         return self._margin_teacher
 
@@ -593,22 +596,22 @@ class Seed:
 
     def run_adadistill(self, mse=True):
         """AdaDistill with the MSE feature term (weight λ), or (``mse=False``) with the paper's loss alone."""
-        teacher = self.margin_teacher()
+        margin = self.margin_teacher()          # (train_feats, test_feats, mean)
         model = self.margin_student(learned=False)
         body = [p for name, p in model.named_parameters() if not name.startswith("head.")]
         row = "adadistill" if mse else "adadistill_nomse"
-        step = make_adadistill_step(teacher[0], self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
+        step = make_adadistill_step(margin[0], self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
         seconds = self.train(row, model, step, params=body)
-        self.measure(row, model, seconds, **self.embedding_extras(model, teacher))
+        self.measure(row, model, seconds, **self.embedding_extras(model, margin))
 
     def run_adadistill_nomse(self):
         self.run_adadistill(mse=False)
 
     def run_arcface(self):
-        teacher = self.margin_teacher()     # only to measure how closely the head's embedding points where its does
+        margin = self.margin_teacher()      # only to measure how closely e points where the teacher's embedding does
         model = self.margin_student(learned=True)
         self.measure("arcface", model, self.train("arcface", model, arcface_step),
-                     **self.embedding_extras(model, teacher))
+                     **self.embedding_extras(model, margin))
 
     def qud_student(self):
         teacher = self.teacher()
@@ -647,24 +650,25 @@ class Seed:
             tqdm.write(f"seed {self.seed} QUD τ = {tau:g}, n = {n}: test acc {100 * a['test_acc']:.2f} %, "
                        f"verification {100 * a['verification']['accuracy']:.2f} %")
 
-    def alignment(self, embed, centred=False, teacher=None):
+    def alignment(self, embed, centred=False, margin=None):
         """Mean cos(e, f_t) over the test images: how closely the student's 128-d embedding points
         where the teacher's does (1: the same direction for every image). ``centred``: against
         f_t − μ instead, μ the teacher's mean embedding on the training images (see :class:`TeacherHead`).
-        ``teacher``: a :meth:`margin_teacher` triple (default: the slide's teacher)."""
-        _, f, mu = teacher or (None, self.t_test_feats, self.t_mean)
+        ``margin``: a :meth:`margin_teacher` triple (default: the slide's teacher's embeddings)."""
+        _, f, mu = (None, self.t_test_feats, self.t_mean) if margin is None else margin
         e = compute_embeddings(embed, self.x_test)
         if centred:
             f = f - mu
         return float(np.mean((e * f).sum(axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(f, axis=1)).clip(1e-12)))
 
-    def embedding_extras(self, model, teacher=None):
+    def embedding_extras(self, model, margin=None):
         """For an :class:`EmbeddingStudent`: the verification of its 64-d F_S too, and its alignment
-        with the teacher's embedding (``teacher``: see :meth:`alignment`), as it is and centred."""
+        with the teacher's embedding (``margin``: see :meth:`alignment`), as it is and centred."""
         features = self.on_device(model.features)
         return {"verification_64d": evaluate_embeddings(features, self.x_test, self.y_test, self.pairs),
-                "teacher_alignment": self.alignment(model, teacher=teacher),
-                "teacher_alignment_centred": self.alignment(model, centred=True, teacher=teacher)}
+                "teacher_alignment": self.alignment(model, margin=margin),
+                "teacher_alignment_centred": self.alignment(model, centred=True, margin=margin),
+                "aligned_with": "teacher" if margin is None or self.args.ada_teacher == "ce" else "teacher_arcface"}
 
 
 class _Exit(nn.Module):
@@ -706,6 +710,8 @@ def aggregate(per_seed):
         for key in ("teacher_alignment", "teacher_alignment_centred"):
             if key in runs[0]:
                 table[row][key + "_mean"] = float(np.mean([r[key] for r in runs]))
+        if "aligned_with" in runs[0]:      # the teacher row whose embedding the alignment is measured against
+            table[row]["aligned_with"] = runs[0]["aligned_with"]
         if "exit_test_acc" in runs[0]:
             table[row]["exit_test_acc_mean"] = [float(v) for v in np.mean([r["exit_test_acc"] for r in runs], 0) * 100]
     return table
@@ -931,7 +937,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s) for every student ({args.schedule} learning rate), the teacher "
           f"{args.teacher_epochs} ({args.teacher_schedule}), batch {args.batch_size}, Adam lr {args.lr}, "
-          f"T = {args.T}, λ = {args.lam} (AdaDistill's MSE {args.ada_lam:g}), QUD τ = {args.qud_tau:g}, "
+          f"T = {args.T}, λ = {args.lam} (AdaDistill's MSE {args.ada_lam:g}, its teacher {args.ada_teacher}), "
+          f"QUD τ = {args.qud_tau:g}, "
           f"seeds {args.seeds}, methods {','.join(args.methods)}"
           + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else "")
           + (f", on {args.device}" if args.device != "cpu" else ""))

@@ -131,6 +131,7 @@ def test_adadistill_with_an_arcface_teacher_trains_that_teacher_instead(tmp_path
     (run0,) = report["runs"]
     assert set(run0["rows"]) == {"teacher_arcface", "adadistill", "arcface"}
     assert report["settings"]["ada_teacher"] == "arcface"
+    assert run0["rows"]["adadistill"]["aligned_with"] == run0["rows"]["arcface"]["aligned_with"] == "teacher_arcface"
     # the slide's teacher without its fc2 (1,290), an adapter 128 → 128 and 10 class centres of width 128
     assert run0["rows"]["teacher_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
 
