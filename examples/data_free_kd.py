@@ -644,14 +644,17 @@ def obtain_generator(args, teacher, arch):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-teacher", choices=tuple(TEACHERS), default=None,
-                   help="train and save this teacher (reads the training set), instead of distilling")
+                   help="train and save this teacher (reads the training set), instead of distilling: slide (the "
+                        "slide's teacher), bn (the same with BatchNorm), lenet5 (LeNet-5, 32×32), lenet5bn (LeNet-5 "
+                        "with BatchNorm); bn and lenet5bn are for --method deepinversion")
     p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
                    help="--train-teacher: the learning rate constant (default) or decayed along a half cosine to 0")
     p.add_argument("--scenario", choices=("generator", "none", "real"), default=None,
                    help="generator: a conditional G is given; none: no data and no generator; real: not data-free, "
                         "the reference: scenario 1's loop on real training images (a perfect G)")
     p.add_argument("--method", default=None,
-                   help=f"scenario none: one or more (comma-separated) of {','.join(METHODS)}")
+                   help=f"scenario none: one or more (comma-separated) of {','.join(METHODS)}; deepinversion "
+                        "needs a teacher with BatchNorm (--train-teacher bn or lenet5bn)")
     p.add_argument("--teacher", default=None, help="the teacher checkpoint (from --train-teacher)")
     p.add_argument("--generator", default=None,
                    help="scenario generator: G's checkpoint (train_conditional_generator.py); without it G is trained")
