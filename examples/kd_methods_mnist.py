@@ -697,7 +697,10 @@ def aggregate(per_seed):
             continue
         acc, acc_std = stats([r["test_acc"] for r in runs])
         ver, ver_std = stats([r["verification"]["accuracy"] for r in runs])
-        table[row] = {"title": ROWS[row][0], "family": ROWS[row][1], "labels": runs[0]["labels"],
+        title = ROWS[row][0]
+        if row.startswith("adadistill") and per_seed[0].args.ada_teacher == "arcface":
+            title += " ← ArcFace"      # from the ArcFace teacher: the table and the chart say whose centres it learned
+        table[row] = {"title": title, "family": ROWS[row][1], "labels": runs[0]["labels"],
                       "params": runs[0]["params"], "test_acc_mean": acc, "test_acc_std": acc_std,
                       "test_acc_runs": [100 * r["test_acc"] for r in runs],
                       "verification_mean": ver, "verification_std": ver_std,
@@ -924,6 +927,10 @@ def parse_args(argv=None):
     if not methods and not args.qud_ablation:
         p.error(f"--methods: no method given; choose from {','.join(METHODS)}")
     args.methods = [m for m in METHODS + EXTRA_METHODS if m in methods]        # the table's order
+    margin = [m for m in args.methods if m in ("adadistill", "adadistill_nomse", "arcface")]
+    if args.ada_teacher != "ce" and not margin:
+        p.error(f"--ada-teacher {args.ada_teacher}: only the margin runs use it; add adadistill, adadistill_nomse "
+                f"or arcface to --methods (got {','.join(args.methods) or 'none'})")
     default = "0" if args.quick else "0,1,2"
     args.seeds = parse_int_list(p, args.seeds or default, "--seeds", low=0, what="seeds")
     check_data_dir(p, args.data_dir)

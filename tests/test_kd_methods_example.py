@@ -132,12 +132,14 @@ def test_adadistill_with_an_arcface_teacher_trains_that_teacher_instead(tmp_path
     assert set(run0["rows"]) == {"teacher_arcface", "adadistill", "arcface"}
     assert report["settings"]["ada_teacher"] == "arcface"
     assert run0["rows"]["adadistill"]["aligned_with"] == run0["rows"]["arcface"]["aligned_with"] == "teacher_arcface"
+    assert report["summary"]["adadistill"]["title"] == "AdaDistill (α′) + MSE ← ArcFace"
     # the slide's teacher without its fc2 (1,290), an adapter 128 → 128 and 10 class centres of width 128
     assert run0["rows"]["teacher_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
 
 
 @pytest.mark.parametrize("args, message", [
     (["--ada-teacher", "resnet"], "argument --ada-teacher: invalid choice: 'resnet'"),
+    (["--ada-teacher", "arcface", "--methods", "kd"], "--ada-teacher arcface: only the margin runs use it"),
     (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
     (["--methods", ","], "--methods: no method given"),
     (["--seeds", "0,0"], "--seeds: 0 is given twice"),
