@@ -158,7 +158,8 @@ STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half, "le
 TEACHER_EPOCHS = {"slide": 5, "bn": 5, "lenet5": 10, "lenet5bn": 10}
 STUDENT_EPOCHS = {"generator": 20, "real": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
 Z_STD = 2.0                               # scenario 1: z ~ N(0, Z_STD²·I), wider than G's training
-WITH_BN = ("bn", "lenet5bn")              # the teachers DeepInversion can invert
+BN_VARIANT = {"slide": "bn", "lenet5": "lenet5bn"}   # each BatchNorm-free teacher's variant with BatchNorm
+WITH_BN = tuple(BN_VARIANT.values())      # the teachers DeepInversion can invert
 LO, HI = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD   # black and white, normalised: the range of every x̃
 QUICK = {"train": 2000, "test": 500, "pool": 64, "iters": 3, "epochs": 1, "steps": 3, "batch": 32, "gan_images": 1000}
 
@@ -718,7 +719,7 @@ def check_options(p, args) -> None:
     """Every check before any work: a bad option is one line and exit status 2."""
     ok = partial(check, p)
     if (args.train_teacher is None) == (args.scenario is None):
-        p.error("give either --train-teacher slide|bn|lenet5|lenet5bn or --scenario generator|none|real "
+        p.error(f"give either --train-teacher {'|'.join(TEACHERS)} or --scenario generator|none|real "
                 "(one of the two)")
     args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds")
     if args.epochs is not None:
@@ -790,7 +791,7 @@ def check_distillation(p, args) -> None:
         if "deepinversion" in methods and arch not in WITH_BN:
             p.error(f"--method deepinversion: needs a teacher with BatchNorm layers (their running statistics are "
                     f"what it matches): --teacher {args.teacher} is the {arch!r} teacher, which has none. Train one "
-                    f"with --train-teacher {'lenet5bn' if arch == 'lenet5' else 'bn'}, or use --method actmax or dafl "
+                    f"with --train-teacher {BN_VARIANT[arch]}, or use --method actmax or dafl "
                     "for this teacher")
         args.method = [m for m in METHODS if m in methods]
         inversions = [m for m in args.method if m != "dafl"]

@@ -79,6 +79,7 @@ import argparse
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from common import (
@@ -239,6 +240,16 @@ class TeacherHead(nn.Module):
 
     def forward(self, e):
         return self.fc(F.normalize(e) * self.r + self.mu)
+
+
+class Embeddings(NamedTuple):
+    """A frozen teacher's embeddings, computed once: ``train`` on the training images (the f_t a
+    student distils, looked up by image index), ``test`` on the test images, ``mean`` over the
+    training images (μ); ``row`` names the teacher's row in the table."""
+    row: str
+    train: np.ndarray
+    test: np.ndarray
+    mean: np.ndarray
 
 
 class EmbeddingStudent(nn.Module):
@@ -470,6 +481,7 @@ class Seed:
             self.rows["teacher"]["embedding"] = {"cos_same_pairs": float(cos[same].mean()),
                                                  "cos_different_pairs": float(cos[~same].mean()),
                                                  "zero_fraction": float((self.t_test_feats == 0).mean())}
+            self.t_embeddings = Embeddings("teacher", self.t_feats, self.t_test_feats, self.t_mean)
             self._teacher = teacher
         return self._teacher
 
@@ -568,8 +580,7 @@ class Seed:
                      teacher_stages=stages)
 
     def margin_teacher(self):
-        """The teacher of the margin runs, as ``(train_feats, test_feats, mean)``: its embedding of the
-        training images (AdaDistill's f_t), of the test images, and their mean over the training images.
+        """The :class:`Embeddings` of the margin runs' teacher (AdaDistill distils its ``train``).
         ``--ada-teacher ce``: the slide's teacher (:meth:`teacher`), its 128-d post-ReLU features.
         ``--ada-teacher arcface``: the slide's network trained as AdaDistill's face teachers are, with
         an ArcFace head (the same budget as the CE teacher), its embedding e_t = g(F_T) (128-d, not
@@ -577,7 +588,7 @@ class Seed:
         if self._margin_teacher is None:
             if self.args.ada_teacher == "ce":
                 self.teacher()
-                self._margin_teacher = (self.t_feats, self.t_test_feats, self.t_mean)
+                self._margin_teacher = self.t_embeddings
             else:
                 body = self.new(TeacherModel)
                 teacher = EmbeddingStudent(body, body.feature_dim, CosineHead(body.feature_dim)).to(self.device)
@@ -586,7 +597,8 @@ class Seed:
                 self.measure("teacher_arcface", teacher, seconds)
                 feats = self.outputs("teacher_arcface", teacher)[1]
                 assert feats.shape[1] == EMBED_DIM, feats.shape     # the students' embeddings are this wide
-                self._margin_teacher = (feats, frozen_outputs(teacher, self.x_test)[1], feats.mean(axis=0))
+                self._margin_teacher = Embeddings("teacher_arcface", feats, frozen_outputs(teacher, self.x_test)[1],
+                                                  feats.mean(axis=0))
         return self._margin_teacher
 
     def margin_student(self, learned):
@@ -596,13 +608,13 @@ class Seed:
 
     def run_adadistill(self, mse=True):
         """AdaDistill with the MSE feature term (weight λ), or (``mse=False``) with the paper's loss alone."""
-        margin = self.margin_teacher()          # (train_feats, test_feats, mean)
+        margin = self.margin_teacher()
         model = self.margin_student(learned=False)
         body = [p for name, p in model.named_parameters() if not name.startswith("head.")]
         row = "adadistill" if mse else "adadistill_nomse"
-        step = make_adadistill_step(margin[0], self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
+        step = make_adadistill_step(margin.train, self.args.ada_lam if mse else 0.0, self.alphas if mse else [])
         seconds = self.train(row, model, step, params=body)
-        self.measure(row, model, seconds, **self.embedding_extras(model, margin))
+        self.measure(row, model, seconds, **self.embedding_extras(model, teacher=margin))
 
     def run_adadistill_nomse(self):
         self.run_adadistill(mse=False)
@@ -611,7 +623,7 @@ class Seed:
         margin = self.margin_teacher()      # only to measure how closely e points where the teacher's embedding does
         model = self.margin_student(learned=True)
         self.measure("arcface", model, self.train("arcface", model, arcface_step),
-                     **self.embedding_extras(model, margin))
+                     **self.embedding_extras(model, teacher=margin))
 
     def qud_student(self):
         teacher = self.teacher()
@@ -650,25 +662,26 @@ class Seed:
             tqdm.write(f"seed {self.seed} QUD τ = {tau:g}, n = {n}: test acc {100 * a['test_acc']:.2f} %, "
                        f"verification {100 * a['verification']['accuracy']:.2f} %")
 
-    def alignment(self, embed, centred=False, margin=None):
+    def alignment(self, embed, centred=False, teacher=None):
         """Mean cos(e, f_t) over the test images: how closely the student's 128-d embedding points
         where the teacher's does (1: the same direction for every image). ``centred``: against
         f_t − μ instead, μ the teacher's mean embedding on the training images (see :class:`TeacherHead`).
-        ``margin``: a :meth:`margin_teacher` triple (default: the slide's teacher's embeddings)."""
-        _, f, mu = (None, self.t_test_feats, self.t_mean) if margin is None else margin
-        e = compute_embeddings(embed, self.x_test)
+        ``teacher``: the :class:`Embeddings` to compare with (default: the slide's teacher's)."""
+        teacher = self.t_embeddings if teacher is None else teacher
+        e, f = compute_embeddings(embed, self.x_test), teacher.test
         if centred:
-            f = f - mu
+            f = f - teacher.mean
         return float(np.mean((e * f).sum(axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(f, axis=1)).clip(1e-12)))
 
-    def embedding_extras(self, model, margin=None):
+    def embedding_extras(self, model, teacher=None):
         """For an :class:`EmbeddingStudent`: the verification of its 64-d F_S too, and its alignment
-        with the teacher's embedding (``margin``: see :meth:`alignment`), as it is and centred."""
+        with a teacher's :class:`Embeddings` (default: the slide's teacher's), as it is and centred."""
+        teacher = self.t_embeddings if teacher is None else teacher
         features = self.on_device(model.features)
         return {"verification_64d": evaluate_embeddings(features, self.x_test, self.y_test, self.pairs),
-                "teacher_alignment": self.alignment(model, margin=margin),
-                "teacher_alignment_centred": self.alignment(model, centred=True, margin=margin),
-                "aligned_with": "teacher" if margin is None or self.args.ada_teacher == "ce" else "teacher_arcface"}
+                "teacher_alignment": self.alignment(model, teacher=teacher),
+                "teacher_alignment_centred": self.alignment(model, centred=True, teacher=teacher),
+                "aligned_with": teacher.row}
 
 
 class _Exit(nn.Module):

@@ -78,6 +78,8 @@ from minikd.random import get_rng
 
 Z_DIM, NUM_CLASSES = 100, 10
 TEACHERS = {"slide": TeacherModel, "bn": TeacherModelBN, "lenet5": LeNet5, "lenet5bn": LeNet5BN}  # meta.arch
+READS_32 = ("lenet5", "lenet5bn")       # LeNet-5, with BatchNorm or without, reads MNIST padded to 32×32
+MAKE_TEACHER = f"make one with python examples/data_free_kd.py --train-teacher {'|'.join(TEACHERS)}"
 QUICK_TRAIN = 1000
 MEASURE_PER_CLASS = 1000
 
@@ -103,13 +105,12 @@ def load_teacher(path):
     if arch is None:        # a plain state dict (mnist_teacher_student.py's teacher): the architecture its keys fit
         fits = [name for name, cls in TEACHERS.items() if _loads(cls, weights)]
         if len(fits) != 1:
-            raise ValueError("not a teacher checkpoint: its weights fit none of the teachers slide, bn, lenet5, "
-                             "lenet5bn "
-                             "(make one with python examples/data_free_kd.py --train-teacher slide|bn|lenet5|lenet5bn)")
+            raise ValueError(f"not a teacher checkpoint: its weights fit none of the teachers {', '.join(TEACHERS)} "
+                             f"({MAKE_TEACHER})")
         arch = meta["arch"] = fits[0]
     if arch not in TEACHERS:
         raise ValueError(f"not a teacher checkpoint: it holds a {arch} (expected one of {', '.join(TEACHERS)}; "
-                         "make one with python examples/data_free_kd.py --train-teacher slide|bn|lenet5|lenet5bn)")
+                         f"{MAKE_TEACHER})")
     teacher = TEACHERS[arch]()
     teacher.load_state_dict(weights)
     kd.freeze_teacher(teacher)    # eval mode; gradients flow through it to the images, never into it
@@ -129,9 +130,8 @@ def _loads(cls, weights) -> bool:
 
 
 def teacher_input(arch: str):
-    """The transform from 28×28 MNIST-space images to the teacher's input: LeNet-5 (with BatchNorm or without)
-    reads 32×32."""
-    return pad_to_32 if arch in ("lenet5", "lenet5bn") else (lambda x: x)
+    """The transform from 28×28 MNIST-space images to the teacher's input: the ``READS_32`` teachers read 32×32."""
+    return pad_to_32 if arch in READS_32 else (lambda x: x)
 
 
 # --------------------------------------------------------------------------- the discriminator and the losses
