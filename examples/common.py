@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ from minikd import backend, kd, optim
 from minikd import functional as F
 from minikd.checks import check_int, check_number
 from minikd.data import DataLoader, load_mnist
-from minikd.data.mnist import missing_files, mnist_dir
+from minikd.data.mnist import FILES, find_data_dir, missing_files, mnist_dir
 from minikd.random import get_rng
 
 # --------------------------------------------------------------------------- command lines
@@ -171,7 +172,8 @@ def run_cli(main) -> None:
     """Run ``main()``; when the reader of stdout goes away (``... | head``), end quietly.
 
     The usual remedy (Python's ``signal`` docs): point stdout at devnull so the interpreter's
-    final flush cannot fail again, and exit with status 1 — no BrokenPipeError traceback. An
+    final flush cannot fail again, and exit with status 1 — no BrokenPipeError traceback. A run
+    that diverged (:class:`TrainingDiverged`) ends the same way, with its one error line. An
     error exit (``SystemExit``) keeps its own status and message.
     """
     try:
@@ -180,12 +182,28 @@ def run_cli(main) -> None:
     except BrokenPipeError:
         _stdout_to_devnull()
         sys.exit(1)
+    except TrainingDiverged as e:  # not a bug to debug: one line that says what happened, status 1
+        sys.exit(f"error: {e}")
     except SystemExit:
         try:  # what is still buffered for a closed pipe must not turn the exit into a traceback
             sys.stdout.flush()
         except BrokenPipeError:
             _stdout_to_devnull()
         raise
+
+
+def run_settings(args, drop=()) -> dict:
+    """The options of a run, for its results.json: every argparse option but the progress flag and
+    ``drop``, paths as text, and ``data_dir`` as the MNIST folder actually read — the option is None
+    when ``$MINIKD_DATA`` or the cache supplied it (left as given if no folder holds the test files)."""
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ("progress", *drop)}
+    if "data_dir" in settings:
+        try:
+            settings["data_dir"] = str(find_data_dir(args.data_dir, FILES["test"]))
+        except FileNotFoundError:
+            pass
+    return settings
 
 
 def format_seconds(seconds: float) -> str:
@@ -270,6 +288,10 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
     then the sum's gradient is each peer's own gradient, and Adam, per parameter, steps each
     peer exactly as its own optimizer would).
 
+    A loss that turns nan or infinite ends the run at the end of that epoch with
+    :class:`TrainingDiverged` (a learning rate too high for the loss, usually), which
+    :func:`run_cli` reports as one error line.
+
     Returns the history, one dict per epoch (``epoch``, ``train_loss``, ``train_acc`` — means
     over the epoch's minibatches, weighted by their size — and ``test_acc`` with ``test``),
     and the seconds spent training (evaluation excluded).
@@ -300,6 +322,7 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
                 bar.set_postfix(loss=f"{tally.loss:.4f}", acc=f"{100 * tally.acc:.2f}%", refresh=False)
         total_loss, correct, seen = tally.read()  # the epoch's last wait for the device: inside the timing
         seconds += time.perf_counter() - start
+        stop_if_diverged(total_loss / seen, desc, schedule.base_lr if schedule is not None else opt.lr)
         row = {"epoch": epoch, "train_loss": total_loss / seen, "train_acc": correct / seen}
         if test is not None:
             row["test_acc"] = evaluate(model, *test)
@@ -309,6 +332,19 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
     return history, seconds
+
+
+class TrainingDiverged(FloatingPointError):
+    """:func:`fit`'s error when an epoch's training loss is nan or infinite."""
+
+
+def stop_if_diverged(loss: float, where: str, lr: float, what: str = "the training loss") -> None:
+    """Raise :class:`TrainingDiverged` if ``loss`` (an epoch's mean) is nan or infinite: every number
+    after it would be meaningless. ``where`` names the run and epoch, ``lr`` is the run's learning rate
+    (the starting one, under a schedule)."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"{where}: {what} is {loss} — the run diverged (learning rate {lr:g}). "
+                               "Try a lower learning rate.")
 
 
 class _Tally:

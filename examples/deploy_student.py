@@ -49,6 +49,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     run_cli,
+    run_settings,
     write_json,
 )
 
@@ -246,7 +247,7 @@ def main(argv=None):
             print(f"{r['stage']}: {r['disagreements']} predictions differ between minikd and ONNX Runtime "
                   f"(max |logit difference| {r['max_abs_logit_diff']:.2g})")
     wall = time.perf_counter() - start
-    write_json({"settings": {k: v for k, v in vars(args).items() if k != "progress"}, "rows": rows,
+    write_json({"settings": run_settings(args), "rows": rows,
                 "onnxruntime": ort.__version__, "wall_seconds": wall}, out / "results.json")
     print(f"\nfiles and results.json in {out}/ ({format_seconds(wall)})")
 

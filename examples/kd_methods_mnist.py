@@ -97,6 +97,7 @@ from common import (
     model_device,
     parse_int_list,
     run_cli,
+    run_settings,
     save_figure,
     write_json,
 )
@@ -1002,7 +1003,7 @@ def main(argv=None):
                       out / "qud_ablation.png")
         plots.append("qud_ablation.png")
 
-    settings = {k: v for k, v in vars(args).items() if k != "progress"}
+    settings = run_settings(args)
     settings.update(rkd_weights=RKD_WEIGHTS, arcface_s=ARC_S, arcface_m1=ARC_M, qud_queue=QUD_QUEUE,
                     small_student=SMALL)
     report = {"smoke_run": args.quick, "settings": settings, "wall_seconds": wall,

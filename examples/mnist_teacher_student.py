@@ -55,6 +55,7 @@ from common import (
     model_device,
     parse_int_list,
     run_cli,
+    run_settings,
     write_json,
 )
 
@@ -432,7 +433,7 @@ def main(argv=None):
                          out / "soft_labels.png", args.T, TITLES[which])
     plot_accuracy_vs_params(table, out / "accuracy_vs_params.png", lecture=not args.quick)
 
-    settings = {k: v for k, v in vars(args).items() if k != "progress"}
+    settings = run_settings(args)
     report = {"settings": settings, "wall_seconds": wall, "wall_seconds_per_seed": seed_walls, "summary": table,
               "runs": [{name: {k: v for k, v in r.items() if k != "model"} for name, r in seed_runs.items()}
                        for seed_runs in per_seed]}

@@ -49,6 +49,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     run_cli,
+    run_settings,
     train_ce,
     write_json,
 )
@@ -296,7 +297,7 @@ def main(argv=None):
     print_table(rows, base_acc, ref)
     plot_accuracy_vs_sparsity(rows, out / "accuracy_vs_sparsity.png")
     plot_accuracy_vs_latency(rows, out / "accuracy_vs_latency.png")
-    report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"},
+    report = {"settings": run_settings(args),
               "unpruned": {"test_acc": base_acc, "latency_ms": ref, "params": args.teacher_params},
               "rows": rows, "platform": base.platform, "wall_seconds": time.perf_counter() - start}
     write_json(report, out / "results.json")

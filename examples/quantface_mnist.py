@@ -53,6 +53,7 @@ from common import (
     load_mnist_data,
     read_checkpoint,
     run_cli,
+    run_settings,
     save_figure,
     write_json,
 )
@@ -342,7 +343,7 @@ def main(argv=None):
     rows = run(args)
     print_table(rows)
     plot(rows, out / "quantface.png", smoke=args.quick)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "progress"}
+    settings = run_settings(args)
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
     report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}
     write_json(report, out / "results.json")

@@ -47,6 +47,7 @@ from common import (
     load_mnist_data,
     make_kd_step,
     run_cli,
+    run_settings,
     train_ce,
     write_json,
 )
@@ -267,7 +268,7 @@ def main(argv=None):
     rows, extra = run(args)
     print_table(rows, extra)
     plot_accuracy_vs_bits(rows, Path(args.out) / "accuracy_vs_bits.png")
-    report = {"settings": {k: v for k, v in vars(args).items() if k != "progress"}, "rows": rows,
+    report = {"settings": run_settings(args), "rows": rows,
               "integer_w8a8": extra, "wall_seconds": time.perf_counter() - start}
     write_json(report, Path(args.out) / "results.json")
     print(f"\nwrote {Path(args.out) / 'results.json'}, accuracy_vs_bits.png, weight_histogram.png "

@@ -64,6 +64,7 @@ from common import (
     run_cli,
     save_checkpoint,
     save_figure,
+    stop_if_diverged,
     write_json,
 )
 from tqdm import tqdm
@@ -203,6 +204,9 @@ def train_generator(x_train, y_train, epochs: int, seed: int, batch_size: int = 
             sums += (loss_D.item(), loss_G.item(), d_acc)
             bar.set_postfix(L_D=f"{sums[0] / k:.3f}", L_G=f"{sums[1] / k:.3f}", D_acc=f"{sums[2] / k:.2f}",
                             refresh=False)
+        n = len(batches)
+        for value, what, opt in ((sums[0] / n, "D's loss", opt_D), (sums[1] / n, "G's loss", opt_G)):
+            stop_if_diverged(value, f"cGAN epoch {epoch}/{epochs}", opt.lr, what)
         row = {"epoch": epoch, "loss_D": sums[0] / len(batches), "loss_G": sums[1] / len(batches),
                "D_accuracy": sums[2] / len(batches), "seconds": time.perf_counter() - start}
         tqdm.write(f"cGAN epoch {epoch}/{epochs}: L_D {row['loss_D']:.3f}, L_G {row['loss_G']:.3f}, "

@@ -241,10 +241,18 @@ BAD = [  # (arguments, what the one error line says)
      "--compete: the competition term's weight"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--compete", "1"],
      "--compete 1: needs --rounds 2 or more, got --rounds 1"),
-    (["--scenario", "generator", "--teacher", "{bn}", "--rounds", "2"],
-     "--rounds 2, --compete 0: only for --scenario none"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--rounds", "2"],    # names only what was given
+     "error: --rounds 2: only for --scenario none"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--rounds", "2", "--compete", "1"],
+     "--rounds 2, --compete 1: only for --scenario none"),
     (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--rounds", "2"],
-     "--rounds 2, --compete 0: only for --method deepinversion or actmax"),
+     "error: --rounds 2: only for --method deepinversion or actmax"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--steps-per-epoch", "50"],
+     "--steps-per-epoch: not for --method actmax (an inversion's epoch is a pass over its pool"),
+    (["--scenario", "none", "--method", "actmax,dafl", "--teacher", "{bn}", "--steps-per-epoch", "0"],
+     "--steps-per-epoch: steps per epoch must be positive; got 0"),
+    (["--train-teacher", "slide", "--steps-per-epoch", "50"],
+     "--steps-per-epoch: only for a distillation (--scenario), not with --train-teacher"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "8", "--pool", "4"],
      "--rounds 8: more rounds than images (--pool 4)"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--rounds", "4", "--epochs", "3"],
@@ -271,6 +279,24 @@ def test_a_bad_option_is_one_error_line_and_status_2_before_any_work(test_only, 
 
 
 # --------------------------------------------------------------------------- the models (no data needed)
+
+@needs_mnist
+def test_quick_shrinks_only_what_was_not_given(test_only, tmp_path):
+    """--quick makes a smoke run (an epoch a round, a few steps), but an --epochs or --steps-per-epoch
+    given on the command line is kept, as in the other examples."""
+    example = load_example("data_free_kd")
+    base = ["--teacher", str(test_only / "teacher_slide.npz"), "--out", str(tmp_path)]
+    args = example.parse_args(["--scenario", "none", "--method", "actmax", "--rounds", "2", "--quick", *base])
+    assert (args.epochs, args.pool, args.rounds) == (2, example.QUICK["pool"], 2)
+    args = example.parse_args(["--scenario", "none", "--method", "actmax", "--quick", "--epochs", "3", *base])
+    assert args.epochs == 3
+    args = example.parse_args(["--scenario", "none", "--method", "dafl", "--quick", *base])
+    assert args.steps_per_epoch == example.QUICK["steps"]
+    args = example.parse_args(["--scenario", "none", "--method", "dafl", "--quick", "--steps-per-epoch", "5", *base])
+    assert args.steps_per_epoch == 5
+    args = example.parse_args(["--scenario", "none", "--method", "dafl", *base])
+    assert args.steps_per_epoch == example.STEPS_PER_EPOCH == 200
+
 
 def test_generator_batches_draw_z_with_the_given_spread_and_fresh_images_per_seed():
     example = load_example("data_free_kd")

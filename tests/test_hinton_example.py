@@ -53,6 +53,7 @@ def test_quick_run_writes_errors_per_seed_and_the_picture(tmp_path, capsys):
     saved = json.loads((tmp_path / "results.json").read_text())
     settings = saved["settings"]
     assert settings["quick"] is True and settings["epochs"] == settings["teacher_epochs"] == 1
+    assert settings["data_dir"] == str(Path(os.environ["MINIKD_DATA"]).resolve())  # the folder read, not None
     assert saved["settings"]["seeds"] == [0, 1] and saved["test_images"] == 1000
     assert set(saved["summary"]) == {"teacher", "student", "kd"}
     for name, row in saved["summary"].items():
@@ -72,6 +73,40 @@ def test_quick_run_writes_errors_per_seed_and_the_picture(tmp_path, capsys):
     assert not list(tmp_path.glob("*.tmp*")), "a temporary file was left behind"
 
 
+def test_the_students_learning_rate_leaves_the_teachers_alone_and_each_optimizer_has_its_default():
+    example = load_example("hinton_mnist")
+    args = example.parse_args(["--lr", "0.01"])
+    assert (args.optimizer, args.lr, args.teacher_optimizer, args.teacher_lr) == ("adam", 0.01, "adam", 1e-3)
+    args = example.parse_args(["--optimizer", "sgd", "--teacher-optimizer", "sgd"])
+    assert (args.lr, args.teacher_lr) == (0.05, 0.05)
+    args = example.parse_args(["--teacher-lr", "2e-3"])
+    assert (args.lr, args.teacher_lr) == (1e-3, 2e-3)
+
+
+def test_quick_keeps_an_explicit_epoch_count():
+    example = load_example("hinton_mnist")
+    assert (example.parse_args(["--quick"]).epochs, example.parse_args(["--quick"]).teacher_epochs) == (1, 1)
+    args = example.parse_args(["--quick", "--epochs", "2", "--teacher-epochs", "3"])
+    assert (args.epochs, args.teacher_epochs) == (2, 3)
+    assert (example.parse_args([]).epochs, example.parse_args([]).teacher_epochs) == (20, 30)
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_a_run_that_diverges_ends_with_one_error_line_naming_the_run_and_the_learning_rate(tmp_path):
+    """SGD at a learning rate far too high turns the students' loss into nan within the first epoch:
+    the example stops there with status 1 and one line, not 20 epochs of 'loss nan' and a table."""
+    command = [sys.executable, "examples/hinton_mnist.py", "--quick", "--seeds", "0", "--optimizer", "sgd",
+               "--lr", "1e4", "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "seed 0 student epoch 1/1" in line and "diverged" in line and "learning rate" in line and "10000" in line
+    assert not (tmp_path / "results.json").exists()
+
+
 BAD = [  # (arguments, what the one error line says)
     (["--T", "0"], "--T: the temperature T must be a positive finite number"),
     (["--lam", "1.5"], "--lam: λ, the weight of the distillation term, must be in [0, 1]; got 1.5"),
@@ -80,6 +115,8 @@ BAD = [  # (arguments, what the one error line says)
     (["--epochs", "0"], "--epochs: the number of epochs must be positive; got 0"),
     (["--teacher-epochs", "-3"], "--teacher-epochs: the number of the teacher's epochs must be positive; got -3"),
     (["--lr", "-1"], "--lr: the learning rate must be"),
+    (["--teacher-lr", "0"], "--teacher-lr: the teacher's learning rate must be"),
+    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
     (["--batch-size", "0"], "--batch-size: the batch size must be positive; got 0"),
     (["--data-dir", "{tmp}/empty"], "the folder lacks all four MNIST files"),
     (["--out", "{tmp}/a_file"], "--out {tmp}/a_file: exists and is not a folder"),

@@ -227,6 +227,28 @@ def test_fit_hands_extra_batch_parts_to_the_loss_and_calls_back_after_each_epoch
     assert len(seen) == 6 and sorted(np.concatenate(seen[:3]).tolist()) == list(range(12))
 
 
+def test_fit_stops_at_the_end_of_the_epoch_whose_loss_is_not_finite():
+    """A loss that overflows to inf or nan: fit raises TrainingDiverged after that epoch, naming the
+    run, the epoch and the learning rate, instead of training on and reporting meaningless numbers."""
+    common = load_example("common")
+    mk.manual_seed(0)
+    model = mk.nn.Linear(5, 3)
+    x, y = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32), np.arange(12) % 3
+    ends = []
+
+    def loss_fn(m, xb, yb):
+        loss, logits = common.ce_step(m, xb, yb)
+        return (loss * float("nan") if len(ends) == 1 else loss), logits   # epoch 2 goes wrong
+
+    with pytest.raises(common.TrainingDiverged, match=r"net epoch 2/3: the training loss is nan .*diverged.*0\.01"):
+        common.fit(model, optim.SGD(model.parameters(), lr=0.01), loss_fn, DataLoader(x, y, 4), epochs=3,
+                   name="net", progress=False, on_epoch_end=lambda epoch, m: ends.append(epoch))
+    assert ends == [1]                                                     # epoch 1 finished, epoch 2 did not
+    common.stop_if_diverged(1.5, "fine", 0.1)                              # a finite loss passes
+    with pytest.raises(common.TrainingDiverged, match="G's loss is inf"):
+        common.stop_if_diverged(float("inf"), "cGAN epoch 1/4", 2e-4, "G's loss")
+
+
 def test_fit_on_a_device_waits_for_it_once_per_epoch_and_gives_the_cpus_history():
     """Without a progress bar, ``common.fit`` reads the losses and hits of an epoch's batches from
     the device at the epoch's end (each read a wait for a GPU), not after every step; the history is
