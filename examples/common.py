@@ -74,9 +74,12 @@ def check(parser: argparse.ArgumentParser, validator, *args, **kwargs):
         parser.error(" ".join(str(e).split()))
 
 
-def check_training_options(parser, args) -> None:
-    """The options every training example has: --epochs, --batch-size, --lr, --seed."""
+def check_training_options(parser, args, default_epochs: int = 5) -> None:
+    """The options every training example has: --epochs, --batch-size, --lr, --seed. Without
+    --epochs: ``default_epochs``, or 1 with --quick (an --epochs given is kept, --quick or not)."""
     ok = partial(check, parser)
+    if args.epochs is None:
+        args.epochs = 1 if getattr(args, "quick", False) else default_epochs
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
@@ -142,14 +145,14 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return {k: v for k, v in state.items() if not k.startswith("meta.")}, meta
 
 
-def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool) -> None:
+def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hint: str = "") -> None:
     """A checkpoint option: an existing file must load into ``model_cls`` (its ``meta.*`` entries, if any,
-    aside: :func:`read_checkpoint`); a missing one is an error when ``must_exist``, else its folder must be
-    creatable (the example trains the model and saves it)."""
+    aside: :func:`read_checkpoint`); a missing one is an error when ``must_exist`` (``hint`` says what to
+    do), else its folder must be creatable (the example trains the model and saves it)."""
     path = Path(path)
     if not path.exists():
         if must_exist:
-            parser.error(f"{option} {path}: no such file")
+            parser.error(f"{option} {path}: no such file" + (f"; {hint}" if hint else ""))
         check_writable_dir(parser, path.parent, option)
         return
     if not path.is_file():
@@ -161,6 +164,35 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool) -> 
         parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
     finally:
         get_rng().bit_generator.state = state
+
+
+HANDS_ON_DIR = "runs/teacher_student"  # where mnist_teacher_student.py keeps the models the later examples read
+HANDS_ON_HINT = "run python examples/mnist_teacher_student.py first (it saves its models in " + HANDS_ON_DIR + "/)"
+
+
+def hands_on_model_option(parser, args, name: str, model_cls, file: str) -> None:
+    """``--teacher`` / ``--student`` of an example that trains the model itself when it has none.
+    A path given must exist and load into ``model_cls``. Without one, ``args.<name>`` becomes the
+    hands-on's ``HANDS_ON_DIR/file``: loaded if it is there, else trained by the example and saved
+    there by a full run only (:func:`keep_trained_model`) — a --quick model must never pass for the
+    hands-on's."""
+    option = f"--{name}"
+    if getattr(args, name) is not None:
+        check_checkpoint(parser, getattr(args, name), option, model_cls, must_exist=True)
+        return
+    setattr(args, name, f"{HANDS_ON_DIR}/{file}")
+    check_checkpoint(parser, getattr(args, name), option, model_cls, must_exist=False)
+
+
+def keep_trained_model(model, path, quick: bool) -> None:
+    """Save a model an example had to train at the hands-on's ``path`` — unless it is a --quick smoke
+    model, which is kept in memory only (the next full run must not load it as the real one)."""
+    if quick:
+        print(f"  (a --quick model: not saved to {path})")
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    mk.save(model.state_dict(), path)
+    print(f"  saved to {path}")
 
 
 def _stdout_to_devnull() -> None:

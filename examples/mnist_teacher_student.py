@@ -40,6 +40,7 @@ import plots
 from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
+    HANDS_ON_DIR,
     ce_step,
     check,
     check_checkpoint,
@@ -362,7 +363,7 @@ def plot_accuracy_vs_params(table: dict, path: Path, lecture: bool = True):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every run (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--T", type=float, default=3.0, help="distillation temperature")
@@ -371,7 +372,10 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
-    p.add_argument("--out", default="runs/teacher_student", help="folder for checkpoints, results.json, PNGs")
+    p.add_argument("--out", default=None,
+                   help="folder for checkpoints, results.json, PNGs (default runs/teacher_student, where the later "
+                        "examples look for the models; --quick: runs/teacher_student_quick, so that a smoke run "
+                        "never replaces them)")
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
     p.add_argument("--teacher", default=None, help="a saved teacher (.npz) to reuse instead of training one")
     p.add_argument("--quick", action="store_true",
@@ -395,9 +399,9 @@ def parse_args(argv=None):
         check_checkpoint(p, args.teacher, "--teacher", TeacherModel, must_exist=True)
     args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds") if args.seeds else [args.seed]
     check_data_dir(p, args.data_dir)
+    if args.out is None:
+        args.out = HANDS_ON_DIR + ("_quick" if args.quick else "")
     check_writable_dir(p, args.out, "--out")
-    if args.quick:
-        args.epochs = 1
     return args
 
 

@@ -39,7 +39,6 @@ from common import (
     DEVICE_HELP,
     ce_step,
     check,
-    check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
@@ -47,6 +46,8 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    hands_on_model_option,
+    keep_trained_model,
     load_mnist_data,
     run_cli,
     run_settings,
@@ -228,12 +229,14 @@ def print_table(rows, base_acc, base_latency):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz",
-                   help="a saved TeacherModel (.npz); trained here if the file does not exist")
+    p.add_argument("--teacher", default=None,
+                   help="a saved TeacherModel (.npz). Default: the hands-on's, runs/teacher_student/teacher_seed0.npz,"
+                        " trained here (and saved there, except by --quick) if it does not exist")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP + "; the latencies are measured there")
     p.add_argument("--out", default="runs/prune")
-    p.add_argument("--epochs", type=int, default=5, help="teacher training epochs, if it must be trained")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="teacher training epochs, if it must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--finetune-images", type=int, default=20000, help="training images of each fine-tuning")
@@ -249,13 +252,13 @@ def parse_args(argv=None):
     check(p, check_int, args.latency_batch, "--latency-batch", "the latency batch size", low=1)
     check(p, check_int, args.latency_repeats, "--latency-repeats", "the number of latency repeats", low=1)
     args.device = check(p, device_option, args.device)
-    check_checkpoint(p, args.teacher, "--teacher", TeacherModel, must_exist=False)
+    hands_on_model_option(p, args, "teacher", TeacherModel, "teacher_seed0.npz")
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
     args.sparsities, args.structured, args.iterative, args.iterative_steps = SPARSITIES, STRUCTURED, ITERATIVE, 4
     if args.quick:
         args.sparsities, args.structured, args.iterative, args.iterative_steps = (0.0, 0.5, 0.9), (0.0, 0.5), (0.9,), 2
-        args.finetune_images, args.epochs, args.latency_repeats = 1000, 1, 5
+        args.finetune_images, args.latency_repeats = 1000, 5
     return args
 
 
@@ -279,8 +282,7 @@ def main(argv=None):
     else:
         print(f"teacher: {args.teacher} not found, training one ({args.epochs} epochs)")
         teacher = train_teacher(x_train, y_train, args)
-        Path(args.teacher).parent.mkdir(parents=True, exist_ok=True)
-        mk.save(teacher.state_dict(), args.teacher)
+        keep_trained_model(teacher, args.teacher, args.quick)
     args.teacher_params = summary(teacher, (1, 28, 28)).total_params
     base_acc = evaluate(teacher, x_test, y_test)
     base = measure_latency(teacher, (1, 28, 28), batch_size=args.latency_batch, warmup=3, repeats=args.latency_repeats)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    HANDS_ON_HINT,
     check,
     check_checkpoint,
     check_data_dir,
@@ -305,7 +306,8 @@ def parse_args(argv=None):
     if not args.models or set(args.models) - set(MODELS):
         p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
     for name in args.models:
-        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True)
+        hint = HANDS_ON_HINT if getattr(args, name) == p.get_default(name) else ""
+        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True, hint=hint)
     args.synthetic = parse_synthetic(p, args.synthetic)
     if not args.real and not args.synthetic:
         p.error("--no-real without --synthetic: there is no data to quantize with")

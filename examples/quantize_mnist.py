@@ -36,7 +36,6 @@ from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
     check,
-    check_checkpoint,
     check_data_dir,
     check_training_options,
     check_writable_dir,
@@ -44,6 +43,8 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    hands_on_model_option,
+    keep_trained_model,
     load_mnist_data,
     make_kd_step,
     run_cli,
@@ -73,8 +74,7 @@ def load_or_train(name, path, data, args):
     else:
         print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
         train_ce(model, data[0], data[1], args.epochs, args.batch_size, args.lr, args.seed, args.progress, name)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        mk.save(model.state_dict(), path)
+        keep_trained_model(model, path, args.quick)
     return model.eval()
 
 
@@ -224,13 +224,18 @@ def print_table(rows, extra):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz")
-    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz")
+    p.add_argument("--teacher", default=None,
+                   help="a saved TeacherModel (.npz). Default: the hands-on's, runs/teacher_student/teacher_seed0.npz,"
+                        " trained here (and saved there, except by --quick) if it does not exist")
+    p.add_argument("--student", default=None,
+                   help="a saved StudentModel (.npz). Default: the hands-on's student trained alone, "
+                        "runs/teacher_student/student_seed0.npz, trained here likewise if it does not exist")
     p.add_argument("--models", default="teacher,student")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--out", default="runs/quantize")
-    p.add_argument("--epochs", type=int, default=5, help="training epochs, if a model must be trained")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs, if a model must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--qat-images", type=int, default=20000, help="training images of each QAT fine-tuning")
@@ -252,12 +257,12 @@ def parse_args(argv=None):
     if not args.models:
         p.error(f"--models: no model given; choose from {sorted(MODELS)}")
     for name in args.models:
-        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=False)
+        hands_on_model_option(p, args, name, MODELS[name], f"{name}_seed0.npz")
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
     args.bits = BITS
     if args.quick:
-        args.bits, args.epochs, args.qat_images, args.calibration_batches = (8, 4), 1, 1000, 2
+        args.bits, args.qat_images, args.calibration_batches = (8, 4), 1000, 2
     return args
 
 

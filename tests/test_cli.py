@@ -56,6 +56,8 @@ BAD = [  # (command line, what the one error line must name)
     ((TS, "--data-dir", "{empty}"), "--data-dir {empty}: the folder lacks all four MNIST files: " + ", ".join(FILES)),
     ((PRUNE, "--finetune-images", "0"), "--finetune-images: the number of fine-tuning images must be positive"),
     ((PRUNE, "--teacher", "{empty}"), "--teacher {empty}: is a folder, not a checkpoint file"),
+    ((PRUNE, "--teacher", "{empty}/typo.txt"), "--teacher {empty}/typo.txt: no such file"),   # not trained and saved
+    ((QUANT, "--student", "{empty}/typo.npz"), "--student {empty}/typo.npz: no such file"),
     ((QUANT, "--calibration-batches", "0"), "--calibration-batches: the number of calibration batches must be "
                                             "positive; got 0"),
     ((MLP, "--batch-size", "-64"), "--batch-size: the batch size must be positive; got -64"),

@@ -249,6 +249,15 @@ def test_fit_stops_at_the_end_of_the_epoch_whose_loss_is_not_finite():
         common.stop_if_diverged(float("inf"), "cGAN epoch 1/4", 2e-4, "G's loss")
 
 
+def test_a_model_an_example_trained_is_kept_at_the_hands_ons_path_by_a_full_run_only(tmp_path, capsys):
+    common = load_example("common")
+    model, path = mk.nn.Linear(2, 2), tmp_path / "runs" / "teacher_student" / "teacher_seed0.npz"
+    common.keep_trained_model(model, path, quick=True)
+    assert not path.exists() and "a --quick model: not saved" in capsys.readouterr().out
+    common.keep_trained_model(model, path, quick=False)
+    assert sorted(mk.load(path)) == ["bias", "weight"]
+
+
 def test_fit_on_a_device_waits_for_it_once_per_epoch_and_gives_the_cpus_history():
     """Without a progress bar, ``common.fit`` reads the losses and hits of an epoch's batches from
     the device at the epoch's end (each read a wait for a GPU), not after every step; the history is

@@ -12,10 +12,12 @@ from tests.util import load_example, needs_mnist
 
 
 def quick(out_dir, *extra):
-    """``--quick`` without checkpoints: the example trains both models (1 epoch on a subset) and saves them."""
-    return load_example("quantize_mnist").main(["--quick", "--teacher", str(out_dir / "t.npz"), "--student",
-                                                str(out_dir / "s.npz"), "--out", str(out_dir), "--no-progress",
-                                                *extra])
+    """``--quick`` without checkpoints (no hands-on models under ``out_dir``, the working folder): the
+    example trains both models (1 epoch on a subset) and, being --quick, keeps them in memory only."""
+    with contextlib.chdir(out_dir):
+        report = load_example("quantize_mnist").main(["--quick", "--out", str(out_dir), "--no-progress", *extra])
+    assert not (out_dir / "runs").exists()
+    return report
 
 
 @pytest.fixture(scope="module")

@@ -99,3 +99,14 @@ def test_bad_options_get_clear_errors(capsys):
     with pytest.raises(SystemExit):
         example.parse_args(["--teacher", "/no/such/teacher.npz"])
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_quick_run_writes_beside_the_hands_on_models_never_over_them_and_keeps_an_explicit_epoch_count():
+    """The later examples read runs/teacher_student/*_seed0.npz as the hands-on's models: a smoke run
+    goes to runs/teacher_student_quick/ unless --out says otherwise."""
+    example = load_example("mnist_teacher_student")
+    assert (example.parse_args([]).out, example.parse_args([]).epochs) == ("runs/teacher_student", 5)
+    assert (example.parse_args(["--quick"]).out, example.parse_args(["--quick"]).epochs) == (
+        "runs/teacher_student_quick", 1)
+    assert example.parse_args(["--quick", "--epochs", "2", "--out", "elsewhere"]).epochs == 2
+    assert example.parse_args(["--quick", "--out", "elsewhere"]).out == "elsewhere"
