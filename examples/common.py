@@ -158,10 +158,17 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hin
     if not path.is_file():
         parser.error(f"{option} {path}: is a folder, not a checkpoint file")
     state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
+    weights = {}
     try:
-        model_cls().load_state_dict(read_checkpoint(path)[0])
+        weights = read_checkpoint(path)[0]
+        model_cls().load_state_dict(weights)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: " + " ".join(str(e).split()))
+        lines = [" ".join(line.split()) for line in str(e).splitlines() if line.strip()]  # one line, "; " apart
+        problems = " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
+        integer = any(k.endswith(".weight_scale") for k in weights)
+        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}" + (
+            " (it holds an integer-quantized model, quant.convert_to_integer's: give the float model's checkpoint)"
+            if integer else ""))
     finally:
         get_rng().bit_generator.state = state
 

@@ -60,6 +60,7 @@ from minikd.data import DataLoader
 from minikd.data.mnist import normalize
 from minikd.models import StudentModel
 from minikd.profile import measure_latency, summary
+from minikd.random import get_rng
 
 DEFAULT_STUDENT = "runs/teacher_student/kd_seed0.npz"
 
@@ -92,14 +93,20 @@ def pruned(student, x, y, args):
     """Structured pruning (filters of conv1/conv2, neurons of fc1; L1, local), one pass of
     fine-tuning at lr 1e-4, then compacted and its masks dropped (the pruned units are gone)."""
     model = copy.deepcopy(student)
-    prune.prune(model, args.amount, criterion="l1", structure="filter", layers=["conv1", "conv2"])
-    prune.prune(model, args.amount, criterion="l1", structure="neuron", layers=["fc1"])
+    prune_units(model, args.amount)
     n = args.finetune_images
     fit(model, optim.Adam(model.parameters(), lr=1e-4), ce_step,
         DataLoader(x[:n], y[:n], 64, shuffle=True, seed=args.seed), 1, "fine-tune pruned", progress=args.progress)
     prune.compact(model, (1, 28, 28))
     prune.remove_masks(model)
     return model.eval()
+
+
+def prune_units(model, amount: float) -> None:
+    """The structured pruning of the ``pruned`` stage: ``amount`` of the filters of conv1 and conv2
+    and of the neurons of fc1, the smallest by L1 norm in each layer."""
+    prune.prune(model, amount, criterion="l1", structure="filter", layers=["conv1", "conv2"])
+    prune.prune(model, amount, criterion="l1", structure="neuron", layers=["fc1"])
 
 
 def quantized(model, x, args):
@@ -201,6 +208,13 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     ok = partial(check, p)
     ok(check_number, args.amount, "--amount", "the pruned fraction", low=0, high=1, high_open=True)
+    state = get_rng().bit_generator.state
+    try:  # on a throwaway student: an amount that would empty a layer is refused now, not after training
+        prune_units(StudentModel(), args.amount)
+    except ValueError as e:
+        p.error(f"--amount {args.amount:g}: {e}")
+    finally:
+        get_rng().bit_generator.state = state     # building it must not shift the seeded stream
     ok(check_int, args.finetune_images, "--finetune-images", "the number of fine-tuning images", low=1)
     ok(check_int, args.calibration_images, "--calibration-images", "the number of calibration images", low=1)
     ok(check_int, args.repeats, "--repeats", "the number of timed runs", low=1)

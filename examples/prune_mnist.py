@@ -215,7 +215,9 @@ def plot_accuracy_vs_latency(rows, path: Path):
 
 def print_table(rows, base_acc, base_latency):
     print(f"\nunpruned teacher: test accuracy {100 * base_acc:.2f} %, {base_latency:.2f} ms per batch")
-    head = f"{'method':<48}{'target':>7}{'sparsity':>9}{'pruned':>9}{'fine-tuned':>11}{'latency':>10}{'speed-up':>9}"
+    print("amount: the fraction pruned (of the weights; structured: of the filters and neurons), sparsity: of the "
+          "parameters — structured pruning removes more of them (a unit's inputs to the next layer go with it)")
+    head = f"{'method':<48}{'amount':>7}{'sparsity':>9}{'pruned':>9}{'fine-tuned':>11}{'latency':>10}{'speed-up':>9}"
     print(head + "\n" + "-" * len(head))
     for r in rows:
         pruned = f"{100 * r['acc_pruned']:.2f}" if r["acc_pruned"] is not None else "-"

@@ -113,8 +113,9 @@ def check_pool(path: Path, name: str) -> None:
         raise ValueError(f"{what}: the images hold NaN or ±inf")
     low, high = float(images.min()), float(images.max())
     if low < -5 or high > 10:
+        hint = " — are these raw pixels (0–255)?" if low >= 0 and high > 10 else ""
         raise ValueError(f"{what}: pixel values from {low:g} to {high:g}; normalised MNIST lies in about "
-                         "[−0.42, 2.82] — are these raw pixels (0–255)?")
+                         f"[−0.42, 2.82]{hint}")
 
 
 def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:

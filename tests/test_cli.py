@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minikd.data.download import MD5
@@ -212,7 +213,24 @@ def test_a_checkpoint_is_checked_by_loading_it_without_shifting_the_seeded_strea
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"--teacher {tmp_path / 'student.npz'}: not a TeacherModel checkpoint: load_state_dict into " \
-           "TeacherModel failed:" in err
+           "TeacherModel failed: wrong shapes: conv1.weight: checkpoint has shape (16, 1, 3, 3)" in err  # one line
+
+
+def test_an_integer_models_checkpoint_given_for_a_float_model_is_named_as_such(tmp_path, capsys):
+    import minikd as mk
+    from minikd import quant
+    from minikd.models import StudentModel
+
+    x = np.random.default_rng(0).standard_normal((8, 1, 28, 28)).astype(np.float32)
+    fake = quant.quantize_model(StudentModel().eval(), 8, 8, calibration_batches=[mk.tensor(x)])
+    int8 = quant.convert_to_integer(fake)
+    mk.save(int8.state_dict(), tmp_path / "int8.npz")
+    with pytest.raises(SystemExit):
+        load_example("quantize_mnist").parse_args(["--student", str(tmp_path / "int8.npz")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "not a StudentModel checkpoint: load_state_dict into StudentModel failed: unexpected keys: " in err
+    assert err.endswith("(it holds an integer-quantized model, quant.convert_to_integer's: give the float model's "
+                        "checkpoint)")
 
 
 def test_a_data_dir_missing_some_files_names_exactly_those(tmp_path, capsys):

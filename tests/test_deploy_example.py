@@ -33,6 +33,8 @@ def test_quick_deploy_writes_every_stage_and_both_engines_agree(tmp_path, capsys
 @pytest.mark.parametrize("argv, message", [
     (["--amount", "1"], "--amount"),
     (["--amount", "-0.1"], "--amount"),
+    (["--amount", "0.97"], "--amount 0.97: prune: structure='filter' with amount=0.97 (scope='local') would remove "
+                           "all 16 filters"),   # was a traceback after the training
     (["--repeats", "0"], "--repeats"),
     (["--student", "no/such/file.npz"], "run python examples/mnist_teacher_student.py first"),
 ])

@@ -438,3 +438,40 @@ def test_quantization_on_the_gpu_matches_the_cpu():
     np.testing.assert_array_equal(mk.backend.to_numpy(x.grad), ref.grad)
     s1, z1 = qparams(mk.tensor(np.array(1.5), device="cuda"), -0.5, 4)  # 0-d device arrays stay arrays
     assert float(s1) == 2 / 15 and int(z1) == 4
+
+
+BAD_SCALE = [  # (s, z, what the error names)
+    (0.0, 0, "the scaling factor s must be finite and > 0"),
+    (-0.1, 0, "the scaling factor s must be finite and > 0"),
+    (float("nan"), 0, "the scaling factor s must be finite and > 0"),
+    (float("inf"), 0, "the scaling factor s must be finite and > 0"),
+    (0.1, 0.5, "the zero-point z must be a whole number"),
+    (0.1, float("nan"), "the zero-point z must be a whole number"),
+    (np.array([0.1, 0.0, 0.2]), np.array([0, 0, 0]), "the scaling factor s must be finite and > 0"),  # one channel
+    (np.array([0.1, 0.1, 0.2]), np.array([0.0, 1.5, 0.0]), "the zero-point z must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("s, z, message", BAD_SCALE, ids=[f"s={s!r},z={z!r}" for s, z, _ in BAD_SCALE])
+def test_a_bad_scale_or_zero_point_is_refused_by_every_op_that_takes_them(s, z, message):
+    """s = 0 gave nan with only NumPy's warning, s < 0 silently flipped the levels, z = 0.5 put them
+    off the integer grid: each op now says which argument is wrong, and what it should be."""
+    x = np.array([[0.5, -1.0, 2.0]] * 2, dtype=np.float32)
+    axis = 1 if np.ndim(s) else None
+    for name, call in (("quantize", lambda: quant.quantize(x, 8, s, z, axis=axis)),
+                       ("dequantize", lambda: quant.dequantize(x.astype(np.int8), s, z, axis=axis)),
+                       ("fake_quantize", lambda: quant.fake_quantize(mk.tensor(x), 8, s, z, axis=axis)),
+                       ("transform", lambda: quant.transform(x, s, z, axis=axis))):
+        with pytest.raises(ValueError, match=rf"^{name}: {message}"):
+            call()
+
+
+def test_the_scales_and_zero_points_qparams_makes_pass_the_check():
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    for symmetric in (False, True):
+        s, z = quant.qparams(x.max(0), x.min(0), 4, symmetric=symmetric)
+        quant.check_scale(s, z, "test")
+        s, z = quant.qparams(float(x.max()), float(x.min()), 4, symmetric=symmetric)
+        quant.check_scale(s, z, "test")
+        np.testing.assert_allclose(quant.fake_quantize(mk.tensor(x), 4, s, z).numpy(),
+                                   quant.dequantize(quant.quantize(x, 4, s, z), s, z), rtol=1e-6)

@@ -30,6 +30,7 @@ from .observers import MinMaxObserver, MovingAverageMinMaxObserver
 from .ops import (
     FakeQuantize,
     check_bits,
+    check_scale,
     clip,
     dequantize,
     fake_quantize,
@@ -42,7 +43,7 @@ from .ops import (
 
 __all__ = [
     "FakeQuantize", "IntConv2d", "IntLinear", "MinMaxObserver", "MovingAverageMinMaxObserver", "QuantConv2d",
-    "QuantLinear", "calibrate", "check_bits", "clip", "convert_to_integer", "dequantize", "fake_quantize",
-    "int_dtype", "prepare_qat", "qat_kd_loss", "qparams", "qrange", "quant_layers", "quantface_loss", "quantize",
-    "quantize_model", "transform"
+    "QuantLinear", "calibrate", "check_bits", "check_scale", "clip", "convert_to_integer", "dequantize",
+    "fake_quantize", "int_dtype", "prepare_qat", "qat_kd_loss", "qparams", "qrange", "quant_layers", "quantface_loss",
+    "quantize", "quantize_model", "transform"
 ]

@@ -81,6 +81,24 @@ def _data(a):
     return a.data if isinstance(a, Tensor) else a
 
 
+def check_scale(s, z, op: str) -> None:
+    """ValueError naming ``op`` unless the scaling factor s is finite and > 0 and the zero-point z
+    a finite whole number (each entry, per channel): s = 0 would divide by zero, s < 0 flip the
+    levels, a fractional z put them off the integer grid. Checked on the host's numbers and NumPy
+    arrays; a device's arrays come from :func:`qparams`, which keeps to these rules, and reading
+    them here would make every call wait for the device."""
+    s, z = _data(s), _data(z)
+    if any(not isinstance(v, numbers.Number) and backend.get_array_module(v) is not np for v in (s, z)):
+        return
+    s_, z_ = np.asarray(s, dtype=np.float64), np.asarray(z, dtype=np.float64)
+    if not (np.all(np.isfinite(s_)) and np.all(s_ > 0)):
+        raise ValueError(f"{op}: the scaling factor s must be finite and > 0 (s = (α − β)/(2^b − 1), from "
+                         f"qparams); got s={s!r}")
+    if not (np.all(np.isfinite(z_)) and np.all(z_ == np.round(z_))):
+        raise ValueError(f"{op}: the zero-point z must be a whole number (an integer level, from qparams); "
+                         f"got z={z!r}")
+
+
 def _along(a, axis, x, xp):
     """s or z ready to broadcast against ``x``: unchanged per-tensor (``axis=None``); per-channel,
     the (C,) array reshaped to (1, …, C, …, 1) with C at ``axis``."""
@@ -160,7 +178,9 @@ def transform(x, s, z, axis=None):
 
     ``round`` rounds halves to even (NumPy's rule): 7.5 → 8, 3.5 → 4, −0.25 → −0.
     The arithmetic is float64 whatever x's dtype. ``axis``: see the module docstring.
+    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
+    check_scale(s, z, "transform")
     x = _data(x)
     xp = backend.get_array_module(x)
     x = xp.asarray(x, dtype=xp.float64)
@@ -179,8 +199,10 @@ def quantize(x, b, s, z, axis=None):
 
     Returns an integer array of the smallest signed dtype holding b bits: int8 for b ≤ 8,
     int16 for 8 < b ≤ 16 (a 4-bit value still takes a byte). ``axis``: see the module docstring.
+    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
     lo, hi = qrange(b)
+    check_scale(s, z, "quantize")
     return clip(transform(x, s, z, axis=axis), lo, hi).astype(int_dtype(b))
 
 
@@ -189,7 +211,9 @@ def dequantize(q, s, z, axis=None):
 
     q is widened before z is added, so int8 levels plus a zero-point do not overflow.
     Inside the range [β, α], |dequantize(quantize(x)) − x| ≤ s/2 (up to float64 rounding).
+    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
+    check_scale(s, z, "dequantize")
     q = _data(q)
     xp = backend.get_array_module(q)
     q = xp.asarray(q, dtype=xp.float64)
@@ -228,6 +252,8 @@ def fake_quantize(x, b, s, z, axis=None) -> Tensor:
     Backward: the straight-through estimator — the gradient passes where the un-rounded
     x/s − z lies in [−2^{b−1}, 2^{b−1} − 1] and is 0 outside (see :class:`FakeQuantize`).
     s and z get no gradient; ``axis``: None per-tensor, or the channel axis of x.
+    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
     check_bits(b)
+    check_scale(s, z, "fake_quantize")
     return FakeQuantize.apply(x, b=b, s=s, z=z, axis=axis)
