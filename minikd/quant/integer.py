@@ -46,7 +46,7 @@ from ..kernels import conv_output_size, im2col, int8_matmul
 from ..nn.module import Parameter
 from ..tensor import Tensor, is_grad_enabled
 from .modules import QuantConv2d, QuantLinear, quant_layers, replace_layers
-from .ops import quantize
+from .ops import _quantize, quantize
 
 #: The widest input (K = in_features, or d_prev·k·k/groups) whose int32 accumulator cannot
 #: overflow: |q_x + z_x| ≤ 2^8 − 1 (the input range is 255 steps wide) and |q_w| ≤ 2^7.
@@ -96,7 +96,7 @@ class _IntLayer(nn.Module):
 
     def quantize_input(self, x):
         """q_x = clip(round(x/s_x − z_x), −2^{b−1}, 2^{b−1} − 1) as int8."""
-        return quantize(x, self.act_bits, self.input_scale.data, self.input_zero_point.data).astype(np.int8)
+        return _quantize(x, self.act_bits, self.input_scale.data, self.input_zero_point.data).astype(np.int8)
 
     def zero_point_correction(self):
         """z_x · Σ_k q_w,ok: one int32 per output channel o, added to Σ_k q_x,k · q_w,ok."""

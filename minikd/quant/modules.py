@@ -55,7 +55,7 @@ from ..kd.logits import constant
 from ..nn.module import rebuild
 from ..tensor import Tensor, no_grad
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver
-from .ops import MAX_BITS, MIN_BITS, fake_quantize, qparams
+from .ops import MAX_BITS, MIN_BITS, FakeQuantize, qparams
 
 
 def check_bits_or_none(bits, name: str, op: str):
@@ -115,7 +115,8 @@ class _QuantMixin:
         if self.weight_bits is None:
             return w
         s, z = self.weight_qparams(w)
-        return fake_quantize(w, self.weight_bits, s, z, axis=0 if self.per_channel else None)
+        # FakeQuantize itself, not fake_quantize: s and z come from qparams, checked there, and this runs every step
+        return FakeQuantize.apply(w, b=self.weight_bits, s=s, z=z, axis=0 if self.per_channel else None)
 
     # ------------------------------------------------------------------ activations
     @property
@@ -148,7 +149,7 @@ class _QuantMixin:
                 f"{self.quant_name}: the input quantization (a_bits={self.act_bits}) has no range yet: pass "
                 f"calibration_batches to quantize_model(...), call calibrate(model, batches), or (QAT) run a "
                 f"training step first")
-        return fake_quantize(x, self.act_bits, self.act_scale.data, self.act_zero_point.data)
+        return FakeQuantize.apply(x, b=self.act_bits, s=self.act_scale.data, z=self.act_zero_point.data)
 
     def extra_repr(self):
         channel = "per-channel" if self.per_channel else "per-tensor"

@@ -181,6 +181,11 @@ def transform(x, s, z, axis=None):
     Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
     check_scale(s, z, "transform")
+    return _transform(x, s, z, axis)
+
+
+def _transform(x, s, z, axis=None):
+    """T without the check of s and z (the callers have checked them)."""
     x = _data(x)
     xp = backend.get_array_module(x)
     x = xp.asarray(x, dtype=xp.float64)
@@ -201,9 +206,15 @@ def quantize(x, b, s, z, axis=None):
     int16 for 8 < b ≤ 16 (a 4-bit value still takes a byte). ``axis``: see the module docstring.
     Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
     """
-    lo, hi = qrange(b)
     check_scale(s, z, "quantize")
-    return clip(transform(x, s, z, axis=axis), lo, hi).astype(int_dtype(b))
+    return _quantize(x, b, s, z, axis)
+
+
+def _quantize(x, b, s, z, axis=None):
+    """Q without the check of s and z: for the integer layers, which quantize their input on every
+    forward pass with an s and z that :func:`qparams` made (and checked) at calibration."""
+    lo, hi = qrange(b)
+    return clip(_transform(x, s, z, axis), lo, hi).astype(int_dtype(b))
 
 
 def dequantize(q, s, z, axis=None):
