@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -145,6 +146,17 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return {k: v for k, v in state.items() if not k.startswith("meta.")}, meta
 
 
+@contextmanager
+def seeded_stream_kept():
+    """Inside, models may be built to check an option (their initial weights are drawn) without
+    shifting minikd's seeded random stream: the run after the checks draws what it would have."""
+    state = get_rng().bit_generator.state
+    try:
+        yield
+    finally:
+        get_rng().bit_generator.state = state
+
+
 def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hint: str = "") -> None:
     """A checkpoint option: an existing file must load into ``model_cls`` (its ``meta.*`` entries, if any,
     aside: :func:`read_checkpoint`); a missing one is an error when ``must_exist`` (``hint`` says what to
@@ -157,11 +169,11 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hin
         return
     if not path.is_file():
         parser.error(f"{option} {path}: is a folder, not a checkpoint file")
-    state = get_rng().bit_generator.state  # building the model to check must not shift the seeded stream
     weights = {}
     try:
         weights = read_checkpoint(path)[0]
-        model_cls().load_state_dict(weights)
+        with seeded_stream_kept():
+            model_cls().load_state_dict(weights)
     except (OSError, ValueError, KeyError, TypeError) as e:
         lines = [" ".join(line.split()) for line in str(e).splitlines() if line.strip()]  # one line, "; " apart
         problems = " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
@@ -169,8 +181,6 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hin
         parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}" + (
             " (it holds an integer-quantized model, quant.convert_to_integer's: give the float model's checkpoint)"
             if integer else ""))
-    finally:
-        get_rng().bit_generator.state = state
 
 
 HANDS_ON_DIR = "runs/teacher_student"  # where mnist_teacher_student.py keeps the models the later examples read
@@ -189,6 +199,22 @@ def hands_on_model_option(parser, args, name: str, model_cls, file: str) -> None
         return
     setattr(args, name, f"{HANDS_ON_DIR}/{file}")
     check_checkpoint(parser, getattr(args, name), option, model_cls, must_exist=False)
+
+
+def load_or_train(name: str, model_cls, path, x, y, args):
+    """The model of ``--teacher`` / ``--student`` (:func:`hands_on_model_option`), in eval mode: read
+    from ``path`` if the file is there, else a new ``model_cls`` (seeded with ``args.seed``) trained
+    here by :func:`train_ce` on (x, y) for ``args.epochs`` and kept (:func:`keep_trained_model`)."""
+    mk.manual_seed(args.seed)
+    model = model_cls().to(args.device)  # before its optimizer is built (train_ce)
+    if Path(path).is_file():
+        model.load_state_dict(mk.load(path))
+        print(f"{name}: loaded {path}")
+    else:
+        print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
+        train_ce(model, x, y, args.epochs, args.batch_size, args.lr, args.seed, args.progress, name)
+        keep_trained_model(model, path, args.quick)
+    return model.eval()
 
 
 def keep_trained_model(model, path, quick: bool) -> None:

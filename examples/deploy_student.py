@@ -50,6 +50,7 @@ from common import (
     load_mnist_data,
     run_cli,
     run_settings,
+    seeded_stream_kept,
     write_json,
 )
 
@@ -60,7 +61,6 @@ from minikd.data import DataLoader
 from minikd.data.mnist import normalize
 from minikd.models import StudentModel
 from minikd.profile import measure_latency, summary
-from minikd.random import get_rng
 
 DEFAULT_STUDENT = "runs/teacher_student/kd_seed0.npz"
 
@@ -208,13 +208,11 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     ok = partial(check, p)
     ok(check_number, args.amount, "--amount", "the pruned fraction", low=0, high=1, high_open=True)
-    state = get_rng().bit_generator.state
     try:  # on a throwaway student: an amount that would empty a layer is refused now, not after training
-        prune_units(StudentModel(), args.amount)
+        with seeded_stream_kept():
+            prune_units(StudentModel(), args.amount)
     except ValueError as e:
         p.error(f"--amount {args.amount:g}: {e}")
-    finally:
-        get_rng().bit_generator.state = state     # building it must not shift the seeded stream
     ok(check_int, args.finetune_images, "--finetune-images", "the number of fine-tuning images", low=1)
     ok(check_int, args.calibration_images, "--calibration-images", "the number of calibration images", low=1)
     ok(check_int, args.repeats, "--repeats", "the number of timed runs", low=1)

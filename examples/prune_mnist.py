@@ -47,16 +47,14 @@ from common import (
     fit,
     format_seconds,
     hands_on_model_option,
-    keep_trained_model,
     load_mnist_data,
+    load_or_train,
     run_cli,
     run_settings,
-    train_ce,
     write_json,
 )
 from tqdm import tqdm
 
-import minikd as mk
 from minikd import functional as F
 from minikd import optim, prune
 from minikd.checks import check_int
@@ -76,13 +74,6 @@ def finetune(model, x, y, args, images=None):
     opt = optim.Adam(model.parameters(), lr=args.lr / 10)
     loader = DataLoader(x[:n], y[:n], args.batch_size, shuffle=True, seed=args.seed, device=args.device)
     fit(model, opt, ce_step, loader, progress=False)
-
-
-def train_teacher(x, y, args):
-    """The lecture's teacher training: Adam 1e-3, cross-entropy, ``args.epochs`` epochs."""
-    mk.manual_seed(args.seed)
-    return train_ce(TeacherModel().to(args.device), x, y, args.epochs, args.batch_size, args.lr, args.seed,
-                    args.progress, "teacher")
 
 
 def gradient_scores(model, x, y, args):
@@ -277,14 +268,7 @@ def main(argv=None):
     data = (x_train, y_train, x_test, y_test)
 
     start = time.perf_counter()
-    if Path(args.teacher).is_file():
-        teacher = TeacherModel().to(args.device)
-        teacher.load_state_dict(mk.load(args.teacher))
-        print(f"teacher: loaded {args.teacher}")
-    else:
-        print(f"teacher: {args.teacher} not found, training one ({args.epochs} epochs)")
-        teacher = train_teacher(x_train, y_train, args)
-        keep_trained_model(teacher, args.teacher, args.quick)
+    teacher = load_or_train("teacher", TeacherModel, args.teacher, x_train, y_train, args)
     args.teacher_params = summary(teacher, (1, 28, 28)).total_params
     base_acc = evaluate(teacher, x_test, y_test)
     base = measure_latency(teacher, (1, 28, 28), batch_size=args.latency_batch, warmup=3, repeats=args.latency_repeats)

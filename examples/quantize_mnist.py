@@ -44,12 +44,11 @@ from common import (
     fit,
     format_seconds,
     hands_on_model_option,
-    keep_trained_model,
     load_mnist_data,
+    load_or_train,
     make_kd_step,
     run_cli,
     run_settings,
-    train_ce,
     write_json,
 )
 from tqdm import tqdm
@@ -63,19 +62,6 @@ from minikd.profile import summary
 
 BITS = (8, 6, 4, 2)
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
-
-
-def load_or_train(name, path, data, args):
-    mk.manual_seed(args.seed)
-    model = MODELS[name]().to(args.device)  # before its optimizer is built (train_ce)
-    if Path(path).is_file():
-        model.load_state_dict(mk.load(path))
-        print(f"{name}: loaded {path}")
-    else:
-        print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
-        train_ce(model, data[0], data[1], args.epochs, args.batch_size, args.lr, args.seed, args.progress, name)
-        keep_trained_model(model, path, args.quick)
-    return model.eval()
 
 
 def calibration_batches(x, args):
@@ -112,7 +98,7 @@ def run(args):
 
     rows, extra = [], {}
     for name in args.models:
-        fp = load_or_train(name, getattr(args, name), data, args)
+        fp = load_or_train(name, MODELS[name], getattr(args, name), data[0], data[1], args)
         fp_acc = evaluate(fp, x_test, y_test)
         fp_size = size_bytes(fp)
         rows.append(dict(model=name, method="float32", bits=32, test_acc=fp_acc, size_bytes=fp_size))

@@ -64,6 +64,7 @@ from common import (
     run_cli,
     save_checkpoint,
     save_figure,
+    seeded_stream_kept,
     stop_if_diverged,
     write_json,
 )
@@ -75,7 +76,6 @@ from minikd import kd, nn, optim
 from minikd.checks import check_int
 from minikd.data import normalize
 from minikd.models import ConditionalGenerator, LeNet5, LeNet5BN, TeacherModel, TeacherModelBN, pad_to_32
-from minikd.random import get_rng
 
 Z_DIM, NUM_CLASSES = 100, 10
 TEACHERS = {"slide": TeacherModel, "bn": TeacherModelBN, "lenet5": LeNet5, "lenet5bn": LeNet5BN}  # meta.arch
@@ -120,14 +120,12 @@ def load_teacher(path):
 
 def _loads(cls, weights) -> bool:
     """True when ``weights`` load into a fresh ``cls`` (the same names and shapes)."""
-    state = get_rng().bit_generator.state  # building a model to try must not shift the seeded stream
     try:
-        cls().load_state_dict(weights)
+        with seeded_stream_kept():          # building a model to try must not shift the seeded stream
+            cls().load_state_dict(weights)
         return True
     except (ValueError, KeyError, TypeError):
         return False
-    finally:
-        get_rng().bit_generator.state = state
 
 
 def teacher_input(arch: str):
@@ -301,13 +299,11 @@ def check_teacher(parser, path, option: str = "--teacher") -> str:
     path = Path(path)
     if not path.is_file():
         parser.error(f"{option} {path}: " + ("is a folder, not a checkpoint file" if path.is_dir() else "no such file"))
-    state = get_rng().bit_generator.state    # building the model must not shift the seeded stream
     try:
-        return load_teacher(path)[1]
+        with seeded_stream_kept():          # building the model must not shift the seeded stream
+            return load_teacher(path)[1]
     except (OSError, ValueError, KeyError, TypeError) as e:
         parser.error(f"{option} {path}: " + " ".join(str(e).split()))
-    finally:
-        get_rng().bit_generator.state = state
 
 
 def main(argv=None):
