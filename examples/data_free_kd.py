@@ -378,8 +378,8 @@ def run_dafl(teacher, arch, student, test, seed, args, grid_path=None) -> dict:
             bar.set_postfix(L_G=f"{sums[0] / (k + 1):.3f}", L_S=f"{sums[1] / (k + 1):.4f}", refresh=False)
         seconds += time.perf_counter() - start
         n = args.steps_per_epoch
-        for value, what, lr in ((sums[0] / n, "G's loss", args.lr_generator), (sums[1] / n, "the student's loss",
-                                                                                args.lr)):
+        for value, what, lr in ((sums[0] / n, "G's loss", args.lr_generator),
+                                (sums[1] / n, "the student's loss", args.lr)):
             stop_if_diverged(value, f"DAFL epoch {epoch}/{args.epochs}", lr, what)
         row = {"epoch": epoch, "loss_G": sums[0] / n, "train_loss": sums[1] / n, "train_acc": sums[2] / n,
                "test_acc": evaluate(student, *test)}
@@ -831,9 +831,9 @@ def check_distillation(p, args) -> None:
                     "for this teacher")
         args.method = [m for m in METHODS if m in methods]
         inversions = [m for m in args.method if m != "dafl"]
-        if given_pool_options(args) and not inversions:
-            p.error(f"{given_pool_options(args)}: only for --method deepinversion or actmax (they make a pool of "
-                    "images)")
+        pool_options = given_pool_options(args)
+        if pool_options and not inversions:
+            p.error(f"{pool_options}: only for --method deepinversion or actmax (they make a pool of images)")
         if args.steps_per_epoch is not None and "dafl" not in args.method:
             p.error(f"--steps-per-epoch: not for --method {','.join(args.method)} (an inversion's epoch is a pass "
                     "over its pool: --pool); only for --scenario generator or real, or --method dafl")

@@ -149,7 +149,7 @@ def train(name, model, step, loader, epochs, test, args, optimizer: str, lr: flo
         opt = optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
     steps = epochs * len(loader(1) if callable(loader) else loader)
     schedule = optim.CosineAnnealingLR(opt, T_max=steps)
-    history, seconds = fit(model, opt, step, loader, epochs, name=f"{name:>7}", test=test, schedule=schedule,
+    history, seconds = fit(model, opt, step, loader, epochs, name=name, test=test, schedule=schedule,
                            progress=args.progress)
     n_test = len(test[1])
     for row in history:  # the paper's unit: misclassified test images
