@@ -479,10 +479,27 @@ def train_ce(model, x, y, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     return model
 
 
+_SMOKE_RUN = False  # set by mark_smoke_run: every figure save_figure writes is then watermarked
+
+
+def mark_smoke_run(on: bool) -> None:
+    """From now on (``on``) every figure :func:`save_figure` writes carries a large, faint "SMOKE RUN
+    (--quick)" across it, so that a picture of a smoke run — a subset, an epoch — cannot pass for
+    a measurement once it is copied out of its folder. Each example calls it with ``args.quick``
+    at the start of ``main``; ``False`` turns it off again."""
+    global _SMOKE_RUN
+    _SMOKE_RUN = bool(on)
+
+
 def save_figure(fig, path: Path, dpi: int = 120) -> None:
-    """Save a matplotlib figure through a temporary file and a rename: never half a PNG."""
+    """Save a matplotlib figure through a temporary file and a rename: never half a PNG. In a smoke
+    run (:func:`mark_smoke_run`) the figure is watermarked first."""
     import matplotlib.pyplot as plt
 
+    if _SMOKE_RUN:  # over everything, faint enough to leave the data readable
+        fig.text(0.5, 0.5, "SMOKE RUN (--quick)\nnot a measurement", ha="center", va="center", rotation=20,
+                 fontsize=min(40, 4.5 * fig.get_figwidth()), color="crimson", alpha=0.25, fontweight="bold",
+                 zorder=1000)
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     fig.savefig(tmp, dpi=dpi)

@@ -125,8 +125,9 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    mark_smoke_run,
     parse_int_list,
-    read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
+    read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests,
     run_cli,
     run_settings,
     stop_if_diverged,
@@ -874,6 +875,7 @@ def check_distillation(p, args) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.train_teacher is not None:

@@ -55,6 +55,7 @@ from common import (
     fit,
     format_seconds,
     load_mnist_data,
+    mark_smoke_run,
     parse_int_list,
     run_cli,
     run_settings,
@@ -274,12 +275,10 @@ def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool
     ax_curve.yaxis.set_minor_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax_curve.set(xlabel="epoch", ylabel=f"test errors (of {n_test:,}), log scale",
                  title="Test errors per epoch (mean; band: min–max over seeds)")
-    ax_curve.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax_curve.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even one
     ax_curve.set_xlim(0.5, max(n_epochs) + 0.5)
     ax_curve.grid(alpha=0.3, which="both")
     ax_curve.legend(loc="upper right", fontsize=9)
-    if quick:
-        fig.suptitle("SMOKE RUN (--quick): a subset, one epoch; not comparable with the paper", color="crimson")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -344,6 +343,7 @@ def describe(optimizer: str, lr: float) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"Hinton's MNIST: teacher {args.teacher_epochs} epoch(s), {describe(args.teacher_optimizer, args.teacher_lr)}"

@@ -94,6 +94,7 @@ from common import (
     fit,
     format_seconds,
     load_mnist_data,
+    mark_smoke_run,
     model_device,
     parse_int_list,
     run_cli,
@@ -954,6 +955,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s) for every student ({args.schedule} learning rate), the teacher "

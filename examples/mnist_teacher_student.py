@@ -53,6 +53,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     make_kd_step,
+    mark_smoke_run,
     model_device,
     parse_int_list,
     run_cli,
@@ -407,6 +408,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s), batch {args.batch_size}, Adam lr {args.lr}, T = {args.T}, "

@@ -49,6 +49,7 @@ from common import (
     hands_on_model_option,
     load_mnist_data,
     load_or_train,
+    mark_smoke_run,
     run_cli,
     run_settings,
     write_json,
@@ -257,6 +258,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train, x_test, y_test = load_mnist_data(args.data_dir)  # prints the folder it read

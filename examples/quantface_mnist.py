@@ -52,6 +52,7 @@ from common import (
     fit,
     format_seconds,
     load_mnist_data,
+    mark_smoke_run,
     read_checkpoint,
     run_cli,
     run_settings,
@@ -229,7 +230,7 @@ def print_table(rows):
               f"{100 * r['test_acc']:>9.2f}%{r['images']:>9,}{r['seconds']:>7.1f}s")
 
 
-def plot(rows, path: Path, smoke: bool = False):
+def plot(rows, path: Path):
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -248,8 +249,6 @@ def plot(rows, path: Path, smoke: bool = False):
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    if smoke:
-        fig.suptitle("SMOKE RUN (--quick): not a measurement", color="crimson")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -340,12 +339,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = run(args)
     print_table(rows)
-    plot(rows, out / "quantface.png", smoke=args.quick)
+    plot(rows, out / "quantface.png")
     settings = run_settings(args)
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
     report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}

@@ -47,6 +47,7 @@ from common import (
     load_mnist_data,
     load_or_train,
     make_kd_step,
+    mark_smoke_run,
     run_cli,
     run_settings,
     write_json,
@@ -254,6 +255,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows, extra = run(args)

@@ -60,6 +60,7 @@ from common import (
     check_writable_dir,
     format_seconds,
     load_mnist_data,
+    mark_smoke_run,
     read_checkpoint,
     run_cli,
     save_checkpoint,
@@ -308,6 +309,7 @@ def check_teacher(parser, path, option: str = "--teacher") -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"conditional GAN on MNIST: {args.epochs} epoch(s), batch 64, Adam lr 2e-4 β₁ 0.5, seed {args.seed}"
