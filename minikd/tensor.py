@@ -20,7 +20,8 @@ that link, from every result back to its inputs, *is* the graph.
 Two guards keep the numbers honest:
 
 - **versions**: every Tensor counts its in-place changes (``t._version``: assignment to
-  ``t.data``, optimizer steps, ``nn.init``). An op remembers its inputs' versions, and
+  ``t.data``, optimizer steps, ``nn.init``; not a write into the array, ``t.data[...] = v``,
+  which no Tensor can see — call ``t._mark_modified()`` after one). An op remembers its inputs' versions, and
   ``backward`` raises if an input it saved changed after the forward pass — the gradient
   would otherwise be computed from the new values, silently wrong;
 - **anomaly mode** (:mod:`minikd.anomaly`): inside ``with detect_anomaly():`` every op's

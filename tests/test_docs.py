@@ -62,3 +62,18 @@ def test_a_broken_block_fails_and_is_named(tmp_path, monkeypatch):
     page.write_text("# A page\n\n```python\nx = 1\n```\n\ntext\n\n```python\nassert x == 2, 'the docs lie'\n```\n")
     with pytest.raises(AssertionError, match=r"broken.md, code block 1 failed: AssertionError\('the docs lie'\)"):
         run_page(page, tmp_path, monkeypatch)
+
+
+def test_the_gradcheck_harness_works_outside_pytest_too():
+    """docs/adding_an_op.md calls its test directly, as a script from the repository's root: the
+    harness registers the stand-in device itself (it once did so only through conftest.py, and the
+    page's last block failed with "unknown device 'standin'")."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, minikd as mk\nfrom tests.util import check_grad\n"
+            "assert check_grad(mk.functional.relu, np.array([-1.0, 0.5, 2.0]))\nprint('ok')")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MINIKD_TEST_DEVICE"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -171,6 +171,14 @@ def test_stochastic_rounding_wrong_solutions_fail():
     _fails("stochastic_rounding", "outside the 4-bit range -8..7: clip", quantize_stochastic=unclipped, **sr)
     _fails("stochastic_rounding", "must return int8 integers", quantize_stochastic=float_levels, **sr)
 
+    def floor_minus_one(x, b, s, z, rng):  # in range and int8, but not a neighbour of its level
+        lo, hi = qrange(b)
+        return np.clip(np.floor(np.asarray(x) / s - z) - 1, lo, hi).astype(int_dtype(b))
+
+    # the message names the level, v = x/s − z, not the input x of the function
+    _fails("stochastic_rounding", r"its level v = x/s − z \(clipped\), at index \(\d+, \d+\): v = \S+ became \S+; "
+           r"stochastic rounding gives only ⌊v⌋ = \S+ or ⌈v⌉", quantize_stochastic=floor_minus_one, **sr)
+
 
 # --------------------------------------------------------------------------- the command line
 

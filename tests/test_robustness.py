@@ -110,6 +110,22 @@ def test_every_in_place_writer_bumps_the_version(change):
     assert p._version == before + 1
 
 
+def test_a_write_into_the_array_is_caught_once_marked():
+    """``t.data[...] = v`` cannot be seen by the Tensor (docs/debugging.md §2 says so): unmarked, the
+    backward uses the new value, 5 instead of 2; ``_mark_modified()`` makes it an error."""
+    a, b = mk.tensor([1.0], requires_grad=True), mk.tensor([2.0], requires_grad=True)
+    y = (a * b).sum()
+    b.data[...] = 5.0
+    y.backward()
+    assert a.grad[0] == 5.0          # the documented hole, as in PyTorch's .data
+    a, b = mk.tensor([1.0], requires_grad=True), mk.tensor([2.0], requires_grad=True)
+    y = (a * b).sum()
+    b.data[...] = 5.0
+    b._mark_modified()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
 def test_ops_that_do_not_read_their_inputs_allow_a_change():
     """Like PyTorch, only a saved input counts: a + b needs no values to differentiate."""
     a = mk.tensor([1.0], requires_grad=True)

@@ -17,6 +17,10 @@ import minikd as mk
 #: the device every op test is repeated on: the stand-in (tests/standin.py) unless
 #: MINIKD_TEST_DEVICE names another (tests/gpu_check.sh sets "cuda" on a GPU machine)
 TEST_DEVICE = os.environ.get("MINIKD_TEST_DEVICE", "standin")
+if TEST_DEVICE == "standin":  # registered here too, not only by conftest.py: the harness also works
+    from tests import standin  # outside pytest (docs/adding_an_op.md calls a test directly)
+
+    standin.register()
 
 
 def check_grad(fn, *arrays, wrt=None, device=TEST_DEVICE, **kwargs):

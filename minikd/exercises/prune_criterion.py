@@ -134,7 +134,7 @@ def check(impl, say=print) -> None:
     say("ok  registered in CRITERIA, it prunes a network globally as expected")
 
     def shares(ms):
-        return ", ".join(f"layer {n}: {1 - m.mean():.0%}" for n, m in ms.items())
+        return ", ".join(f"layer {n} ({m.size:,} weights): {1 - m.mean():.0%}" for n, m in ms.items())
     say(f"compare at 50 % global sparsity — l1: {shares(plain)};  l1_normalized: {shares(masks)}")
 
 

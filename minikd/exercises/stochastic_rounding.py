@@ -73,16 +73,19 @@ DRAWS = 20000
 POINTS = np.array([-2.75, -1.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 0.9, 3.3, 7.0, 7.01])
 
 
-def _neighbours(values, x, what):
-    """Every value is ⌊x⌋ or ⌈x⌉ of the x at its place."""
+def _neighbours(values, x, what, name="x"):
+    """Every value is ⌊x⌋ or ⌈x⌉ of the x at its place; ``name``: what x is called in the message
+    (``v`` for quantize_stochastic's level x/s − z)."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape != x.shape:
         raise CheckFailed(f"{what}: wrong shape: got {values.shape}, expected {x.shape}")
     ok = (values == np.floor(x)) | (values == np.ceil(x))
     if not ok.all():
         idx = np.unravel_index(int(np.argmin(ok)), ok.shape)
-        raise CheckFailed(f"{what} at index {index_text(idx)}: x = {x[idx]:.6g} became {values[idx]:.6g}; "
-                          f"stochastic rounding gives only ⌊x⌋ = {np.floor(x[idx]):.0f} or ⌈x⌉ = {np.ceil(x[idx]):.0f}")
+        v = name
+        raise CheckFailed(f"{what} at index {index_text(idx)}: {v} = {x[idx]:.6g} became {values[idx]:.6g}; "
+                          f"stochastic rounding gives only ⌊{v}⌋ = {np.floor(x[idx]):.0f} or ⌈{v}⌉ = "
+                          f"{np.ceil(x[idx]):.0f}")
 
 
 def _unbiased(mean, x, n, what):
@@ -138,7 +141,7 @@ def check(impl, say=print) -> None:
     if qm.min() < lo or qm.max() > hi:
         raise CheckFailed(f"quantize_stochastic gave {qm.min():.0f}..{qm.max():.0f}, outside the 4-bit range "
                           f"{lo}..{hi}: clip after rounding")
-    _neighbours(qm, np.broadcast_to(v, qm.shape), "quantize_stochastic(x) (levels x/s − z, clipped)")
+    _neighbours(qm, np.broadcast_to(v, qm.shape), "quantize_stochastic(x), its level v = x/s − z (clipped),", name="v")
     _unbiased(qm.mean(axis=0), v, DRAWS, "quantize_stochastic")
     on_grid = s * (np.arange(lo, hi + 1) + z)
     exact = np.asarray(call(qs, "quantize_stochastic", on_grid, b4, s, z, np.random.default_rng(0)))

@@ -40,7 +40,7 @@ gives a float32 output), your gradient with the exact derivative, runs mk.gradch
 tries x = ±1000 with overflow turned into an error.
 
 What to observe: drop `gy` from your backward (return only the local derivative) and run
-the check again: the gradient is wrong, and gradcheck names the element.
+the check again: the gradient is wrong, and the check names the element.
 
 In the engine: the class and the function would go into minikd/ops/activation.py, the
 function into minikd/functional.py's imports and __all__ (F.swish), a Module Swish beside
