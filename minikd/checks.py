@@ -64,6 +64,14 @@ def check_int(value, op: str, name: str, low: int | None = None) -> int:
     return value
 
 
+def check_bool(value, op: str, name: str) -> bool:
+    """``value`` as a ``bool``; TypeError unless it is True or False (a string such as "no" is
+    truthy, so it would silently mean True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{op}: {name} must be True or False; got {_what(value)}")
+    return bool(value)
+
+
 def check_pair(value, op: str, name: str, low: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, as the pair (height, width), each checked by :func:`check_int`."""
     if type(value) is int and (low is None or value >= low):  # the usual case, fast: once per op call

@@ -53,7 +53,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random'; got {mode!r}")
     if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
-        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+        arrays = [i for i, x in enumerate(inputs) if not isinstance(x, Tensor) and hasattr(x, "ndim")]
+        hint = (f"; input(s) {arrays} are arrays, not Tensors: pass mk.tensor(array, requires_grad=True)"
+                if arrays else " (make the inputs to check with mk.tensor(array, requires_grad=True))")
+        raise ValueError("gradcheck: no input is a Tensor with requires_grad=True, so there is nothing to check"
+                         + hint)
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and x.requires_grad and x.dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} has dtype {x.dtype}; finite differences need float64 "

@@ -30,15 +30,26 @@ class Optimizer:
     """Base class: keeps the parameters, the learning rate ``lr`` and per-parameter ``state``."""
 
     def __init__(self, params, lr: float):
+        name = type(self).__name__
+        expected = "an iterable of Tensors, e.g. model.parameters()"
         if isinstance(params, Tensor):
-            raise TypeError("optimizer params should be an iterable of Tensors (e.g. model.parameters()); "
-                            "got a single Tensor")
-        self.params = list(params)
+            raise TypeError(f"{name}: params should be {expected}; got a single Tensor (put it in a list)")
+        if hasattr(params, "parameters") and hasattr(params, "forward"):  # a Module, not its parameters
+            raise TypeError(f"{name}: params should be {expected}; got the module {type(params).__name__} itself: "
+                            "pass model.parameters()")
+        if callable(params) and getattr(params, "__name__", "") == "parameters":  # model.parameters, uncalled
+            raise TypeError(f"{name}: params is the method model.parameters, not called: pass model.parameters()")
+        try:
+            self.params = list(params)
+        except TypeError:
+            got = f"{type(params).__name__} {params!r:.40}"
+            raise TypeError(f"{name}: params should be {expected}; got {got}") from None
         if not self.params:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ValueError(f"{name}: got an empty parameter list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer params[{i}] is a {type(p).__name__}, not a Tensor")
+                hint = " (a module: pass model.parameters())" if hasattr(p, "parameters") else ""
+                raise TypeError(f"{name}: params[{i}] is a {type(p).__name__}, not a Tensor{hint}")
         self.lr = check_number(lr, type(self).__name__, "lr (the learning rate)", low=0)
         self.state = [None] * len(self.params)  # per-parameter buffers, created at the first step
 

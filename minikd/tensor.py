@@ -112,6 +112,8 @@ class Tensor:
             if data.dtype.kind == "f":  # Python floats become float32, as in PyTorch
                 data = data.astype(DEFAULT_FLOAT)
         data = xp.asarray(data, dtype=dtype)
+        if data.dtype.kind not in "biuf":  # strings, objects (a ragged list), complex: not what ops compute on
+            raise TypeError(f"tensor: the data must be numbers or booleans; got dtype {data.dtype}")
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require a gradient; got dtype {data.dtype}")
         self._data = data  # not through the ``data`` setter: a new tensor is version 0

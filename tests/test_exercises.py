@@ -89,6 +89,7 @@ def test_swish_wrong_solutions_fail():
     _fails("swish", "gave dtype float64: keep the input's dtype", swish=Float64Out.apply)
     _fails("swish", "must return a Tensor", swish=lambda x: Swish.apply(x).numpy())
     _fails("swish", "swish raised ZeroDivisionError", swish=lambda x: 1 / 0)
+    _fails("swish", r"swish must be a function; your file defines it as 3 \(int\)", swish=3)
 
 
 def test_mse_kd_wrong_solutions_fail():

@@ -80,8 +80,12 @@ def test_float32_inputs_are_refused_with_advice():
 
 
 def test_nothing_to_check_is_an_error():
-    with pytest.raises(ValueError, match="no input has requires_grad"):
+    with pytest.raises(ValueError, match=r"no input is a Tensor with requires_grad=True.*mk\.tensor\(array, "
+                                         r"requires_grad=True\)"):
         mk.gradcheck(lambda t: t * 2, mk.tensor(np.ones(2)))
+    # a bare array is named as such (it once read as if the array lacked requires_grad)
+    with pytest.raises(ValueError, match=r"input\(s\) \[1\] are arrays, not Tensors"):
+        mk.gradcheck(lambda a, b: a * b, 2.0, np.ones(3))
 
 
 def test_only_inputs_that_require_grad_are_checked():

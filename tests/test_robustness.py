@@ -260,10 +260,40 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     (lambda: mk.where(mk.ones(2) > 0, mk.ones(3), mk.ones(3)), ValueError, r"where .* cannot be broadcast"),
     (lambda: F.batch_norm(mk.ones(4, 3), None, None, momentum="0.1"), TypeError, r"batch_norm: momentum"),
     (lambda: F.leaky_relu(mk.ones(2), "0.1"), TypeError, r"leaky_relu: negative_slope must be a number"),
+    # a learner's first mistakes (a fresh-user trial): each names the layer, the optimizer or the op
+    (lambda: nn.Linear(4, 3)([[1.0, 2.0, 3.0, 4.0]]), TypeError,
+     r"Linear: the input must be a Tensor or an array; got a list \(make one with mk\.tensor"),
+    (lambda: nn.Conv2d(1, 2, 3)(3.0), TypeError, r"Conv2d: the input must be a Tensor or an array; got a float"),
+    (lambda: nn.Flatten()([1, 2]), TypeError, r"Flatten: the input must be a Tensor or an array; got a list"),
+    (lambda: nn.Linear(4, 3, bias="no"), TypeError, r"Linear: bias must be True or False; got 'no' \(str\)"),
+    (lambda: nn.ConvTranspose2d(2, 1, 3, bias=0), TypeError, r"ConvTranspose2d: bias must be True or False; got 0"),
+    (lambda: nn.BatchNorm2d(3, affine="yes"), TypeError, r"BatchNorm2d: affine must be True or False"),
+    (lambda: mk.tensor(["a", "b"]), TypeError, r"tensor: the data must be numbers or booleans; got dtype <U1"),
+    (lambda: optim.SGD(nn.Linear(2, 2).parameters, lr=0.1), TypeError,
+     r"SGD: params is the method model\.parameters, not called: pass model\.parameters\(\)"),
+    (lambda: optim.Adam(nn.Linear(2, 2)), TypeError, r"Adam: params .*got the module Linear itself: pass "
+                                                     r"model\.parameters\(\)"),
+    (lambda: optim.Adam([nn.Linear(2, 2)]), TypeError, r"Adam: params\[0\] is a Linear, not a Tensor \(a module"),
+    (lambda: optim.SGD(3, lr=0.1), TypeError, r"SGD: params should be an iterable of Tensors, .*; got int 3"),
+    (lambda: optim.SGD([], lr=0.1), ValueError, r"SGD: got an empty parameter list"),
+    (lambda: kd.kl_divergence([10.0, 2.0, -1.0], [8.0, 1.0, -2.0]), ValueError,
+     r"kl_divergence: P must be probabilities .*got values in \[-1, 10\], rows summing to 11…11\. For logits z, "
+     r"pass softmax_with_temperature"),
+    (lambda: kd.kl_divergence([0.7, 0.2, 0.1], [3.0, 2.0, 1.0]), ValueError, r"kl_divergence: Q must be probabilities"),
+    (lambda: kd.kl_divergence([[0.7, 0.2, 0.1]], [[0.6, 0.3, 0.2]]), ValueError,
+     r"Q must be probabilities .*rows summing to 1\.1…1\.1"),
 ])
 def test_bad_arguments_get_one_kind_of_error_naming_op_argument_and_value(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_kl_divergence_lets_non_finite_values_through_and_takes_float32_rounding():
+    """Its probability check judges the finite values only (a NaN or ±inf goes on to the result,
+    as through every op) and allows float32's rounding of a row's sum."""
+    assert np.isnan(kd.kl_divergence([np.nan, 0.5, 0.5], [0.2, 0.3, 0.5]).item())
+    p = kd.softmax_with_temperature(np.random.default_rng(0).standard_normal((64, 10)).astype(np.float32) * 30, T=1)
+    assert kd.kl_divergence(p, p).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_a_wrong_type_is_both_a_type_error_and_a_value_error():

@@ -34,6 +34,8 @@ def expect_close(got, expected, what: str, rtol: float = 1e-6, atol: float = 1e-
 
 def call(fn, name: str, *args, **kwargs):
     """``fn(*args)``, with an exception from the learner's code turned into a failure naming ``name``."""
+    if not callable(fn):
+        raise CheckFailed(f"{name} must be a function; your file defines it as {fn!r:.40} ({type(fn).__name__})")
     try:
         return fn(*args, **kwargs)
     except CheckFailed:

@@ -26,6 +26,8 @@ The recap code writes the same loss with α in place of λ and without T²:
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..checks import check_temperature, is_number
 from ..function import Function
 from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
@@ -96,7 +98,29 @@ def kl_divergence(P, Q):
     if P.ndim not in (1, 2):
         raise ValueError(f"kl_divergence: expected distributions of shape (C,) or (N, C); got P of shape "
                          f"{tuple(P.shape)}")
+    _check_probabilities(P, "P")
+    _check_probabilities(Q, "Q")
     return _kl_divergence(P, Q, reduction="batchmean")
+
+
+def _check_probabilities(x, name, tol=1e-3):
+    """``x`` (a Tensor) holds distributions over its last axis: each value in [0, 1], each row
+    summing to 1 (within ``tol``: float32 rounding); ValueError otherwise. Logits passed by mistake
+    would give NaN, or a plausible but wrong number. Only finite values are judged: a NaN or ±inf
+    goes on to the result, as through every op (anomaly mode names where it came from). Checked
+    on the CPU only: reading a device array would make every call wait for the device."""
+    a = x.data
+    if type(a) is not np.ndarray:
+        return
+    finite = np.isfinite(a)
+    known = a[finite]
+    rows = finite.all(axis=-1)
+    sums = a.sum(axis=-1)[rows] if rows.any() else np.ones(1)
+    if known.size == 0 or (known.min() >= 0 and known.max() <= 1 and np.abs(sums - 1).max() <= tol):
+        return
+    raise ValueError(f"kl_divergence: {name} must be probabilities (each in [0, 1], each row summing to 1); "
+                     f"got values in [{known.min():.4g}, {known.max():.4g}], rows summing to {sums.min():.4g}…"
+                     f"{sums.max():.4g}. For logits z, pass softmax_with_temperature(z, T)")
 
 
 class DistillationKL(Function):

@@ -20,13 +20,21 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import functional as F
-from ..checks import ArgumentTypeError, check_choice, check_int, check_number, check_pair
+from ..checks import ArgumentTypeError, check_bool, check_choice, check_int, check_number, check_pair
 from . import init
 from .module import Module, Parameter
 
 
 def _shape(x):
     return tuple(x.shape)
+
+
+def _check_array(layer, x) -> None:
+    """A layer's input is a Tensor or an array: anything else (a list, a number) is a TypeError
+    naming the layer, before its shape is read."""
+    if not hasattr(x, "ndim"):
+        raise TypeError(f"{type(layer).__name__}: the input must be a Tensor or an array; got a {type(x).__name__} "
+                        "(make one with mk.tensor(...))")
 
 
 
@@ -51,7 +59,7 @@ class Linear(Module):
         out_features = check_int(out_features, "Linear", "out_features", low=1)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
-        self.bias = Parameter(np.empty(out_features, dtype=np.float32)) if bias else None
+        self.bias = Parameter(np.empty(out_features, dtype=np.float32)) if check_bool(bias, "Linear", "bias") else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -62,6 +70,7 @@ class Linear(Module):
 
     def check_input(self, x):
         """The layer's own sentence for a wrong input (the op checks the rest: dtype, weight, bias)."""
+        _check_array(self, x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}→{self.out_features}) expects (..., {self.in_features}); "
                              f"got {_shape(x)}")
@@ -100,7 +109,7 @@ class Conv2d(Module):
         self.padding = check_pair(padding, "Conv2d", "padding", low=0)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((d, d_prev // groups, kh, kw), dtype=np.float32))
-        self.bias = Parameter(np.empty(d, dtype=np.float32)) if bias else None
+        self.bias = Parameter(np.empty(d, dtype=np.float32)) if check_bool(bias, "Conv2d", "bias") else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -116,6 +125,7 @@ class Conv2d(Module):
 
     def check_input(self, x):
         """The layer's own sentence for a wrong input (the op checks the rest: the window, dtype, ...)."""
+        _check_array(self, x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self._name()} expects (N, {self.in_channels}, H, W); got {_shape(x)}")
 
@@ -167,7 +177,7 @@ class ConvTranspose2d(Module):
                              f"got output_padding={output_padding}, stride={stride}")
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((d_prev, d, kh, kw), dtype=np.float32))
-        self.bias = Parameter(np.empty(d, dtype=np.float32)) if bias else None
+        self.bias = Parameter(np.empty(d, dtype=np.float32)) if check_bool(bias, "ConvTranspose2d", "bias") else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -179,6 +189,7 @@ class ConvTranspose2d(Module):
 
     def check_input(self, x):
         """The layer's own sentence for a wrong input (the op checks the rest: sizes, dtype, ...)."""
+        _check_array(self, x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             k = _single(self.kernel_size)
             raise ValueError(f"ConvTranspose2d({self.in_channels}→{self.out_channels}, k={k}) expects "
@@ -259,6 +270,7 @@ class Upsample(Module):
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
 
     def forward(self, x):
+        _check_array(self, x)
         if x.ndim != 4:
             raise ValueError(f"Upsample({self.extra_repr()}) expects (N, C, H, W); got {_shape(x)}")
         return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
@@ -290,6 +302,7 @@ class _Pool2d(Module):
 
     def _check(self, x):
         # the layer names itself; the window, stride and padding are checked by the op (minikd/ops/pool.py)
+        _check_array(self, x)
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__}(kernel_size={self.kernel_size}) expects (N, C, H, W); "
                              f"got {_shape(x)}")
@@ -328,7 +341,8 @@ class _BatchNorm(Module):
         eps = check_number(eps, op, "eps", low=0)
         if momentum is not None:  # None: the cumulative average of all batches (as in PyTorch)
             momentum = check_number(momentum, op, "momentum", low=0, high=1)
-        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, bool(affine)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine = affine = check_bool(affine, op, "affine")
         C = self.num_features
         self.weight = Parameter(np.ones(C, dtype=np.float32)) if affine else None   # γ
         self.bias = Parameter(np.zeros(C, dtype=np.float32)) if affine else None    # β
@@ -365,6 +379,7 @@ class BatchNorm1d(_BatchNorm):
 
     def _check(self, x):
         C = self.num_features
+        _check_array(self, x)
         if x.ndim not in (2, 3) or x.shape[1] != C:
             raise ValueError(f"BatchNorm1d({C}) expects (N, {C}) or (N, {C}, L); got {_shape(x)}")
 
@@ -374,6 +389,7 @@ class BatchNorm2d(_BatchNorm):
 
     def _check(self, x):
         C = self.num_features
+        _check_array(self, x)
         if x.ndim != 4 or x.shape[1] != C:
             raise ValueError(f"BatchNorm2d({C}) expects (N, {C}, H, W); got {_shape(x)}")
 
@@ -438,6 +454,7 @@ class Flatten(Module):
         self.start_axis = check_int(start_axis, "Flatten", "start_axis", low=0)
 
     def forward(self, x):
+        _check_array(self, x)
         if x.ndim <= self.start_axis:
             raise ValueError(f"Flatten(start_axis={self.start_axis}) expects at least {self.start_axis + 1} "
                              f"axes; got {_shape(x)}")
