@@ -56,7 +56,7 @@ def cmd_check(args) -> int:
         return _unknown(args.name)
     task = TASKS[args.name]
     if args.solution:
-        impl, source = task.reference, "the reference solution"
+        impl, source, path = task.reference, "the reference solution", None
     else:
         path = Path(args.file)
         if not path.is_file():
@@ -81,12 +81,23 @@ def cmd_check(args) -> int:
     try:
         run_check(task.NAME, impl, say=lambda line: print("  " + line))
     except CheckFailed as e:
-        if e.__cause__ is not None and not isinstance(e.__cause__, AssertionError):
-            traceback.print_exception(type(e.__cause__), e.__cause__, e.__cause__.__traceback__)
         print(f"FAIL {task.NAME}: {e}")
+        cause = e.__cause__
+        if cause is not None and not isinstance(cause, AssertionError):
+            print(where_in(cause, path))
         return 1
     print(f"PASS {task.NAME}")
     return 0
+
+
+def where_in(error: BaseException, path) -> str:
+    """The lines of the learner's file that an ``error`` from their code passed through (the last
+    frame of the traceback when none is theirs): where to look, without the engine's frames."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if path is not None and Path(f.filename).resolve() == Path(path).resolve()]
+    shown = mine or frames[-1:]
+    name = Path(path).name if mine else "the traceback's last frame"
+    return "\n".join([f"  where, in {name}:"] + [f"    line {f.lineno}, in {f.name}: {f.line}" for f in shown])
 
 
 def main(argv=None) -> int:
