@@ -285,7 +285,7 @@ def l2_prior(x):
     """R_l2(x) = mean of x²: keeps the synthetic pixels from growing without bound.
 
     ``x``: any shape (e.g. (N, C, H, W)); a scalar Tensor. The paper writes the norm ‖x̃‖₂
-    (its code: the norm of the whole batch); the mean of the squares is used here so that the
+    (its code: each image's norm, averaged over the batch); the mean of the squares is used here so that the
     weight does not depend on the batch or image size, and its gradient 2x/size is smooth at 0.
     """
     x = as_tensor(x)
@@ -413,6 +413,9 @@ class BNStatistics:
 
     (Yin et al., "Dreaming to Distill", CVPR 2020, Eq. 4.) The running statistics are what the
     teacher saw on its training data, so R_feature → 0 pulls x̃ towards that data's statistics.
+    The lecture's slide writes the squared distance of the means only, ‖μ_BN^real − μ_BN^synth‖²
+    (+ total variation); the paper's form, used here, also matches the variances and takes the
+    norms unsquared.
 
     Usage — the teacher frozen and in evaluation mode, x̃ a leaf that requires a gradient::
 

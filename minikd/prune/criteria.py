@@ -5,9 +5,12 @@ The lecture's criteria, each a small function in the registry :data:`CRITERIA`:
 - **weight magnitude** (``"l1"``, ``"l2"``): small weights matter little. Unstructured: |w|
   (L1 and L2 give the same order); structured: the L1 norm Σ|w| or the L2 norm √(Σw²) of
   the unit's weights;
-- **gradient-based** (``"gradient"``, Molchanov et al. 2017, first-order Taylor): removing
-  w changes the loss by about |w · ∂L/∂w|; accumulated over a few minibatches by
-  :func:`accumulate_gradients`, summed over the unit's weights for structured pruning;
+- **gradient-based** (``"gradient"``, the lecture's "gradient × weight", a first-order Taylor
+  estimate): removing w changes the loss by about |w · ∂L/∂w|; accumulated over a few
+  minibatches by :func:`accumulate_gradients`, summed over the unit's weights for structured
+  pruning. Molchanov et al. (CVPR 2019) score a weight by the square (g·w)² — the same order —
+  and a group by the square of its summed g·w; their earlier criterion (ICLR 2017) scores a
+  feature map by its activations times their gradients, not by the weights;
 - **random** (``"random"``): a seeded baseline that any criterion should beat.
 
 A criterion is ``fn(layer, weight, structure, grads, rng) -> scores``:
@@ -63,7 +66,8 @@ def l2(layer, weight, structure, grads, rng):
 
 
 def gradient(layer, weight, structure, grads, rng):
-    """Gradient-based (Molchanov et al. 2017): |w · ∂L/∂w| accumulated over minibatches
+    """Gradient-based, the lecture's gradient × weight (first-order Taylor; the per-weight score of
+    Molchanov et al., CVPR 2019, up to their square): |w · ∂L/∂w| accumulated over minibatches
     (``grads``, from :func:`accumulate_gradients`), summed over each unit's weights."""
     if grads is None:
         raise ValueError("criterion 'gradient' needs the accumulated scores: "
@@ -81,7 +85,8 @@ CRITERIA = {"l1": l1, "l2": l2, "gradient": gradient, "random": random}
 
 
 def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) -> dict:
-    """Molchanov's first-order Taylor criterion: Σ over minibatches of |w · ∂L/∂w|, per weight.
+    """The first-order Taylor criterion (the lecture's gradient × weight; Molchanov et al., CVPR
+    2019, square it): Σ over minibatches of |w · ∂L/∂w|, per weight.
 
     ``batches``: a DataLoader or any iterable of ``(x, y)`` pairs (Tensors or arrays);
     ``loss_fn(output, y)`` returns the scalar loss; at most ``n_batches`` minibatches are
@@ -91,7 +96,7 @@ def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) 
 
     Returns ``{layer name: float64 array of the weight's shape}`` for every Linear and Conv2d,
     to pass as ``prune(model, amount, criterion="gradient", grads=...)``. Structured pruning
-    sums a unit's entries (as the paper sums over a feature map).
+    sums a unit's entries (Σ|w·g|; the 2019 paper squares the unit's summed w·g instead).
 
     Raises TypeError when ``n_batches`` is not an int (or None), ValueError when it is below 1,
     when a minibatch is not a pair (x, y), or when there is no minibatch.

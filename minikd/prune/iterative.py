@@ -44,8 +44,9 @@ def schedule(target: float, steps: int, kind: str = "linear") -> list:
 
 @dataclass
 class PruneStep:
-    """One step of :func:`iterative_prune`: the amount pruned to, the sparsity after
-    fine-tuning, and what ``finetune_fn`` returned."""
+    """One step of :func:`iterative_prune`: the amount the pruned layers were pruned to, the
+    whole model's sparsity after fine-tuning (every Linear and Conv2d, pruned or not), and what
+    ``finetune_fn`` returned."""
 
     amount: float
     sparsity: Sparsity
@@ -54,8 +55,10 @@ class PruneStep:
 
 def iterative_prune(model, target: float, steps: int, finetune_fn, kind: str = "linear", **prune_kwargs) -> list:
     """Iterative pruning: for each amount of ``schedule(target, steps, kind)``, ``prune(model,
-    amount, **prune_kwargs)`` then ``finetune_fn(model)``. Pruning is cumulative, so the model
-    ends at ``target``. Returns one :class:`PruneStep` per step.
+    amount, **prune_kwargs)`` then ``finetune_fn(model)``. Pruning is cumulative, so the pruned
+    layers end at ``target`` (with the default layers the final classifier is left whole, so the
+    whole model's sparsity, ``PruneStep.sparsity``, ends a little below it). Returns one
+    :class:`PruneStep` per step.
 
     ``prune_kwargs`` are :func:`prune`'s (``criterion``, ``scope``, ``structure``, ``layers``
     as names, modules or types, ...). Raises TypeError when ``finetune_fn`` is not callable,

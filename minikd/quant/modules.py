@@ -351,8 +351,9 @@ def qat_kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5):
 
         L = (1 − λ) · L_CE(y, p_s) + λ · T² · KL(p_t ‖ p_s),   p = softmax(z / T)
 
-    with z_s the quantized model's logits and z_t the float model's (constants). QuantFace
-    uses it to quantize without labels (λ = 1, on synthetic data).
+    with z_s the quantized model's logits and z_t the float model's (constants). With λ = 1 it
+    needs no labels. QuantFace itself (ICPR 2022) distils the embeddings, not the logits: that
+    loss is :func:`quantface_loss`, whose logit term is this one at λ = 1.
     """
     return kd_loss(student_logits, teacher_logits, target, T=T, lam=lam)
 
@@ -364,8 +365,11 @@ def quantface_loss(q_logits, q_features, fp_logits, fp_features, T=3.0, w_featur
         L = w_feature · (1/N) Σ_i ‖f̂_q^i − f̂_fp^i‖²₂  +  w_logit · T² · KL(p_fp ‖ p_q)
         f̂ = f / ‖f‖₂ (the embeddings L2-normalised),  p = softmax(z / T)
 
-    The first term is QuantFace's: the MSE between the normalised embeddings, which for unit
-    vectors is 2 − 2·cos(f_q, f_fp) per sample. The second is the lecture's logit KD with λ = 1
+    The first term is QuantFace's: the squared distance between the normalised embeddings, which
+    for unit vectors is 2 − 2·cos(f_q, f_fp) per sample. QuantFace's code takes PyTorch's MSELoss,
+    the mean over all N·D entries: D times smaller than this per-sample sum. The direction of its
+    gradient is the same; only the balance against ``w_logit`` (and the step size) differs, so a
+    weight w here is QuantFace's weight w·D. The second is the lecture's logit KD with λ = 1
     (no labels; :func:`minikd.kd.soft_loss`). Set ``w_logit=0`` for QuantFace alone.
 
     - ``q_logits`` (N, C), ``q_features`` (N, D): the quantized model's (they get the gradient);
