@@ -86,7 +86,8 @@ def im2col_numpy(x, kernel, stride, padding):
     """Reference im2col: ``x`` (N, C, H, W) → ``cols`` (C·k_h·k_w, N·h_i·w_i).
 
     For each offset (k_i, k_j) inside the window, the pixels at that offset in *all*
-    windows form a strided slice of the padded input, ``x_pad[:, :, k_i::s_h, k_j::s_w]``.
+    windows form a strided slice of the padded input, h_i rows from row k_i in steps of s_h and
+    w_i columns from k_j in steps of s_w: ``x_pad[:, :, k_i:k_i + s_h·(h_i − 1) + 1:s_h, ...]``.
     """
     xp = get_array_module(x)
     N, C, H, W = x.shape

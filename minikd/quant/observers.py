@@ -1,7 +1,9 @@
 """Range choice: observers watch the values a tensor takes and pick the range [β, α] to quantize.
 
-The lecture: "usually α and β are max(r) and min(r)". An observer keeps them over the batches
-it has seen and turns them into (s, z) with :func:`~minikd.quant.ops.qparams`:
+The lecture: "Usually α and β are min(r) and max(r)" — with α the top of the range, as its
+formula s = (α − β)/(2^b − 1) needs: α = max(r), β = min(r) (docs/quantization.md, exercise 2,
+on the two namings). An observer keeps them over the batches it has seen and turns them into
+(s, z) with :func:`~minikd.quant.ops.qparams`:
 
 - :class:`MinMaxObserver`: the running min and max over every batch (weights: one call is
   enough; activations: a calibration pass over a few batches);
