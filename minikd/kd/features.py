@@ -130,7 +130,13 @@ def feature_loss(student_features, teacher_features, adapter=None, kind="mse"):
 
     ``adapter`` is g(·) (any Module or callable; None: the identity). Gradients flow to the
     student features F_S and to the adapter's parameters; the teacher features F_T are
-    constants (detached).
+    constants (detached). F_S: (N, …) as the student gives them; F_T and g(F_S): the same shape,
+    e.g. (N, C_T, H_T, W_T) or (N, d); a scalar Tensor.
+
+    Raises ValueError for an unknown ``kind``, or when g(F_S) and F_T differ in shape (naming
+    both shapes, and suggesting ``make_adapter`` when there is no adapter). Source: the lecture's
+    feature-based KD, L_Feature = ‖F_T − F′_S‖² with F′_S = g(F_S) (after FitNets' hints,
+    Romero et al., ICLR 2015).
 
     >>> import minikd as mk
     >>> round(feature_loss(mk.tensor([[1.0, 2.0]]), mk.tensor([[1.0, 4.0]])).item(), 3)   # (0² + 2²) / 2
@@ -162,6 +168,10 @@ def feature_kd_loss(student_logits, student_features, teacher_features, target, 
     with L_Feature = ‖F_T − g(F_S)‖² from :func:`feature_loss` (``adapter`` = g, None for the
     identity) and L_CE the cross-entropy of the student's logits with the labels ``target``.
     With ``return_parts=True`` returns ``(total, {"hard": L_CE, "feature": L_Feature, "total": total})``.
+    ``student_logits`` (N, C), ``target`` (N,); the features as in :func:`feature_loss`.
+
+    Raises ValueError when λ is outside [0, 1], and what :func:`feature_loss` and the
+    cross-entropy raise. Source: the lecture's L_Total of feature-based distillation.
     """
     lam = check_weight(lam, "feature_kd_loss")
     hard = cross_entropy(as_tensor(student_logits), target)

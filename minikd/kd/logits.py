@@ -69,7 +69,11 @@ def softmax_with_temperature(logits, T=1.0):
     """p(i) = exp(z^i/T) / Σ_j exp(z^j/T) over the last axis: the softened output.
 
     T > 1 spreads probability over the classes (T → ∞: uniform), T = 1 is the plain softmax.
-    ``logits``: a Tensor, a list or an array; the result is a Tensor (differentiable in the logits).
+    ``logits``: a Tensor, a list or an array, (C,) or (N, C) (any shape with the classes last);
+    the result is a Tensor of the same shape (differentiable in the logits).
+
+    Raises TypeError or ValueError when T is not a positive finite number, ValueError for a
+    scalar. Source: the lecture's "softmax with temperature" (Hinton, Vinyals & Dean 2015, Eq. 1).
 
     >>> [round(v, 3) for v in softmax_with_temperature([2.0, 1.0, 0.1], T=1).tolist()]
     [0.659, 0.242, 0.099]
@@ -90,6 +94,11 @@ def kl_divergence(P, Q):
     P is the target (the teacher's p_t), Q the approximation (the student's p_s). For a batch
     (N, C) it is the mean over the N rows ("batchmean"); for one distribution (C,) a scalar.
     Terms with P(i) = 0 count 0 (0 · log 0 = 0), as in the lecture's ``if p != 0``.
+
+    ``P``, ``Q``: (C,) or (N, C), the same shape; a scalar Tensor. Raises ValueError for another
+    shape, or when P or Q is not a distribution (a finite value outside [0, 1], or a row not
+    summing to 1 within 1e-3 — logits passed by mistake); NaN and ±inf pass through. Source: the
+    lecture's L_KL (Kullback & Leibler 1951; its use here: Hinton, Vinyals & Dean 2015).
 
     >>> round(kl_divergence([0.7, 0.2, 0.1], [0.6, 0.3, 0.1]).item(), 5)
     0.02681
@@ -169,6 +178,10 @@ def soft_loss(student_logits, teacher_logits, T=3.0):
     logits; equal to ``kl_divergence(softmax_with_temperature(z_t, T), softmax_with_temperature(z_s, T))``.
     Its gradient is (p_s − p_t)/T per sample (divided by N); the teacher logits are constants.
 
+    ``student_logits`` z_s and ``teacher_logits`` z_t: (N, C) or (C,), the same shape; a scalar
+    Tensor. Raises ValueError for other shapes, TypeError or ValueError for T ≤ 0 or not a
+    number. Source: the lecture's soft loss (Hinton, Vinyals & Dean 2015).
+
     >>> round(soft_loss([1.5, 2.5, 0.3], [1.0, 3.0, 0.5], T=2).item(), 4)
     0.0218
     """
@@ -199,6 +212,11 @@ def kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5, t_squared=Tr
 
     Returns the total loss (a scalar Tensor); with ``return_parts=True`` the pair
     ``(total, {"hard": L_CE, "soft": L_KL, "total": total})`` — "soft" without λ or T².
+
+    Raises ValueError when z_s and z_t differ in shape or are not (N, C)/(C,), when λ is outside
+    [0, 1], or for labels that do not fit the logits; TypeError or ValueError for T ≤ 0 or not a
+    number. Source: the lecture's L_KD (Hinton, Vinyals & Dean, "Distilling the Knowledge in a
+    Neural Network", 2015, §2: the T² factor).
 
     The recap exercise (label 1, T = 2, α = λ = 0.7):
 

@@ -178,7 +178,9 @@ def transform(x, s, z, axis=None):
 
     ``round`` rounds halves to even (NumPy's rule): 7.5 → 8, 3.5 → 4, −0.25 → −0.
     The arithmetic is float64 whatever x's dtype. ``axis``: see the module docstring.
+    ``x``: any shape (a Tensor or an array); returns a float64 array of that shape.
     Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
+    Source: the lecture's slide "Model quantization - Quantization operator".
     """
     check_scale(s, z, "transform")
     return _transform(x, s, z, axis)
@@ -193,7 +195,10 @@ def _transform(x, s, z, axis=None):
 
 
 def clip(x, l, u):
-    """clip(x, l, u) = l where x < l, x where l ≤ x ≤ u, u where x > u."""
+    """clip(x, l, u) = l where x < l, x where l ≤ x ≤ u, u where x > u.
+
+    ``x``: any shape; returns an array of that shape. Source: the lecture's clipping process (its
+    quantization operator is "value transformation and clipping")."""
     x = _data(x)
     xp = backend.get_array_module(x)
     return xp.clip(xp.asarray(x), l, u)
@@ -203,8 +208,9 @@ def quantize(x, b, s, z, axis=None):
     """Q(x, b) = clip(T(x, s, z), −2^{b−1}, 2^{b−1} − 1): the b-bit integers of x.
 
     Returns an integer array of the smallest signed dtype holding b bits: int8 for b ≤ 8,
-    int16 for 8 < b ≤ 16 (a 4-bit value still takes a byte). ``axis``: see the module docstring.
-    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
+    int16 for 8 < b ≤ 16 (a 4-bit value still takes a byte), of x's shape. ``axis``: see the
+    module docstring. Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole
+    number (:func:`check_scale`). Source: the lecture's Q(x, b).
     """
     check_scale(s, z, "quantize")
     return _quantize(x, b, s, z, axis)
@@ -222,7 +228,9 @@ def dequantize(q, s, z, axis=None):
 
     q is widened before z is added, so int8 levels plus a zero-point do not overflow.
     Inside the range [β, α], |dequantize(quantize(x)) − x| ≤ s/2 (up to float64 rounding).
-    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
+    ``q``: any shape; returns float64 of that shape. Raises ValueError for s ≤ 0 or not finite, or
+    a z that is not a whole number (:func:`check_scale`). Source: the inverse of the lecture's T
+    (its slides give T only; x = s·(x_q + z) solves round(x/s − z) = x_q without the rounding).
     """
     check_scale(s, z, "dequantize")
     q = _data(q)
@@ -262,8 +270,12 @@ def fake_quantize(x, b, s, z, axis=None) -> Tensor:
     Forward: dequantize(quantize(x, b, s, z)), the real values the b-bit integers stand for.
     Backward: the straight-through estimator — the gradient passes where the un-rounded
     x/s − z lies in [−2^{b−1}, 2^{b−1} − 1] and is 0 outside (see :class:`FakeQuantize`).
-    s and z get no gradient; ``axis``: None per-tensor, or the channel axis of x.
-    Raises ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
+    s and z get no gradient; ``axis``: None per-tensor, or the channel axis of x. ``x``: any
+    shape; the result has its shape and floating dtype.
+    Raises ValueError for bits b that are not an int in 2..16 (:func:`check_bits`),
+    ValueError for s ≤ 0 or not finite, or a z that is not a whole number (:func:`check_scale`).
+    Source: the lecture's quantization-aware training; the estimator: Bengio, Léonard &
+    Courville 2013; fake quantization in training: Jacob et al., CVPR 2018.
     """
     check_bits(b)
     check_scale(s, z, "fake_quantize")
