@@ -63,7 +63,15 @@ def prune(model, amount, criterion: str = "l1", scope: str = "local", structure:
     it); a name or a module prunes that layer, the classifier too. ``seed``: an int ≥ 0, for
     ``"random"``; ``grads``: for ``"gradient"`` (from ``accumulate_gradients``).
 
-    Returns ``{layer name: weight_mask}`` (NumPy) of the layers pruned. Raises TypeError for
+    The count removed from n weights (or units) is round(p·n), p = ``amount``, halves up, the
+    already-pruned counted first (the module docstring: "Cumulative"). Source: the lecture's
+    pruning section (criteria, local and global scope, unstructured and structured pruning);
+    the magnitude criterion is Han et al.'s ("Learning both Weights and Connections", NeurIPS
+    2015), filter pruning by L1 norm Li et al.'s ("Pruning Filters for Efficient ConvNets",
+    ICLR 2017).
+
+    Returns ``{layer name: weight_mask}`` (NumPy, each of its layer's weight shape) of the
+    layers pruned. Raises TypeError for
     an argument of the wrong type (a model that is not a Module, ``amount="half"``,
     ``seed=1.5``, ``layers=[3]``, ``criterion=None``) and
     ValueError for a wrong value (an amount outside [0, 1], an unknown criterion, scope or
