@@ -239,7 +239,10 @@ def convert_to_integer(qmodel, copy: bool = True):
 
     ``qmodel``: from ``quantize_model`` (with calibration) or ``prepare_qat`` (after training);
     weights symmetric, w_bits and a_bits in 2..8. Returns a copy (``copy=False``: in place), in
-    eval mode — inference only.
+    eval mode — inference only. Raises ValueError for a model with no quantized layer, or a layer
+    that cannot be converted (float weights or activations, more than 8 bits, asymmetric weights,
+    uncalibrated; the message names the layer and why). Source: integer-only inference, int8
+    products summed in int32 (Jacob et al., CVPR 2018) — what the lecture's quantization is for.
 
     **How close to the fake-quantized model.** Fed the same input, both quantize it to the same
     integers; the integer layer's sum is exact, the fake one's is a float32 sum of K products

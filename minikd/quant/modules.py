@@ -276,7 +276,11 @@ def calibrate(model, batches):
     quantized layer's observer records the range of its input, then freeze (s_x, z_x).
 
     ``batches``: an iterable of input Tensors / arrays, or of (x, y) pairs (a DataLoader).
-    Earlier ranges are forgotten. Returns the model.
+    Earlier ranges are forgotten. Returns the model. Each observer keeps β = min(r), α = max(r)
+    of its input and freezes s_x = (α − β)/(2^b − 1), z_x by :func:`~minikd.quant.ops.qparams`.
+
+    Raises ValueError when ``batches`` holds no batch. Source: the lecture's post-training
+    quantization ("calibration" with a few batches: Jacob et al., CVPR 2018; QuantFace, ICPR 2022).
     """
     layers = [m for _, m in quant_layers(model) if m.act_bits is not None]
     if not layers:
@@ -317,6 +321,11 @@ def quantize_model(model, w_bits=8, a_bits=8, calibration_batches=None, per_chan
     Without ``calibration_batches`` (and ``a_bits`` set) the layers are left uncalibrated:
     call ``calibrate(qmodel, batches)`` before using the model. Each layer's ``weight_bits``
     attribute is ``w_bits``, so ``profile.summary`` counts its memory at that width.
+
+    Raises ValueError for bits that are not an int in 2..16 or None, or a model that is already
+    quantized; TypeError for a Linear/Conv2d subclass with its own ``forward`` (the quantized
+    layer would replace it). Source: the lecture's PTQ and the wXaY notation of its QuantFace
+    slides (Boutros, Damer, Kuijper, ICPR 2022).
     """
     qmodel = _swap(model, w_bits, a_bits, per_channel, symmetric_weights, qat=False, momentum=0.1, copy=copy,
                    op="quantize_model")
@@ -337,6 +346,9 @@ def prepare_qat(model, w_bits=8, a_bits=8, per_channel: bool = True, symmetric_w
     inputs with (s_x, z_x) from a moving-average min/max observer (``momentum``) updated on
     that batch; the straight-through estimator carries the gradients to the float weights.
     In eval mode the last (s_x, z_x) are used.
+
+    Raises what :func:`quantize_model` raises, and ValueError for a ``momentum`` outside (0, 1].
+    Source: the lecture's quantization-aware training (Jacob et al., CVPR 2018).
     """
     qmodel = _swap(model, w_bits, a_bits, per_channel, symmetric_weights, qat=True, momentum=momentum, copy=copy,
                    op="prepare_qat")
