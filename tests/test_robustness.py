@@ -280,6 +280,10 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
      r"kl_divergence: P must be probabilities .*got values in \[-1, 10\], rows summing to 11…11\. For logits z, "
      r"pass softmax_with_temperature"),
     (lambda: kd.kl_divergence([0.7, 0.2, 0.1], [3.0, 2.0, 1.0]), ValueError, r"kl_divergence: Q must be probabilities"),
+    (lambda: kd.rkd_loss(np.ones((3, 2)), np.zeros((3, 4)), w_dist=-1), ValueError, r"rkd_loss: w_dist must be ≥ 0"),
+    (lambda: kd.distill_centres(nn.Parameter(np.zeros((3, 2), dtype=np.float32)), [0, 3],
+                                np.ones((2, 2), dtype=np.float32), [0.5, 0.5]), ValueError,
+     r"distill_centres: labels y must be in 0\.\.2 \(one centre per class\); got 0\.\.3"),
     (lambda: kd.kl_divergence([[0.7, 0.2, 0.1]], [[0.6, 0.3, 0.2]]), ValueError,
      r"Q must be probabilities .*rows summing to 1\.1…1\.1"),
 ])

@@ -38,6 +38,8 @@ def qud_loss(f_s, f_t, queue, tau=0.1):
     Returns the batch mean of −log(exp(f·f⁺/τ) / (exp(f·f⁺/τ) + Σ exp(f·f⁻/τ))).
     Raises ValueError for τ ≤ 0, an empty queue, or shapes that do not match (the student's
     width must equal the teacher's: put an adapter, e.g. ``kd.LinearAdapter``, on the student).
+    Source: QUD (Kolf, Damer, Boutros, BMVC 2024), the lecture's loss; InfoNCE (van den Oord,
+    Li, Vinyals, 2018).
     """
     tau = check_number(tau, "qud_loss", "the temperature τ (tau)", low=0, low_open=True)
     f_s = as_tensor(f_s)
@@ -65,6 +67,10 @@ class EmbeddingQueue:
     (n, d) array of what it holds (n ≤ size, the newest last). Kept on the embeddings' device,
     as constants (never in the graph). ``qud_loss`` needs at least one negative: push a batch
     (e.g. teacher embeddings of random training images) before the first step.
+
+    Raises TypeError or ValueError when ``size`` or ``dim`` is not an int ≥ 1; ``push`` raises
+    ValueError for a batch that is not (N, dim). Source: QUD's queue of negatives (Kolf, Damer,
+    Boutros, BMVC 2024), after MoCo's (He et al., CVPR 2020).
 
     >>> q = EmbeddingQueue(3, 2)
     >>> q.push(np.ones((2, 2))); q.push(np.zeros((2, 2))); q.embeddings.tolist()

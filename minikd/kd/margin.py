@@ -41,7 +41,9 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
     integer labels; ``s`` > 0 the scale, ``m1`` ∈ [0, π) the angular (ArcFace) margin, ``m2`` ≥ 0
     the cosine (CosFace) margin. cos(θ + m1) = cos θ cos m1 − sin θ sin m1 with sin θ = √(1 − cos²θ)
     (θ ∈ [0, π]). Differentiable in ``f`` and ``W``. Raises ValueError for the values above out
-    of range or shapes that do not match.
+    of range or shapes that do not match (TypeError for a value that is not a number).
+    Source: the lecture's general margin form; ArcFace (Deng et al., CVPR 2019: m1), CosFace
+    (Wang et al., CVPR 2018: m2).
     """
     s = check_number(s, "margin_logits", "s", low=0, low_open=True)
     m1 = check_number(m1, "margin_logits", "m1 (the angular margin, ArcFace)", low=0, high=math.pi,
@@ -68,6 +70,10 @@ def adadistill_alpha(f_s, f_t, w_y=None):
 
         α = clip(cos(f_s, f_t), 0, 1),   or, with the centres w_y (N, d) of the samples' classes,
         α′ = clip(cos(f_s, f_t) · cos(w_y, f_t), 0, 1)   (hard-sample mining).
+
+    ``f_s``, ``f_t``: (N, d), the student's embedding already at the teacher's width d. Raises
+    ValueError when they are not both (N, d) of the same shape, or ``w_y`` is not (N, d). Source:
+    AdaDistill (Boutros, Štruc, Damer, ECCV 2024), the lecture's α and α′.
     """
     f_s, f_t = constant(f_s), constant(f_t)
     if f_s.ndim != 2 or f_s.shape != f_t.shape:
@@ -91,12 +97,18 @@ def distill_centres(W, y, f_t, alpha):
     ``y`` (N,) labels, ``f_t`` (N, d) teacher embeddings, ``alpha`` (N,) from :func:`adadistill_alpha`.
     Not part of the graph (like an optimizer step). The embeddings are used as given (the
     AdaDistill code L2-normalises f_t first: pass ``F.normalize(f_t)`` for that); samples of one
-    class update its centre one after the other, in batch order."""
-    raw = [x.data if isinstance(x, Tensor) else x for x in (y, f_t, alpha)]
-    labels, ft, a = raw
-    if ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
+    class update its centre one after the other, in batch order.
+
+    Raises ValueError for shapes other than these, or a label outside 0..C − 1. Source:
+    AdaDistill (Boutros, Štruc, Damer, ECCV 2024), the lecture's centre update."""
+    xp = W.xp
+    labels, ft, a = (x.data if isinstance(x, Tensor) else xp.asarray(x) for x in (y, f_t, alpha))
+    if labels.ndim != 1 or ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
         raise ValueError(f"distill_centres: expected y (N,), f_t (N, {W.shape[1]}) and alpha (N,); got "
                          f"{labels.shape}, {ft.shape} and {a.shape}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= W.shape[0]):
+        raise ValueError(f"distill_centres: labels y must be in 0..{W.shape[0] - 1} (one centre per class); got "
+                         f"{int(labels.min())}..{int(labels.max())}")
     with no_grad():
         w = W.data
         for i in range(len(labels)):

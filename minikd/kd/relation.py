@@ -29,6 +29,7 @@ Both are written with minikd's differentiable ops, so their gradients come from 
 from __future__ import annotations
 
 from .. import functional as F
+from ..checks import check_number
 from ..ops.loss import smooth_l1_loss
 from .logits import as_tensor, constant
 
@@ -72,7 +73,8 @@ def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
     Default (the lecture): Σ_{i≠j} (D_S^{ij} − D_T^{ij})² over all N(N − 1) ordered pairs.
     ``normalize=True``: each side's distances divided by their mean over the pairs (the paper).
     ``huber=True``: the mean smooth-L1 over the pairs instead of the sum of squares (the paper).
-    Raises ValueError for non-2-D embeddings, different N, or N < 2.
+    Returns a scalar Tensor. Raises ValueError for non-2-D embeddings, different N, or N < 2.
+    Source: the lecture's L_RKD-Dist; the paper's form: Park, Kim, Lu, Cho, CVPR 2019 (the distance-wise loss).
 
     >>> import minikd as mk
     >>> f_t = mk.tensor([[0.0, 0.0], [3.0, 4.0]])          # D_T = 5
@@ -102,7 +104,8 @@ def angle_cosines(f):
 def rkd_angle_loss(f_s, f_t):
     """L_RKD-Angle: the mean smooth-L1 between the student's and the teacher's cosines of the
     angles of all N³ triplets (those with a repeated sample are 0 on both sides). (N, d_S) and
-    (N, d_T); raises ValueError like :func:`rkd_distance_loss`. Memory grows as N³·d."""
+    (N, d_T); a scalar Tensor. Raises ValueError like :func:`rkd_distance_loss`. Memory grows as
+    N³·d. Source: Park, Kim, Lu, Cho, "Relational Knowledge Distillation", CVPR 2019 (the angle-wise loss)."""
     f_s = as_tensor(f_s)
     f_t = constant(f_t, like=f_s)
     _check_embeddings(f_s, f_t, "rkd_angle_loss")
@@ -111,7 +114,13 @@ def rkd_angle_loss(f_s, f_t):
 
 def rkd_loss(f_s, f_t, w_dist=25.0, w_angle=50.0):
     """The paper's combination: w_dist · L_Dist (normalized, Huber) + w_angle · L_Angle, with its
-    published weights 25 and 50."""
+    published weights 25 and 50 (Park, Kim, Lu, Cho, CVPR 2019).
+
+    ``f_s`` (N, d_S), ``f_t`` (N, d_T); a scalar Tensor. Raises ValueError for embeddings that
+    are not 2-D, of different N, or N < 2 (named by :func:`rkd_distance_loss`), and for a weight
+    below 0 (TypeError for one that is not a number)."""
+    w_dist = check_number(w_dist, "rkd_loss", "w_dist", low=0)
+    w_angle = check_number(w_angle, "rkd_loss", "w_angle", low=0)
     return (rkd_distance_loss(f_s, f_t, normalize=True, huber=True) * w_dist
             + rkd_angle_loss(f_s, f_t) * w_angle)
 
