@@ -11,7 +11,7 @@ import pytest
 
 import minikd as mk
 from minikd import functional as F
-from minikd import kd, nn, optim
+from minikd import kd, nn, optim, quant
 from minikd.checks import ArgumentTypeError
 
 # --------------------------------------------------------------------------- 1. tensor semantics: own gradients
@@ -281,6 +281,8 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
      r"pass softmax_with_temperature"),
     (lambda: kd.kl_divergence([0.7, 0.2, 0.1], [3.0, 2.0, 1.0]), ValueError, r"kl_divergence: Q must be probabilities"),
     (lambda: kd.rkd_loss(np.ones((3, 2)), np.zeros((3, 4)), w_dist=-1), ValueError, r"rkd_loss: w_dist must be ≥ 0"),
+    (lambda: quant.quantize_model(nn.Sequential(nn.Linear(2, 2)), per_channel="no"), TypeError,
+     r"QuantLinear: per_channel must be True or False; got 'no' \(str\)"),
     (lambda: kd.distill_centres(nn.Parameter(np.zeros((3, 2), dtype=np.float32)), [0, 3],
                                 np.ones((2, 2), dtype=np.float32), [0.5, 0.5]), ValueError,
      r"distill_centres: labels y must be in 0\.\.2 \(one centre per class\); got 0\.\.3"),

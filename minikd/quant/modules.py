@@ -49,7 +49,7 @@ import numpy as np
 
 from .. import backend, nn
 from .. import functional as F
-from ..checks import check_number, check_temperature
+from ..checks import check_bool, check_number, check_temperature
 from ..kd import kd_loss, soft_loss
 from ..kd.logits import constant
 from ..nn.module import rebuild
@@ -80,9 +80,9 @@ class _QuantMixin:
         op = type(self).__name__
         self.weight_bits = check_bits_or_none(w_bits, "w_bits", op)  # read by profile.layer_bits
         self.act_bits = check_bits_or_none(a_bits, "a_bits", op)
-        self.per_channel = bool(per_channel)
-        self.symmetric_weights = bool(symmetric_weights)
-        self.qat = bool(qat)
+        self.per_channel = check_bool(per_channel, op, "per_channel")
+        self.symmetric_weights = check_bool(symmetric_weights, op, "symmetric_weights")
+        self.qat = check_bool(qat, op, "qat")
         self.calibrating = False  # set by calibrate(): observe the input, do not quantize it
         self.quant_name = op      # the layer's name in the model, for error messages
         self.act_observer = None
@@ -169,7 +169,14 @@ class _QuantMixin:
 
 
 class QuantLinear(_QuantMixin, nn.Linear):
-    """``nn.Linear`` on fake-quantized weights and inputs: y = x̂ ŵᵀ + b (see the module docstring)."""
+    """``nn.Linear`` on fake-quantized weights and inputs: y = x̂ ŵᵀ + b (see the module docstring).
+
+    x̂ = s_x·(Q(x, a_bits) + z_x), ŵ = s_w·Q(w, w_bits); input (..., in_features), output
+    (..., out_features), as ``nn.Linear``. Usually made by :func:`quantize_model` or
+    :func:`prepare_qat` from a float layer. Raises ValueError for bits that are not an int in
+    2..16 or None, TypeError for flags that are not True or False, and, in the forward pass,
+    RuntimeError while the input quantization has no range (not calibrated). Source: the
+    lecture's fake quantization for QAT and PTQ (Jacob et al., CVPR 2018)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, w_bits=8, a_bits=8,
                  per_channel: bool = True, symmetric_weights: bool = True, qat: bool = False, momentum: float = 0.1):
@@ -185,7 +192,11 @@ class QuantLinear(_QuantMixin, nn.Linear):
 
 
 class QuantConv2d(_QuantMixin, nn.Conv2d):
-    """``nn.Conv2d`` on fake-quantized weights and inputs: y = conv(x̂, ŵ) + b (see the module docstring)."""
+    """``nn.Conv2d`` on fake-quantized weights and inputs: y = conv(x̂, ŵ) + b (see the module docstring).
+
+    Input (N, d_prev, H, W), output (N, d, H', W'), as ``nn.Conv2d``; the weight's scales are per
+    output channel when ``per_channel``. Raises as :class:`QuantLinear`. Source: as
+    :class:`QuantLinear`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, groups: int = 1,
                  bias: bool = True, w_bits=8, a_bits=8, per_channel: bool = True, symmetric_weights: bool = True,
