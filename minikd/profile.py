@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend, nn
+from .checks import check_bool
 from .kernels.conv import conv_output_size  # noqa: F401  (the lecture's h_i formula, defined beside the kernels that size their outputs with it)
 from .tensor import Tensor, no_grad, zeros
 
@@ -62,7 +63,7 @@ def linear_params(I: int, O: int, bias: bool = True) -> int:
     >>> linear_params(2, 4) + linear_params(4, 2)   # the 2-4-2 toy network
     22
     """
-    return (I + 1) * O if bias else I * O
+    return (I + 1) * O if check_bool(bias, "linear_params", "bias") else I * O
 
 
 def conv_params(k: int, d_prev: int, d: int, bias: bool = True, groups: int = 1) -> int:
@@ -71,7 +72,7 @@ def conv_params(k: int, d_prev: int, d: int, bias: bool = True, groups: int = 1)
     >>> conv_params(3, 3, 1)     # one 3×3 filter over depth 3: 3·3·3 + 1
     28
     """
-    return d * _kk(k) * (d_prev // groups) + (d if bias else 0)
+    return d * _kk(k) * (d_prev // groups) + (d if check_bool(bias, "conv_params", "bias") else 0)
 
 
 def _kk(k) -> int:
@@ -84,7 +85,7 @@ def linear_flops(I: int, O: int, convention: str = "lecture", bias: bool = True)
     _check_convention(convention)
     macs = I * O
     if convention == "lecture":
-        return macs + (O if bias else 0)
+        return macs + (O if check_bool(bias, "linear_flops", "bias") else 0)
     return macs if convention == "macs" else 2 * macs
 
 

@@ -36,6 +36,7 @@ import contextlib
 import numpy as np
 
 from . import anomaly, backend
+from .checks import check_bool
 
 # --------------------------------------------------------------------------- grad mode
 
@@ -118,7 +119,9 @@ class Tensor:
             raise TypeError(f"only floating-point tensors can require a gradient; got dtype {data.dtype}")
         self._data = data  # not through the ``data`` setter: a new tensor is version 0
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        if requires_grad is not False and requires_grad is not True:  # the usual two, fast: every op output
+            requires_grad = check_bool(requires_grad, "tensor", "requires_grad")
+        self.requires_grad = requires_grad
         self._ctx = None  # the Function that produced this tensor (None for leaves)
         self.name = None
 
@@ -236,6 +239,7 @@ class Tensor:
         return Tensor(self.data.copy(), requires_grad=self.requires_grad)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        flag = check_bool(flag, "requires_grad_", "flag")
         if flag and self.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require a gradient; got dtype {self.dtype}")
         self.requires_grad = flag

@@ -11,8 +11,9 @@ import pytest
 
 import minikd as mk
 from minikd import functional as F
-from minikd import kd, nn, optim, quant
+from minikd import kd, nn, optim, profile, quant
 from minikd.checks import ArgumentTypeError
+from minikd.data import DataLoader
 
 # --------------------------------------------------------------------------- 1. tensor semantics: own gradients
 
@@ -281,6 +282,17 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
      r"pass softmax_with_temperature"),
     (lambda: kd.kl_divergence([0.7, 0.2, 0.1], [3.0, 2.0, 1.0]), ValueError, r"kl_divergence: Q must be probabilities"),
     (lambda: kd.rkd_loss(np.ones((3, 2)), np.zeros((3, 4)), w_dist=-1), ValueError, r"rkd_loss: w_dist must be ≥ 0"),
+    # a flag given as anything but True or False (a string is truthy: it silently meant True)
+    (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
+    (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),
+    (lambda: DataLoader(np.ones(4), np.ones(4), 2, shuffle="yes"), TypeError, r"DataLoader: shuffle must be True"),
+    (lambda: DataLoader(np.ones(4), np.ones(4), 2.5), TypeError, r"DataLoader: batch_size must be an int; got 2\.5"),
+    (lambda: quant.qparams(1.0, -1.0, 8, symmetric="yes"), TypeError, r"qparams: symmetric must be True or False"),
+    (lambda: profile.linear_params(2, 3, bias="no"), TypeError, r"linear_params: bias must be True or False"),
+    (lambda: kd.kd_loss([1.0, 2.0], [1.0, 2.0], 0, t_squared="no"), TypeError, r"kd_loss: t_squared must be True"),
+    (lambda: kd.rkd_distance_loss(np.ones((2, 2)), np.ones((2, 2)), huber=1), TypeError,
+     r"rkd_distance_loss: huber must be True or False; got 1 \(int\)"),
+    (lambda: nn.Linear(2, 2).load_state_dict({}, strict="no"), TypeError, r"load_state_dict: strict must be True"),
     (lambda: quant.quantize_model(nn.Sequential(nn.Linear(2, 2)), per_channel="no"), TypeError,
      r"QuantLinear: per_channel must be True or False; got 'no' \(str\)"),
     (lambda: kd.distill_centres(nn.Parameter(np.zeros((3, 2), dtype=np.float32)), [0, 3],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..checks import check_bool, check_int
 from ..tensor import Tensor
 
 
@@ -19,8 +20,9 @@ class DataLoader:
                  drop_last: bool = False, seed: int = 0, device: str = "cpu"):
         if len(x) != len(y):
             raise ValueError(f"DataLoader: {len(x)} inputs but {len(y)} targets")
-        if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be ≥ 1; got {batch_size}")
+        batch_size = check_int(batch_size, "DataLoader", "batch_size", low=1)
+        shuffle = check_bool(shuffle, "DataLoader", "shuffle")
+        drop_last = check_bool(drop_last, "DataLoader", "drop_last")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rng = np.random.default_rng(seed)

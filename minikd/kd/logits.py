@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_temperature, is_number
+from ..checks import check_bool, check_temperature, is_number
 from ..function import Function
 from ..ops.loss import _as_float, _log_softmax_rows, check_not_empty, cross_entropy
 from ..ops.loss import kl_divergence as _kl_divergence
@@ -229,6 +229,8 @@ def kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5, t_squared=Tr
     """
     T = check_temperature(T, "kd_loss")
     lam = check_weight(lam, "kd_loss")
+    t_squared = check_bool(t_squared, "kd_loss", "t_squared")
+    return_parts = check_bool(return_parts, "kd_loss", "return_parts")
     z_s = as_tensor(student_logits)
     z_t = constant(teacher_logits, like=z_s)
     _check_logits(z_s, z_t, "kd_loss")

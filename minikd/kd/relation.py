@@ -29,7 +29,7 @@ Both are written with minikd's differentiable ops, so their gradients come from 
 from __future__ import annotations
 
 from .. import functional as F
-from ..checks import check_number
+from ..checks import check_bool, check_number
 from ..ops.loss import smooth_l1_loss
 from .logits import as_tensor, constant
 
@@ -81,6 +81,8 @@ def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
     >>> rkd_distance_loss(mk.tensor([[0.0], [2.0]]), f_t).item()   # D_S = 2: 2 pairs · (2 − 5)²
     18.0
     """
+    normalize = check_bool(normalize, "rkd_distance_loss", "normalize")
+    huber = check_bool(huber, "rkd_distance_loss", "huber")
     f_s = as_tensor(f_s)
     f_t = constant(f_t, like=f_s)
     _check_embeddings(f_s, f_t, "rkd_distance_loss")

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import backend
+from ..checks import check_bool
 from ..tensor import Tensor
 from .state import conversion_problem, to_numpy
 
@@ -265,6 +266,7 @@ class Module:
             hint = " (load a file with load_state_dict(mk.load(path)))" if isinstance(state_dict, (str, os.PathLike)) \
                 else ""
             raise TypeError(f"load_state_dict expects a mapping name → array; got {type(state_dict).__name__}{hint}")
+        strict = check_bool(strict, "load_state_dict", "strict")
         own = self._state_tensors()
         optional = {f"{prefix}.{name}" if prefix else name for prefix, m in self.named_modules()
                     for name in getattr(m, "optional_buffers", ())}

@@ -52,6 +52,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..checks import check_bool
 from ..function import Function
 from ..tensor import Tensor
 
@@ -153,6 +154,7 @@ def qparams(alpha, beta, b, symmetric: bool = False):
         raise ValueError(f"alpha must be ≥ beta (alpha is the top of the range, beta the bottom); "
                          f"got alpha={a_in!r}, beta={b_in!r}")
     levels = 2.0 ** b - 1  # 2^b − 1 steps between 2^b integer values
+    symmetric = check_bool(symmetric, "qparams", "symmetric")
     if symmetric:
         m = xp.maximum(xp.abs(alpha), xp.abs(beta))
         alpha, beta = m, -m
