@@ -160,6 +160,7 @@ def test_train_conditional_generator_saves_g_its_grid_and_the_teachers_verdict(t
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "generator.json").read_text())
     assert report["smoke_run"] is True and report["settings"]["training_images"] == 1000
+    assert "SMOKE RUN (--quick: 1,000 training images, 1 epoch(s))" in out.stdout   # its output says so
     assert set(report["measures"]) >= {"class_consistency", "mean_confidence"}
     assert (tmp_path / "generator_grid.png").read_bytes()[:8] == PNG
     G = mk.models.ConditionalGenerator()
