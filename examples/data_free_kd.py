@@ -201,8 +201,11 @@ def train_teacher(args) -> dict:
     wall = time.perf_counter() - start
     print(f"teacher {arch} ({teacher.num_parameters():,} parameters): test accuracy {100 * acc:.2f} % after "
           f"{args.epochs} epoch(s), {format_seconds(wall)}; wrote {path}")
+    if args.quick:
+        print(f"SMOKE RUN (--quick: {QUICK['train']:,} training and {QUICK['test']:,} test images): a teacher for "
+              "smoke runs only, not for measurements")
     report = {"teacher": arch, "test_acc": acc, "history": history, "train_seconds": seconds, "wall_seconds": wall,
-              "settings": run_settings(args)}
+              "smoke_run": args.quick, "settings": run_settings(args)}
     write_json(report, out / f"teacher_{arch}.json")
     return report
 

@@ -48,6 +48,7 @@ def test_only(tmp_path_factory):
         out = run(["--train-teacher", arch, "--data-dir", str(mnist), "--out", str(teachers), "--quick",
                    "--schedule", schedule])
         assert out.returncode == 0, out.stderr[-2000:]
+        assert "SMOKE RUN (--quick: 2,000 training and 500 test images)" in out.stdout   # says what it is
         (data / f"teacher_{arch}.npz").write_bytes((teachers / f"teacher_{arch}.npz").read_bytes())
     for name in FILES["test"]:
         (data / name).symlink_to(mnist / name)
