@@ -45,6 +45,9 @@ class Function:
     """
 
     saves_inputs = True
+    #: True for an op whose result is not an integer even for integer input (a sigmoid, a mean):
+    #: it refuses integer input rather than cut its result to the input's integer dtype
+    float_only = False
 
     def forward(self, *xs, **params):  # pragma: no cover - every op overrides it
         raise NotImplementedError
@@ -70,6 +73,9 @@ class Function:
         if off_cpu:
             _check_one_device(cls, inputs, like)
         tensors = tuple(None if x is None else as_tensor(x, like=like) for x in inputs)
+        if cls.float_only and tensors[0]._data.dtype.kind != "f":
+            raise TypeError(f"{cls.__name__}: expects a floating-point input; got dtype {tensors[0]._data.dtype} "
+                            "(its result would be cut to integers): convert it first, e.g. x.astype('float32')")
         fn = cls()
         fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .checks import check_int, check_number
 from .tensor import Tensor, no_grad
 
 
@@ -52,6 +53,14 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     """
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random'; got {mode!r}")
+    # a tolerance of NaN compares false, so a wrong gradient would pass: every setting is checked
+    eps = check_number(eps, "gradcheck", "eps (the finite-difference step)", low=0, low_open=True)
+    atol = check_number(atol, "gradcheck", "atol", low=0)
+    rtol = check_number(rtol, "gradcheck", "rtol", low=0)
+    if max_elements is not None:
+        max_elements = check_int(max_elements, "gradcheck", "max_elements (None: every element)", low=1)
+    n_directions = check_int(n_directions, "gradcheck", "n_directions", low=1)
+    seed = check_int(seed, "gradcheck", "seed", low=0)
     if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         arrays = [i for i, x in enumerate(inputs) if not isinstance(x, Tensor) and hasattr(x, "ndim")]
         hint = (f"; input(s) {arrays} are arrays, not Tensors: pass mk.tensor(array, requires_grad=True)"

@@ -282,6 +282,22 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
      r"pass softmax_with_temperature"),
     (lambda: kd.kl_divergence([0.7, 0.2, 0.1], [3.0, 2.0, 1.0]), ValueError, r"kl_divergence: Q must be probabilities"),
     (lambda: kd.rkd_loss(np.ones((3, 2)), np.zeros((3, 4)), w_dist=-1), ValueError, r"rkd_loss: w_dist must be ≥ 0"),
+    # gradcheck's own settings: a NaN tolerance compares false, so a wrong gradient passed
+    (lambda: mk.gradcheck(lambda t: t * 2, mk.tensor(np.ones(3), requires_grad=True), atol=float("nan")),
+     ValueError, r"gradcheck: atol must be a finite number; got nan"),
+    (lambda: mk.gradcheck(lambda t: t * 2, mk.tensor(np.ones(3), requires_grad=True), mode="random", n_directions=0),
+     ValueError, r"gradcheck: n_directions must be positive; got 0"),
+    (lambda: mk.gradcheck(lambda t: t * 2, mk.tensor(np.ones(3), requires_grad=True), eps=0), ValueError,
+     r"gradcheck: eps \(the finite-difference step\) must be > 0; got 0"),
+    # integer input to an op whose result is not an integer: it was cut to the input's dtype
+    (lambda: F.sigmoid(mk.tensor(np.array([1, 2, -1]))), TypeError,
+     r"Sigmoid: expects a floating-point input; got dtype int64 \(its result would be cut to integers\)"),
+    (lambda: F.leaky_relu(mk.tensor(np.array([-3, 2])), 0.1), TypeError, r"LeakyReLU: expects a floating-point"),
+    (lambda: F.avg_pool2d(mk.tensor(np.arange(16).reshape(1, 1, 4, 4)), 2), TypeError, r"AvgPool2d: expects a"),
+    (lambda: F.batch_norm(mk.tensor(np.array([[0, 1], [2, 5], [4, 9]])), None, None), TypeError, r"BatchNorm: expects"),
+    (lambda: F.dropout(mk.tensor(np.array([1, 2])), 0.5), TypeError, r"Dropout: expects a floating-point input"),
+    (lambda: F.clip(mk.tensor(np.array([0, 1, 2])), 0.5, 1.5), TypeError,
+     r"clip: integer input \(int64\) with the fractional bound lo=0\.5 would be cut to integers"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),
@@ -304,6 +320,27 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
 def test_bad_arguments_get_one_kind_of_error_naming_op_argument_and_value(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_wrong_gradient_fails_gradcheck_and_integer_ops_that_stay_exact_still_run():
+    """The gradcheck settings are checked because the check itself must be able to fail; ReLU,
+    max pooling and clip with whole bounds keep integer input exact, so they still take it."""
+    from minikd.function import Function
+
+    class Doubled(Function):  # y = 2x with the wrong backward 3·gy
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy * 3
+
+    x = mk.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    for settings in ({}, {"mode": "random"}, {"atol": 1e3 * 0, "rtol": 0.0}):
+        with pytest.raises(mk.GradcheckError):
+            mk.gradcheck(Doubled.apply, x, **settings)
+    xi = mk.tensor(np.array([[1, 2, -1, 3]]))
+    assert F.relu(xi).numpy().tolist() == [[1, 2, 0, 3]] and F.clip(xi, 0, 2).numpy().tolist() == [[1, 2, 0, 2]]
+    assert F.max_pool2d(mk.tensor(np.arange(16).reshape(1, 1, 4, 4)), 2).numpy().ravel().tolist() == [5, 7, 13, 15]
 
 
 def test_kl_divergence_lets_non_finite_values_through_and_takes_float32_rounding():

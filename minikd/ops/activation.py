@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import kernels
 from ..checks import check_number
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 
 class Tanh(Function):
@@ -36,6 +36,8 @@ class Sigmoid(Function):
     so σ(−20) = 2.06e-9 keeps all its digits (1 − y would cancel, and (1 + tanh(x/2))/2
     gives 0 in float32 there), and log σ(−20) = −20, not −inf.
     """
+
+    float_only = True  # refuses integer input (Function.float_only)
 
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
@@ -65,6 +67,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """y = x if x > 0 else a·x;  dL/dx = dL/dy · (1 or a)."""
+
+    float_only = True  # refuses integer input (Function.float_only)
 
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
@@ -139,4 +143,11 @@ def clip(x, lo=None, hi=None):
         above = lo > hi
         if bool(above.any() if hasattr(above, "any") else above):
             raise ValueError(f"clip: lower bound {lo} is above upper bound {hi}")
+    x = as_tensor(x)
+    if x.dtype.kind in "iu":  # integer input keeps its dtype: a fractional bound would be cut
+        for name, v in (("lo", lo), ("hi", hi)):
+            if v is not None and not bool((getattr(v, "dtype", None) is not None and v.dtype.kind in "iub")
+                                          or (not hasattr(v, "dtype") and float(v).is_integer())):
+                raise TypeError(f"clip: integer input ({x.dtype}) with the fractional bound {name}={v!r} would be "
+                                "cut to integers: convert the input first, e.g. x.astype('float32')")
     return Clip.apply(x, lo=lo, hi=hi)

@@ -42,6 +42,8 @@ class BatchNorm(Function):
     constants, so dL/dx = dL/dy · γ / √(σ²_run + ε).
     """
 
+    float_only = True  # refuses integer input (Function.float_only)
+
     def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
         xp = self.xp
         C = x.shape[1]
@@ -135,6 +137,8 @@ class Dropout(Function):
 
         mask_i = [u_i ≥ p] / (1 − p),  u_i ~ U[0, 1);   y = x ⊙ mask;   dL/dx = dL/dy ⊙ mask
     """
+
+    float_only = True  # refuses integer input (Function.float_only)
 
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 

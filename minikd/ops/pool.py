@@ -88,6 +88,8 @@ class AvgPool2d(Function):
     dL/dx[pixel] = Σ over the windows holding that pixel of dL/dy / (k_h·k_w).
     """
 
+    float_only = True  # refuses integer input (Function.float_only)
+
     saves_inputs = False  # backward reads no input value (only shapes, or what forward computed)
 
     def forward(self, x, *, kernel, stride, padding):
