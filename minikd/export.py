@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend
+from .checks import check_bool
 from .function import Function
 from .nn.module import Module
 from .ops.activation import Clip, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -493,6 +494,12 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     if not isinstance(model, Module):
         raise TypeError(f"to_onnx: model must be a minikd nn.Module; got {type(model).__name__}")
     dims = _check_input_shape(input_shape)
+    dynamic_batch = check_bool(dynamic_batch, "to_onnx", "dynamic_batch")
+    verify = check_bool(verify, "to_onnx", "verify")
+    if output_names is not None and (isinstance(output_names, str)
+                                     or not all(isinstance(n, str) and n for n in output_names)):
+        raise TypeError(f"to_onnx: output_names must be a list of names (non-empty strings), one per output; got "
+                        f"{output_names!r}")
     if path is not None:
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from . import backend, kernels
-from .checks import check_int, check_number
+from .checks import check_bool, check_int, check_number
 from .tensor import Tensor
 
 
@@ -46,6 +46,9 @@ class Optimizer:
             raise TypeError(f"{name}: params should be {expected}; got {got}") from None
         if not self.params:
             raise ValueError(f"{name}: got an empty parameter list")
+        if len({id(p) for p in self.params}) != len(self.params):  # each step would update it twice
+            raise ValueError(f"{name}: a parameter appears more than once in params (it would be updated once "
+                             "per appearance)")
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor):
                 hint = " (a module: pass model.parameters())" if hasattr(p, "parameters") else ""
@@ -96,6 +99,7 @@ class SGD(Optimizer):
         momentum = check_number(momentum, "SGD", "momentum", low=0)
         weight_decay = check_number(weight_decay, "SGD", "weight_decay", low=0)
         dampening = check_number(dampening, "SGD", "dampening", low=0, high=1)
+        nesterov = check_bool(nesterov, "SGD", "nesterov")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.momentum, self.weight_decay, self.nesterov, self.dampening = momentum, weight_decay, nesterov, dampening
@@ -144,7 +148,7 @@ class Adam(Optimizer):
             raise TypeError(f"Adam: betas must be a pair (beta1, beta2); got {betas!r}")
         beta1 = check_number(betas[0], "Adam", "betas[0]", low=0, high=1, high_open=True)
         beta2 = check_number(betas[1], "Adam", "betas[1]", low=0, high=1, high_open=True)
-        eps = check_number(eps, "Adam", "eps", low=0)
+        eps = check_number(eps, "Adam", "eps", low=0, low_open=True)  # 0 divides by 0 where a gradient is 0
         weight_decay = check_number(weight_decay, "Adam", "weight_decay", low=0)
         self.betas, self.eps, self.weight_decay = (beta1, beta2), eps, weight_decay
 

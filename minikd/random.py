@@ -9,9 +9,12 @@ _rng = np.random.default_rng(0)
 
 
 def manual_seed(seed: int) -> None:
-    """Reset minikd's generator: the same seed gives the same weights and batches."""
+    """Reset minikd's generator: the same seed gives the same weights and batches. ``seed``: an
+    int ≥ 0 (None would seed from the operating system: runs no longer repeat)."""
+    from .checks import check_int
+
     global _rng
-    _rng = np.random.default_rng(seed)
+    _rng = np.random.default_rng(check_int(seed, "manual_seed", "seed", low=0))
 
 
 def get_rng() -> np.random.Generator:

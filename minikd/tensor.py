@@ -36,7 +36,7 @@ import contextlib
 import numpy as np
 
 from . import anomaly, backend
-from .checks import check_bool
+from .checks import check_bool, check_int
 
 # --------------------------------------------------------------------------- grad mode
 
@@ -420,18 +420,20 @@ def _filled(shape, dtype, device, fill):
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
-    return Tensor(_filled(_shape_arg(shape), dtype, device, "zeros"), requires_grad=requires_grad)
+    return Tensor(_filled(_shape_arg(shape, "zeros"), dtype, device, "zeros"), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tensor:
-    return Tensor(_filled(_shape_arg(shape), dtype, device, "ones"), requires_grad=requires_grad)
+    return Tensor(_filled(_shape_arg(shape, "ones"), dtype, device, "ones"), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
+    t = as_tensor(t)   # an array or a list too
     return Tensor(t.xp.zeros_like(t.data), requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad=False) -> Tensor:
+    t = as_tensor(t)
     return Tensor(t.xp.ones_like(t.data), requires_grad=requires_grad)
 
 
@@ -443,7 +445,7 @@ def randn(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tens
     """Standard-normal samples from minikd's seeded generator (see ``manual_seed``)."""
     from .random import get_rng
 
-    data = get_rng().standard_normal(_shape_arg(shape)).astype(dtype)
+    data = get_rng().standard_normal(_shape_arg(shape, "randn")).astype(_float_dtype(dtype, "randn"))
     return Tensor(backend.to_device(data, backend.check_device(device)), requires_grad=requires_grad)
 
 
@@ -451,14 +453,22 @@ def rand(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False) -> Tenso
     """Uniform samples in [0, 1) from minikd's seeded generator."""
     from .random import get_rng
 
-    data = get_rng().random(_shape_arg(shape)).astype(dtype)
+    data = get_rng().random(_shape_arg(shape, "rand")).astype(_float_dtype(dtype, "rand"))
     return Tensor(backend.to_device(data, backend.check_device(device)), requires_grad=requires_grad)
 
 
-def _shape_arg(shape):
+def _shape_arg(shape, op):
+    """``zeros(2, 3)`` or ``zeros((2, 3))`` → (2, 3); each size an int ≥ 0, else an error naming ``op``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = tuple(shape[0])
+    return tuple(check_int(n, op, "each size of the shape", low=0) for n in shape)
+
+
+def _float_dtype(dtype, op):
+    """Random samples are real numbers: an integer dtype would cut them (randn(…, dtype=int64) gave 0s)."""
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(f"{op}: dtype must be a floating-point type (its samples are real numbers); got {dtype}")
+    return dtype
 
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor from this module)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_bool
 from .download import DownloadError, _message, check_md5, download_mnist
 from .idx import IDXError, read_idx
 
@@ -94,7 +95,7 @@ def mnist_dir(data_dir=None, download: bool = True) -> Path:
     folder = _first_holding(dirs, ALL_FILES)
     if folder is not None:
         return folder
-    if not download:
+    if not check_bool(download, "mnist_dir", "download"):
         find_data_dir(data_dir)  # raises its clear FileNotFoundError
     try:
         download_mnist(dirs[0], ALL_FILES, looked_in=dirs)
@@ -119,7 +120,7 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = True,
     dirs = candidate_dirs(data_dir)
     folder = _first_holding(dirs, FILES[split])
     if folder is None:
-        if not download:
+        if not check_bool(download, "load_mnist", "download"):
             find_data_dir(data_dir, FILES[split])  # raises its clear FileNotFoundError
         folder = dirs[0]
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import nn
+from ..checks import check_bool
 from ..ops.loss import cross_entropy, l1_loss, mse_loss
 from ..ops.resize import _size_pair
 from .logits import as_tensor, check_weight, constant
@@ -46,7 +47,7 @@ class ConvAdapter(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
         self.size = None if size is None else _size_pair(size)
-        self.align_corners = align_corners
+        self.align_corners = check_bool(align_corners, type(self).__name__, "align_corners")
 
     def forward(self, x):
         y = self.conv(x)
@@ -67,7 +68,7 @@ class InterpolateAdapter(nn.Module):
     def __init__(self, size, align_corners: bool = False):
         super().__init__()
         self.size = _size_pair(size)
-        self.align_corners = align_corners
+        self.align_corners = check_bool(align_corners, type(self).__name__, "align_corners")
 
     def forward(self, x):
         if x.ndim != 4:

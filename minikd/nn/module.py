@@ -313,8 +313,9 @@ class Module:
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True):
         """Training behaviour (dropout drops, batch norm uses batch statistics) for every layer."""
+        mode = check_bool(mode, "train", "mode")
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self):
@@ -359,7 +360,11 @@ class Module:
     def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward pass; if it returns
         something other than None, that replaces the output. To look at (or change)
-        activations without editing the model: ``handle.remove()`` stops it."""
+        activations without editing the model: ``handle.remove()`` stops it. TypeError when
+        ``hook`` is not callable."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be a function hook(module, inputs, output); "
+                            f"got {hook!r:.40} ({type(hook).__name__})")
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
         return handle

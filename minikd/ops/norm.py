@@ -4,7 +4,7 @@ and in evaluation (``model.train()`` / ``model.eval()``)."""
 from __future__ import annotations
 
 from .. import backend
-from ..checks import check_number, check_same_dtype
+from ..checks import check_bool, check_number, check_same_dtype
 from ..function import Function
 from ..random import get_rng
 from ..tensor import as_tensor, raw
@@ -110,6 +110,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     in training mode (either may be None there, to track no statistics); ``weight`` γ and
     ``bias`` β: optional Tensors of shape (C,).
     """
+    training = check_bool(training, "batch_norm", "training")
     momentum = check_number(momentum, "batch_norm", "momentum", low=0, high=1)
     eps = check_number(eps, "batch_norm", "eps", low=0)
     x = as_tensor(x)
@@ -161,6 +162,7 @@ def dropout(x, p=0.5, training=True):
     """Zero each value with probability ``p`` in training (scaling the rest by 1/(1 − p));
     the identity in evaluation or for p = 0."""
     p = check_number(p, "dropout", "p (the probability of dropping a value)", low=0, high=1, high_open=True)
+    training = check_bool(training, "dropout", "training")
     x = as_tensor(x)
     if not training or p == 0:
         return x

@@ -41,7 +41,7 @@ import copy as _copy
 import numpy as np
 
 from .. import backend, nn, profile
-from ..checks import check_pair
+from ..checks import check_bool, check_pair
 from ..kernels import conv_output_size, im2col, int8_matmul
 from ..nn.module import Parameter
 from ..tensor import Tensor, is_grad_enabled
@@ -266,7 +266,7 @@ def convert_to_integer(qmodel, copy: bool = True):
                          "with quantize_model(model, calibration_batches=...)")
     for name, layer in layers:
         _check_convertible(name or "the model", layer)
-    if copy:
+    if check_bool(copy, "convert_to_integer", "copy"):
         qmodel = _copy.deepcopy(qmodel)
     model = replace_layers(qmodel, lambda layer, name: INT_LAYERS[type(layer)].from_quant(layer),
                            tuple(INT_LAYERS))

@@ -260,7 +260,7 @@ def _swap(model, w_bits, a_bits, per_channel, symmetric_weights, qat, momentum, 
     a_bits = check_bits_or_none(a_bits, "a_bits", op)
     if quant_layers(model):
         raise ValueError(f"{op}: the model is already quantized (it holds QuantLinear/QuantConv2d layers)")
-    model = _copy.deepcopy(model) if copy else model
+    model = _copy.deepcopy(model) if check_bool(copy, op, "copy") else model
 
     def make(layer, name):
         q = _quant_class(layer, name, op).from_float(layer, w_bits, a_bits, per_channel, symmetric_weights, qat,
