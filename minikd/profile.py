@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend, nn
-from .checks import check_bool
+from .checks import check_bool, check_int, check_pair
 from .kernels.conv import conv_output_size  # noqa: F401  (the lecture's h_i formula, defined beside the kernels that size their outputs with it)
 from .tensor import Tensor, no_grad, zeros
 
@@ -63,6 +63,7 @@ def linear_params(I: int, O: int, bias: bool = True) -> int:
     >>> linear_params(2, 4) + linear_params(4, 2)   # the 2-4-2 toy network
     22
     """
+    I, O = _size(I, "linear_params", "I (inputs)"), _size(O, "linear_params", "O (outputs)")
     return (I + 1) * O if check_bool(bias, "linear_params", "bias") else I * O
 
 
@@ -72,18 +73,34 @@ def conv_params(k: int, d_prev: int, d: int, bias: bool = True, groups: int = 1)
     >>> conv_params(3, 3, 1)     # one 3×3 filter over depth 3: 3·3·3 + 1
     28
     """
-    return d * _kk(k) * (d_prev // groups) + (d if check_bool(bias, "conv_params", "bias") else 0)
+    kk, d_prev, d, groups = _kk(k, "conv_params"), *_channels(d_prev, d, groups, "conv_params")
+    return d * kk * (d_prev // groups) + (d if check_bool(bias, "conv_params", "bias") else 0)
 
 
-def _kk(k) -> int:
-    """k·k for a square kernel; k_h·k_w when ``k`` is a (k_h, k_w) pair."""
-    return k[0] * k[1] if isinstance(k, (tuple, list)) else k * k
+def _size(v, op, name, low=1) -> int:
+    """A size of the lecture's formulas (I, O, d, h, k, ...): an int ≥ ``low``, else an error naming ``op``."""
+    return check_int(v, op, name, low=low)
+
+
+def _kk(k, op) -> int:
+    """k·k for a square kernel; k_h·k_w when ``k`` is a (k_h, k_w) pair (each an int ≥ 1)."""
+    kh, kw = check_pair(k, op, "k (the kernel size)", low=1)
+    return kh * kw
+
+
+def _channels(d_prev, d, groups, op):
+    """(d_prev, d, groups), ints ≥ 1, the groups dividing both channel counts (as Conv2d requires)."""
+    d_prev, d = _size(d_prev, op, "d_prev (input channels)"), _size(d, op, "d (filters)")
+    groups = _size(groups, op, "groups")
+    if d_prev % groups or d % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both d_prev={d_prev} and d={d}")
+    return d_prev, d, groups
 
 
 def linear_flops(I: int, O: int, convention: str = "lecture", bias: bool = True) -> int:
     """Operations of a fully connected layer: lecture I·O + O; macs I·O; flops 2·I·O."""
     _check_convention(convention)
-    macs = I * O
+    macs = _size(I, "linear_flops", "I (inputs)") * _size(O, "linear_flops", "O (outputs)")
     if convention == "lecture":
         return macs + (O if check_bool(bias, "linear_flops", "bias") else 0)
     return macs if convention == "macs" else 2 * macs
@@ -99,9 +116,11 @@ def conv_flops(h: int, w: int, k: int, d_prev: int, d: int, convention: str = "l
     540
     """
     _check_convention(convention)
-    per_output = _kk(k) * (d_prev // groups)
+    h, w = _size(h, "conv_flops", "h (output height)"), _size(w, "conv_flops", "w (output width)")
+    d_prev, d, groups = _channels(d_prev, d, groups, "conv_flops")
+    per_output = _kk(k, "conv_flops") * (d_prev // groups)
     if convention == "lecture":
-        return 2 * h * w * d * (per_output + (1 if bias else 0))
+        return 2 * h * w * d * (per_output + (1 if check_bool(bias, "conv_flops", "bias") else 0))
     macs = h * w * d * per_output
     return macs if convention == "macs" else 2 * macs
 
@@ -120,7 +139,12 @@ def conv_transpose_flops(h: int, w: int, k, d_prev: int, d: int, convention: str
     51744
     """
     _check_convention(convention)
-    macs = h * w * _kk(k) * d_prev * d
+    op = "conv_transpose_flops"
+    h, w = _size(h, op, "h (input height)"), _size(w, op, "w (input width)")
+    macs = h * w * _kk(k, op) * _size(d_prev, op, "d_prev (input channels)") * _size(d, op, "d (filters)")
+    bias = check_bool(bias, op, "bias")
+    if out_hw is not None:
+        out_hw = check_pair(out_hw, op, "out_hw (h_i, w_i)", low=1)
     if convention == "lecture":
         if bias and out_hw is None:
             raise ValueError("conv_transpose_flops: the lecture convention counts the bias per output value; "
@@ -142,7 +166,10 @@ def memory_bytes(n_params: int, dtype_or_bits="float32") -> float:
     >>> memory_bytes(22, "float32")   # the 2-4-2 toy network
     88
     """
-    if isinstance(dtype_or_bits, (int, np.integer)) and not isinstance(dtype_or_bits, bool):
+    n_params = _size(n_params, "memory_bytes", "n_params", low=0)
+    if dtype_or_bits is None or isinstance(dtype_or_bits, (bool, np.bool_)):  # np.dtype(None) is float64
+        raise TypeError(f"memory_bytes: dtype_or_bits must be a data type or a bit width; got {dtype_or_bits!r}")
+    if isinstance(dtype_or_bits, (int, np.integer)):
         if dtype_or_bits <= 0:
             raise ValueError(f"memory_bytes: bit width must be positive; got {dtype_or_bits}")
         total = n_params * int(dtype_or_bits) / 8
@@ -316,6 +343,7 @@ def summary(model: nn.Module, input_shape, convention: str = "lecture", batch_si
     (930, 3720, 1800)
     """
     _check_convention(convention)
+    input_shape = _model_input(model, input_shape, batch_size, "summary")
     names = {id(m): name for name, m in model.named_modules() if name}
     leaves = [m for m in model.modules() if not list(m.children())]
     rows, row_layers, handles = [], [], []
@@ -377,6 +405,18 @@ class Latency:
                 f"{p['backend']}]")
 
 
+def _model_input(model, input_shape, batch_size, op) -> tuple:
+    """Check ``model`` (an nn.Module), ``input_shape`` (one sample's shape, e.g. (1, 28, 28): a tuple
+    of ints ≥ 1) and ``batch_size`` (an int ≥ 1); returns the shape as a tuple."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{op}: model must be a minikd nn.Module; got {type(model).__name__}")
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"{op}: input_shape must be one sample's shape, a tuple such as (1, 28, 28); "
+                        f"got {input_shape!r}")
+    check_int(batch_size, op, "batch_size", low=1)
+    return tuple(check_int(n, op, "each size of input_shape", low=1) for n in input_shape)
+
+
 def platform_info(device: str = "cpu") -> dict:
     """What a latency number depends on: processor, cores, array backend, kernels."""
     from . import kernels
@@ -405,8 +445,9 @@ def measure_latency(model: nn.Module, input_shape, batch_size: int = 1, warmup: 
     Returns the median and 90th-percentile milliseconds per batch and images per second
     (from the median). Latency is platform-dependent: the result records the platform.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"measure_latency: need repeats ≥ 1 and warmup ≥ 0; got {repeats}, {warmup}")
+    repeats = check_int(repeats, "measure_latency", "repeats", low=1)
+    warmup = check_int(warmup, "measure_latency", "warmup", low=0)
+    input_shape = _model_input(model, input_shape, batch_size, "measure_latency")
     params = list(model.parameters())
     device = params[0].device if params else "cpu"
     dtype = params[0].dtype if params else np.float32

@@ -39,6 +39,7 @@ import numba
 import numpy as np
 
 from ..backend import get_array_module
+from ..checks import check_bool, check_int
 from .jit import loops
 
 # --------------------------------------------------------------------------- sizes
@@ -60,6 +61,10 @@ def conv_output_size(h: int, k: int, p: int = 0, s: int = 1, floor: bool = False
     >>> conv_output_size(28, 2, s=2, floor=True), conv_output_size(5, 2, s=2, floor=True)
     (14, 2)
     """
+    if not all(type(v) is int for v in (h, k, p, s)):   # the usual case, fast: layers size every output with it
+        h, k, p, s = (check_int(v, "conv_output_size", n) for v, n in ((h, "h"), (k, "k"), (p, "p"), (s, "s")))
+    if type(floor) is not bool:
+        floor = check_bool(floor, "conv_output_size", "floor")
     if s <= 0 or k <= 0 or p < 0:
         raise ValueError(f"conv_output_size: need k > 0, s > 0, p ≥ 0; got k={k}, p={p}, s={s}")
     span = h - k + 2 * p
