@@ -11,7 +11,7 @@ import pytest
 
 import minikd as mk
 from minikd import functional as F
-from minikd import kd, nn, optim, profile, quant
+from minikd import kd, nn, optim, profile, prune, quant
 from minikd.checks import ArgumentTypeError
 from minikd.data import DataLoader
 
@@ -329,6 +329,26 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     (lambda: profile.summary(nn.Sequential(nn.Linear(4, 2)), 4), TypeError, r"summary: input_shape must be one"),
     (lambda: profile.measure_latency(nn.Sequential(nn.Linear(4, 2)), (4,), repeats=True), TypeError,
      r"measure_latency: repeats must be an int; got True"),
+    # pruning, quantization and KD arguments that were accepted and gave a wrong result
+    (lambda: prune.load_pruned(nn.Sequential(nn.Linear(2, 2)), {"0.weight": np.ones((2, 2), np.float32),
+                                                             "0.bias": np.ones(2, np.float32),
+                                                             "0.weight_mask": np.full((2, 2), 0.5, np.float32)}),
+     ValueError, r"load_pruned: 0\.weight_mask must hold only 0 \(pruned\) and 1 \(kept\); it holds 0\.5"),
+    (lambda: quant.IntLinear(4, 3)(mk.tensor(np.ones((1, 4), np.float32))), RuntimeError,
+     r"IntLinear holds no quantized weights and scales yet: make it with convert_to_integer"),
+    (lambda: quant.calibrate(nn.Sequential(nn.Linear(2, 2)), [np.ones((1, 2))]), ValueError,
+     r"calibrate: the model holds no QuantLinear/QuantConv2d layer to calibrate"),
+    (lambda: quant.quantize_model(nn.ReLU()), ValueError, r"quantize_model: the model has no Linear or Conv2d layer"),
+    (lambda: quant.quantize(np.ones((2, 2)), 4, np.array([0.1, 0.1]), np.array([0, 0]), axis=5), ValueError,
+     r"per-channel s and z: axis must be an int in -2\.\.1 for x of shape \(2, 2\); got 5"),
+    (lambda: quant.qparams("1.5", -0.5, 4), TypeError, r"qparams: alpha must be a number or an array of numbers"),
+    (lambda: kd.margin_logits(np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), [0, -1]), ValueError,
+     r"margin_logits: labels y must be in 0\.\.2 \(one centre per class\); got -1\.\.0"),
+    (lambda: kd.distill_centres(nn.Parameter(np.zeros((3, 2), np.float32)), [0, 1], np.ones((2, 2), np.float32),
+                                [2.0, 0.5]), ValueError, r"distill_centres: alpha must be in \[0, 1\]"),
+    (lambda: kd.feature_kd_loss(np.ones((4, 10)), np.ones((3, 8)), np.ones((3, 8)), [0, 1, 2, 3], None), ValueError,
+     r"feature_kd_loss: the student's logits \(4, 10\) and features \(3, 8\) must come from the same batch"),
+    (lambda: kd.make_adapter((8.0,), (16,)), TypeError, r"make_adapter: the student shape must be a tuple of ints"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),

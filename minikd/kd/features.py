@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import nn
-from ..checks import check_bool
+from ..checks import check_bool, is_int
 from ..ops.loss import cross_entropy, l1_loss, mse_loss
 from ..ops.resize import _size_pair
 from .logits import as_tensor, check_weight, constant
@@ -112,10 +112,9 @@ def make_adapter(student_shape, teacher_shape):
 
 
 def _sample_shape(shape, who):
-    try:
-        shape = tuple(int(v) for v in shape)
-    except TypeError:
-        raise TypeError(f"make_adapter: the {who} shape must be a tuple of ints; got {shape!r}") from None
+    if not isinstance(shape, (tuple, list)) or not all(is_int(v) for v in shape):   # 8.0 was cut to 8
+        raise TypeError(f"make_adapter: the {who} shape must be a tuple of ints; got {shape!r}")
+    shape = tuple(int(v) for v in shape)
     if len(shape) not in (1, 3) or min(shape) <= 0:
         raise ValueError(f"make_adapter: the {who} shape must be one sample's feature shape without the batch "
                          f"axis — a vector (C,) or a map (C, H, W) of positive sizes; got {shape}")
@@ -175,8 +174,12 @@ def feature_kd_loss(student_logits, student_features, teacher_features, target, 
     cross-entropy raise. Source: the lecture's L_Total of feature-based distillation.
     """
     lam = check_weight(lam, "feature_kd_loss")
-    hard = cross_entropy(as_tensor(student_logits), target)
-    feat = feature_loss(student_features, teacher_features, adapter, kind)
+    z_s, f_s = as_tensor(student_logits), as_tensor(student_features)
+    if z_s.ndim < 1 or f_s.ndim < 1 or z_s.shape[0] != f_s.shape[0]:
+        raise ValueError(f"feature_kd_loss: the student's logits {tuple(z_s.shape)} and features {tuple(f_s.shape)} "
+                         "must come from the same batch (the same N first)")
+    hard = cross_entropy(z_s, target)
+    feat = feature_loss(f_s, teacher_features, adapter, kind)
     total = feat * lam + hard * (1.0 - lam)
     if return_parts:
         return total, {"hard": hard, "feature": feat, "total": total}

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import functional as F
 from ..checks import check_number
 from ..ops.elementwise import where
@@ -57,6 +59,10 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
     if labels.shape != (f.shape[0],) or labels.dtype.kind not in "iu":
         raise ValueError(f"margin_logits: labels y must be {f.shape[0]} integers; got shape {labels.shape}, "
                          f"dtype {labels.dtype}")
+    # -1 would pick class C − 1; checked on the host only (reading a device array makes every step wait)
+    if type(labels) is np.ndarray and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= W.shape[0]):
+        raise ValueError(f"margin_logits: labels y must be in 0..{W.shape[0] - 1} (one centre per class); got "
+                         f"{int(labels.min())}..{int(labels.max())}")
     cos = F.normalize(f) @ F.normalize(W).T                              # (N, C): cos θ_j
     cos_y = cos[f.xp.arange(f.shape[0]), labels]                          # (N,):   cos θ_y
     sin_y = (1 - cos_y * cos_y).clip(1e-12, None).sqrt()                  # sin θ_y ≥ 0 (θ ∈ [0, π])
@@ -103,9 +109,14 @@ def distill_centres(W, y, f_t, alpha):
     AdaDistill (Boutros, Štruc, Damer, ECCV 2024), the lecture's centre update."""
     xp = W.xp
     labels, ft, a = (x.data if isinstance(x, Tensor) else xp.asarray(x) for x in (y, f_t, alpha))
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"distill_centres: labels y must be integers; got dtype {labels.dtype}")
     if labels.ndim != 1 or ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
         raise ValueError(f"distill_centres: expected y (N,), f_t (N, {W.shape[1]}) and alpha (N,); got "
                          f"{labels.shape}, {ft.shape} and {a.shape}")
+    if len(labels) and not bool(((a >= 0) & (a <= 1)).all()):   # NaN fails too: it would poison the centres
+        raise ValueError(f"distill_centres: alpha must be in [0, 1] (adadistill_alpha's clip); got "
+                         f"{float(a.min()):g}..{float(a.max()):g}")
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= W.shape[0]):
         raise ValueError(f"distill_centres: labels y must be in 0..{W.shape[0] - 1} (one centre per class); got "
                          f"{int(labels.min())}..{int(labels.max())}")

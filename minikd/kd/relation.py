@@ -106,7 +106,9 @@ def angle_cosines(f):
 def rkd_angle_loss(f_s, f_t):
     """L_RKD-Angle: the mean smooth-L1 between the student's and the teacher's cosines of the
     angles of all N³ triplets (those with a repeated sample are 0 on both sides). (N, d_S) and
-    (N, d_T); a scalar Tensor. Raises ValueError like :func:`rkd_distance_loss`. Memory grows as
+    (N, d_T); a scalar Tensor. With N = 2 every triangle has a repeated corner, so the loss is 0
+    (a batch's last two samples teach no angle; not an error, so a short last batch trains on).
+    Raises ValueError like :func:`rkd_distance_loss`. Memory grows as
     N³·d. Source: Park, Kim, Lu, Cho, "Relational Knowledge Distillation", CVPR 2019 (the angle-wise loss)."""
     f_s = as_tensor(f_s)
     f_t = constant(f_t, like=f_s)

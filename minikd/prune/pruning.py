@@ -298,7 +298,16 @@ def remove_masks(model):
 def load_pruned(model, state_dict, strict: bool = True):
     """``model.load_state_dict(state_dict)`` for a checkpoint of a pruned model: first registers
     the checkpoint's ``*.weight_mask``/``*.bias_mask`` buffers on a fresh ``model``'s layers
-    (so a strict load matches), then loads, then applies the masks to the weights."""
+    (so a strict load matches), then loads, then applies the masks to the weights.
+
+    Raises TypeError when ``model`` is not a Module or ``state_dict`` not a mapping, ValueError
+    for a mask whose shape differs from its weight's or that holds anything but 0 and 1 (a
+    mask of 0.5 would silently scale the weights)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"load_pruned: model must be an nn.Module; got {type(model).__name__}")
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"load_pruned: state_dict must be a mapping name → array (e.g. mk.load(path)); got "
+                        f"{type(state_dict).__name__}")
     modules = dict(model.named_modules())
     for key, value in state_dict.items():
         prefix, _, name = key.rpartition(".")
@@ -311,6 +320,9 @@ def load_pruned(model, state_dict, strict: bool = True):
         array = _numpy(value)
         if array.shape != param.shape:
             raise ValueError(f"load_pruned: {key} has shape {array.shape}, the layer's {name[:-5]} has {param.shape}")
+        if not np.isin(array, (0, 1)).all():
+            bad = array[~np.isin(array, (0, 1))].ravel()[0]
+            raise ValueError(f"load_pruned: {key} must hold only 0 (pruned) and 1 (kept); it holds {float(bad):g}")
         layer.register_buffer(name, backend.to_device(array.astype(param.dtype), param.device))
     result = model.load_state_dict(state_dict, strict=strict)
     for m in model.modules():

@@ -63,7 +63,7 @@ class _IntLayer(nn.Module):
         self.weight = Parameter(np.zeros(weight_shape, np.int8), requires_grad=False)  # q_w
         self.bias = Parameter(np.zeros(weight_shape[0], np.float32), requires_grad=False) if bias else None
         self.register_buffer("weight_scale", np.ones(weight_shape[0], np.float32))    # s_w per output channel
-        self.register_buffer("input_scale", np.ones((), np.float32))                  # s_x
+        self.register_buffer("input_scale", np.zeros((), np.float32))                 # s_x (0: not set yet)
         self.register_buffer("input_zero_point", np.zeros((), np.int32))             # z_x
         if int(np.prod(weight_shape[1:])) > MAX_K:
             raise ValueError(f"{type(self).__name__}: {int(np.prod(weight_shape[1:]))} inputs per output exceed "
@@ -83,7 +83,13 @@ class _IntLayer(nn.Module):
         return self
 
     def _input(self, x):
-        """The input as a float32 array; a clear error where a gradient is expected."""
+        """The input as a float32 array; a clear error where a gradient is expected, or where the
+        layer holds no integers yet (built directly, neither converted nor loaded: s_x = 0)."""
+        scale = self.input_scale.data
+        if type(scale) is np.ndarray and not scale > 0:   # on the host: free to read (a device would wait)
+            raise RuntimeError(
+                f"{type(self).__name__} holds no quantized weights and scales yet: make it with "
+                f"convert_to_integer(qmodel) from a calibrated model, or load its checkpoint (load_state_dict)")
         if isinstance(x, Tensor):
             if x.requires_grad and is_grad_enabled():
                 raise RuntimeError(

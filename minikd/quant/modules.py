@@ -258,8 +258,12 @@ def _quant_class(layer, name, op):
 def _swap(model, w_bits, a_bits, per_channel, symmetric_weights, qat, momentum, copy, op):
     w_bits = check_bits_or_none(w_bits, "w_bits", op)
     a_bits = check_bits_or_none(a_bits, "a_bits", op)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{op}: model must be a minikd nn.Module; got {type(model).__name__}")
     if quant_layers(model):
         raise ValueError(f"{op}: the model is already quantized (it holds QuantLinear/QuantConv2d layers)")
+    if not any(isinstance(m, tuple(QUANT_LAYERS)) for m in model.modules()):
+        raise ValueError(f"{op}: the model has no Linear or Conv2d layer to quantize")
     model = _copy.deepcopy(model) if check_bool(copy, op, "copy") else model
 
     def make(layer, name):
@@ -293,8 +297,11 @@ def calibrate(model, batches):
     Raises ValueError when ``batches`` holds no batch. Source: the lecture's post-training
     quantization ("calibration" with a few batches: Jacob et al., CVPR 2018; QuantFace, ICPR 2022).
     """
+    if not quant_layers(model):
+        raise ValueError("calibrate: the model holds no QuantLinear/QuantConv2d layer to calibrate; quantize it "
+                         "first: quantize_model(model, calibration_batches=...)")
     layers = [m for _, m in quant_layers(model) if m.act_bits is not None]
-    if not layers:
+    if not layers:   # weights-only quantization (a_bits=None): no input range to find
         return model
     like = layers[0].weight
     was_training = model.training

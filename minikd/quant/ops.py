@@ -109,6 +109,9 @@ def _along(a, axis, x, xp):
     a = xp.asarray(a)
     if a.ndim == 0:
         return a
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"per-channel s and z: axis must be an int in {-x.ndim}..{x.ndim - 1} for x of shape "
+                         f"{tuple(x.shape)}; got {axis!r}")
     axis = axis % x.ndim
     if a.size != x.shape[axis]:
         raise ValueError(f"per-channel s and z need one entry per channel: x has {x.shape[axis]} along "
@@ -144,6 +147,9 @@ def qparams(alpha, beta, b, symmetric: bool = False):
     """
     b = check_bits(b)
     a_in, b_in = _data(alpha), _data(beta)
+    for name, v in (("alpha", a_in), ("beta", b_in)):   # a string or a bool would be read as a number
+        if isinstance(v, (str, bool, np.bool_)) or (hasattr(v, "dtype") and v.dtype.kind not in "iuf"):
+            raise TypeError(f"qparams: {name} must be a number or an array of numbers; got {v!r}")
     scalar = isinstance(a_in, numbers.Number) and isinstance(b_in, numbers.Number)
     xp = backend.get_array_module(b_in if isinstance(a_in, numbers.Number) else a_in)
     alpha = xp.asarray(a_in, dtype=xp.float64)
