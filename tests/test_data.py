@@ -129,6 +129,13 @@ def test_real_mnist_has_the_official_shapes_and_first_labels():
     assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     z = normalize(x[:100])
     assert z.shape == (100, 1, 28, 28) and z.dtype == np.float32
+    # already scaled or normalised pixels would be scaled again: refused, as is a wrong rank
+    with pytest.raises(TypeError, match=r"normalize: expects raw MNIST pixels, a uint8 array .*got float32"):
+        normalize(x[:2].astype(np.float32) / 255)
+    with pytest.raises(TypeError, match=r"normalize: expects raw MNIST pixels"):
+        normalize(z)
+    with pytest.raises(ValueError, match=r"normalize: expects images \(N, H, W\); got shape \(28, 28\)"):
+        normalize(x[0])
 
 
 @pytest.mark.skipif(not (REAL / "train-images-idx3-ubyte.gz").exists(), reason="real MNIST files not present")

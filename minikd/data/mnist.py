@@ -143,6 +143,15 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = True,
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) → float32 (N, 1, 28, 28) with MNIST's mean and std: (x/255 − μ)/σ."""
+    """uint8 (N, 28, 28) → float32 (N, 1, 28, 28) with MNIST's mean and std: (x/255 − μ)/σ.
+
+    ``images``: raw pixels as :func:`load_mnist` gives them, uint8 (N, H, W). TypeError for any
+    other dtype (float pixels already in [0, 1] would be divided by 255 again, normalised ones
+    normalised twice), ValueError for another number of axes."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        raise TypeError(f"normalize: expects raw MNIST pixels, a uint8 array (N, H, W) as load_mnist gives them; got "
+                        f"{getattr(images, 'dtype', type(images).__name__)} (already scaled or normalised?)")
+    if images.ndim != 3:
+        raise ValueError(f"normalize: expects images (N, H, W); got shape {images.shape}")
     x = images.astype(np.float32) / 255.0
     return ((x - MEAN) / STD)[:, None, :, :]
