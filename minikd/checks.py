@@ -72,6 +72,14 @@ def check_bool(value, op: str, name: str) -> bool:
     return bool(value)
 
 
+def check_module(model, op: str, name: str = "model"):
+    """``model`` itself when it is a minikd ``nn.Module`` (anything with ``named_modules``); a
+    TypeError naming ``op`` otherwise (None, a function, a state dict passed by mistake)."""
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"{op}: {name} must be a minikd nn.Module; got {type(model).__name__}")
+    return model
+
+
 def check_pair(value, op: str, name: str, low: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, as the pair (height, width), each checked by :func:`check_int`."""
     if type(value) is int and (low is None or value >= low):  # the usual case, fast: once per op call

@@ -568,7 +568,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     if path is not None:
         from .serialization import _write_atomic
         data = proto.SerializeToString()
-        _write_atomic(path, lambda f: f.write(data))
+        _write_atomic(path, lambda f: f.write(data), op="to_onnx", what="the .onnx")
     return proto
 
 

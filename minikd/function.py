@@ -63,6 +63,8 @@ class Function:
         unchanged and are not differentiated. ``None`` stands for an absent optional input
         (a bias, an affine weight): ``forward`` receives None and ``backward`` returns None for it.
         """
+        if inputs and inputs[0] is None:  # None stands for an absent optional input, never for x itself
+            raise TypeError(f"{cls.__name__}: the input is None; expected a Tensor or an array")
         like, off_cpu = None, False  # the first Tensor input; whether any input lives off the CPU
         for x in inputs:  # one plain loop: this runs for every op, so it stays cheap
             if isinstance(x, Tensor):

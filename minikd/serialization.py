@@ -127,13 +127,14 @@ def save(state_dict, path, compress: bool = False) -> None:
     _write_atomic(path, write)
 
 
-def _write_atomic(path: str, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def _write_atomic(path: str, write, op: str = "save", what: str = "the checkpoint's") -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``;
+    ``op`` and ``what`` name the caller and its file in the errors."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: the folder {folder!r} of {path!r} does not exist")
+        raise FileNotFoundError(f"{op}: the folder {folder!r} of {path!r} does not exist")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"save: {path!r} is a folder; give the checkpoint's file name")
+        raise IsADirectoryError(f"{op}: {path!r} is a folder; give {what} file name")
     # same folder as the target: os.replace is only atomic within one file system
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:

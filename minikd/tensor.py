@@ -71,10 +71,18 @@ def enable_grad():
 # --------------------------------------------------------------------------- Tensor
 
 
+_BINARY = {"add", "sub", "mul", "div", "pow", "matmul"}
+
+
 def _spelling(op: str, reflected: bool = False):
     """A method that calls ``minikd.ops.<op>`` with the tensor first (``reflected``: second, for
-    ``2 * t``, which Python runs as ``t.__rmul__(2)``)."""
+    ``2 * t``, which Python runs as ``t.__rmul__(2)``). An arithmetic operand that is None or a
+    string is Python's TypeError ("unsupported operand type(s)"), not an error deep in an op."""
+    binary = op in _BINARY
+
     def method(self, *args, **kwargs):
+        if binary and (args[0] is None or isinstance(args[0], str)):
+            return NotImplemented
         fn = getattr(_ops, op)
         return fn(args[0], self) if reflected else fn(self, *args, **kwargs)
 

@@ -168,6 +168,8 @@ def _indices(pairs, n: int, op: str):
     i, j = np.asarray(pairs[0]), np.asarray(pairs[1])
     if i.ndim != 1 or i.shape != j.shape:
         raise ValueError(f"{op}: pair indices i and j must be 1-D of one length; got shapes {i.shape} and {j.shape}")
+    if len(pairs) == 3 and np.shape(pairs[2]) != i.shape:   # a `same` of another length was silently ignored
+        raise ValueError(f"{op}: same must have one entry per pair, {i.shape[0]}; got shape {np.shape(pairs[2])}")
     if i.dtype.kind not in "iu" or j.dtype.kind not in "iu":
         raise ValueError(f"{op}: pair indices must be integers; got dtypes {i.dtype} and {j.dtype}")
     if i.size and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):

@@ -11,7 +11,7 @@ import pytest
 
 import minikd as mk
 from minikd import functional as F
-from minikd import kd, nn, optim, profile, prune, quant
+from minikd import kd, nn, optim, profile, prune, quant, verification
 from minikd.checks import ArgumentTypeError
 from minikd.data import DataLoader
 
@@ -349,6 +349,21 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     (lambda: kd.feature_kd_loss(np.ones((4, 10)), np.ones((3, 8)), np.ones((3, 8)), [0, 1, 2, 3], None), ValueError,
      r"feature_kd_loss: the student's logits \(4, 10\) and features \(3, 8\) must come from the same batch"),
     (lambda: kd.make_adapter((8.0,), (16,)), TypeError, r"make_adapter: the student shape must be a tuple of ints"),
+    # errors that came from deep inside (an AttributeError, a numpy message) now name the op or argument
+    (lambda: mk.ones(2) + None, TypeError, r"unsupported operand type\(s\) for \+: 'Tensor' and 'NoneType'"),
+    (lambda: F.relu(None), TypeError, r"ReLU: the input is None; expected a Tensor or an array"),
+    (lambda: DataLoader([1, 2], [1, 2]), TypeError, r"DataLoader: x and y must be arrays"),
+    (lambda: DataLoader(np.ones(2), np.ones(2), device="gpu"), ValueError, r"unknown device 'gpu'"),
+    (lambda: mk.data.load_mnist(["train"]), ValueError, r"load_mnist: split must be one of \['test', 'train'\]"),
+    (lambda: prune.sparsity(None), TypeError, r"sparsity: model must be a minikd nn\.Module; got NoneType"),
+    (lambda: quant.convert_to_integer(None), TypeError, r"convert_to_integer: qmodel must be a minikd nn\.Module"),
+    (lambda: prune.accumulate_gradients(nn.Sequential(nn.Linear(2, 2)), [], "ce"), TypeError,
+     r"accumulate_gradients: loss_fn must be a function"),
+    (lambda: prune.accumulate_gradients(nn.Sequential(nn.Linear(2, 2)), [(np.ones((1, 2), np.float32), [0])],
+                                        lambda out, y: 1.0), TypeError,
+     r"accumulate_gradients: loss_fn must return a scalar Tensor \(to differentiate\); got float"),
+    (lambda: verification.cosine_scores(np.ones((3, 2)), ([0, 1], [1, 2], [True])), ValueError,
+     r"cosine_scores: same must have one entry per pair, 2; got shape \(1,\)"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),

@@ -18,8 +18,12 @@ class DataLoader:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, shuffle: bool = False,
                  drop_last: bool = False, seed: int = 0, device: str = "cpu"):
+        if not hasattr(x, "shape") or not hasattr(y, "shape"):   # lists failed only when iterated
+            raise TypeError(f"DataLoader: x and y must be arrays (N, ...) and (N,); got {type(x).__name__} and "
+                            f"{type(y).__name__} (make them with np.asarray)")
         if len(x) != len(y):
             raise ValueError(f"DataLoader: {len(x)} inputs but {len(y)} targets")
+        device = backend.check_device(device)   # 'gpu' failed only when iterated
         batch_size = check_int(batch_size, "DataLoader", "batch_size", low=1)
         shuffle = check_bool(shuffle, "DataLoader", "shuffle")
         drop_last = check_bool(drop_last, "DataLoader", "drop_last")

@@ -114,8 +114,8 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = True,
     no folder holds, the other split's too, so one fix provides them all. Downloads are always MD5-checked;
     ``verify=True`` also checks the MD5 of files already there (a ``ChecksumError`` names a bad one).
     """
-    if split not in FILES:
-        raise ValueError(f"split must be one of {sorted(FILES)}; got {split!r}")
+    if not isinstance(split, str) or split not in FILES:
+        raise ValueError(f"load_mnist: split must be one of {sorted(FILES)}; got {split!r}")
     image_file, label_file = FILES[split]
     dirs = candidate_dirs(data_dir)
     folder = _first_holding(dirs, FILES[split])

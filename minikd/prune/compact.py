@@ -54,6 +54,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..checks import check_module
 from ..nn.layers import Conv2d
 from ..nn.module import Module, Parameter, rebuild
 from ..tensor import Tensor
@@ -102,6 +103,7 @@ def compact(model: Module, input_shape, return_report: bool = False):
     >>> teacher.conv2.weight.shape, teacher.fc1.weight.shape     # 48 of 64 filters gone, 48·7·7 fc1 inputs
     ((16, 32, 3, 3), (128, 784))
     """
+    check_module(model, "compact", "model")
     x = probe_batch(model, input_shape)
     calls, before = trace(model, x)
     stages = stages_of(calls)  # each Conv2d/Linear with the BatchNorms after it, in run order

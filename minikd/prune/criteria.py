@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..checks import check_int
+from ..checks import check_int, check_module
 from ..tensor import Tensor
 
 #: Which axis of the weight holds the units each structure removes: conv weights are
@@ -101,6 +101,10 @@ def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) 
     Raises TypeError when ``n_batches`` is not an int (or None), ValueError when it is below 1,
     when a minibatch is not a pair (x, y), or when there is no minibatch.
     """
+    check_module(model, "accumulate_gradients", "model")
+    if not callable(loss_fn):
+        raise TypeError(f"accumulate_gradients: loss_fn must be a function loss_fn(output, y) → scalar Tensor; got "
+                        f"{loss_fn!r:.40}")
     from .pruning import prunable_layers
 
     if n_batches is not None:
@@ -115,6 +119,9 @@ def accumulate_gradients(model, batches, loss_fn, n_batches: int | None = None) 
         x, y = _pair(batch, used)
         model.zero_grad()
         loss = loss_fn(model(_tensor(x, device)), _tensor(y, device))
+        if not isinstance(loss, Tensor) or loss.size != 1:
+            raise TypeError(f"accumulate_gradients: loss_fn must return a scalar Tensor (to differentiate); got "
+                            f"{type(loss).__name__}{'' if not isinstance(loss, Tensor) else f' of shape {loss.shape}'}")
         loss.backward()
         for name, layer in layers.items():
             g = layer.weight.grad

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from .. import backend, nn
-from ..checks import check_int, is_number
+from ..checks import check_int, check_module, is_number
 from ..tensor import Tensor, no_grad, zeros
 from .criteria import CRITERIA, UNIT_AXIS, unit_count
 
@@ -107,12 +107,14 @@ def prune(model, amount, criterion: str = "l1", scope: str = "local", structure:
 
 def prunable_layers(model) -> dict:
     """Every Linear and Conv2d of ``model``, {dotted name: layer}, in module order."""
+    check_module(model, "prunable_layers", "model")
     return {name: m for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
 
 
 def final_classifier(model, input_shape=None) -> str | None:
     """The name of the final classifier: the last Linear the forward pass runs (found by
     tracing one pass on zeros when ``input_shape`` is given), else the last Linear in module order."""
+    check_module(model, "final_classifier", "model")
     linears = {id(m): name for name, m in prunable_layers(model).items() if isinstance(m, nn.Linear)}
     if input_shape is None:
         return list(linears.values())[-1] if linears else None
@@ -283,6 +285,7 @@ def _multiply_mask(layer, name: str, keep: np.ndarray) -> None:
 def remove_masks(model):
     """Make pruning permanent: multiply every ``weight_mask``/``bias_mask`` into its parameter and
     drop the buffers (fine-tuning may then move those weights again). Returns ``model``."""
+    check_module(model, "remove_masks", "model")
     for m in model.modules():
         for name in ("weight", "bias"):
             mask = m._buffers.get(name + "_mask")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .. import backend
+from ..checks import check_module
 from .pruning import prunable_layers
 
 
@@ -56,6 +57,7 @@ def sparsity(model) -> Sparsity:
     >>> sparsity(nn.Sequential(layer)).layers["0"]
     SparsityRow(zeros=4, total=8, fraction=0.5)
     """
+    check_module(model, "sparsity", "model")
     rows = {}
     for name, layer in prunable_layers(model).items():
         w = layer.masked("weight").data

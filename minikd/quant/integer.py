@@ -41,7 +41,7 @@ import copy as _copy
 import numpy as np
 
 from .. import backend, nn, profile
-from ..checks import check_bool, check_pair
+from ..checks import check_bool, check_module, check_pair
 from ..kernels import conv_output_size, im2col, int8_matmul
 from ..nn.module import Parameter
 from ..tensor import Tensor, is_grad_enabled
@@ -266,6 +266,7 @@ def convert_to_integer(qmodel, copy: bool = True):
     outputs by s_x·s_w·|q_w|, so end to end the two models agree to about 10^−3 of the logits'
     size, not to one step.
     """
+    check_module(qmodel, "convert_to_integer", "qmodel")
     layers = quant_layers(qmodel)
     if not layers:
         raise ValueError("convert_to_integer: the model holds no QuantLinear/QuantConv2d layer; quantize it first "

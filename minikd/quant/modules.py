@@ -49,7 +49,7 @@ import numpy as np
 
 from .. import backend, nn
 from .. import functional as F
-from ..checks import check_bool, check_number, check_temperature
+from ..checks import check_bool, check_module, check_number, check_temperature
 from ..kd import kd_loss, soft_loss
 from ..kd.logits import constant
 from ..nn.module import rebuild
@@ -218,6 +218,7 @@ QUANT_LAYERS = {nn.Linear: QuantLinear, nn.Conv2d: QuantConv2d}
 
 def quant_layers(model):
     """(name, layer) for every QuantLinear / QuantConv2d of ``model``."""
+    check_module(model, "quant_layers", "model")
     return [(name, m) for name, m in model.named_modules() if isinstance(m, _QuantMixin)]
 
 
@@ -297,6 +298,7 @@ def calibrate(model, batches):
     Raises ValueError when ``batches`` holds no batch. Source: the lecture's post-training
     quantization ("calibration" with a few batches: Jacob et al., CVPR 2018; QuantFace, ICPR 2022).
     """
+    check_module(model, "calibrate", "model")
     if not quant_layers(model):
         raise ValueError("calibrate: the model holds no QuantLinear/QuantConv2d layer to calibrate; quantize it "
                          "first: quantize_model(model, calibration_batches=...)")
