@@ -317,9 +317,9 @@ def parse_args(argv=None):
         p.error(f"--bits: expected comma-separated integers such as 8,6,4; got {args.bits!r}")
     for b in args.bits:
         try:
-            quant.check_bits(b)
+            quant.check_bits(b, "--bits")
         except ValueError as e:
-            p.error(f"--bits: {e}")
+            p.error(str(e))
     ok(check_temperature, args.T, "--T")
     ok(check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
     ok(check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches", low=1)

@@ -53,7 +53,7 @@ class MinMaxObserver:
 
     def __init__(self, b: int = 8, symmetric: bool = False, axis: int | None = None):
         name = type(self).__name__
-        self.b = check_bits(b)
+        self.b = check_bits(b, name)
         if not isinstance(symmetric, (bool, np.bool_)):
             raise TypeError(f"{name}: symmetric must be True or False; got {symmetric!r}")
         self.symmetric = bool(symmetric)

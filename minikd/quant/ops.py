@@ -52,29 +52,32 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..checks import check_bool
+from ..checks import ArgumentTypeError, check_bool
 from ..function import Function
 from ..tensor import Tensor
 
 MIN_BITS, MAX_BITS = 2, 16
 
 
-def check_bits(b) -> int:
-    """``b`` as an int, or ValueError unless it is a whole number of bits in 2..16."""
-    if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not MIN_BITS <= b <= MAX_BITS:
-        raise ValueError(f"bit width b must be an integer in {MIN_BITS}..{MAX_BITS}; got {b!r}")
+def check_bits(b, op: str = "quant") -> int:
+    """``b`` as an int, or ValueError naming ``op`` unless it is a whole number of bits in 2..16
+    (an ``ArgumentTypeError``, both a TypeError and a ValueError, when it is not an int at all)."""
+    if isinstance(b, bool) or not isinstance(b, numbers.Integral):
+        raise ArgumentTypeError(f"{op}: bit width b must be an integer in {MIN_BITS}..{MAX_BITS}; got {b!r}")
+    if not MIN_BITS <= b <= MAX_BITS:
+        raise ValueError(f"{op}: bit width b must be an integer in {MIN_BITS}..{MAX_BITS}; got {b!r}")
     return int(b)
 
 
-def qrange(b) -> tuple[int, int]:
+def qrange(b, op: str = "qrange") -> tuple[int, int]:
     """The b-bit signed integer range (l, u) = (−2^{b−1}, 2^{b−1} − 1); 4 bits: (−8, 7)."""
-    b = check_bits(b)
+    b = check_bits(b, op)
     return -(2 ** (b - 1)), 2 ** (b - 1) - 1
 
 
 def int_dtype(b):
     """The smallest signed integer dtype that holds b bits: int8 for b ≤ 8, int16 for b ≤ 16."""
-    return np.int8 if check_bits(b) <= 8 else np.int16
+    return np.int8 if check_bits(b, "int_dtype") <= 8 else np.int16
 
 
 def _data(a):
@@ -145,7 +148,7 @@ def qparams(alpha, beta, b, symmetric: bool = False):
     Raises ValueError for a bit width outside 2..16, a NaN or infinite end, and for α < β: the asymmetric slide's
     exercise names them the other way round (α = −0.5, β = 1.5), which would give a negative s.
     """
-    b = check_bits(b)
+    b = check_bits(b, "qparams")
     a_in, b_in = _data(alpha), _data(beta)
     for name, v in (("alpha", a_in), ("beta", b_in)):   # a string or a bool would be read as a number
         if isinstance(v, (str, bool, np.bool_)) or (hasattr(v, "dtype") and v.dtype.kind not in "iuf"):
@@ -227,7 +230,7 @@ def quantize(x, b, s, z, axis=None):
 def _quantize(x, b, s, z, axis=None):
     """Q without the check of s and z: for the integer layers, which quantize their input on every
     forward pass with an s and z that :func:`qparams` made (and checked) at calibration."""
-    lo, hi = qrange(b)
+    lo, hi = qrange(b, "quantize")
     return clip(_transform(x, s, z, axis), lo, hi).astype(int_dtype(b))
 
 
@@ -285,6 +288,6 @@ def fake_quantize(x, b, s, z, axis=None) -> Tensor:
     Source: the lecture's quantization-aware training; the estimator: Bengio, Léonard &
     Courville 2013; fake quantization in training: Jacob et al., CVPR 2018.
     """
-    check_bits(b)
+    check_bits(b, "fake_quantize")
     check_scale(s, z, "fake_quantize")
     return FakeQuantize.apply(x, b=b, s=s, z=z, axis=axis)
