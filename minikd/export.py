@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -601,11 +602,19 @@ def to_torch_names(state: dict) -> dict:
     ``<name>_orig`` (and computes ``<name>`` from the two). So ``X.weight`` becomes
     ``X.weight_orig`` wherever ``X.weight_mask`` exists; everything else is unchanged.
     """
+    _check_state(state, "to_torch_names")
     return {(f"{k}_orig" if f"{k}_mask" in state else k): v for k, v in state.items()}
+
+
+def _check_state(state, op):
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{op}: state must be a state dict, a mapping name → array (model.state_dict()); got "
+                        f"{type(state).__name__}")
 
 
 def from_torch_names(state: dict) -> dict:
     """The inverse of :func:`to_torch_names`: PyTorch's ``X.weight_orig`` back to ``X.weight``."""
+    _check_state(state, "from_torch_names")
     return {(k[: -len("_orig")] if k.endswith("_orig") and f"{k[: -len('_orig')]}_mask" in state else k): v
             for k, v in state.items()}
 

@@ -142,6 +142,9 @@ class Tensor:
     def data(self, value):
         # ``t.data = a`` and ``t.data -= g`` (which assigns back) both land here: the values
         # an op may have saved for its backward are no longer those of the forward pass
+        if not hasattr(value, "dtype") or not hasattr(value, "shape") or value.dtype.kind not in "biuf":
+            what = f"{type(value).__name__}" + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+            raise TypeError(f"Tensor.data must be an array of numbers (NumPy, or CuPy on a GPU); got {what}")
         self._data = value
         self._version += 1
 
@@ -446,6 +449,8 @@ def ones_like(t: Tensor, requires_grad=False) -> Tensor:
 
 
 def arange(*args, dtype=None, device=None) -> Tensor:
+    if len(args) == 3 and args[2] == 0:
+        raise ValueError("arange: the step must not be 0")
     return Tensor(backend.to_device(np.arange(*args, dtype=dtype), backend.check_device(device)))
 
 

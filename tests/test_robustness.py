@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import minikd as mk
+from minikd import export, kd, nn, optim, profile, prune, quant, verification
 from minikd import functional as F
-from minikd import kd, nn, optim, profile, prune, quant, verification
 from minikd.checks import ArgumentTypeError
 from minikd.data import DataLoader
 
@@ -364,6 +364,13 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
      r"accumulate_gradients: loss_fn must return a scalar Tensor \(to differentiate\); got float"),
     (lambda: verification.cosine_scores(np.ones((3, 2)), ([0, 1], [1, 2], [True])), ValueError,
      r"cosine_scores: same must have one entry per pair, 2; got shape \(1,\)"),
+    (lambda: quant.clip(np.ones(3), 1, -1), ValueError, r"clip: the lower bound l must be ≤ the upper bound u"),
+    (lambda: kd.random_shift(np.ones((1, 1, 4, 4), np.float32), 2, rng=5), TypeError,
+     r"random_shift: rng must be a numpy\.random\.Generator or None; got 5 \(for a seed, pass"),
+    (lambda: kd.freeze_teacher(None), TypeError, r"freeze_teacher: teacher must be a minikd nn\.Module"),
+    (lambda: export.to_torch_names(None), TypeError, r"to_torch_names: state must be a state dict"),
+    (lambda: mk.arange(0, 5, 0), ValueError, r"arange: the step must not be 0"),
+    (lambda: setattr(mk.ones(2), "data", "abc"), TypeError, r"Tensor\.data must be an array of numbers.*got str"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),
@@ -415,6 +422,15 @@ def test_kl_divergence_lets_non_finite_values_through_and_takes_float32_rounding
     assert np.isnan(kd.kl_divergence([np.nan, 0.5, 0.5], [0.2, 0.3, 0.5]).item())
     p = kd.softmax_with_temperature(np.random.default_rng(0).standard_normal((64, 10)).astype(np.float32) * 30, T=1)
     assert kd.kl_divergence(p, p).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_qud_loss_takes_the_queue_itself():
+    """Given the EmbeddingQueue rather than its embeddings (a natural mistake), qud_loss uses them."""
+    rng = np.random.default_rng(0)
+    q = kd.EmbeddingQueue(10, 8)
+    q.push(rng.standard_normal((4, 8)))
+    f_s, f_t = rng.standard_normal((2, 8)), rng.standard_normal((2, 8))
+    assert kd.qud_loss(f_s, f_t, q).item() == pytest.approx(kd.qud_loss(f_s, f_t, q.embeddings).item())
 
 
 def test_a_wrong_type_is_both_a_type_error_and_a_value_error():

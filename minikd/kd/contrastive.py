@@ -42,6 +42,8 @@ def qud_loss(f_s, f_t, queue, tau=0.1):
     Li, Vinyals, 2018).
     """
     tau = check_number(tau, "qud_loss", "the temperature τ (tau)", low=0, low_open=True)
+    if isinstance(queue, EmbeddingQueue):   # the queue itself, given for its embeddings
+        queue = queue.embeddings
     f_s = as_tensor(f_s)
     f_t, queue = constant(f_t, like=f_s), constant(queue, like=f_s)
     if f_s.ndim != 2 or f_t.shape != f_s.shape:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..checks import check_choice, check_int, check_number, is_int
+from ..checks import check_choice, check_int, check_module, check_number, is_int
 from ..ops.loss import cross_entropy
 from ..ops.shape import concatenate
 from ..random import get_rng
@@ -329,7 +329,7 @@ def random_shift(x, max_shift, rng=None):
     _check_images(x, "random_shift")
     if max_shift == 0:
         return x
-    rng = get_rng() if rng is None else rng
+    rng = _generator(rng, "random_shift", "integers")
     di, dj = (int(v) for v in rng.integers(-max_shift, max_shift + 1, size=2))
     return roll(roll(x, di, axis=2), dj, axis=3)
 
@@ -364,7 +364,7 @@ def random_affine(x, degrees, scale=0.0, fill=0.0, rng=None):
     _check_images(x, "random_affine")
     if degrees == 0 and scale == 0:
         return x
-    rng = get_rng() if rng is None else rng
+    rng = _generator(rng, "random_affine", "uniform")
     n, c, h, w = x.shape
     theta = np.deg2rad(rng.uniform(-degrees, degrees, size=n))
     s = rng.uniform(1 - scale, 1 + scale, size=n)
@@ -393,10 +393,23 @@ def random_affine(x, degrees, scale=0.0, fill=0.0, rng=None):
 # --------------------------------------------------------------------------- BatchNorm statistics (DeepInversion)
 
 
+def _generator(rng, op, draws: str):
+    """``rng`` when it can draw (a ``numpy.random.Generator``, or anything with its ``draws``
+    method), minikd's seeded one for None; TypeError else (a seed given where a generator goes:
+    ``np.random.default_rng(seed)`` makes one)."""
+    if rng is None:
+        return get_rng()
+    if not hasattr(rng, draws):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator or None; got {rng!r} (for a seed, pass "
+                        "np.random.default_rng(seed))")
+    return rng
+
+
 def freeze_teacher(teacher):
     """Put ``teacher`` in evaluation mode (BatchNorm uses its running statistics, dropout is off)
     and stop its weights from requiring a gradient: the gradient then reaches x̃ (or the
     generator) only. Returns the teacher."""
+    check_module(teacher, "freeze_teacher", "teacher")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -436,6 +449,7 @@ class BNStatistics:
     """
 
     def __init__(self, model):
+        check_module(model, "BNStatistics", "model")
         self.layers = [m for _, m in model.named_modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
         if not self.layers:
             raise ValueError(f"BNStatistics: DeepInversion needs a teacher with BatchNorm after its convolutions "

@@ -52,7 +52,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..checks import ArgumentTypeError, check_bool
+from ..checks import ArgumentTypeError, check_bool, is_number
 from ..function import Function
 from ..tensor import Tensor
 
@@ -210,6 +210,11 @@ def clip(x, l, u):
 
     ``x``: any shape; returns an array of that shape. Source: the lecture's clipping process (its
     quantization operator is "value transformation and clipping")."""
+    for name, v in (("l", l), ("u", u)):
+        if not is_number(v):
+            raise ArgumentTypeError(f"clip: the bound {name} must be a number; got {v!r}")
+    if not l <= u:   # NaN fails too
+        raise ValueError(f"clip: the lower bound l must be ≤ the upper bound u; got l={l!r}, u={u!r}")
     x = _data(x)
     xp = backend.get_array_module(x)
     return xp.clip(xp.asarray(x), l, u)
