@@ -86,6 +86,13 @@ def _check_name(name) -> None:
         raise ValueError(f"save: key {name!r} contains a NUL character, which a zip member name cannot hold")
 
 
+def _path(path, op) -> str:
+    """``path`` as a string: a str or an os.PathLike (a ``pathlib.Path``); TypeError naming ``op`` else."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{op}: path must be a file name (a str or a pathlib.Path); got {path!r}")
+    return os.fspath(path)
+
+
 def save(state_dict, path, compress: bool = False) -> None:
     """Write ``state_dict`` (a mapping name → array or Tensor) to ``path``: a ``.safetensors``
     file when the name ends so, else an ``.npz`` archive (see the module docstring).
@@ -111,7 +118,7 @@ def save(state_dict, path, compress: bool = False) -> None:
         _check_name(name)
         arrays[name] = _as_numpy(name, value)
 
-    path = os.fspath(path)
+    path = _path(path, "save")
     if _is_safetensors(path):
         if compress:
             raise ValueError("save: compress=True applies to .npz archives; a .safetensors file stores raw bytes")
@@ -231,7 +238,7 @@ def load(path) -> OrderedDict:
     is damaged or its arrays do not match minikd's checksum. Other I/O errors (permissions)
     pass unchanged.
     """
-    path = os.fspath(path)
+    path = _path(path, "load")
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
     if os.path.isdir(path):

@@ -36,7 +36,7 @@ import contextlib
 import numpy as np
 
 from . import anomaly, backend
-from .checks import check_bool, check_int
+from .checks import check_axis, check_bool, check_int
 
 # --------------------------------------------------------------------------- grad mode
 
@@ -330,6 +330,8 @@ class Tensor:
         return _ops.transpose(self)
 
     def argmax(self, axis=None):
+        if axis is not None:
+            axis = check_axis(axis, self.ndim, "argmax")
         return Tensor(self.data.argmax(axis=axis))
 
     # comparisons give constant (non-differentiable) boolean tensors

@@ -371,6 +371,12 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     (lambda: export.to_torch_names(None), TypeError, r"to_torch_names: state must be a state dict"),
     (lambda: mk.arange(0, 5, 0), ValueError, r"arange: the step must not be 0"),
     (lambda: setattr(mk.ones(2), "data", "abc"), TypeError, r"Tensor\.data must be an array of numbers.*got str"),
+    (lambda: mk.ones(2, 3).sum(axis=(0, 0)), ValueError, r"sum: axis \(0, 0\) names an axis twice"),
+    (lambda: mk.ones(2, 3).sum(axis=1.0), TypeError, r"sum: axis must be an int, a tuple of ints or None; got 1\.0"),
+    (lambda: mk.ones(2, 3).argmax(axis=2), ValueError, r"argmax: axis 2 is out of range"),
+    (lambda: F.softmax(mk.zeros(0)), ValueError, r"softmax: no value along axis 0 to normalise over"),
+    (lambda: mk.save({}, None), TypeError, r"save: path must be a file name \(a str or a pathlib\.Path\); got None"),
+    (lambda: mk.load(123), TypeError, r"load: path must be a file name"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),

@@ -150,6 +150,7 @@ def softmax(x, T=1.0, axis=-1):
     """
     T = check_temperature(T, "softmax")
     axis = check_axis(axis, _ndim(x), "softmax")
+    _check_classes(x, axis, "softmax")
     return Softmax.apply(x, T=T, axis=axis)
 
 
@@ -157,7 +158,14 @@ def log_softmax(x, T=1.0, axis=-1):
     """log p_i = z_i/T − log Σ_j exp(z_j/T) along ``axis``, by log-sum-exp (finite for any logits)."""
     T = check_temperature(T, "log_softmax")
     axis = check_axis(axis, _ndim(x), "log_softmax")
+    _check_classes(x, axis, "log_softmax")
     return LogSoftmax.apply(x, T=T, axis=axis)
+
+
+def _check_classes(x, axis, op):
+    """A softmax needs at least one class along ``axis`` (NumPy's message was about a maximum)."""
+    if _shape_of(x)[axis] == 0:
+        raise ValueError(f"{op}: no value along axis {axis} to normalise over; got shape {tuple(_shape_of(x))}")
 
 
 def _ndim(x):

@@ -10,12 +10,17 @@ def _normalize_axis(axis, ndim, op):
     """``axis`` as a sorted tuple of non-negative ints (``None``: all axes)."""
     if axis is None:
         return tuple(range(ndim))
+    if not is_int(axis) and not isinstance(axis, (tuple, list)):   # 1.0 was "'float' object is not iterable"
+        raise TypeError(f"{op}: axis must be an int, a tuple of ints or None; got {axis!r}")
     axes = (axis,) if is_int(axis) else tuple(axis)
     if ndim == 0:  # a 0-d tensor accepts axis 0 (or −1), as in NumPy: nothing to reduce
         for a in axes:
             check_axis(a, 1, op)
         return ()
-    return tuple(sorted({check_axis(a, ndim, op) for a in axes}))
+    checked = [check_axis(a, ndim, op) for a in axes]
+    if len(set(checked)) != len(checked):   # NumPy refuses a repeated axis too
+        raise ValueError(f"{op}: axis {axis!r} names an axis twice")
+    return tuple(sorted(checked))
 
 
 def _kept_shape(shape, axes):
