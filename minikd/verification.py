@@ -306,6 +306,8 @@ def compute_embeddings(model_or_fn, x, batch_size: int = 1000) -> np.ndarray:
     op = "compute_embeddings"
     batch_size = check_int(batch_size, op, "batch_size", low=1)
     x = np.asarray(x)
+    if x.ndim == 0 or x.dtype.kind not in "biuf":
+        raise ValueError(f"{op}: x must be a batch of inputs (N, ...) of numbers; got {x.dtype} of shape {x.shape}")
     if isinstance(model_or_fn, nn.Module):
         model = model_or_fn
         if "return_features" not in inspect.signature(model.forward).parameters:

@@ -377,6 +377,13 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     (lambda: F.softmax(mk.zeros(0)), ValueError, r"softmax: no value along axis 0 to normalise over"),
     (lambda: mk.save({}, None), TypeError, r"save: path must be a file name \(a str or a pathlib\.Path\); got None"),
     (lambda: mk.load(123), TypeError, r"load: path must be a file name"),
+    (lambda: mk.where(mk.ones(2), mk.ones(2), mk.zeros(2)), TypeError,
+     r"where: cond must be boolean \(e\.g\. x > 0\); got dtype float32"),
+    (lambda: mk.stack(mk.ones(2, 3)), TypeError, r"stack: expects a list or tuple of tensors; got Tensor"),
+    (lambda: verification.compute_embeddings(lambda x: x, None), ValueError,
+     r"compute_embeddings: x must be a batch of inputs \(N, \.\.\.\) of numbers"),
+    (lambda: quant.quantize(np.array([np.nan, 1.0]), 4, 0.1, 0), ValueError,
+     r"quantize: x holds NaN \(first at index \[0\]\), which no integer level can stand for"),
     # a flag given as anything but True or False (a string is truthy: it silently meant True)
     (lambda: mk.tensor([1.0], requires_grad="no"), TypeError, r"tensor: requires_grad must be True or False"),
     (lambda: mk.tensor([1.0]).requires_grad_("x"), TypeError, r"requires_grad_: flag must be True or False"),

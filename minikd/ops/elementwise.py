@@ -241,7 +241,10 @@ def where(cond, a, b):
     """Elementwise ``cond ? a : b``; differentiable in ``a`` and ``b``, not in ``cond``
     (an array ``cond`` is put on the device of ``a`` or ``b``: one explicit copy)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    return Where.apply(a, b, as_tensor(cond, like=like))
+    cond = as_tensor(cond, like=like)
+    if cond.dtype.kind != "b":   # a float condition would be read as "non-zero", silently
+        raise TypeError(f"where: cond must be boolean (e.g. x > 0); got dtype {cond.dtype}")
+    return Where.apply(a, b, cond)
 
 
 def cast(x, dtype):

@@ -172,8 +172,15 @@ def _raw_index(index):
     return index
 
 
+def _sequence(tensors, op):
+    """The tensors to join, as a list; a single Tensor (whose rows would be iterated) is refused."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expects a list or tuple of tensors; got {type(tensors).__name__}")
+    return list(tensors)
+
+
 def concatenate(tensors, axis: int = 0):
-    tensors = list(tensors)
+    tensors = _sequence(tensors, "concatenate")
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     ndim = tensors[0].ndim
@@ -188,7 +195,7 @@ def concatenate(tensors, axis: int = 0):
 
 
 def stack(tensors, axis: int = 0):
-    tensors = list(tensors)
+    tensors = _sequence(tensors, "stack")
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     if len({t.shape for t in tensors}) != 1:

@@ -229,6 +229,10 @@ def quantize(x, b, s, z, axis=None):
     number (:func:`check_scale`). Source: the lecture's Q(x, b).
     """
     check_scale(s, z, "quantize")
+    data = _data(x)
+    if type(data) is np.ndarray and data.dtype.kind == "f" and np.isnan(data).any():   # host only: no device wait
+        raise ValueError(f"quantize: x holds NaN (first at index {np.argwhere(np.isnan(data))[0].tolist()}), which no "
+                         "integer level can stand for; find where it came from (minikd.detect_anomaly)")
     return _quantize(x, b, s, z, axis)
 
 
