@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend, nn
-from .checks import check_bool, check_int, check_pair
+from .checks import check_bool, check_int, check_module, check_pair
 from .kernels.conv import conv_output_size  # noqa: F401  (the lecture's h_i formula, defined beside the kernels that size their outputs with it)
 from .tensor import Tensor, no_grad, zeros
 
@@ -408,8 +408,7 @@ class Latency:
 def _model_input(model, input_shape, batch_size, op) -> tuple:
     """Check ``model`` (an nn.Module), ``input_shape`` (one sample's shape, e.g. (1, 28, 28): a tuple
     of ints ≥ 1) and ``batch_size`` (an int ≥ 1); returns the shape as a tuple."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{op}: model must be a minikd nn.Module; got {type(model).__name__}")
+    check_module(model, op, "model")
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"{op}: input_shape must be one sample's shape, a tuple such as (1, 28, 28); "
                         f"got {input_shape!r}")

@@ -59,16 +59,21 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
     if labels.shape != (f.shape[0],) or labels.dtype.kind not in "iu":
         raise ValueError(f"margin_logits: labels y must be {f.shape[0]} integers; got shape {labels.shape}, "
                          f"dtype {labels.dtype}")
-    # -1 would pick class C − 1; checked on the host only (reading a device array makes every step wait)
-    if type(labels) is np.ndarray and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= W.shape[0]):
-        raise ValueError(f"margin_logits: labels y must be in 0..{W.shape[0] - 1} (one centre per class); got "
-                         f"{int(labels.min())}..{int(labels.max())}")
+    if type(labels) is np.ndarray:   # on the host only: reading a device array would make every step wait
+        _check_centre_labels(labels, W.shape[0], "margin_logits")
     cos = F.normalize(f) @ F.normalize(W).T                              # (N, C): cos θ_j
     cos_y = cos[f.xp.arange(f.shape[0]), labels]                          # (N,):   cos θ_y
     sin_y = (1 - cos_y * cos_y).clip(1e-12, None).sqrt()                  # sin θ_y ≥ 0 (θ ∈ [0, π])
     target = cos_y * math.cos(m1) - sin_y * math.sin(m1) - m2             # cos(θ_y + m1) − m2
     is_y = f.xp.arange(W.shape[0])[None, :] == labels[:, None]            # (N, C) one-hot mask
     return where(is_y, target.reshape(-1, 1), cos) * s
+
+
+def _check_centre_labels(labels, C, op) -> None:
+    """Each label names one of the C class centres: a label of −1 would index the last one."""
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= C):
+        raise ValueError(f"{op}: labels y must be in 0..{C - 1} (one centre per class); got "
+                         f"{int(labels.min())}..{int(labels.max())}")
 
 
 def adadistill_alpha(f_s, f_t, w_y=None):
@@ -117,9 +122,7 @@ def distill_centres(W, y, f_t, alpha):
     if len(labels) and not bool(((a >= 0) & (a <= 1)).all()):   # NaN fails too: it would poison the centres
         raise ValueError(f"distill_centres: alpha must be in [0, 1] (adadistill_alpha's clip); got "
                          f"{float(a.min()):g}..{float(a.max()):g}")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= W.shape[0]):
-        raise ValueError(f"distill_centres: labels y must be in 0..{W.shape[0] - 1} (one centre per class); got "
-                         f"{int(labels.min())}..{int(labels.max())}")
+    _check_centre_labels(labels, W.shape[0], "distill_centres")
     with no_grad():
         w = W.data
         for i in range(len(labels)):

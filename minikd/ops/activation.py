@@ -146,8 +146,8 @@ def clip(x, lo=None, hi=None):
     x = as_tensor(x)
     if x.dtype.kind in "iu":  # integer input keeps its dtype: a fractional bound would be cut
         for name, v in (("lo", lo), ("hi", hi)):
-            if v is not None and not bool((getattr(v, "dtype", None) is not None and v.dtype.kind in "iub")
-                                          or (not hasattr(v, "dtype") and float(v).is_integer())):
+            whole = v is None or (v.dtype.kind in "iub" if hasattr(v, "dtype") else float(v).is_integer())
+            if not whole:
                 raise TypeError(f"clip: integer input ({x.dtype}) with the fractional bound {name}={v!r} would be "
                                 "cut to integers: convert the input first, e.g. x.astype('float32')")
     return Clip.apply(x, lo=lo, hi=hi)

@@ -306,8 +306,7 @@ def load_pruned(model, state_dict, strict: bool = True):
     Raises TypeError when ``model`` is not a Module or ``state_dict`` not a mapping, ValueError
     for a mask whose shape differs from its weight's or that holds anything but 0 and 1 (a
     mask of 0.5 would silently scale the weights)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"load_pruned: model must be an nn.Module; got {type(model).__name__}")
+    check_module(model, "load_pruned", "model")
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"load_pruned: state_dict must be a mapping name → array (e.g. mk.load(path)); got "
                         f"{type(state_dict).__name__}")
@@ -323,8 +322,9 @@ def load_pruned(model, state_dict, strict: bool = True):
         array = _numpy(value)
         if array.shape != param.shape:
             raise ValueError(f"load_pruned: {key} has shape {array.shape}, the layer's {name[:-5]} has {param.shape}")
-        if not np.isin(array, (0, 1)).all():
-            bad = array[~np.isin(array, (0, 1))].ravel()[0]
+        binary = np.isin(array, (0, 1))
+        if not binary.all():
+            bad = array[~binary].ravel()[0]
             raise ValueError(f"load_pruned: {key} must hold only 0 (pruned) and 1 (kept); it holds {float(bad):g}")
         layer.register_buffer(name, backend.to_device(array.astype(param.dtype), param.device))
     result = model.load_state_dict(state_dict, strict=strict)

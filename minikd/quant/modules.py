@@ -259,8 +259,7 @@ def _quant_class(layer, name, op):
 def _swap(model, w_bits, a_bits, per_channel, symmetric_weights, qat, momentum, copy, op):
     w_bits = check_bits_or_none(w_bits, "w_bits", op)
     a_bits = check_bits_or_none(a_bits, "a_bits", op)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{op}: model must be a minikd nn.Module; got {type(model).__name__}")
+    check_module(model, op, "model")
     if quant_layers(model):
         raise ValueError(f"{op}: the model is already quantized (it holds QuantLinear/QuantConv2d layers)")
     if not any(isinstance(m, tuple(QUANT_LAYERS)) for m in model.modules()):
