@@ -72,6 +72,7 @@ from minikd.models import StudentModel, TeacherModel
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
 DEFAULT_BITS = (8, 6, 4)
 IMAGE_SHAPE = (1, 28, 28)
+QUICK_TEST = 1000   # --quick: the first test images only
 
 
 # --------------------------------------------------------------------------- data sources
@@ -187,8 +188,8 @@ def run(args) -> list[dict]:
             raise SystemExit(f"error: {e}") from None
     x_test = normalize(x_test)
     if args.quick:
-        x_test, y_test = x_test[:1000], y_test[:1000]
-        print(f"SMOKE RUN (--quick: 1,000 test images, {args.qat_images} QAT images, bits {args.bits}): "
+        x_test, y_test = x_test[:QUICK_TEST], y_test[:QUICK_TEST]
+        print(f"SMOKE RUN (--quick: {QUICK_TEST:,} test images, {args.qat_images} QAT images, bits {args.bits}): "
               "the accuracies only show the code runs")
     sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name, args.qat_images, args.seed)
                                                             for name, path in args.synthetic}
@@ -230,7 +231,7 @@ def print_table(rows):
               f"{100 * r['test_acc']:>9.2f}%{r['images']:>9,}{r['seconds']:>7.1f}s")
 
 
-def plot(rows, path: Path):
+def plot(rows, path: Path, n_test: int):
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -244,7 +245,7 @@ def plot(rows, path: Path):
                 rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
                             key=lambda r: r["bits"])
                 ax.plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{source}, {method}")
-        ax.set(xlabel="bits (wbab)", ylabel="test accuracy (%); on 10,000 images 0.01 = one image",
+        ax.set(xlabel="bits (wbab)", ylabel=f"test accuracy (%); on {n_test:,} images {100 / n_test:g} = one image",
                title=f"{name}: quantized with each data source")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
@@ -345,7 +346,7 @@ def main(argv=None):
     start = time.perf_counter()
     rows = run(args)
     print_table(rows)
-    plot(rows, out / "quantface.png")
+    plot(rows, out / "quantface.png", QUICK_TEST if args.quick else 10_000)
     settings = run_settings(args)
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
     report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}
