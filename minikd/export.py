@@ -485,7 +485,8 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     IntConv2d / IntLinear (:func:`supported_ops` lists them).
 
     Raises ImportError naming the package when ``onnx`` is missing; TypeError/ValueError for
-    an ``input_shape`` that is not a tuple of positive ints; :class:`ExportError` (a
+    an ``input_shape`` that is not a tuple of positive ints, for names that are empty, repeated
+    or already a weight's; :class:`ExportError` (a
     ValueError) naming the layer when the model does not run on that shape, uses an op with no
     ONNX node here (a custom op, an upsampling, an embedding), holds a fake-quantized or
     uncalibrated layer, computes on raw arrays outside minikd's ops, or when ONNX Runtime
@@ -497,6 +498,8 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     dims = _check_input_shape(input_shape)
     dynamic_batch = check_bool(dynamic_batch, "to_onnx", "dynamic_batch")
     verify = check_bool(verify, "to_onnx", "verify")
+    if not (isinstance(input_name, str) and input_name):
+        raise TypeError(f"to_onnx: input_name must be a non-empty string; got {input_name!r}")
     if output_names is not None and (isinstance(output_names, str)
                                      or not all(isinstance(n, str) and n for n in output_names)):
         raise TypeError(f"to_onnx: output_names must be a list of names (non-empty strings), one per output; got "
@@ -547,6 +550,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))])
     if len(outputs) != len(outs):
         raise ValueError(f"to_onnx: output_names has {len(outputs)} names for {len(outs)} outputs")
+    _check_graph_names(input_name, outputs, set(g.initializers) | {o for node in g.nodes for o in node.output})
     batch = "N" if dynamic_batch else dims[0]
     helper, T = onnx.helper, onnx.TensorProto
     for o, name in zip(outs, outputs):
@@ -571,6 +575,20 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         data = proto.SerializeToString()
         _write_atomic(path, lambda f: f.write(data), op="to_onnx", what="the .onnx")
     return proto
+
+
+def _check_graph_names(input_name: str, outputs: list, taken: set) -> None:
+    """ONNX names every value once: the input, each output and the graph's own values ``taken`` (weights
+    such as ``fc.weight``, node outputs such as ``Gemm_3``) must all differ, or the file is invalid."""
+    names = [input_name, *outputs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"to_onnx: the input and output names must all differ; {', '.join(map(repr, twice))} "
+                         f"given more than once (input_name={input_name!r}, output_names={outputs!r})")
+    clash = [n for n in names if n in taken]
+    if clash:
+        raise ValueError(f"to_onnx: {', '.join(map(repr, clash))} {'is' if len(clash) == 1 else 'are'} already the "
+                         f"name of a weight or an inner value of the graph; choose other input/output names")
 
 
 def _verify(proto, x, outs, integer: bool) -> None:

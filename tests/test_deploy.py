@@ -5,6 +5,7 @@ skip without the deploy extra (onnx, onnxruntime).
 """
 
 import os
+import re
 
 import hypothesis.strategies as st
 import numpy as np
@@ -415,3 +416,29 @@ def test_fixed_batch_and_named_outputs(tmp_path):
         session.run(None, {"input": np.zeros((3, 4), np.float32)})
     with pytest.raises(ValueError, match="output_names has 1 names for 2 outputs"):
         to_onnx(model, (2, 4), output_names=["only"])
+
+
+@pytest.mark.parametrize("names, error, match", [
+    (dict(input_name=""), TypeError, "input_name must be a non-empty string; got ''"),
+    (dict(input_name=None), TypeError, "input_name must be a non-empty string; got None"),
+    (dict(output_names=["input"]), ValueError, "'input' given more than once"),
+    (dict(input_name="x", output_names=["y", "y"]), ValueError, "'y' given more than once"),
+    (dict(output_names=["0.weight"]), ValueError, "'0.weight' is already the name of a weight"),
+    (dict(input_name="0.bias"), ValueError, "'0.bias' is already the name of a weight"),
+    (dict(output_names=["relu_2"]), ValueError, "'relu_2' is already the name of a weight or an inner value"),
+])
+def test_onnx_names_must_be_distinct_and_not_taken(names, error, match):
+    """Before: an empty, repeated or taken name reached ONNX's checker, whose ValidationError
+    ("... has been used as output names multiple times") named neither to_onnx nor the argument."""
+    class TwoOutputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x), self.fc(x) * 2.0
+
+    two = "output_names" in names and len(names["output_names"]) == 2
+    model = TwoOutputs() if two else nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with pytest.raises(error, match=re.escape(match)):
+        to_onnx(model, (2, 4), **names)
