@@ -169,18 +169,17 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hin
         return
     if not path.is_file():
         parser.error(f"{option} {path}: is a folder, not a checkpoint file")
-    weights = {}
     try:
         weights = read_checkpoint(path)[0]
+    except (OSError, ValueError, KeyError, TypeError) as e:     # damaged, truncated, or not a checkpoint at all
+        parser.error(f"{option} {path}: not a readable checkpoint: {e}")
+    try:
         with seeded_stream_kept():
             model_cls().load_state_dict(weights)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         lines = [" ".join(line.split()) for line in str(e).splitlines() if line.strip()]  # one line, "; " apart
         problems = " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
-        integer = any(k.endswith(".weight_scale") for k in weights)
-        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}" + (
-            " (it holds an integer-quantized model, quant.convert_to_integer's: give the float model's checkpoint)"
-            if integer else ""))
+        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}")
 
 
 HANDS_ON_DIR = "runs/teacher_student"  # where mnist_teacher_student.py keeps the models the later examples read

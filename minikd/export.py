@@ -486,7 +486,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
 
     Raises ImportError naming the package when ``onnx`` is missing; TypeError/ValueError for
     an ``input_shape`` that is not a tuple of positive ints, for names that are empty, repeated
-    or already a weight's; :class:`ExportError` (a
+    or already a weight's, for a ``path`` not ending in ``.onnx``; :class:`ExportError` (a
     ValueError) naming the layer when the model does not run on that shape, uses an op with no
     ONNX node here (a custom op, an upsampling, an embedding), holds a fake-quantized or
     uncalibrated layer, computes on raw arrays outside minikd's ops, or when ONNX Runtime
@@ -505,7 +505,12 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         raise TypeError(f"to_onnx: output_names must be a list of names (non-empty strings), one per output; got "
                         f"{output_names!r}")
     if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"to_onnx: path must be a file name (a str or a pathlib.Path) or None; got {path!r}")
         path = os.fspath(path)
+        if not path.lower().endswith(".onnx"):
+            raise ValueError(f"to_onnx: path must end in .onnx (the file is an ONNX model, which mk.load does not "
+                             f"read); got {path!r}")
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"to_onnx: the folder {folder!r} of {path!r} does not exist")
@@ -619,8 +624,17 @@ def to_torch_names(state: dict) -> dict:
     under its own name beside ``<name>_mask``; ``torch.nn.utils.prune`` renames it
     ``<name>_orig`` (and computes ``<name>`` from the two). So ``X.weight`` becomes
     ``X.weight_orig`` wherever ``X.weight_mask`` exists; everything else is unchanged.
+
+    Raises TypeError when ``state`` is not a mapping, ValueError for an integer-quantized
+    model's state (``quant.convert_to_integer``'s: its ``*.weight_scale``, ``*.input_zero_point``
+    have no PyTorch layer to go to; export it with :func:`to_onnx` instead).
     """
     _check_state(state, "to_torch_names")
+    integer = [k for k in state if isinstance(k, str) and k.endswith((".weight_scale", ".input_scale"))]
+    if integer:
+        raise ValueError(f"to_torch_names: the state holds an integer-quantized model ({integer[0]!r}, ...): "
+                         f"PyTorch's float layers have no place for its scales and zero points; export it with "
+                         f"to_onnx, or convert the float model's state")
     return {(f"{k}_orig" if f"{k}_mask" in state else k): v for k, v in state.items()}
 
 

@@ -3,8 +3,10 @@
 Two formats, chosen by the file's suffix, neither with pickle (loading a checkpoint can
 never run code hidden inside it):
 
-- ``.npz`` (any suffix but ``.safetensors``): a plain NumPy archive — a zip with one
-  ``name.npy`` per array — readable by ``numpy.load`` anywhere;
+- ``.npz``: a plain NumPy archive — a zip with one ``name.npy`` per array — readable by
+  ``numpy.load`` anywhere (``load`` also reads one under another suffix, as ``numpy.savez``'s
+  files may be; ``save`` writes only the two suffixes, so that ``student.pt`` is never a zip
+  that ``torch.load`` then fails on);
 - ``.safetensors``: the format of the PyTorch / Hugging Face ecosystem (a JSON header of
   names, dtypes, shapes and offsets, then the raw bytes), written and read by the
   ``safetensors`` package (``pip install safetensors``, in the ``deploy`` extra). minikd's
@@ -95,7 +97,7 @@ def _path(path, op) -> str:
 
 def save(state_dict, path, compress: bool = False) -> None:
     """Write ``state_dict`` (a mapping name → array or Tensor) to ``path``: a ``.safetensors``
-    file when the name ends so, else an ``.npz`` archive (see the module docstring).
+    file or an ``.npz`` archive, by the name's suffix (see the module docstring).
 
     Names may contain dots (``"conv1.weight"``). ``compress=True`` deflates the arrays of an
     ``.npz`` (smaller file, slower). The write is atomic (see the module docstring).
@@ -104,7 +106,8 @@ def save(state_dict, path, compress: bool = False) -> None:
     non-empty string, a value that is not an array or Tensor, or an object/structured
     array, or (``.safetensors``) an array of strings, dates or complex numbers; ValueError
     for a key that could not round-trip (ending in ``.npy``, or holding a NUL), or for
-    ``compress=True`` with ``.safetensors``; ImportError naming the package when
+    ``compress=True`` with ``.safetensors``, or for a ``path`` ending in neither ``.npz`` nor
+    ``.safetensors`` (``.pt``, ``.onnx``: other formats); ImportError naming the package when
     ``safetensors`` is not installed; FileNotFoundError when the target's folder does not
     exist; IsADirectoryError when ``path`` is a folder. Nothing is written then.
     """
@@ -119,6 +122,11 @@ def save(state_dict, path, compress: bool = False) -> None:
         arrays[name] = _as_numpy(name, value)
 
     path = _path(path, "save")
+    suffix = os.path.splitext(path)[1]
+    if suffix.lower() not in (".npz", ".safetensors"):
+        raise ValueError(f"save: {path!r} should end in .npz (a NumPy archive) or .safetensors; got "
+                         f"{suffix or 'no suffix'!r}. minikd writes no other format (a .pt file would be expected "
+                         f"to be PyTorch's pickle; for PyTorch, save .safetensors: docs/deploy.md)")
     if _is_safetensors(path):
         if compress:
             raise ValueError("save: compress=True applies to .npz archives; a .safetensors file stores raw bytes")
@@ -207,7 +215,9 @@ def _load_safetensors(path: str) -> OrderedDict:
     try:
         with st.safe_open(path, framework="numpy") as f:  # the header's metadata (checks the header too)
             metadata = f.metadata() or {}
-        state = OrderedDict(st.numpy.load(data))  # (safe_open's get_tensor turns a 0-d array into shape (1,))
+        # by name: the package hands the arrays back in a different order each run
+        # (and safe_open's get_tensor would turn a 0-d array into shape (1,))
+        state = OrderedDict(sorted(st.numpy.load(data).items()))
     except st.SafetensorError as e:
         raise CheckpointError(f"load: {path!r} is not a readable .safetensors file (damaged or truncated: {e})") \
             from None
@@ -231,11 +241,13 @@ def load(path) -> OrderedDict:
 
     Raises FileNotFoundError when there is no file at ``path`` (IsADirectoryError for a
     folder), and :class:`CheckpointError` (a ValueError) naming ``path`` when the file is
-    empty, is not an ``.npz`` archive (a text file, a single ``.npy`` array), is truncated
+    empty, is not an ``.npz`` archive (a text file, a single ``.npy`` array, an ONNX model,
+    a safetensors file under another suffix: the message says which), is truncated
     or damaged (a bad CRC-32, a ``.npy`` header that does not match its data), or holds a
     member that is not a ``.npy`` array, an object array (it would need pickle), a
     structured array, or the same name twice; for ``.safetensors``, when its header or size
-    is damaged or its arrays do not match minikd's checksum. Other I/O errors (permissions)
+    is damaged, its arrays do not match minikd's checksum, or it is a zip (an ``.npz`` under
+    that suffix). Other I/O errors (permissions)
     pass unchanged.
     """
     path = _path(path, "load")
@@ -247,6 +259,10 @@ def load(path) -> OrderedDict:
         if os.path.getsize(path) == 0:
             raise CheckpointError(f"load: {path!r} is empty (0 bytes), not a checkpoint — was its write or copy "
                                   f"interrupted?")
+        with open(path, "rb") as f:
+            if f.read(2) == b"PK":
+                raise CheckpointError(f"load: {path!r} is a zip archive (an .npz checkpoint?), not a .safetensors "
+                                      f"file: the format follows the suffix, so rename it to end in .npz")
         return _load_safetensors(path)
     with open(path, "rb") as f:  # an unreadable file (permissions) raises its own OSError
         head = f.read(6)
@@ -263,8 +279,7 @@ def load(path) -> OrderedDict:
             if head.startswith(b"PK"):
                 raise CheckpointError(f"load: {path!r} is a damaged or truncated .npz archive: its zip directory "
                                       f"cannot be read ({type(e).__name__}: {e})") from None
-            raise CheckpointError(f"load: {path!r} is not a NumPy .npz archive (it does not start as a zip file)") \
-                from None
+            raise CheckpointError(_not_a_zip(path)) from None
         state = OrderedDict()
         with archive:
             _check_entry_count(path, f, archive)
@@ -272,6 +287,18 @@ def load(path) -> OrderedDict:
                 name = _member_name(path, info, state)
                 state[name] = _read_member(path, archive, info, name)
     return state
+
+
+def _not_a_zip(path: str) -> str:
+    """Why a file read as .npz is not one, and what it may be instead."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    why = f"load: {path!r} is not a NumPy .npz archive (it does not start as a zip file)"
+    if len(head) == 9 and head[8:9] == b"{":     # 8 bytes of header length, then the JSON header
+        return why + "; it looks like a .safetensors file: rename it to end in .safetensors"
+    if os.path.splitext(path)[1].lower() == ".onnx":
+        return why + "; it is an ONNX model, not a checkpoint: run it with onnxruntime, or read it with onnx.load"
+    return why + "; mk.load reads .npz archives and .safetensors files"
 
 
 def _check_entry_count(path, f, archive) -> None:

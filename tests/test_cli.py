@@ -170,14 +170,14 @@ def test_an_example_whose_reader_went_away_ends_quietly_or_with_its_own_error(no
     ("mnist_teacher_student", ["--batch-size", "0"], "--batch-size: the batch size must be positive; got 0"),
     ("mnist_teacher_student", ["--runs", ","], "--runs: no run given"),
     ("mnist_teacher_student", ["--out", "{file}"], "--out {file}: exists and is not a folder"),
-    ("mnist_teacher_student", ["--teacher", "{file}"], "--teacher {file}: not a TeacherModel checkpoint"),
+    ("mnist_teacher_student", ["--teacher", "{file}"], "--teacher {file}: not a readable checkpoint: load:"),
     ("prune_mnist", ["--lr=-1e-3"], "--lr: the learning rate must be > 0; got -0.001"),
     ("prune_mnist", ["--latency-batch", "0"], "--latency-batch: the latency batch size must be positive; got 0"),
     ("prune_mnist", ["--latency-repeats", "0"], "--latency-repeats: the number of latency repeats must be positive"),
     ("prune_mnist", ["--epochs", "-1"], "--epochs: the number of epochs must be positive; got -1"),
     ("quantize_mnist", ["--qat-images", "0"], "--qat-images: the number of QAT images must be positive; got 0"),
     ("quantize_mnist", ["--models", ","], "--models: no model given"),
-    ("quantize_mnist", ["--student", "{file}"], "--student {file}: not a StudentModel checkpoint"),
+    ("quantize_mnist", ["--student", "{file}"], "--student {file}: not a readable checkpoint: load:"),
     ("mnist_mlp", ["--lr", "inf"], "--lr: the learning rate must be a finite number; got inf"),
     ("mnist_mlp", ["--data-dir", "{tmp}/nowhere"], "--data-dir {tmp}/nowhere: no such folder"),
 ])
@@ -229,8 +229,8 @@ def test_an_integer_models_checkpoint_given_for_a_float_model_is_named_as_such(t
         load_example("quantize_mnist").parse_args(["--student", str(tmp_path / "int8.npz")])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "not a StudentModel checkpoint: load_state_dict into StudentModel failed: unexpected keys: " in err
-    assert err.endswith("(it holds an integer-quantized model, quant.convert_to_integer's: give the float model's "
-                        "checkpoint)")
+    assert "(an integer-quantized model, quant.convert_to_integer's: load it into a model converted the same way, " \
+           "or give the float model's checkpoint)" in err
 
 
 def test_a_data_dir_missing_some_files_names_exactly_those(tmp_path, capsys):

@@ -102,6 +102,36 @@ def test_safetensors_damage_is_found(tmp_path):
         mk.load(tmp_path / "npz.safetensors")
 
 
+def test_safetensors_load_is_in_name_order_every_time(tmp_path):
+    """The safetensors package hands its arrays back in another order each process; load's
+    documented order is by name (seen: load_state_dict's error listed the keys differently each run)."""
+    state = {f"k{i}": np.full(1, i, np.float32) for i in (7, 3, 11, 0, 5, 9, 1, 10, 2, 8, 6, 4)}
+    mk.save(state, tmp_path / "s.safetensors")
+    assert list(mk.load(tmp_path / "s.safetensors")) == sorted(state)
+
+
+def test_an_integer_models_state_does_not_cross_to_pytorch_names():
+    """Before: to_torch_names passed the int8 keys through without a word, though no PyTorch layer takes them."""
+    from minikd.export import to_torch_names
+    q = quant.convert_to_integer(quant.quantize_model(StudentModel(), calibration_batches=[mk.tensor(batch(8))]))
+    with pytest.raises(ValueError, match=r"to_torch_names: the state holds an integer-quantized model "
+                                         r"\('conv1\.(input|weight)_scale', \.\.\.\).*export it with to_onnx"):
+        to_torch_names(q.state_dict())
+
+
+def test_load_state_dict_says_what_a_pruned_or_integer_checkpoint_is():
+    """A learner's trial: a pruned model's masks or an int8 model's scales were only 'unexpected keys'."""
+    model = StudentModel()
+    prune.prune(model, 0.5, layers="conv1")
+    with pytest.raises(ValueError, match=r"unexpected keys: conv1\.weight_mask \(a pruned model's masks: load it "
+                                         r"with minikd\.prune\.load_pruned\(model, state_dict\)\)"):
+        StudentModel().load_state_dict(model.state_dict())
+    prune.load_pruned(StudentModel(), model.state_dict())     # what the hint says works
+    q = quant.convert_to_integer(quant.quantize_model(StudentModel(), calibration_batches=[mk.tensor(batch(8))]))
+    with pytest.raises(ValueError, match=r"\(an integer-quantized model, quant\.convert_to_integer's"):
+        StudentModel().load_state_dict(q.state_dict())
+
+
 def test_safetensors_refuses_what_it_cannot_hold(tmp_path):
     with pytest.raises(TypeError, match="numbers and booleans only"):
         mk.save({"names": np.array(["a", "b"])}, tmp_path / "s.safetensors")
@@ -212,6 +242,27 @@ from minikd.export import ExportError, to_onnx  # noqa: E402
 def run_onnx(path, x):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"input": x})[0]
+
+
+def test_a_file_under_the_wrong_suffix_is_named_for_what_it_is(tmp_path):
+    """Found by a learner's trial: an ONNX file, a zip or a safetensors file under another format's
+    suffix was called damaged, or 'not an .npz' with no word of what it was."""
+    state = StudentModel().state_dict()
+    mk.save(state, tmp_path / "s.safetensors")
+    mk.save(state, tmp_path / "s.npz")
+    (tmp_path / "zip.safetensors").write_bytes((tmp_path / "s.npz").read_bytes())
+    with pytest.raises(CheckpointError, match=r"is a zip archive \(an .npz checkpoint\?\), not a .safetensors file: "
+                                              r"the format follows the suffix, so rename it to end in .npz"):
+        mk.load(tmp_path / "zip.safetensors")
+    (tmp_path / "st.npz").write_bytes((tmp_path / "s.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="it looks like a .safetensors file: rename it to end in .safetensors"):
+        mk.load(tmp_path / "st.npz")
+    to_onnx(StudentModel(), (1, 1, 28, 28), tmp_path / "m.onnx", verify=False)
+    with pytest.raises(CheckpointError, match="it is an ONNX model, not a checkpoint: run it with onnxruntime"):
+        mk.load(tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"to_onnx: path must end in .onnx .*got '.*m.safetensors'"):
+        to_onnx(StudentModel(), (1, 1, 28, 28), tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 def compacted_student():

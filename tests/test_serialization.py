@@ -76,6 +76,20 @@ def test_save_argument_errors(tmp_path):
         mk.save({1: np.zeros(1)}, tmp_path / "m.npz")
 
 
+@pytest.mark.parametrize("name", ["student.pt", "student.pth", "model.onnx", "weights", "m.npy"])
+def test_save_writes_only_its_two_formats(tmp_path, name):
+    """Before: any suffix but .safetensors meant .npz, so student.pt was a zip that torch.load failed on."""
+    with pytest.raises(ValueError, match=r"save: '.*' should end in .npz \(a NumPy archive\) or .safetensors"):
+        mk.save({"w": np.zeros(2)}, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_still_reads_an_npz_archive_under_another_suffix(tmp_path):
+    np.savez(tmp_path / "w.npz", w=np.arange(3))
+    os.replace(tmp_path / "w.npz", tmp_path / "w.ckpt")
+    assert mk.load(tmp_path / "w.ckpt")["w"].tolist() == [0, 1, 2]
+
+
 def test_a_failure_mid_write_leaves_no_file_and_no_temp_file(tmp_path, monkeypatch):
     calls = []
     real_write_array = np.lib.format.write_array

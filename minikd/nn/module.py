@@ -297,7 +297,7 @@ class Module:
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(map(str, unexpected)))
+            problems.append("unexpected keys: " + ", ".join(map(str, unexpected)) + _unexpected_hint(unexpected))
         if wrong_shape:
             problems.append("wrong shapes: " + "; ".join(wrong_shape))
         if wrong_dtype:
@@ -444,3 +444,14 @@ def _as_buffer(value):
     if value is None or isinstance(value, Tensor):
         return value
     return Tensor(_on_default_device(value))
+
+
+def _unexpected_hint(keys) -> str:
+    """What a checkpoint with these extra keys most likely is, and how it loads."""
+    keys = [str(k) for k in keys]
+    if any(k.endswith(("weight_mask", "bias_mask")) for k in keys):
+        return " (a pruned model's masks: load it with minikd.prune.load_pruned(model, state_dict))"
+    if any(k.endswith((".weight_scale", ".input_scale")) for k in keys):
+        return (" (an integer-quantized model, quant.convert_to_integer's: load it into a model converted the same "
+                "way, or give the float model's checkpoint)")
+    return ""
