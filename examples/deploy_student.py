@@ -171,13 +171,15 @@ def measure(stage, model, x_test, y_test, out, args, ort, to_onnx):
 def print_table(rows, n_test):
     print(f"\nEach stage on the {n_test:,} test images, in minikd and in ONNX Runtime "
           f"(latency: median ms per image)\n")
-    head = (f"{'stage':<7} {'params':>8} {'ONNX file':>10} {'acc minikd':>10} {'acc ORT':>8} {'agree':>13} "
+    head = (f"{'stage':<7} {'params':>8} {'ONNX file':>11} {'safetensors':>11} {'acc minikd':>10} {'acc ORT':>8} "
+            f"{'agree':>13} "
             f"{'minikd b1':>9} {'ORT b1':>7} {'minikd b1000':>12} {'ORT b1000':>9}")
     print(head)
     print("-" * len(head))
     for r in rows:
         agree = f"{n_test - r['disagreements']:,}/{n_test:,}"
-        print(f"{r['stage']:<7} {r['params']:>8,} {r['onnx_bytes'] / 1024:>7.1f} KB {100 * r['acc_minikd']:>9.2f}% "
+        print(f"{r['stage']:<7} {r['params']:>8,} {r['onnx_bytes'] / 1024:>7.1f} KiB "
+              f"{r['safetensors_bytes'] / 1024:>7.1f} KiB {100 * r['acc_minikd']:>9.2f}% "
               f"{100 * r['acc_onnxruntime']:>7.2f}% {agree:>13} {r['minikd_ms_per_image_b1']:>9.3f} "
               f"{r['onnxruntime_ms_per_image_b1']:>7.3f} {r['minikd_ms_per_image_b1000']:>12.4f} "
               f"{r['onnxruntime_ms_per_image_b1000']:>9.4f}")
@@ -195,7 +197,8 @@ def parse_args(argv=None):
     p.add_argument("--student", default=DEFAULT_STUDENT,
                    help="a saved StudentModel (.npz or .safetensors): the hands-on's distilled student by default")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--out", default="runs/deploy")
+    p.add_argument("--out", default="runs/deploy",
+                   help="folder for each stage's .safetensors and .onnx and results.json (default runs/deploy)")
     p.add_argument("--amount", type=float, default=0.5, help="fraction of conv filters and fc1 neurons removed")
     p.add_argument("--finetune-images", type=int, default=60000, help="training images of the pruned model's "
                    "fine-tuning pass")
