@@ -44,9 +44,9 @@ def test_only(tmp_path_factory):
     root = tmp_path_factory.mktemp("data_free")
     teachers, data = root / "teachers", root / "data"
     data.mkdir()
-    for arch, schedule in (("slide", "constant"), ("bn", "cosine")):
+    for arch, schedule, noise in (("slide", "constant", "0.5"), ("bn", "cosine", "0")):
         out = run(["--train-teacher", arch, "--data-dir", str(mnist), "--out", str(teachers), "--quick",
-                   "--schedule", schedule])
+                   "--schedule", schedule, "--noise", noise])
         assert out.returncode == 0, out.stderr[-2000:]
         assert "SMOKE RUN (--quick: 2,000 training and 500 test images)" in out.stdout   # says what it is
         (data / f"teacher_{arch}.npz").write_bytes((teachers / f"teacher_{arch}.npz").read_bytes())
@@ -61,8 +61,9 @@ def test_a_teacher_checkpoint_records_its_architecture(test_only):
     example = load_example("data_free_kd")
     weights, meta = example.read_checkpoint(test_only / "teacher_bn.npz")
     assert meta["arch"] == "bn" and meta["quick"] is True and 0 < meta["test_acc"] <= 1
-    assert meta["schedule"] == "cosine" and example.read_checkpoint(test_only / "teacher_slide.npz")[1]["schedule"] \
-        == "constant"
+    slide = example.read_checkpoint(test_only / "teacher_slide.npz")[1]
+    assert meta["schedule"] == "cosine" and slide["schedule"] == "constant"
+    assert meta["noise"] == 0 and slide["noise"] == 0.5
     teacher, arch, _ = example.load_teacher(test_only / "teacher_bn.npz")
     assert arch == "bn" and type(teacher).__name__ == "TeacherModelBN" and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())     # frozen
@@ -206,6 +207,8 @@ BAD = [  # (arguments, what the one error line says)
     (["--train-teacher", "resnet"], "argument --train-teacher: invalid choice: 'resnet'"),
     (["--train-teacher", "bn", "--scenario", "none"], "give either --train-teacher"),
     (["--scenario", "generator", "--teacher", "{bn}", "--schedule", "cosine"], "--schedule: only for --train-teacher"),
+    (["--scenario", "generator", "--teacher", "{bn}", "--noise", "1"], "--noise: only for --train-teacher"),
+    (["--train-teacher", "lenet5", "--noise", "-1"], "--noise: the noise's standard deviation (0: none) must be ≥ 0"),
     ([], "give either --train-teacher"),
     (["--scenario", "none", "--method", "dafl", "--teacher", "{bn}", "--T", "0"], "--T: the temperature T must be"),
     (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--pool", "0"], "--pool: pool must be"),
@@ -388,6 +391,25 @@ def test_the_inversion_grid_keeps_each_class_on_its_own_row(tmp_path, monkeypatc
     np.testing.assert_array_equal(first[0, :2], [0, 1])
     np.testing.assert_array_equal(first[3, :3], [3, 4, 5])
     assert first[9, 0] == 6 and np.isnan(first[0, 2:]).all() and np.isnan(first[2]).all()  # blanks, not images
+
+
+def test_the_noisy_teachers_step_sees_fresh_gaussian_noise_of_the_given_spread():
+    example = load_example("data_free_kd")
+    x = np.zeros((64, 1, 32, 32), np.float32)
+    y = np.zeros(64, np.int64)
+    seen = []
+
+    def model(inp):
+        seen.append(inp.numpy().copy())
+        return mk.tensor(np.zeros((64, 10), np.float32), requires_grad=True)
+
+    mk.manual_seed(0)
+    step = example.noisy_ce_step(0.5)
+    loss, _ = step(model, mk.tensor(x), y)
+    step(model, mk.tensor(x), y)
+    assert abs(seen[0].std() - 0.5) < 0.01 and abs(seen[0].mean()) < 0.01     # N(0, 0.5²) on every pixel
+    assert not np.array_equal(seen[0], seen[1])                               # drawn anew each batch
+    assert loss.item() == pytest.approx(np.log(10))                           # then the plain cross-entropy
 
 
 def test_mixup_blends_each_image_with_another_of_its_batch_before_the_teacher_sees_it():
