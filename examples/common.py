@@ -179,7 +179,36 @@ def check_checkpoint(parser, path, option: str, model_cls, must_exist: bool, hin
     except (ValueError, KeyError, TypeError) as e:
         lines = [" ".join(line.split()) for line in str(e).splitlines() if line.strip()]  # one line, "; " apart
         problems = " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
-        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}")
+        hint = what_it_holds(weights, model_cls)
+        parser.error(f"{option} {path}: not a {model_cls.__name__} checkpoint: {problems}{hint}")
+
+
+KNOWN_MODELS = ("TeacherModel", "TeacherModelBN", "StudentModel", "LeNet5", "LeNet5BN", "LeNet5Half")
+
+
+def what_it_holds(weights: dict, model_cls) -> str:
+    """A hint for a checkpoint that does not load into ``model_cls``: the known model it does load into,
+    or, for the same layers with smaller shapes, a compacted (structurally pruned) model; else ""."""
+    from minikd import models
+    for name in KNOWN_MODELS:
+        cls = getattr(models, name)
+        if cls is model_cls:
+            continue
+        try:
+            with seeded_stream_kept():
+                cls().load_state_dict(weights)
+        except (ValueError, KeyError, TypeError):
+            continue
+        return f" (it holds a {name})"
+    with seeded_stream_kept():
+        own = model_cls().state_dict()
+    extra = set(weights) - set(own)
+    if set(own) <= set(weights) and all(k.endswith("_mask") for k in extra) and all(
+            np.ndim(weights[k]) == v.ndim and all(a <= b for a, b in zip(np.shape(weights[k]), v.shape))
+            for k, v in own.items()):
+        return (f" (the layers of a {model_cls.__name__} with fewer units: a structurally pruned, compacted model, "
+                f"which this option does not take)")
+    return ""
 
 
 HANDS_ON_DIR = "runs/teacher_student"  # where mnist_teacher_student.py keeps the models the later examples read

@@ -214,6 +214,23 @@ def test_a_checkpoint_is_checked_by_loading_it_without_shifting_the_seeded_strea
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"--teacher {tmp_path / 'student.npz'}: not a TeacherModel checkpoint: load_state_dict into " \
            "TeacherModel failed: wrong shapes: conv1.weight: checkpoint has shape (16, 1, 3, 3)" in err  # one line
+    assert err.endswith("(it holds a StudentModel)")
+
+
+def test_a_compacted_pruned_student_is_named_as_such(tmp_path, capsys):
+    """A learner's trial: the deploy example's compacted student, given as --student, got seven lines of shapes."""
+    import minikd as mk
+    from minikd import prune
+    from minikd.models import StudentModel
+
+    student = StudentModel()
+    prune.prune(student, 0.5, structure="filter", layers=["conv1", "conv2"])
+    mk.save(prune.compact(student, (1, 28, 28)).state_dict(), tmp_path / "pruned.npz")
+    with pytest.raises(SystemExit):
+        load_example("quantize_mnist").parse_args(["--student", str(tmp_path / "pruned.npz")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("(the layers of a StudentModel with fewer units: a structurally pruned, compacted model, "
+                        "which this option does not take)")
 
 
 def test_an_integer_models_checkpoint_given_for_a_float_model_is_named_as_such(tmp_path, capsys):
