@@ -190,6 +190,7 @@ def what_it_holds(weights: dict, model_cls) -> str:
     """A hint for a checkpoint that does not load into ``model_cls``: the known model it does load into,
     or, for the same layers with smaller shapes, a compacted (structurally pruned) model; else ""."""
     from minikd import models
+    from minikd.prune.pruning import MASK_BUFFERS
     for name in KNOWN_MODELS:
         cls = getattr(models, name)
         if cls is model_cls:
@@ -203,7 +204,7 @@ def what_it_holds(weights: dict, model_cls) -> str:
     with seeded_stream_kept():
         own = model_cls().state_dict()
     extra = set(weights) - set(own)
-    if set(own) <= set(weights) and all(k.endswith("_mask") for k in extra) and all(
+    if set(own) <= set(weights) and all(k.rpartition(".")[2] in MASK_BUFFERS for k in extra) and all(
             np.ndim(weights[k]) == v.ndim and all(a <= b for a, b in zip(np.shape(weights[k]), v.shape))
             for k, v in own.items()):
         return (f" (the layers of a {model_cls.__name__} with fewer units: a structurally pruned, compacted model, "

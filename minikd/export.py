@@ -69,6 +69,8 @@ from .ops.matmul import Linear, MatMul
 from .ops.norm import BatchNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.shape import Concatenate, Reshape, ToDevice, Transpose
+from .quant.integer import integer_keys
+from .serialization import _path, _write_atomic
 from .tensor import Tensor, as_tensor, no_grad
 
 OPSET = 17
@@ -505,9 +507,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         raise TypeError(f"to_onnx: output_names must be a list of names (non-empty strings), one per output; got "
                         f"{output_names!r}")
     if path is not None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"to_onnx: path must be a file name (a str or a pathlib.Path) or None; got {path!r}")
-        path = os.fspath(path)
+        path = _path(path, "to_onnx")
         if not path.lower().endswith(".onnx"):
             raise ValueError(f"to_onnx: path must end in .onnx (the file is an ONNX model, which mk.load does not "
                              f"read); got {path!r}")
@@ -576,7 +576,6 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     if verify:
         _verify(proto, x, outs, integer=any(op.module is not None for op in trace.ops))
     if path is not None:
-        from .serialization import _write_atomic
         data = proto.SerializeToString()
         _write_atomic(path, lambda f: f.write(data), op="to_onnx", what="the .onnx")
     return proto
@@ -630,7 +629,7 @@ def to_torch_names(state: dict) -> dict:
     have no PyTorch layer to go to; export it with :func:`to_onnx` instead).
     """
     _check_state(state, "to_torch_names")
-    integer = [k for k in state if isinstance(k, str) and k.endswith((".weight_scale", ".input_scale"))]
+    integer = integer_keys(state)
     if integer:
         raise ValueError(f"to_torch_names: the state holds an integer-quantized model ({integer[0]!r}, ...): "
                          f"PyTorch's float layers have no place for its scales and zero points; export it with "

@@ -265,11 +265,11 @@ def load(path) -> OrderedDict:
                                       f"file: the format follows the suffix, so rename it to end in .npz")
         return _load_safetensors(path)
     with open(path, "rb") as f:  # an unreadable file (permissions) raises its own OSError
-        head = f.read(6)
+        head = f.read(9)
         if not head:
             raise CheckpointError(f"load: {path!r} is empty (0 bytes), not a checkpoint — was its write or copy "
                                   f"interrupted?")
-        if head == b"\x93NUMPY":
+        if head.startswith(b"\x93NUMPY"):
             raise CheckpointError(f"load: {path!r} holds a single array (a .npy file), not an .npz archive of "
                                   f"named arrays")
         f.seek(0)
@@ -279,7 +279,7 @@ def load(path) -> OrderedDict:
             if head.startswith(b"PK"):
                 raise CheckpointError(f"load: {path!r} is a damaged or truncated .npz archive: its zip directory "
                                       f"cannot be read ({type(e).__name__}: {e})") from None
-            raise CheckpointError(_not_a_zip(path)) from None
+            raise CheckpointError(_not_a_zip(path, head)) from None
         state = OrderedDict()
         with archive:
             _check_entry_count(path, f, archive)
@@ -289,10 +289,8 @@ def load(path) -> OrderedDict:
     return state
 
 
-def _not_a_zip(path: str) -> str:
-    """Why a file read as .npz is not one, and what it may be instead."""
-    with open(path, "rb") as f:
-        head = f.read(9)
+def _not_a_zip(path: str, head: bytes) -> str:
+    """Why a file read as .npz is not one, and what it may be instead (``head``: its first 9 bytes)."""
     why = f"load: {path!r} is not a NumPy .npz archive (it does not start as a zip file)"
     if len(head) == 9 and head[8:9] == b"{":     # 8 bytes of header length, then the JSON header
         return why + "; it looks like a .safetensors file: rename it to end in .safetensors"

@@ -448,10 +448,11 @@ def _as_buffer(value):
 
 def _unexpected_hint(keys) -> str:
     """What a checkpoint with these extra keys most likely is, and how it loads."""
-    keys = [str(k) for k in keys]
-    if any(k.endswith(("weight_mask", "bias_mask")) for k in keys):
+    from ..prune.pruning import MASK_BUFFERS  # here, not at the top: prune and quant import nn
+    from ..quant.integer import integer_keys
+    if any(isinstance(k, str) and k.rpartition(".")[2] in MASK_BUFFERS for k in keys):
         return " (a pruned model's masks: load it with minikd.prune.load_pruned(model, state_dict))"
-    if any(k.endswith((".weight_scale", ".input_scale")) for k in keys):
+    if integer_keys(keys):
         return (" (an integer-quantized model, quant.convert_to_integer's: load it into a model converted the same "
                 "way, or give the float model's checkpoint)")
     return ""

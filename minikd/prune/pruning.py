@@ -41,6 +41,7 @@ from ..tensor import Tensor, no_grad, zeros
 from .criteria import CRITERIA, UNIT_AXIS, unit_count
 
 SCOPES = ("local", "global")
+MASK_BUFFERS = ("weight_mask", "bias_mask")  # the buffers pruning registers on a layer (0 = pruned)
 #: structure → the layer types it applies to
 STRUCTURES = {"unstructured": (nn.Linear, nn.Conv2d), "filter": (nn.Conv2d,), "channel": (nn.Conv2d,),
               "neuron": (nn.Linear,)}
@@ -313,7 +314,7 @@ def load_pruned(model, state_dict, strict: bool = True):
     modules = dict(model.named_modules())
     for key, value in state_dict.items():
         prefix, _, name = key.rpartition(".")
-        if name not in ("weight_mask", "bias_mask") or prefix not in modules:
+        if name not in MASK_BUFFERS or prefix not in modules:
             continue
         layer = modules[prefix]
         param = layer._parameters.get(name[:-len("_mask")])

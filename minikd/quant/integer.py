@@ -53,6 +53,7 @@ from .ops import _quantize, quantize
 MAX_K = (2**31 - 1) // (255 * 128)
 
 INT_BITS = 8  # weights and activations at most 8 bits: they are stored and multiplied as int8
+INTEGER_BUFFERS = ("weight_scale", "input_scale", "input_zero_point")  # what an integer layer adds to a float one's
 
 
 class _IntLayer(nn.Module):
@@ -280,4 +281,11 @@ def convert_to_integer(qmodel, copy: bool = True):
     return model.eval()
 
 
-__all__ = ["INT_BITS", "INT_LAYERS", "IntConv2d", "IntLinear", "MAX_K", "convert_to_integer"]
+def integer_keys(state) -> list:
+    """The keys of ``state`` that only an integer layer has (its ``weight_scale``, ``input_scale``,
+    ``input_zero_point``): non-empty for a state dict of :func:`convert_to_integer`'s model."""
+    return [k for k in state if isinstance(k, str) and k.rpartition(".")[2] in INTEGER_BUFFERS]
+
+
+__all__ = ["INTEGER_BUFFERS", "INT_BITS", "INT_LAYERS", "IntConv2d", "IntLinear", "MAX_K", "convert_to_integer",
+           "integer_keys"]
