@@ -266,7 +266,14 @@ def test_adam_dispatch_falls_back_for_non_contiguous_gradients(monkeypatch):
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (64, 32, 14, 14), (2, 3, 4, 5)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_and_select_kernels_equal_their_references_with_nan_and_inf(shape, dtype):
-    from minikd.kernels.select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
+    from minikd.kernels.select import (
+        leaky_numba,
+        leaky_numpy,
+        relu_forward_numba,
+        relu_forward_numpy,
+        select_numba,
+        select_numpy,
+    )
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
@@ -280,6 +287,9 @@ def test_relu_and_select_kernels_equal_their_references_with_nan_and_inf(shape, 
     np.testing.assert_array_equal(m, m_ref)
     np.testing.assert_array_equal(select_numba(m, g), select_numpy(m_ref, g))
     assert not np.isnan(select_numba(m, g)).any()    # inf where dropped gives 0, not NaN
+    a = dtype(0.2)
+    np.testing.assert_array_equal(leaky_numba(m, x, a), leaky_numpy(m_ref, x, a))   # LeakyReLU's forward
+    np.testing.assert_array_equal(leaky_numba(m, g, a), np.where(m_ref, g, a * g))  # and backward
 
 
 def test_relu_and_select_dispatch_falls_back_for_strided_arrays():
@@ -302,7 +312,8 @@ def test_relu_and_select_take_the_kernel_for_a_convs_transposed_output(monkeypat
         f = getattr(K, name)
         return lambda *a: calls.append(name) or f(*a)
 
-    for name in ("relu_forward_numba", "select_numba", "relu_forward_numpy", "select_numpy"):
+    for name in ("relu_forward_numba", "select_numba", "relu_forward_numpy", "select_numpy", "leaky_numba",
+                 "leaky_numpy"):
         monkeypatch.setattr(K, name, counted(name))
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 4, 5, 5)).astype(np.float32)
@@ -323,6 +334,11 @@ def test_relu_and_select_take_the_kernel_for_a_convs_transposed_output(monkeypat
     assert calls[-1] == "select_numba"             # any g is copied into the mask's layout
     np.testing.assert_array_equal(K.select(m[:, :, ::-1], g), np.where(x[:, :, ::-1] > 0, g, 0))
     assert calls[-1] == "select_numpy"             # a reversed mask has no dense order: the reference
+    a = np.float32(0.2)
+    np.testing.assert_array_equal(K.leaky(m, x, a), np.where(x > 0, x, a * x))
+    np.testing.assert_array_equal(K.leaky(m, g[:, :, ::-1], a), np.where(x > 0, g[:, :, ::-1], a * g[:, :, ::-1]))
+    np.testing.assert_array_equal(K.leaky(m[:, :, ::-1], g, a), np.where(x[:, :, ::-1] > 0, g, a * g))
+    assert calls[-3:] == ["leaky_numba", "leaky_numba", "leaky_numpy"]
 
 
 def test_numba_cuda_gets_numpys_removed_row_stack_back(monkeypatch):

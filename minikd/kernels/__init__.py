@@ -25,7 +25,7 @@ with ``floor=True``, also ``minikd.profile.conv_output_size``). ``kernel``, ``st
 ``padding`` are (h, w) pairs of ints here; the ops accept ints.
 
 The modules: ``conv.py`` (im2col, col2im), ``pool.py`` (max and average pooling),
-``select.py`` (ReLU and its select), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
+``select.py`` (ReLU, its select, LeakyReLU's), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
 (int8 × int8 → int32 matrix product), ``jit.py`` (how each kernel is compiled twice), ``cuda.py``
 (the GPU kernels, imported on the first CuPy array only: ``import minikd`` stays fast).
 """
@@ -57,7 +57,7 @@ from .pool import (
     max_pool_forward_numba,
     max_pool_forward_numpy,
 )
-from .select import relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
+from .select import leaky_numba, leaky_numpy, relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
 
 BACKENDS = ("numba", "numpy")
 _backend = "numba"
@@ -246,17 +246,38 @@ def relu_forward(x):
     return y.transpose(_undo(order)), mask.transpose(_undo(order))
 
 
+def _in_mask_layout(mask, g):
+    """``(mask, g, undo)`` both as C-contiguous views in the mask's dense layout (``g`` copied
+    into it if it has another), and the axes that give the result its shape back; None where
+    no Numba kernel applies (another backend, a non-dense mask, shapes that differ)."""
+    order = _dense_order(mask) if mask.dtype == np.bool_ and mask.shape == g.shape else None
+    if order is None or type(g) is not np.ndarray:
+        return None
+    g = g.transpose(order)
+    if not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)
+    return mask.transpose(order), g, _undo(order)
+
+
 def select(mask, g):
     """g where ``mask``, else 0 (not g · mask: inf · 0 is NaN). The Numba kernel runs in the mask's
     layout (the one :func:`relu_forward` gave it); ``g`` in another dense layout is copied into it
     first, a pass over memory that costs a tenth of NumPy's branching ``where``."""
-    order = _dense_order(mask) if mask.dtype == np.bool_ and mask.shape == g.shape else None
-    if order is None or type(g) is not np.ndarray:
+    views = _in_mask_layout(mask, g)
+    if views is None:
         return select_numpy(mask, g)
-    g = g.transpose(order)
-    if not g.flags.c_contiguous:
-        g = np.ascontiguousarray(g)
-    return select_numba(mask.transpose(order), g).transpose(_undo(order))
+    mask, g, undo = views
+    return select_numba(mask, g).transpose(undo)
+
+
+def leaky(mask, g, a):
+    """g where ``mask``, else a·g: LeakyReLU's forward (g = x, mask = x > 0) and its backward.
+    The Numba kernel as for :func:`select`, the reference ``xp.where`` for the rest."""
+    views = _in_mask_layout(mask, g)
+    if views is None:
+        return leaky_numpy(mask, g, a)
+    mask, g, undo = views
+    return leaky_numba(mask, g, a).transpose(undo)
 
 
 def int8_matmul(a, b):
@@ -304,5 +325,6 @@ __all__ = [
     "int8_matmul_numba", "int8_matmul_numpy",
     "max_pool_backward", "max_pool_backward_numba", "max_pool_backward_numpy", "max_pool_forward",
     "max_pool_forward_numba", "max_pool_forward_numpy", "relu_forward", "relu_forward_numba",
-    "relu_forward_numpy", "select", "select_numba", "select_numpy", "set_backend", "use_backend",
+    "relu_forward_numpy", "select", "select_numba", "select_numpy", "leaky", "leaky_numba", "leaky_numpy",
+    "set_backend", "use_backend",
 ]

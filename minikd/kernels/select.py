@@ -2,6 +2,7 @@
 
     relu:    y = max(x, 0)                  (a NaN stays NaN, −inf becomes 0)
     select:  out = g where mask, else 0     (the backward of ReLU, clip, ...)
+    leaky:   out = g where mask, else a·g   (LeakyReLU's forward, g = x, and its backward)
 
 Multiplying by the mask would be shorter, ``x * (x > 0)``, but ``inf · 0`` and ``NaN · 0``
 are NaN: a value the maths sets to 0 must come out 0 (see docs/debugging.md).
@@ -36,6 +37,12 @@ def select_numpy(mask, g):
     return xp.where(mask, g, g.dtype.type(0))
 
 
+def leaky_numpy(mask, g, a):
+    """g where ``mask``, a·g elsewhere (``a`` a scalar of g's dtype; a NaN stays NaN)."""
+    xp = get_array_module(g)
+    return xp.where(mask, g, g * a)
+
+
 # --------------------------------------------------------------------------- Numba kernels
 # flat views of C-contiguous arrays; every element independent of the others
 
@@ -57,6 +64,13 @@ def _select_kernel(mask, g, out):  # pragma: no cover - compiled
         out[i] = g[i] if mask[i] else zero
 
 
+@loops
+def _leaky_kernel(mask, g, a, out):  # pragma: no cover - compiled
+    for i in numba.prange(g.size):
+        v = g[i]
+        out[i] = v if mask[i] else a * v
+
+
 def relu_forward_numba(x):
     """Numba ReLU for a C-contiguous NumPy array: same as :func:`relu_forward_numpy`."""
     y = np.empty_like(x)
@@ -69,4 +83,11 @@ def select_numba(mask, g):
     """Numba select for C-contiguous NumPy arrays of one shape: same as :func:`select_numpy`."""
     out = np.empty_like(g)
     _select_kernel(g.size, mask.reshape(-1), g.reshape(-1), out.reshape(-1))
+    return out
+
+
+def leaky_numba(mask, g, a):
+    """Numba leaky select for C-contiguous NumPy arrays of one shape: same as :func:`leaky_numpy`."""
+    out = np.empty_like(g)
+    _leaky_kernel(g.size, mask.reshape(-1), g.reshape(-1), g.dtype.type(a), out.reshape(-1))
     return out

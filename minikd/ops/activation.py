@@ -76,10 +76,12 @@ class LeakyReLU(Function):
         self.mask, self.a = x > 0, x.dtype.type(negative_slope)
         if self.a == 0:  # ReLU: the negative side is 0, also at −inf (where 0 · x would be NaN)
             return self.xp.maximum(x, self.a)
-        return self.xp.where(self.mask, x, x * self.a)
+        return kernels.leaky(self.mask, x, self.a)          # xp.where(mask, x, a·x)
 
     def backward(self, gy):
-        return self.xp.where(self.mask, gy, gy * self.a if self.a != 0 else self.a)
+        if self.a == 0:
+            return kernels.select(self.mask, gy)           # xp.where(mask, gy, 0)
+        return kernels.leaky(self.mask, gy, self.a)        # xp.where(mask, gy, a·gy)
 
 
 class Clip(Function):
