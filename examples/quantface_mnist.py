@@ -4,6 +4,8 @@
         --synthetic actmax=runs/df_actmax/pool_actmax_seed0.npz     # real data, G's and actmax's images
     python examples/quantface_mnist.py --no-real --synthetic actmax=runs/df_actmax/pool_actmax_seed0.npz
     python examples/quantface_mnist.py --quick --synthetic actmax=PATH.npz       # a smoke run
+    python examples/quantface_mnist.py --seeds 0,1,2 --synthetic generator=runs/data_free/generator.npz \
+        --synthetic actmax=runs/df_actmax/pool_actmax_seed{seed}.npz               # {seed}: each seed's file
 
 QuantFace (Boutros, Damer, Kuijper, ICPR 2022) quantizes a face-recognition model without
 its training data: the images come from a generator or from noise, and the labels are not
@@ -28,8 +30,15 @@ generator of ``examples/train_conditional_generator.py`` (``generator.npz``), fr
 pool smaller than ``--qat-images`` is cycled through. ``--no-real`` skips the real rows: the
 run then never reads a training image (the full-precision checkpoints must exist).
 
-Outputs in ``--out`` (default ``runs/quantface``): ``results.json`` and ``quantface.png``
-(accuracy per bit width, one line per data source). Every option is checked before any work.
+``--seeds 0,1,2`` repeats the whole measurement per seed s: every path may hold ``{seed}``,
+replaced by s (the defaults do: ``runs/teacher_student/teacher_seed{seed}.npz``, the models of
+``mnist_teacher_student.py --seeds 0,1,2``), and s also draws the calibration images, the QAT
+order and G's samples. The table is then the mean ± std over the seeds (sample std).
+
+Outputs in ``--out`` (default ``runs/quantface``): ``results.json`` (every row with its seed,
+the mean ± std per row, the wall time per seed) and ``quantface.png`` (accuracy per bit width,
+one line per data source; error bars: the std over the seeds). Every option is checked before
+any work, for every seed.
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     mark_smoke_run,
+    parse_int_list,
     read_checkpoint,
     run_cli,
     run_settings,
@@ -176,7 +186,13 @@ def quantface_qat(fp_model, bits: int, images: np.ndarray, args):
     return qmodel
 
 
-def run(args) -> list[dict]:
+def with_seed(path, seed: int) -> Path:
+    """``path`` with every ``{seed}`` replaced by ``seed`` (a path without one: the same file for every seed)."""
+    return Path(str(path).replace("{seed}", str(seed)))
+
+
+def load_test(args):
+    """(x_test, y_test, x_train or None), normalised; the training images only with the real rows."""
     x_train = None
     if args.real:
         x_train, _, x_test, y_test = load_mnist_data(args.data_dir)
@@ -191,47 +207,74 @@ def run(args) -> list[dict]:
         x_test, y_test = x_test[:QUICK_TEST], y_test[:QUICK_TEST]
         print(f"SMOKE RUN (--quick: {QUICK_TEST:,} test images, {args.qat_images} QAT images, bits {args.bits}): "
               "the accuracies only show the code runs")
-    sources = ({"real": x_train} if args.real else {}) | {name: load_pool(path, name, args.qat_images, args.seed)
-                                                            for name, path in args.synthetic}
+    return x_test, y_test, x_train
+
+
+def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
+    """Every row of one seed: each model in float32, then PTQ and QuantFace's QAT per data source and bit width."""
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
+    sources = ({"real": x_train} if args.real else {}) | {
+        name: load_pool(with_seed(path, seed), name, args.qat_images, seed) for name, path in args.synthetic}
     n_calib = args.calibration_batches * args.batch_size
 
     rows = []
     for model_name in args.models:
         fp = MODELS[model_name]()
-        fp.load_state_dict(weights_of(getattr(args, model_name)))
+        fp.load_state_dict(weights_of(with_seed(getattr(args, model_name), seed)))
         fp.eval()
-        rows.append(dict(model=model_name, source="-", method="float32", bits=32, test_acc=evaluate(fp, x_test, y_test),
-                         images=0, seconds=0.0))
+        rows.append(dict(model=model_name, source="-", method="float32", bits=32, seed=seed,
+                         test_acc=evaluate(fp, x_test, y_test), images=0, seconds=0.0))
         for source, images in sources.items():
-            calib = cycled(images, n_calib, args.seed)
-            train = cycled(images, args.qat_images, args.seed + 1)
+            calib = cycled(images, n_calib, seed)
+            train = cycled(images, args.qat_images, seed + 1)
             batches = [mk.tensor(calib[i:i + args.batch_size]) for i in range(0, n_calib, args.batch_size)]
-            for bits in tqdm(args.bits, desc=f"{model_name} on {source}", disable=not args.progress):
+            for bits in tqdm(args.bits, desc=f"seed {seed}: {model_name} on {source}", disable=not args.progress):
                 start = time.perf_counter()
                 ptq = quant.quantize_model(fp, w_bits=bits, a_bits=bits, calibration_batches=batches)
-                rows.append(dict(model=model_name, source=source, method="PTQ", bits=bits,
+                rows.append(dict(model=model_name, source=source, method="PTQ", bits=bits, seed=seed,
                                  test_acc=evaluate(ptq, x_test, y_test), images=n_calib,
                                  seconds=time.perf_counter() - start))
                 start = time.perf_counter()
                 qat = quantface_qat(fp, bits, train, args)
-                rows.append(dict(model=model_name, source=source, method="QAT (QuantFace)", bits=bits,
+                rows.append(dict(model=model_name, source=source, method="QAT (QuantFace)", bits=bits, seed=seed,
                                  test_acc=evaluate(qat, x_test, y_test), images=args.qat_images,
                                  seconds=time.perf_counter() - start))
     return rows
 
 
+def summarise(rows) -> list[dict]:
+    """One row per (model, source, method, bits): the test accuracy's mean and sample std over the
+    seeds (std 0 for one seed), the per-seed values, and the mean seconds."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["source"], r["method"], r["bits"]), []).append(r)
+    out = []
+    for (model, source, method, bits), rs in groups.items():
+        acc = np.array([r["test_acc"] for r in rs])
+        out.append(dict(model=model, source=source, method=method, bits=bits, test_acc=float(acc.mean()),
+                        test_acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                        per_seed={str(r["seed"]): r["test_acc"] for r in rs}, images=rs[0]["images"],
+                        seconds=float(np.mean([r["seconds"] for r in rs]))))
+    return out
+
+
 # --------------------------------------------------------------------------- table and picture
 
-def print_table(rows):
-    head = f"{'model':<9}{'data':<16}{'method':<17}{'bits':>5}{'test acc':>10}{'images':>9}{'time':>8}"
+def print_table(summary, n_seeds: int):
+    """The summary rows; with several seeds the accuracy is mean ± std over them."""
+    acc = "test acc" if n_seeds == 1 else f"test acc ({n_seeds} seeds)"
+    head = f"{'model':<9}{'data':<16}{'method':<17}{'bits':>5}{acc:>20}{'images':>9}{'time':>8}"
     print("\n" + head + "\n" + "-" * len(head))
-    for r in rows:
+    for r in summary:
         bits = f"w{r['bits']}a{r['bits']}" if r["bits"] < 32 else "fp32"
+        value = f"{100 * r['test_acc']:.2f} %" + (f" ± {100 * r['test_acc_std']:.2f}" if n_seeds > 1 else "")
         print(f"{r['model']:<9}{r['source']:<16}{r['method']:<17}{bits:>5}"
-              f"{100 * r['test_acc']:>9.2f}%{r['images']:>9,}{r['seconds']:>7.1f}s")
+              f"{value:>20}{r['images']:>9,}{r['seconds']:>7.1f}s")
 
 
-def plot(rows, path: Path, n_test: int):
+def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
+    """Accuracy per bit width, a line per data source and method; ``rows``: :func:`summarise`'s, whose
+    std over the seeds becomes error bars when there are several."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -239,14 +282,18 @@ def plot(rows, path: Path, n_test: int):
     fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4 + 0.22 * n_lines), squeeze=False)
     for ax, name in zip(axes[0], models):
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
-        ax.axhline(100 * fp["test_acc"], color="gray", ls=":", lw=1, label=f"float32: {100 * fp['test_acc']:.2f} %")
+        fp_label = f"float32: {100 * fp['test_acc']:.2f} %" + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else "")
+        ax.axhline(100 * fp["test_acc"], color="gray", ls=":", lw=1, label=fp_label)
         for source in dict.fromkeys(r["source"] for r in rows if r["source"] != "-"):
             for method, style in (("PTQ", "o-"), ("QAT (QuantFace)", "s--")):
                 rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
                             key=lambda r: r["bits"])
-                ax.plot([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs], style, label=f"{source}, {method}")
+                ax.errorbar([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs],
+                            yerr=[100 * r["test_acc_std"] for r in rs] if n_seeds > 1 else None,
+                            fmt=style, capsize=3, label=f"{source}, {method}")
         ax.set(xlabel="bits (wbab)", ylabel=f"test accuracy (%); on {n_test:,} images {100 / n_test:g} = one image",
-               title=f"{name}: quantized with each data source")
+               title=f"{name}: quantized with each data source"
+                     + (f"\nmean ± std over {n_seeds} seeds" if n_seeds > 1 else ""))
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
@@ -256,7 +303,9 @@ def plot(rows, path: Path, n_test: int):
 
 # --------------------------------------------------------------------------- main
 
-def parse_synthetic(parser, items) -> list[tuple[str, Path]]:
+def parse_synthetic(parser, items, seeds) -> list[tuple[str, str]]:
+    """``NAME=PATH`` items → [(name, path)], every path (with ``{seed}`` replaced by each seed) checked
+    by :func:`check_pool`; an error names the item."""
     pools = []
     for item in items or []:
         name, sep, path = item.partition("=")
@@ -267,25 +316,31 @@ def parse_synthetic(parser, items) -> list[tuple[str, Path]]:
             parser.error("--synthetic: the name 'real' is kept for the training images; choose another")
         if name in {n for n, _ in pools}:
             parser.error(f"--synthetic: the name {name!r} is given twice; give each pool its own name")
-        if not Path(path).is_file():
-            parser.error(f"--synthetic {name}={path}: no such file")
-        try:
-            check_pool(Path(path), name)
-        except ValueError as e:
-            parser.error(str(e))
-        pools.append((name, Path(path)))
+        for seed in seeds:
+            file = with_seed(path, seed)
+            if not file.is_file():
+                for_seed = f" (seed {seed})" if "{seed}" in path else ""
+                parser.error(f"--synthetic {name}={file}{for_seed}: no such file")
+            try:
+                check_pool(file, name)
+            except ValueError as e:
+                parser.error(str(e))
+        pools.append((name, path))
     return pools
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed0.npz",
-                   help="the full-precision teacher (default runs/teacher_student/teacher_seed0.npz)")
-    p.add_argument("--student", default="runs/teacher_student/student_seed0.npz",
-                   help="the full-precision student (default runs/teacher_student/student_seed0.npz)")
+    p.add_argument("--teacher", default="runs/teacher_student/teacher_seed{seed}.npz",
+                   help="the full-precision teacher; {seed} becomes each seed (default "
+                        "runs/teacher_student/teacher_seed{seed}.npz)")
+    p.add_argument("--student", default="runs/teacher_student/student_seed{seed}.npz",
+                   help="the full-precision student; {seed} becomes each seed (default "
+                        "runs/teacher_student/student_seed{seed}.npz)")
     p.add_argument("--models", default="teacher,student")
     p.add_argument("--synthetic", action="append", metavar="NAME=PATH",
-                   help="a pool of synthetic images (.npz, key 'images'); repeat for several")
+                   help="a pool of synthetic images (.npz, key 'images') or a generator.npz; {seed} in PATH "
+                        "becomes each seed; repeat for several")
     p.add_argument("--no-real", dest="real", action="store_false",
                    help="no real-data rows: never read a training image")
     p.add_argument("--bits", default="8,6,4", help="bit widths b of wbab (default 8,6,4)")
@@ -295,6 +350,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="the QAT learning rate is lr/10")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None,
                    help=DATA_DIR_HELP + "; with --no-real the two t10k test files are enough")
     p.add_argument("--out", default="runs/quantface")
@@ -303,13 +359,20 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     ok = partial(check, p)
+    ok(check_int, args.seed, "--seed", "the seed", low=0)
+    args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds") if args.seeds else [args.seed]
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.models or set(args.models) - set(MODELS):
         p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
     for name in args.models:
         hint = HANDS_ON_HINT if getattr(args, name) == p.get_default(name) else ""
-        check_checkpoint(p, getattr(args, name), f"--{name}", MODELS[name], must_exist=True, hint=hint)
-    args.synthetic = parse_synthetic(p, args.synthetic)
+        if hint and len(args.seeds) > 1:
+            seeds = ",".join(map(str, args.seeds))
+            hint = hint.replace("mnist_teacher_student.py", f"mnist_teacher_student.py --seeds {seeds}")
+        for seed in args.seeds:
+            check_checkpoint(p, str(with_seed(getattr(args, name), seed)), f"--{name}", MODELS[name],
+                             must_exist=True, hint=hint)
+    args.synthetic = parse_synthetic(p, args.synthetic, args.seeds)
     if not args.real and not args.synthetic:
         p.error("--no-real without --synthetic: there is no data to quantize with")
     try:
@@ -325,7 +388,6 @@ def parse_args(argv=None):
     ok(check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
     ok(check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
-    ok(check_int, args.seed, "--seed", "the seed", low=0)
     if args.real:
         check_data_dir(p, args.data_dir)
     elif args.data_dir is not None and missing_files(args.data_dir, FILES["test"]):
@@ -344,12 +406,21 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = run(args)
-    print_table(rows)
-    plot(rows, out / "quantface.png", QUICK_TEST if args.quick else 10_000)
+    x_test, y_test, x_train = load_test(args)
+    rows, runs = [], []
+    for seed in args.seeds:
+        seed_start = time.perf_counter()
+        rows += run(args, seed, x_test, y_test, x_train)
+        runs.append({"seed": seed, "wall_seconds": time.perf_counter() - seed_start})
+        if len(args.seeds) > 1:
+            print(f"seed {seed}: {format_seconds(runs[-1]['wall_seconds'])}")
+    summary = summarise(rows)
+    print_table(summary, len(args.seeds))
+    plot(summary, out / "quantface.png", QUICK_TEST if args.quick else 10_000, len(args.seeds))
     settings = run_settings(args)
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
-    report = {"settings": settings, "rows": rows, "wall_seconds": time.perf_counter() - start}
+    report = {"settings": settings, "rows": rows, "summary": summary, "runs": runs,
+              "wall_seconds": time.perf_counter() - start}
     write_json(report, out / "results.json")
     print(f"\nwrote {out / 'results.json'} and {out / 'quantface.png'} ({format_seconds(report['wall_seconds'])})")
     return report

@@ -163,3 +163,45 @@ def test_a_data_free_teacher_checkpoint_with_meta_entries_is_accepted(tmp_path, 
     weights = example.weights_of(tmp_path / "teacher_slide.npz")
     assert "meta.arch" not in weights
     TeacherModel().load_state_dict(weights)  # raises on a missing or extra key
+
+
+@needs_mnist
+def test_seeds_take_each_seeds_files_and_report_mean_and_std(tmp_path):
+    """--seeds 0,1 with {seed} in the paths: seed s quantizes the models and pool of seed s; the
+    summary is the mean and sample std over the seeds, the per-seed values beside them."""
+    example = load_example("quantface_mnist")
+    for seed in (0, 1):
+        mk.manual_seed(seed)
+        mk.save(StudentModel().state_dict(), tmp_path / f"student_seed{seed}.npz")
+        images = np.random.default_rng(seed).standard_normal((64, 1, 28, 28)).astype(np.float32)
+        np.savez(tmp_path / f"pool_seed{seed}.npz", images=images)
+    report = example.main(["--quick", "--no-real", "--models", "student", "--seeds", "0,1", "--bits", "8",
+                           "--student", str(tmp_path / "student_seed{seed}.npz"),
+                           "--synthetic", f"noise={tmp_path / 'pool_seed{seed}.npz'}",
+                           "--out", str(tmp_path / "out"), "--no-progress"])
+    assert [r["seed"] for r in report["runs"]] == [0, 1]
+    fp = {r["seed"]: r["test_acc"] for r in report["rows"] if r["method"] == "float32"}
+    assert fp[0] != fp[1]          # two different untrained students: each seed loaded its own file
+    key = ("model", "source", "method", "bits")
+    for s in report["summary"]:
+        values = [r["test_acc"] for r in report["rows"] if all(r[k] == s[k] for k in key)]
+        assert s["per_seed"] == {"0": values[0], "1": values[1]}
+        assert s["test_acc"] == pytest.approx(np.mean(values))
+        assert s["test_acc_std"] == pytest.approx(np.std(values, ddof=1))
+    assert {(s["method"], s["bits"]) for s in report["summary"]} == {
+        ("float32", 32), ("PTQ", 8), ("QAT (QuantFace)", 8)}
+
+
+def test_a_file_missing_for_one_seed_is_refused_naming_the_seed(tmp_path, checkpoints, capsys):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    pool.rename(tmp_path / "pool_seed0.npz")      # seed 0's pool exists, seed 1's does not
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--seeds", "0,1",
+                            "--synthetic", f"am={tmp_path / 'pool_seed{seed}.npz'}", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    assert f"--synthetic am={tmp_path / 'pool_seed1.npz'} (seed 1): no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        example.parse_args(["--teacher", str(tmp_path / "teacher_seed{seed}.npz"), "--seeds", "0,1",
+                            "--out", str(tmp_path / "o")])
+    assert "teacher_seed0.npz" in capsys.readouterr().err
