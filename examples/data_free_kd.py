@@ -104,10 +104,11 @@ actmax, lenet5bn → half     the same, the teacher with BatchNorm    42.32 %   
 deepinversion, lenet5bn     the same                                40.09 %    245,760      2.1 min
 ==========================  ======================================  =========  ===========  ========
 
-The LeNet pair's best: Adaptive DeepInversion (``--pool 61440 --epochs 40 --rounds 4 --compete 1``)
-from a LeNet-5 trained with ``--noise 1`` (99.28 %): 98.23, 98.46, 98.24 % on seeds 0, 1, 2
-(19–22 min a run on that shared CPU); from the 99.14 % teacher trained without noise, 98.05, 97.95,
-97.82 %.
+The LeNet pair's best: Adaptive DeepInversion (``--pool 61440 --epochs 30 --rounds 4 --compete 1
+--iters 30 --lr-images 0.15``) from a LeNet-5 trained with ``--noise 1`` (99.28 %): 98.20, 98.36,
+98.47 % on seeds 0, 1, 2, about 16 min a run on a day this CPU ran at 0.43 of its usual speed.
+With 50 steps per image and 40 epochs: 98.23, 98.46, 98.24 %; from the 99.14 % teacher trained
+without noise, 98.05, 97.95, 97.82 %.
 
 The synthetic images are not digits (see the grids): the inversions are stroke textures, DAFL's
 generator draws saturated blobs. They carry the teacher's decision boundaries all the same; the

@@ -36,8 +36,9 @@ replaced by s (the defaults do: ``runs/teacher_student/teacher_seed{seed}.npz``,
 order and G's samples. The table is then the mean ± std over the seeds (sample std).
 
 Outputs in ``--out`` (default ``runs/quantface``): ``results.json`` (every row with its seed,
-the mean ± std per row, the wall time per seed) and ``quantface.png`` (accuracy per bit width,
-one line per data source; error bars: the std over the seeds). Every option is checked before
+the mean ± std per row and its change from the float32 model, the wall time per seed) and
+``quantface.png`` (the change from float32 per bit width, a line per data source and method;
+error bars: the std over the seeds). Every option is checked before
 any work, for every seed.
 """
 
@@ -242,17 +243,26 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
     return rows
 
 
+def sample_std(a) -> float:
+    """The sample standard deviation (ddof 1); 0 for a single value."""
+    return float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
+
+
 def summarise(rows) -> list[dict]:
     """One row per (model, source, method, bits): the test accuracy's mean and sample std over the
-    seeds (std 0 for one seed), the per-seed values, and the mean seconds."""
+    seeds (std 0 for one seed), the per-seed values, the mean seconds, and the change from the
+    float32 model of the same seed (``change``, ``change_std``): what quantizing cost, without the
+    spread between the seeds' models."""
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["source"], r["method"], r["bits"]), []).append(r)
+    fp = {(r["model"], r["seed"]): r["test_acc"] for r in rows if r["method"] == "float32"}
     out = []
     for (model, source, method, bits), rs in groups.items():
         acc = np.array([r["test_acc"] for r in rs])
+        change = np.array([r["test_acc"] - fp[model, r["seed"]] for r in rs])
         out.append(dict(model=model, source=source, method=method, bits=bits, test_acc=float(acc.mean()),
-                        test_acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                        test_acc_std=sample_std(acc), change=float(change.mean()), change_std=sample_std(change),
                         per_seed={str(r["seed"]): r["test_acc"] for r in rs}, images=rs[0]["images"],
                         seconds=float(np.mean([r["seconds"] for r in rs]))))
     return out
@@ -273,27 +283,30 @@ def print_table(summary, n_seeds: int):
 
 
 def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
-    """Accuracy per bit width, a line per data source and method; ``rows``: :func:`summarise`'s, whose
-    std over the seeds becomes error bars when there are several."""
+    """The change of test accuracy from the float32 model per bit width, a line per data source and
+    method; ``rows``: :func:`summarise`'s. With several seeds: the mean change over the seeds, each seed
+    against its own float32 model, with the std as error bars (the lines side by side, a little apart)."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
-    n_lines = 2 * len({r["source"] for r in rows if r["source"] != "-"}) + 1
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4 + 0.22 * n_lines), squeeze=False)
+    sources = list(dict.fromkeys(r["source"] for r in rows if r["source"] != "-"))
+    lines = [(source, method) for source in sources for method in ("PTQ", "QAT (QuantFace)")]
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4 + 0.22 * (len(lines) + 1)),
+                             squeeze=False)
     for ax, name in zip(axes[0], models):
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
-        fp_label = f"float32: {100 * fp['test_acc']:.2f} %" + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else "")
-        ax.axhline(100 * fp["test_acc"], color="gray", ls=":", lw=1, label=fp_label)
-        for source in dict.fromkeys(r["source"] for r in rows if r["source"] != "-"):
-            for method, style in (("PTQ", "o-"), ("QAT (QuantFace)", "s--")):
-                rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
-                            key=lambda r: r["bits"])
-                ax.errorbar([r["bits"] for r in rs], [100 * r["test_acc"] for r in rs],
-                            yerr=[100 * r["test_acc_std"] for r in rs] if n_seeds > 1 else None,
-                            fmt=style, capsize=3, label=f"{source}, {method}")
-        ax.set(xlabel="bits (wbab)", ylabel=f"test accuracy (%); on {n_test:,} images {100 / n_test:g} = one image",
-               title=f"{name}: quantized with each data source"
-                     + (f"\nmean ± std over {n_seeds} seeds" if n_seeds > 1 else ""))
+        mean_of = f", the mean of {n_seeds} seeds" if n_seeds > 1 else ""
+        ax.axhline(0, color="gray", ls=":", lw=1, label=f"float32: {100 * fp['test_acc']:.2f} %{mean_of}")
+        for k, (source, method) in enumerate(lines):
+            rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
+                        key=lambda r: r["bits"])
+            dodge = 0.06 * (k - (len(lines) - 1) / 2) if n_seeds > 1 else 0.0
+            ax.errorbar([r["bits"] + dodge for r in rs], [100 * r["change"] for r in rs],
+                        yerr=[100 * r["change_std"] for r in rs] if n_seeds > 1 else None,
+                        fmt="o-" if method == "PTQ" else "s--", capsize=3, label=f"{source}, {method}")
+        spread = f" (mean ± std over {n_seeds} seeds)" if n_seeds > 1 else ""
+        ax.set(xlabel="bits (wbab)", ylabel=f"change from float32, points; {100 / n_test:g} = one test image",
+               title=f"{name}: quantized with each data source{spread}")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)

@@ -188,6 +188,9 @@ def test_seeds_take_each_seeds_files_and_report_mean_and_std(tmp_path):
         assert s["per_seed"] == {"0": values[0], "1": values[1]}
         assert s["test_acc"] == pytest.approx(np.mean(values))
         assert s["test_acc_std"] == pytest.approx(np.std(values, ddof=1))
+        changes = [v - fp[seed] for seed, v in enumerate(values)]     # each seed against its own float32 model
+        assert s["change"] == pytest.approx(np.mean(changes))
+        assert s["change_std"] == pytest.approx(np.std(changes, ddof=1))
     assert {(s["method"], s["bits"]) for s in report["summary"]} == {
         ("float32", 32), ("PTQ", 8), ("QAT (QuantFace)", 8)}
 
