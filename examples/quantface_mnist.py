@@ -304,7 +304,7 @@ def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
             ax.errorbar([r["bits"] + dodge for r in rs], [100 * r["change"] for r in rs],
                         yerr=[100 * r["change_std"] for r in rs] if n_seeds > 1 else None,
                         fmt="o-" if method == "PTQ" else "s--", capsize=3, label=f"{source}, {method}")
-        spread = f" (mean ± std over {n_seeds} seeds)" if n_seeds > 1 else ""
+        spread = f"\nmean ± std over {n_seeds} seeds" if n_seeds > 1 else ""
         ax.set(xlabel="bits (wbab)", ylabel=f"change from float32, points; {100 / n_test:g} = one test image",
                title=f"{name}: quantized with each data source{spread}")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
