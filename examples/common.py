@@ -87,6 +87,11 @@ def check_training_options(parser, args, default_epochs: int = 5) -> None:
     ok(check_int, args.seed, "--seed", "the seed", low=0)
 
 
+def sample_std(values) -> float:
+    """The sample standard deviation over seeds (ddof 1, as the tables report it); 0 for a single value."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def parse_int_list(parser, text: str, option: str, low: int = 0, what: str = "integers") -> list[int]:
     """``0,1,2`` → [0, 1, 2]: comma-separated integers ≥ ``low``, at least one, none twice."""
     try:

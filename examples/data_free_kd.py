@@ -136,9 +136,10 @@ from common import (
     format_seconds,
     mark_smoke_run,
     parse_int_list,
-    read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests,
+    read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
     run_cli,
     run_settings,
+    sample_std,
     stop_if_diverged,
     write_json,
 )
@@ -635,7 +636,7 @@ def distil(args) -> dict:
         accs = np.array([r["student_test_acc"] for r in runs])
         results[method] = {
             "student_test_acc_mean": float(accs.mean()),
-            "student_test_acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            "student_test_acc_std": sample_std(accs),
             "teacher_test_acc": runs[0]["teacher_test_acc"],
             "synthetic_images_seen": runs[0]["synthetic_images_seen"],
             "distinct_synthetic_images": runs[0]["distinct_synthetic_images"],

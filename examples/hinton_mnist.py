@@ -59,6 +59,7 @@ from common import (
     parse_int_list,
     run_cli,
     run_settings,
+    sample_std,
     save_figure,
     write_json,
 )
@@ -211,7 +212,7 @@ def aggregate(per_seed: list[dict]) -> dict:
     for name in RUNS:
         errors = np.array([r[name]["test_errors"] for r in per_seed], dtype=float)
         table[name] = {"test_errors_runs": errors.astype(int).tolist(), "test_errors_mean": float(errors.mean()),
-                       "test_errors_std": float(errors.std(ddof=1)) if len(errors) > 1 else 0.0,
+                       "test_errors_std": sample_std(errors),
                        "train_seconds_mean": float(np.mean([r[name]["train_seconds"] for r in per_seed])),
                        "paper_test_errors": PAPER[name]}
     return table

@@ -99,6 +99,7 @@ from common import (
     parse_int_list,
     run_cli,
     run_settings,
+    sample_std,
     save_figure,
     write_json,
 )
@@ -703,7 +704,7 @@ def aggregate(per_seed):
     """Mean ± sample std over seeds of each row's test accuracy and verification (in %)."""
     def stats(values):
         v = np.asarray(values) * 100
-        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        return float(v.mean()), sample_std(v)
 
     table = {}
     for row in ROWS:

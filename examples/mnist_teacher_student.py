@@ -58,6 +58,7 @@ from common import (
     parse_int_list,
     run_cli,
     run_settings,
+    sample_std,
     write_json,
 )
 
@@ -179,7 +180,7 @@ def aggregate(per_seed: list[dict]) -> dict:
         secs = np.array([r["train_seconds"] for r in rows])
         table[name] = {"params": rows[0]["params"], "flops": rows[0]["flops"], "macs": rows[0]["macs"],
                        "memory_bytes": rows[0]["memory_bytes"], "test_acc_mean": float(acc.mean()),
-                       "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                       "test_acc_std": sample_std(acc),
                        "test_acc_runs": acc.tolist(), "train_seconds_mean": float(secs.mean()),
                        "lecture_test_acc": LECTURE[name]}
     return table

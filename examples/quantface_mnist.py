@@ -67,6 +67,7 @@ from common import (
     read_checkpoint,
     run_cli,
     run_settings,
+    sample_std,
     save_figure,
     write_json,
 )
@@ -241,11 +242,6 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
                                  test_acc=evaluate(qat, x_test, y_test), images=args.qat_images,
                                  seconds=time.perf_counter() - start))
     return rows
-
-
-def sample_std(a) -> float:
-    """The sample standard deviation (ddof 1); 0 for a single value."""
-    return float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
 
 
 def summarise(rows) -> list[dict]:
