@@ -19,16 +19,23 @@ needed, because the full-precision model teaches its own quantized copy. For eac
   for one pass over ``--qat-images`` images of the data source (Adam, lr/10 as in
   ``quantize_mnist.py``) on :func:`minikd.quant.quantface_loss`: the MSE between the
   quantized and the full-precision model's L2-normalised embeddings (QuantFace's loss) plus
-  T²·KL between their softened logits (T = 3); no labels.
+  T²·KL between their softened logits (T = 3); no labels;
+- **QAT, validated**: the same pass, validated. ``--holdout`` images of the source (default
+  4,000) are held out before anything is calibrated or trained; the QuantFace loss against the
+  full-precision model on them is measured for the PTQ model and after each of ``--checks``
+  equal parts of the pass (default 4), and the lowest wins: PTQ, or the checkpoint after 1/4,
+  2/4, 3/4 or all of the pass. The held-out images come from the same source, so the synthetic
+  rows still never see a real image; the test set is never used to choose.
 
 The data sources: ``real`` (the MNIST training images: the reference, like-for-like with the
 synthetic runs) and every ``--synthetic NAME=PATH``: a ``.npz`` pool of synthetic images
 written by ``examples/data_free_kd.py`` (``pool_<method>_seed<s>.npz``, key ``images``:
 N×1×28×28 float32, in the teacher's input space — normalised MNIST), or the conditional
 generator of ``examples/train_conditional_generator.py`` (``generator.npz``), from which
-``--qat-images`` images are drawn, the classes balanced. A synthetic
-pool smaller than ``--qat-images`` is cycled through. ``--no-real`` skips the real rows: the
-run then never reads a training image (the full-precision checkpoints must exist).
+``--qat-images`` + ``--holdout`` images are drawn, the classes balanced. What is left of a
+source after the held-out images is cycled through when it has fewer than ``--qat-images``.
+``--no-real`` skips the real rows: the run then never reads a training image (the
+full-precision checkpoints must exist).
 
 ``--seeds 0,1,2`` repeats the whole measurement per seed s: every path may hold ``{seed}``,
 replaced by s (the defaults do: ``runs/teacher_student/teacher_seed{seed}.npz``, the models of
@@ -85,6 +92,7 @@ MODELS = {"teacher": TeacherModel, "student": StudentModel}
 DEFAULT_BITS = (8, 6, 4)
 IMAGE_SHAPE = (1, 28, 28)
 QUICK_TEST = 1000   # --quick: the first test images only
+METHODS = ("PTQ", "QAT (QuantFace)", "QAT, validated")
 
 
 # --------------------------------------------------------------------------- data sources
@@ -100,15 +108,16 @@ def is_generator(path: Path) -> bool:
         return "meta.arch" in f.files and str(f["meta.arch"]) == "ConditionalGenerator"
 
 
-def check_pool(path: Path, name: str) -> None:
+def check_pool(path: Path, name: str) -> int | None:
     """Before any work: ``path`` must be a conditional generator's checkpoint, or a pool of finite
-    float images N×1×28×28 (N ≥ 1) in the normalised input space; ValueError naming what is wrong."""
+    float images N×1×28×28 (N ≥ 1) in the normalised input space; ValueError naming what is wrong.
+    Returns N for a pool, None for a generator (which draws as many images as asked)."""
     what = f"--synthetic {name}={path}"
     try:
         with np.load(path, allow_pickle=False) as f:
             files = f.files
             if "meta.arch" in files and str(f["meta.arch"]) == "ConditionalGenerator":
-                return
+                return None
             if "images" not in files:
                 raise ValueError(f"{what}: no 'images' array in the file (found {sorted(files)}), and not a "
                                  "conditional generator's checkpoint (generator.npz)")
@@ -130,6 +139,7 @@ def check_pool(path: Path, name: str) -> None:
         hint = " — are these raw pixels (0–255)?" if low >= 0 and high > 10 else ""
         raise ValueError(f"{what}: pixel values from {low:g} to {high:g}; normalised MNIST lies in about "
                          f"[−0.42, 2.82]{hint}")
+    return len(images)
 
 
 def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:
@@ -179,13 +189,48 @@ def quantface_step(fp_model, T: float):
     return step
 
 
-def quantface_qat(fp_model, bits: int, images: np.ndarray, args):
-    """One pass of QuantFace's label-free QAT over ``images`` (Adam at lr/10)."""
+def quantface_qat(fp_model, bits: int, images: np.ndarray, args, validate=None):
+    """One pass of QuantFace's label-free QAT over ``images`` (Adam at lr/10).
+
+    With ``validate`` (a function model → held-out loss), the pass is cut into ``args.checks``
+    equal parts and the model is validated after each: returns ``(qmodel, checkpoints)``, with
+    ``checkpoints`` a list of ``(images seen, held-out loss, a copy of the model)``. Without it,
+    ``(qmodel, [])``."""
     qmodel = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
     opt = optim.Adam(qmodel.parameters(), lr=args.lr / 10)
-    loader = DataLoader(images, np.zeros(len(images), dtype=np.int64), args.batch_size, shuffle=True, seed=args.seed)
-    fit(qmodel, opt, quantface_step(fp_model, args.T), loader, progress=False)
-    return qmodel
+    parts = np.array_split(np.arange(len(images)), args.checks if validate is not None else 1)
+    checkpoints, seen = [], 0
+    for k, part in enumerate(parts):
+        loader = DataLoader(images[part], np.zeros(len(part), dtype=np.int64), args.batch_size, shuffle=True,
+                            seed=args.seed + 1000 * k)
+        fit(qmodel, opt, quantface_step(fp_model, args.T), loader, progress=False)
+        seen += len(part)
+        if validate is not None:
+            checkpoints.append((seen, validate(qmodel), copy.deepcopy(qmodel).eval()))
+    return qmodel.eval(), checkpoints
+
+
+def heldout_loss(fp_model, held: np.ndarray, T: float, batch_size: int = 500):
+    """model → its mean QuantFace loss against ``fp_model`` on the held-out images ``held``.
+
+    The validation of a data-free QAT: the images come from the same source as the training
+    images (a split of the pool, more of G's samples, or training images for the real rows),
+    never from the test set. The full-precision outputs are computed once."""
+    batches = [mk.tensor(held[a:a + batch_size]) for a in range(0, len(held), batch_size)]
+    with mk.no_grad():
+        targets = [fp_model(x, return_features=True) for x in batches]
+
+    def validate(model) -> float:
+        was_training = model.training
+        model.eval()
+        total = 0.0
+        with mk.no_grad():
+            for x, (fp_logits, fp_features) in zip(batches, targets):
+                logits, features = model(x, return_features=True)
+                total += float(quant.quantface_loss(logits, features, fp_logits, fp_features, T=T).item()) * len(x)
+        model.train(was_training)
+        return total / len(held)
+    return validate
 
 
 def with_seed(path, seed: int) -> Path:
@@ -212,11 +257,20 @@ def load_test(args):
     return x_test, y_test, x_train
 
 
+def split_heldout(images: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the images to calibrate and train on, ``n`` held-out images to validate on): a seeded
+    random split, so no held-out image is ever trained on."""
+    order = np.random.default_rng((seed, 11)).permutation(len(images))
+    return images[order[n:]], images[order[:n]]
+
+
 def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
-    """Every row of one seed: each model in float32, then PTQ and QuantFace's QAT per data source and bit width."""
+    """Every row of one seed: each model in float32, then per data source and bit width PTQ,
+    QuantFace's QAT (one pass) and the validated pick among PTQ and the QAT's checkpoints."""
     args = argparse.Namespace(**{**vars(args), "seed": seed})
     sources = ({"real": x_train} if args.real else {}) | {
-        name: load_pool(with_seed(path, seed), name, args.qat_images, seed) for name, path in args.synthetic}
+        name: load_pool(with_seed(path, seed), name, args.qat_images + args.holdout, seed)
+        for name, path in args.synthetic}
     n_calib = args.calibration_batches * args.batch_size
 
     rows = []
@@ -227,28 +281,40 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
         rows.append(dict(model=model_name, source="-", method="float32", bits=32, seed=seed,
                          test_acc=evaluate(fp, x_test, y_test), images=0, seconds=0.0))
         for source, images in sources.items():
+            images, held = split_heldout(images, args.holdout, seed)
+            validate = heldout_loss(fp, held, args.T)
             calib = cycled(images, n_calib, seed)
             train = cycled(images, args.qat_images, seed + 1)
             batches = [mk.tensor(calib[i:i + args.batch_size]) for i in range(0, n_calib, args.batch_size)]
             for bits in tqdm(args.bits, desc=f"seed {seed}: {model_name} on {source}", disable=not args.progress):
+                row = dict(model=model_name, source=source, bits=bits, seed=seed)
                 start = time.perf_counter()
                 ptq = quant.quantize_model(fp, w_bits=bits, a_bits=bits, calibration_batches=batches)
-                rows.append(dict(model=model_name, source=source, method="PTQ", bits=bits, seed=seed,
-                                 test_acc=evaluate(ptq, x_test, y_test), images=n_calib,
-                                 seconds=time.perf_counter() - start))
+                ptq_seconds = time.perf_counter() - start
+                ptq_row = row | dict(method="PTQ", test_acc=evaluate(ptq, x_test, y_test), images=n_calib,
+                                     seconds=ptq_seconds, heldout_loss=validate(ptq))
                 start = time.perf_counter()
-                qat = quantface_qat(fp, bits, train, args)
-                rows.append(dict(model=model_name, source=source, method="QAT (QuantFace)", bits=bits, seed=seed,
-                                 test_acc=evaluate(qat, x_test, y_test), images=args.qat_images,
-                                 seconds=time.perf_counter() - start))
+                qat, checkpoints = quantface_qat(fp, bits, train, args, validate)
+                qat_seconds = time.perf_counter() - start
+                qat_row = row | dict(method="QAT (QuantFace)", test_acc=evaluate(qat, x_test, y_test),
+                                     images=args.qat_images, seconds=qat_seconds, heldout_loss=checkpoints[-1][1])
+                # the validated pick: the lowest held-out loss among PTQ (0 images) and the checkpoints
+                seen, loss, pick = min([(0, ptq_row["heldout_loss"], ptq)] + checkpoints, key=lambda c: c[1])
+                acc = (ptq_row if seen == 0 else qat_row if seen == args.qat_images else
+                       dict(test_acc=evaluate(pick, x_test, y_test)))["test_acc"]
+                rows += [ptq_row, qat_row, row | dict(
+                    method="QAT, validated", test_acc=acc, images=seen or n_calib, picked="PTQ" if seen == 0 else seen,
+                    seconds=ptq_seconds + qat_seconds, heldout_loss=loss,
+                    heldout_curve=[[0, ptq_row["heldout_loss"]]] + [[n, c] for n, c, _ in checkpoints])]
     return rows
 
 
 def summarise(rows) -> list[dict]:
     """One row per (model, source, method, bits): the test accuracy's mean and sample std over the
-    seeds (std 0 for one seed), the per-seed values, the mean seconds, and the change from the
+    seeds (std 0 for one seed), the per-seed values, the mean images and seconds, the change from the
     float32 model of the same seed (``change``, ``change_std``): what quantizing cost, without the
-    spread between the seeds' models."""
+    spread between the seeds' models; for ``QAT, validated`` also each seed's pick (``picked``:
+    "PTQ" or the images the picked checkpoint had seen)."""
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["source"], r["method"], r["bits"]), []).append(r)
@@ -259,8 +325,10 @@ def summarise(rows) -> list[dict]:
         change = np.array([r["test_acc"] - fp[model, r["seed"]] for r in rs])
         out.append(dict(model=model, source=source, method=method, bits=bits, test_acc=float(acc.mean()),
                         test_acc_std=sample_std(acc), change=float(change.mean()), change_std=sample_std(change),
-                        per_seed={str(r["seed"]): r["test_acc"] for r in rs}, images=rs[0]["images"],
-                        seconds=float(np.mean([r["seconds"] for r in rs]))))
+                        per_seed={str(r["seed"]): r["test_acc"] for r in rs},
+                        images=int(round(np.mean([r["images"] for r in rs]))),
+                        seconds=float(np.mean([r["seconds"] for r in rs])))
+                   | ({"picked": {str(r["seed"]): r["picked"] for r in rs}} if "picked" in rs[0] else {}))
     return out
 
 
@@ -274,8 +342,10 @@ def print_table(summary, n_seeds: int):
     for r in summary:
         bits = f"w{r['bits']}a{r['bits']}" if r["bits"] < 32 else "fp32"
         value = f"{100 * r['test_acc']:.2f} %" + (f" ± {100 * r['test_acc_std']:.2f}" if n_seeds > 1 else "")
+        picked = ("  picked: " + ", ".join(f"{p:,}" if isinstance(p, int) else p for p in r["picked"].values())
+                  if "picked" in r else "")
         print(f"{r['model']:<9}{r['source']:<16}{r['method']:<17}{bits:>5}"
-              f"{value:>20}{r['images']:>9,}{r['seconds']:>7.1f}s")
+              f"{value:>20}{r['images']:>9,}{r['seconds']:>7.1f}s{picked}")
 
 
 def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
@@ -286,35 +356,39 @@ def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     sources = list(dict.fromkeys(r["source"] for r in rows if r["source"] != "-"))
-    lines = [(source, method) for source in sources for method in ("PTQ", "QAT (QuantFace)")]
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4 + 0.22 * (len(lines) + 1)),
-                             squeeze=False)
+    # a colour per data source, a marker and line style per method; the legend's columns are the methods
+    lines = [(source, method) for method in METHODS for source in sources]
+    colour = {source: f"C{k}" for k, source in enumerate(sources)}
+    legend_rows = -(-len(lines) // len(METHODS))
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6 + 0.22 * legend_rows), squeeze=False)
     for ax, name in zip(axes[0], models):
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
-        mean_of = f", the mean of {n_seeds} seeds" if n_seeds > 1 else ""
-        ax.axhline(0, color="gray", ls=":", lw=1, label=f"float32: {100 * fp['test_acc']:.2f} %{mean_of}")
+        ax.axhline(0, color="gray", ls=":", lw=1)  # the float32 model (in the title: not a legend entry,
+        #                                            which would shift the legend's method columns)
         for k, (source, method) in enumerate(lines):
             rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
                         key=lambda r: r["bits"])
             dodge = 0.06 * (k - (len(lines) - 1) / 2) if n_seeds > 1 else 0.0
             ax.errorbar([r["bits"] + dodge for r in rs], [100 * r["change"] for r in rs],
                         yerr=[100 * r["change_std"] for r in rs] if n_seeds > 1 else None,
-                        fmt="o-" if method == "PTQ" else "s--", capsize=3, label=f"{source}, {method}")
-        spread = f"\nmean ± std over {n_seeds} seeds" if n_seeds > 1 else ""
-        ax.set(xlabel="bits (wbab)", ylabel=f"change from float32, points; {100 / n_test:g} = one test image",
-               title=f"{name}: quantized with each data source{spread}")
+                        fmt={"PTQ": "o-", "QAT (QuantFace)": "s--"}.get(method, "^:"), capsize=3,
+                        color=colour[source], label=f"{source}, {method}")
+        spread = f" (the mean of {n_seeds} seeds); bars: std over the seeds" if n_seeds > 1 else ""
+        ax.set(xlabel="bits (wbab)", ylabel=f"change from float32 (points; {100 / n_test:g} = 1 test image)",
+               title=f"{name}: quantized with each data source\nfloat32 {100 * fp['test_acc']:.2f} %{spread}")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(METHODS), frameon=False)
     fig.tight_layout()
     save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- main
 
-def parse_synthetic(parser, items, seeds) -> list[tuple[str, str]]:
+def parse_synthetic(parser, items, seeds, holdout: int) -> list[tuple[str, str]]:
     """``NAME=PATH`` items → [(name, path)], every path (with ``{seed}`` replaced by each seed) checked
-    by :func:`check_pool`; an error names the item."""
+    by :func:`check_pool`, and every pool larger than ``holdout`` (the images held out to validate
+    on: the rest is calibrated and trained on); an error names the item."""
     pools = []
     for item in items or []:
         name, sep, path = item.partition("=")
@@ -331,9 +405,12 @@ def parse_synthetic(parser, items, seeds) -> list[tuple[str, str]]:
                 for_seed = f" (seed {seed})" if "{seed}" in path else ""
                 parser.error(f"--synthetic {name}={file}{for_seed}: no such file")
             try:
-                check_pool(file, name)
+                n = check_pool(file, name)
             except ValueError as e:
                 parser.error(str(e))
+            if n is not None and n <= holdout:
+                parser.error(f"--synthetic {name}={file}: the pool holds {n:,} images, and --holdout {holdout:,} "
+                             "of them are held out to validate on; a smaller --holdout leaves some to train on")
         pools.append((name, path))
     return pools
 
@@ -355,6 +432,10 @@ def parse_args(argv=None):
     p.add_argument("--bits", default="8,6,4", help="bit widths b of wbab (default 8,6,4)")
     p.add_argument("--T", type=float, default=3.0, help="temperature of the logit term (default 3)")
     p.add_argument("--qat-images", type=int, default=20000, help="images of each QAT pass (default 20,000)")
+    p.add_argument("--holdout", type=int, default=4000,
+                   help="images of each source held out to validate the QAT on, never trained on (default 4,000)")
+    p.add_argument("--checks", type=int, default=4,
+                   help="held-out validations per QAT pass, after each equal part of it (default 4)")
     p.add_argument("--calibration-batches", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="the QAT learning rate is lr/10")
@@ -381,7 +462,17 @@ def parse_args(argv=None):
         for seed in args.seeds:
             check_checkpoint(p, str(with_seed(getattr(args, name), seed)), f"--{name}", MODELS[name],
                              must_exist=True, hint=hint)
-    args.synthetic = parse_synthetic(p, args.synthetic, args.seeds)
+    ok(check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
+    ok(check_int, args.holdout, "--holdout", "the number of held-out images", low=1)
+    ok(check_int, args.checks, "--checks", "the number of validations per QAT pass", low=1)
+    if args.quick:  # before the pools are checked against --holdout
+        args.qat_images, args.calibration_batches, args.holdout, args.checks = 256, 2, 32, 2
+    if args.checks > args.qat_images:
+        p.error(f"--checks {args.checks}: at most one validation per QAT image (--qat-images {args.qat_images})")
+    if args.real and args.holdout >= 60_000:
+        p.error(f"--holdout {args.holdout:,}: the real rows hold it out of the 60,000 training images; "
+                "expected fewer")
+    args.synthetic = parse_synthetic(p, args.synthetic, args.seeds, args.holdout)
     if not args.real and not args.synthetic:
         p.error("--no-real without --synthetic: there is no data to quantize with")
     try:
@@ -394,7 +485,6 @@ def parse_args(argv=None):
         except ValueError as e:
             p.error(str(e))
     ok(check_temperature, args.T, "--T")
-    ok(check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
     ok(check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
     if args.real:
@@ -405,7 +495,6 @@ def parse_args(argv=None):
     check_writable_dir(p, args.out, "--out")
     if args.quick:
         args.bits = [b for b in args.bits if b in (8, 4)] or args.bits[:1]
-        args.qat_images, args.calibration_batches = 256, 2
     return args
 
 

@@ -39,7 +39,7 @@ def test_quick_run_with_synthetic_data_only_reads_no_training_image(tmp_path, ch
     rows = report["rows"]
     assert {(r["model"], r["source"], r["method"], r["bits"]) for r in rows} == (
         {(m, "-", "float32", 32) for m in ("teacher", "student")}
-        | {(m, "noise", method, b) for m in ("teacher", "student") for method in ("PTQ", "QAT (QuantFace)")
+        | {(m, "noise", method, b) for m in ("teacher", "student") for method in example.METHODS
            for b in (8, 4)})
     for r in rows:
         assert 0.0 <= r["test_acc"] <= 1.0
@@ -83,6 +83,9 @@ def test_cycled_draws_every_image_before_repeating():
     (["--bits", "1"], "--bits: bit width b must be an integer in 2..16; got 1"),
     (["--T", "0"], "--T: the temperature T must be"),
     (["--models", "teacher,giant"], "--models: expected a comma-separated subset"),
+    (["--holdout", "0"], "--holdout: the number of held-out images must be"),
+    (["--checks", "5", "--qat-images", "4"], "--checks 5: at most one validation per QAT image"),
+    (["--holdout", "60000"], "--holdout 60,000: the real rows hold it out of the 60,000 training images"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, checkpoints, capsys, extra, message):
     example = load_example("quantface_mnist")
@@ -147,7 +150,7 @@ def test_a_pool_name_given_twice_is_refused(tmp_path, checkpoints, capsys):
     paths, pool = checkpoints
     with pytest.raises(SystemExit):
         example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]),
-                            "--synthetic", f"a={pool}", "--synthetic", f"a={pool}"])
+                            "--synthetic", f"a={pool}", "--synthetic", f"a={pool}", "--holdout", "16"])
     assert "the name 'a' is given twice" in capsys.readouterr().err
 
 
@@ -158,7 +161,7 @@ def test_a_data_free_teacher_checkpoint_with_meta_entries_is_accepted(tmp_path, 
     state["meta.arch"] = np.asarray("slide")     # what data_free_kd.py --train-teacher slide adds
     mk.save(state, tmp_path / "teacher_slide.npz")
     args = example.parse_args(["--teacher", str(tmp_path / "teacher_slide.npz"), "--models", "teacher",
-                               "--synthetic", f"p={pool}", "--out", str(tmp_path / "o")])
+                               "--synthetic", f"p={pool}", "--holdout", "16", "--out", str(tmp_path / "o")])
     assert args.models == ["teacher"]
     weights = example.weights_of(tmp_path / "teacher_slide.npz")
     assert "meta.arch" not in weights
@@ -192,7 +195,7 @@ def test_seeds_take_each_seeds_files_and_report_mean_and_std(tmp_path):
         assert s["change"] == pytest.approx(np.mean(changes))
         assert s["change_std"] == pytest.approx(np.std(changes, ddof=1))
     assert {(s["method"], s["bits"]) for s in report["summary"]} == {
-        ("float32", 32), ("PTQ", 8), ("QAT (QuantFace)", 8)}
+        ("float32", 32), ("PTQ", 8), ("QAT (QuantFace)", 8), ("QAT, validated", 8)}
 
 
 def test_a_file_missing_for_one_seed_is_refused_naming_the_seed(tmp_path, checkpoints, capsys):
@@ -201,10 +204,77 @@ def test_a_file_missing_for_one_seed_is_refused_naming_the_seed(tmp_path, checkp
     pool.rename(tmp_path / "pool_seed0.npz")      # seed 0's pool exists, seed 1's does not
     with pytest.raises(SystemExit) as e:
         example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--seeds", "0,1",
-                            "--synthetic", f"am={tmp_path / 'pool_seed{seed}.npz'}", "--out", str(tmp_path / "o")])
+                            "--synthetic", f"am={tmp_path / 'pool_seed{seed}.npz'}", "--holdout", "16",
+                            "--out", str(tmp_path / "o")])
     assert e.value.code == 2
     assert f"--synthetic am={tmp_path / 'pool_seed1.npz'} (seed 1): no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         example.parse_args(["--teacher", str(tmp_path / "teacher_seed{seed}.npz"), "--seeds", "0,1",
                             "--out", str(tmp_path / "o")])
     assert "teacher_seed0.npz" in capsys.readouterr().err
+
+
+def test_a_pool_no_larger_than_the_holdout_is_refused(tmp_path, checkpoints, capsys):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints                      # 96 images
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--no-real",
+                            "--synthetic", f"p={pool}", "--holdout", "96", "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert "the pool holds 96 images, and --holdout 96 of them are held out" in capsys.readouterr().err
+    args = example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--no-real",
+                               "--synthetic", f"p={pool}", "--holdout", "95", "--out", str(tmp_path / "out")])
+    assert args.holdout == 95
+
+
+def test_the_heldout_split_is_disjoint_and_seeded():
+    example = load_example("quantface_mnist")
+    images = np.arange(50, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 28, 28), dtype=np.float32)
+    train, held = example.split_heldout(images, 12, seed=3)
+    a, b = set(train[:, 0, 0, 0]), set(held[:, 0, 0, 0])
+    assert len(held) == 12 and len(train) == 38 and not a & b and a | b == set(range(50))
+    np.testing.assert_array_equal(held, example.split_heldout(images, 12, seed=3)[1])
+    assert set(example.split_heldout(images, 12, seed=4)[1][:, 0, 0, 0]) != b
+
+
+def test_heldout_loss_is_zero_for_the_model_itself_and_leaves_the_mode_alone():
+    example = load_example("quantface_mnist")
+    mk.manual_seed(0)
+    fp = StudentModel().eval()
+    held = np.random.default_rng(0).standard_normal((70, 1, 28, 28)).astype(np.float32)
+    validate = example.heldout_loss(fp, held, T=3.0, batch_size=32)   # 3 batches, the last one short
+    assert validate(fp) == pytest.approx(0.0, abs=1e-6)
+    q = mk.quant.prepare_qat(fp, w_bits=2, a_bits=2)
+    with mk.no_grad():
+        q(mk.tensor(held[:32]))                    # a training forward sets the input ranges
+    loss = validate(q)
+    assert loss > 1e-3 and q.training              # a 2-bit copy is not the model; still in training mode
+    # the mean over all 70 images, each batch weighted by its size
+    q.eval()
+    total = 0.0
+    with mk.no_grad():
+        for a in (0, 32, 64):
+            x = mk.tensor(held[a:a + 32])
+            total += mk.quant.quantface_loss(*q(x, return_features=True), *fp(x, return_features=True)).item() * len(x)
+    assert loss == pytest.approx(total / 70, rel=1e-5)
+
+
+@needs_mnist
+def test_the_validated_row_is_the_lowest_heldout_loss_of_ptq_and_the_checkpoints(tmp_path, checkpoints):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    report = example.main(["--quick", "--no-real", "--models", "student", "--bits", "8,4", "--synthetic", f"n={pool}",
+                           "--student", str(paths["student"]), "--out", str(tmp_path / "out"), "--no-progress"])
+    rows = {(r["method"], r["bits"]): r for r in report["rows"]}
+    for bits in (8, 4):
+        ptq, qat, best = rows["PTQ", bits], rows["QAT (QuantFace)", bits], rows["QAT, validated", bits]
+        curve = best["heldout_curve"]                  # --quick: validated at 0 (PTQ), 128 and 256 images
+        assert [n for n, _ in curve] == [0, 128, 256]
+        assert curve[0][1] == ptq["heldout_loss"] and curve[-1][1] == qat["heldout_loss"]
+        seen, loss = min(curve, key=lambda c: c[1])
+        assert best["heldout_loss"] == loss
+        assert best["picked"] == ("PTQ" if seen == 0 else seen)
+        if seen == 0:
+            assert best["test_acc"] == ptq["test_acc"] and best["images"] == ptq["images"]
+        elif seen == 256:
+            assert best["test_acc"] == qat["test_acc"] and best["images"] == 256
