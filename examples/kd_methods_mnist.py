@@ -27,8 +27,11 @@ byot           "Be Your Own Teacher" (Zhang 2019): exits after the student's two
 ban            born-again networks (Furlanello 2018): gen 1 = the student alone, gen k + 1 the
                same network distilled (kd_loss) from gen k; gens 1, 2, 3
 ta             multi-step KD with a teacher assistant (Mirzadeh 2020): teacher → the hands-on
-               student distilled (the kd run) → a small student (conv 8/16, fc 32: 26,698
-               parameters); beside the small student alone and distilled from the teacher directly
+               student distilled from it (the assistant) → a small student (conv 8/16, fc 32:
+               26,698 parameters); beside the small student alone and distilled from the teacher
+               directly. The assistant teaches, so it is trained as a teacher is: the teacher's
+               budget (--teacher-epochs, --teacher-schedule) of logit KD (``--assistant trained``,
+               the default); ``--assistant kd``: the kd run's student (the students' 5 epochs)
 pocketnet      multi-step KD as PocketNet (Boutros 2022): in its epoch e of E the student distils
                from the teacher's checkpoint saved at the end of the teacher's epoch ⌈e·T_e/E⌉
                (T_e = 15 teacher epochs, so checkpoints 3, 6, 9, 12, 15)
@@ -142,6 +145,7 @@ ROWS = {
     "ban_gen1": ("BAN gen 1 (= student alone)", "baseline"),
     "ban_gen2": ("BAN gen 2 (from gen 1)", "self"),
     "ban_gen3": ("BAN gen 3 (from gen 2)", "self"),
+    "ta_assistant": ("assistant ← teacher (teacher's budget)", "multi-step"),
     "ta_small_alone": ("small student alone", "baseline"),
     "ta_small_kd": ("small ← teacher (KD)", "multi-step"),
     "ta_small_ta": ("small ← assistant ← teacher", "multi-step"),
@@ -552,14 +556,22 @@ class Seed:
             teacher = student
 
     def run_ta(self):
-        self.run("kd")                   # the assistant: the hands-on student distilled from the teacher
-        a_logits, _ = self.outputs("assistant", self.models["kd"])
+        self.teacher()
+        if self.args.assistant == "kd":          # the kd run's student: the students' budget
+            self.run("kd")
+            assistant, name = self.models["kd"], "kd"
+        else:                                    # a teacher's budget: it teaches the small student
+            assistant, name = self.new(), "ta_assistant"
+            seconds = self.train("assistant", assistant, make_kd_step(self.t_logits, self.args.T, self.args.lam),
+                                 epochs=self.args.teacher_epochs, schedule=self.args.teacher_schedule)
+            self.measure(name, assistant, seconds)
+        a_logits, _ = self.outputs("assistant", assistant)
         small = self.new(_MNISTCNN, *SMALL)
         self.measure("ta_small_alone", small, self.train("small alone", small, ce_step))
         for row, t_logits in (("ta_small_kd", self.t_logits), ("ta_small_ta", a_logits)):
             small = self.new(_MNISTCNN, *SMALL)
             seconds = self.train(row, small, make_kd_step(t_logits, self.args.T, self.args.lam))
-            self.measure(row, small, seconds, **({"assistant": "kd"} if row == "ta_small_ta" else {}))
+            self.measure(row, small, seconds, **({"assistant": name} if row == "ta_small_ta" else {}))
 
     def run_pocketnet(self):
         self.teacher()
@@ -900,6 +912,9 @@ def parse_args(argv=None):
                    help=f"epochs of the teacher, trained once per seed (default {TEACHER_EPOCHS}; --quick: 1)")
     p.add_argument("--teacher-schedule", choices=SCHEDULES, default="cosine",
                    help="the teacher's learning rate (default: a half cosine to 0)")
+    p.add_argument("--assistant", choices=("trained", "kd"), default="trained",
+                   help="the TA chain's assistant: the hands-on student distilled from the teacher with the "
+                        "teacher's budget (default), or the kd run's student (the students' epochs)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--T", type=float, default=3.0, help="distillation temperature of the logit losses")

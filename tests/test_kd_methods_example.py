@@ -23,7 +23,8 @@ from tests.util import load_example, needs_mnist
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "examples/kd_methods_mnist.py"
 ROWS = {"teacher", "student", "kd", "fkd", "rkd", "dml_peer1", "dml_peer2", "byot", "ban_gen1", "ban_gen2", "ban_gen3",
-        "ta_small_alone", "ta_small_kd", "ta_small_ta", "pocketnet", "adadistill", "adadistill_nomse", "arcface", "qud"}
+        "ta_assistant", "ta_small_alone", "ta_small_kd", "ta_small_ta", "pocketnet", "adadistill", "adadistill_nomse",
+        "arcface", "qud"}
 
 
 def run(args, env=None):
@@ -70,6 +71,9 @@ def test_quick_run_of_every_method_writes_every_row(quick_cpu):
     assert len(summary["byot"]["exit_test_acc_mean"]) == 3
     (seed,) = report["runs"]
     assert seed["rows"]["fkd"]["verification"]["pairs"] == 6000
+    # the TA chain's assistant is its own run, trained with the teacher's budget, and the chain names it
+    assert seed["rows"]["ta_small_ta"]["assistant"] == "ta_assistant"
+    assert summary["ta_assistant"]["params"] == 105_866
     assert {"verification_64d", "teacher_alignment", "teacher_alignment_centred"} <= set(seed["rows"]["qud"])
     assert seed["rows"]["qud"]["labels"] is False and seed["rows"]["qud"]["tau"] == 2.0
     assert report["settings"]["ada_lam"] == 0.1
@@ -301,3 +305,15 @@ def test_quds_teacher_head_reads_a_centred_embedding_as_the_teachers_own():
     want = fc(mk.tensor(f_t[:1])).numpy()
     np.testing.assert_allclose(head(mk.tensor(3.0 * (f_t[:1] - mu))).numpy(), want, rtol=1e-5, atol=1e-5)
     assert np.abs(head(mk.tensor(f_t[:1])).numpy() - want).max() > 0.1
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_the_assistant_kd_is_the_kd_runs_student(tmp_path):
+    out = run(["--quick", "--methods", "ta", "--assistant", "kd", "--out", str(tmp_path), "--no-progress"],
+              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert set(report["summary"]) == {"teacher", "kd", "ta_small_alone", "ta_small_kd", "ta_small_ta"}
+    assert report["runs"][0]["rows"]["ta_small_ta"]["assistant"] == "kd"
+    assert report["settings"]["assistant"] == "kd"
