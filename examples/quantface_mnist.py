@@ -303,7 +303,9 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
                 acc = (ptq_row if seen == 0 else qat_row if seen == args.qat_images else
                        dict(test_acc=evaluate(pick, x_test, y_test)))["test_acc"]
                 rows += [ptq_row, qat_row, row | dict(
-                    method="QAT, validated", test_acc=acc, images=seen or n_calib, picked="PTQ" if seen == 0 else seen,
+                    # images: everything the row used (calibration, the whole pass, the held-out images)
+                    method="QAT, validated", test_acc=acc, images=n_calib + args.qat_images + args.holdout,
+                    picked="PTQ" if seen == 0 else seen,
                     seconds=ptq_seconds + qat_seconds, heldout_loss=loss,
                     heldout_curve=[[0, ptq_row["heldout_loss"]]] + [[n, c] for n, c, _ in checkpoints])]
     return rows

@@ -275,6 +275,7 @@ def test_the_validated_row_is_the_lowest_heldout_loss_of_ptq_and_the_checkpoints
         assert best["heldout_loss"] == loss
         assert best["picked"] == ("PTQ" if seen == 0 else seen)
         if seen == 0:
-            assert best["test_acc"] == ptq["test_acc"] and best["images"] == ptq["images"]
+            assert best["test_acc"] == ptq["test_acc"]
         elif seen == 256:
-            assert best["test_acc"] == qat["test_acc"] and best["images"] == 256
+            assert best["test_acc"] == qat["test_acc"]
+        assert best["images"] == 128 + 256 + 32      # --quick: calibration, the pass, the held-out images
