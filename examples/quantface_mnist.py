@@ -83,9 +83,9 @@ from train_conditional_generator import load_generator
 
 import minikd as mk
 from minikd import optim, quant
-from minikd.checks import check_int, check_temperature
+from minikd.checks import check_int, check_number, check_temperature
 from minikd.data import DataLoader, load_mnist, normalize
-from minikd.data.mnist import FILES, missing_files
+from minikd.data.mnist import FILES, find_data_dir, missing_files
 from minikd.models import StudentModel, TeacherModel
 
 MODELS = {"teacher": TeacherModel, "student": StudentModel}
@@ -125,8 +125,9 @@ def check_pool(path: Path, name: str) -> int | None:
     except (OSError, ValueError, EOFError) as e:
         if str(e).startswith(what):
             raise
-        raise ValueError(f"{what}: not a .npz pool of images nor a generator checkpoint "
-                         f"({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
+        reason = ("not a .npz (zip) file" if "pickle" in str(e) or isinstance(e, EOFError)
+                  else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}")
+        raise ValueError(f"{what}: not a .npz pool of images nor a generator checkpoint ({reason})") from None
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
         raise ValueError(f"{what}: expected images of shape N×1×28×28 with N ≥ 1; got {images.shape}")
     if images.dtype.kind != "f":
@@ -189,25 +190,32 @@ def quantface_step(fp_model, T: float):
     return step
 
 
-def quantface_qat(fp_model, bits: int, images: np.ndarray, args, validate=None):
-    """One pass of QuantFace's label-free QAT over ``images`` (Adam at lr/10).
+def quantface_qat(fp_model, bits: int, images: np.ndarray, args, validate, start_loss: float):
+    """One pass of QuantFace's label-free QAT over ``images`` (Adam at lr/10), validated.
 
-    With ``validate`` (a function model → held-out loss), the pass is cut into ``args.checks``
-    equal parts and the model is validated after each: returns ``(qmodel, checkpoints)``, with
-    ``checkpoints`` a list of ``(images seen, held-out loss, a copy of the model)``. Without it,
-    ``(qmodel, [])``."""
+    The pass is cut into ``args.checks`` equal parts (``images`` is already in a random order) and
+    ``validate`` (model → held-out loss) runs after each. ``start_loss`` is the held-out loss of the
+    PTQ model, the candidate before any step. Returns ``(qmodel, curve, best, train_seconds)``:
+    the model after the whole pass; ``curve``, the held-out loss after each part as ``[images
+    seen, loss]``; ``best``, ``(images seen, loss, a copy of that checkpoint)`` for the lowest loss
+    of the curve if it is below ``start_loss``, else None (keep PTQ); and the seconds of training
+    alone (the validations and copies not counted)."""
     qmodel = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
     opt = optim.Adam(qmodel.parameters(), lr=args.lr / 10)
-    parts = np.array_split(np.arange(len(images)), args.checks if validate is not None else 1)
-    checkpoints, seen = [], 0
-    for k, part in enumerate(parts):
+    curve, best, seen, seconds = [], None, 0, 0.0
+    best_loss = start_loss
+    for k, part in enumerate(np.array_split(np.arange(len(images)), args.checks)):
         loader = DataLoader(images[part], np.zeros(len(part), dtype=np.int64), args.batch_size, shuffle=True,
                             seed=args.seed + 1000 * k)
+        start = time.perf_counter()
         fit(qmodel, opt, quantface_step(fp_model, args.T), loader, progress=False)
+        seconds += time.perf_counter() - start
         seen += len(part)
-        if validate is not None:
-            checkpoints.append((seen, validate(qmodel), copy.deepcopy(qmodel).eval()))
-    return qmodel.eval(), checkpoints
+        loss = validate(qmodel)
+        curve.append([seen, loss])
+        if loss < best_loss:  # only the best checkpoint is kept in memory
+            best_loss, best = loss, (seen, loss, copy.deepcopy(qmodel).eval())
+    return qmodel.eval(), curve, best, seconds
 
 
 def heldout_loss(fp_model, held: np.ndarray, T: float, batch_size: int = 500):
@@ -252,8 +260,9 @@ def load_test(args):
     x_test = normalize(x_test)
     if args.quick:
         x_test, y_test = x_test[:QUICK_TEST], y_test[:QUICK_TEST]
-        print(f"SMOKE RUN (--quick: {QUICK_TEST:,} test images, {args.qat_images} QAT images, bits {args.bits}): "
-              "the accuracies only show the code runs")
+        print(f"SMOKE RUN (--quick: {QUICK_TEST:,} test images, {args.qat_images} QAT images, "
+              f"{args.calibration_batches} calibration batches, {args.holdout} held-out images, {args.checks} checks, "
+              f"bits {args.bits}): the accuracies only show the code runs")
     return x_test, y_test, x_train
 
 
@@ -294,20 +303,20 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
                 ptq_row = row | dict(method="PTQ", test_acc=evaluate(ptq, x_test, y_test), images=n_calib,
                                      seconds=ptq_seconds, heldout_loss=validate(ptq))
                 start = time.perf_counter()
-                qat, checkpoints = quantface_qat(fp, bits, train, args, validate)
-                qat_seconds = time.perf_counter() - start
+                qat, curve, best, qat_seconds = quantface_qat(fp, bits, train, args, validate,
+                                                              ptq_row["heldout_loss"])
+                all_seconds = time.perf_counter() - start
                 qat_row = row | dict(method="QAT (QuantFace)", test_acc=evaluate(qat, x_test, y_test),
-                                     images=args.qat_images, seconds=qat_seconds, heldout_loss=checkpoints[-1][1])
+                                     images=args.qat_images, seconds=qat_seconds, heldout_loss=curve[-1][1])
                 # the validated pick: the lowest held-out loss among PTQ (0 images) and the checkpoints
-                seen, loss, pick = min([(0, ptq_row["heldout_loss"], ptq)] + checkpoints, key=lambda c: c[1])
+                seen, loss, pick = best or (0, ptq_row["heldout_loss"], ptq)
                 acc = (ptq_row if seen == 0 else qat_row if seen == args.qat_images else
                        dict(test_acc=evaluate(pick, x_test, y_test)))["test_acc"]
                 rows += [ptq_row, qat_row, row | dict(
                     # images: everything the row used (calibration, the whole pass, the held-out images)
                     method="QAT, validated", test_acc=acc, images=n_calib + args.qat_images + args.holdout,
-                    picked="PTQ" if seen == 0 else seen,
-                    seconds=ptq_seconds + qat_seconds, heldout_loss=loss,
-                    heldout_curve=[[0, ptq_row["heldout_loss"]]] + [[n, c] for n, c, _ in checkpoints])]
+                    picked="PTQ" if seen == 0 else seen, seconds=ptq_seconds + all_seconds, heldout_loss=loss,
+                    heldout_curve=[[0, ptq_row["heldout_loss"]]] + curve)]
     return rows
 
 
@@ -362,7 +371,8 @@ def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
     lines = [(source, method) for method in METHODS for source in sources]
     colour = {source: f"C{k}" for k, source in enumerate(sources)}
     legend_rows = -(-len(lines) // len(METHODS))
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6 + 0.22 * legend_rows), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6 + 0.22 * legend_rows), squeeze=False,
+                             sharey=True)  # one scale: the models' costs compare by eye
     for ax, name in zip(axes[0], models):
         fp = next(r for r in rows if r["model"] == name and r["method"] == "float32")
         ax.axhline(0, color="gray", ls=":", lw=1)  # the float32 model (in the title: not a legend entry,
@@ -370,18 +380,21 @@ def plot(rows, path: Path, n_test: int, n_seeds: int = 1):
         for k, (source, method) in enumerate(lines):
             rs = sorted((r for r in rows if r["model"] == name and r["source"] == source and r["method"] == method),
                         key=lambda r: r["bits"])
-            dodge = 0.06 * (k - (len(lines) - 1) / 2) if n_seeds > 1 else 0.0
+            dodge = 0.06 * (k - (len(lines) - 1) / 2)  # side by side: equal values stay visible
             ax.errorbar([r["bits"] + dodge for r in rs], [100 * r["change"] for r in rs],
                         yerr=[100 * r["change_std"] for r in rs] if n_seeds > 1 else None,
                         fmt={"PTQ": "o-", "QAT (QuantFace)": "s--"}.get(method, "^:"), capsize=3,
                         color=colour[source], label=f"{source}, {method}")
         spread = f" (the mean of {n_seeds} seeds); bars: std over the seeds" if n_seeds > 1 else ""
-        ax.set(xlabel="bits (wbab)", ylabel=f"change from float32 (points; {100 / n_test:g} = 1 test image)",
+        if ax is axes[0][0]:
+            ax.set_ylabel(f"change from float32 (points; {100 / n_test:g} = 1 test image)")
+        ax.set(xlabel="bits (wbab)",
                title=f"{name}: quantized with each data source\nfloat32 {100 * fp['test_acc']:.2f} %{spread}")
         ax.set_xticks(sorted({r["bits"] for r in rows if r["bits"] < 32}))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(METHODS), frameon=False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.035 * legend_rows, 1, 1))   # room below the panels for the one legend
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=len(METHODS), frameon=False)
     save_figure(fig, path)
 
 
@@ -425,7 +438,7 @@ def parse_args(argv=None):
     p.add_argument("--student", default="runs/teacher_student/student_seed{seed}.npz",
                    help="the full-precision student; {seed} becomes each seed (default "
                         "runs/teacher_student/student_seed{seed}.npz)")
-    p.add_argument("--models", default="teacher,student")
+    p.add_argument("--models", default="teacher,student", help="which models to quantize (default teacher,student)")
     p.add_argument("--synthetic", action="append", metavar="NAME=PATH",
                    help="a pool of synthetic images (.npz, key 'images') or a generator.npz; {seed} in PATH "
                         "becomes each seed; repeat for several")
@@ -438,16 +451,19 @@ def parse_args(argv=None):
                    help="images of each source held out to validate the QAT on, never trained on (default 4,000)")
     p.add_argument("--checks", type=int, default=4,
                    help="held-out validations per QAT pass, after each equal part of it (default 4)")
-    p.add_argument("--calibration-batches", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--calibration-batches", type=int, default=10,
+                   help="PTQ: the batches the activation ranges are calibrated on (default 10)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size of calibration and QAT (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="the QAT learning rate is lr/10")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the seed of a one-seed run (default 0)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None,
                    help=DATA_DIR_HELP + "; with --no-real the two t10k test files are enough")
-    p.add_argument("--out", default="runs/quantface")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 1,000 test images, short QAT, 8 and 4 bits")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--out", default="runs/quantface", help="folder for results.json and quantface.png")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1,000 test images, bits 8 and 4; it sets --qat-images 256, "
+                        "--calibration-batches 2, --holdout 32 and --checks 2, whatever was given")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     ok = partial(check, p)
@@ -487,6 +503,7 @@ def parse_args(argv=None):
         except ValueError as e:
             p.error(str(e))
     ok(check_temperature, args.T, "--T")
+    ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
     ok(check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
     if args.real:
@@ -494,6 +511,12 @@ def parse_args(argv=None):
     elif args.data_dir is not None and missing_files(args.data_dir, FILES["test"]):
         p.error(f"--data-dir {args.data_dir}: with --no-real the folder must hold the test files "
                 f"{', '.join(FILES['test'])}; it lacks {', '.join(missing_files(args.data_dir, FILES['test']))}")
+    elif args.data_dir is None:
+        try:
+            find_data_dir(None, FILES["test"])
+        except FileNotFoundError:
+            p.error(f"with --no-real only the test files {', '.join(FILES['test'])} are needed, and no folder "
+                    "holds them: point --data-dir or MINIKD_DATA at one")
     check_writable_dir(p, args.out, "--out")
     if args.quick:
         args.bits = [b for b in args.bits if b in (8, 4)] or args.bits[:1]

@@ -84,6 +84,8 @@ def test_cycled_draws_every_image_before_repeating():
     (["--T", "0"], "--T: the temperature T must be"),
     (["--models", "teacher,giant"], "--models: expected a comma-separated subset"),
     (["--holdout", "0"], "--holdout: the number of held-out images must be"),
+    (["--lr", "-1"], "--lr: the learning rate must be"),
+    (["--lr", "nan"], "--lr: the learning rate must be a finite number"),
     (["--checks", "5", "--qat-images", "4"], "--checks 5: at most one validation per QAT image"),
     (["--holdout", "60000"], "--holdout 60,000: the real rows hold it out of the 60,000 training images"),
 ])
@@ -128,7 +130,7 @@ def test_a_conditional_generator_checkpoint_is_sampled_class_balanced(tmp_path):
     (np.zeros((4, 1, 28, 28), np.uint8), "raw pixels"),
     (np.full((4, 1, 28, 28), 255.0, np.float32), "raw pixels"),
     (np.full((4, 1, 28, 28), np.inf, np.float32), "NaN or ±inf"),
-    (None, "not a .npz pool"),
+    (None, "not a .npz pool of images nor a generator checkpoint (not a .npz (zip) file)"),
 ])
 def test_a_bad_pool_is_refused_before_any_work(tmp_path, checkpoints, capsys, content, message):
     example = load_example("quantface_mnist")
@@ -279,3 +281,17 @@ def test_the_validated_row_is_the_lowest_heldout_loss_of_ptq_and_the_checkpoints
         elif seen == 256:
             assert best["test_acc"] == qat["test_acc"]
         assert best["images"] == 128 + 256 + 32      # --quick: calibration, the pass, the held-out images
+
+
+def test_no_real_without_any_test_files_names_only_the_test_files(tmp_path, checkpoints, capsys, monkeypatch):
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    monkeypatch.setenv("MINIKD_DATA", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--no-real",
+                            "--synthetic", f"p={pool}", "--holdout", "16", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "with --no-real only the test files t10k-images-idx3-ubyte.gz" in err
+    assert not (tmp_path / "out").exists()
