@@ -32,6 +32,14 @@ def run(args, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
+def quick_report(tmp_path, *args):
+    """The results.json of a smoke run with ``args``, one thread each (it must succeed)."""
+    out = run(["--quick", *args, "--out", str(tmp_path), "--no-progress"],
+              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def quick_cpu(tmp_path_factory):
     """The smoke run of every method and the QUD ablation on the CPU, shared by the tests of this
@@ -115,10 +123,7 @@ def test_quick_run_on_the_stand_in_device_gives_the_cpus_numbers(quick_cpu, tmp_
 @pytest.mark.slow
 @needs_mnist
 def test_qud_tau_sets_the_qud_rows_temperature(tmp_path):
-    out = run(["--quick", "--methods", "qud", "--qud-tau", "0.4", "--out", str(tmp_path), "--no-progress"],
-              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads((tmp_path / "results.json").read_text())
+    report = quick_report(tmp_path, "--methods", "qud", "--qud-tau", "0.4")
     assert report["settings"]["qud_tau"] == 0.4
     (run0,) = report["runs"]
     assert run0["rows"]["qud"]["tau"] == 0.4 and run0["rows"]["qud"]["labels"] is False
@@ -310,10 +315,7 @@ def test_quds_teacher_head_reads_a_centred_embedding_as_the_teachers_own():
 @pytest.mark.slow
 @needs_mnist
 def test_the_assistant_kd_is_the_kd_runs_student(tmp_path):
-    out = run(["--quick", "--methods", "ta", "--assistant", "kd", "--out", str(tmp_path), "--no-progress"],
-              env={"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads((tmp_path / "results.json").read_text())
+    report = quick_report(tmp_path, "--methods", "ta", "--assistant", "kd")
     assert set(report["summary"]) == {"teacher", "kd", "ta_small_alone", "ta_small_kd", "ta_small_ta"}
     assert report["runs"][0]["rows"]["ta_small_ta"]["assistant"] == "kd"
     assert report["settings"]["assistant"] == "kd"
