@@ -17,9 +17,10 @@ needed, because the full-precision model teaches its own quantized copy. For eac
   data source (:func:`minikd.quant.quantize_model`), no training;
 - **QAT + KD** (QuantFace): the fake-quantized copy (:func:`minikd.quant.prepare_qat`) fine-tuned
   for one pass over ``--qat-images`` images of the data source (Adam, lr/10 as in
-  ``quantize_mnist.py``) on :func:`minikd.quant.quantface_loss`: the MSE between the
-  quantized and the full-precision model's L2-normalised embeddings (QuantFace's loss) plus
-  T²·KL between their softened logits (T = 3); no labels;
+  ``quantize_mnist.py``) on :func:`minikd.quant.quantface_loss`: the squared distance between
+  the quantized and the full-precision model's L2-normalised embeddings, 2 − 2·cos per image
+  (QuantFace's loss, summed over the entries where its code averages them), plus T²·KL between
+  their softened logits (T = 3); no labels;
 - **QAT, validated**: the same pass, validated. ``--holdout`` images of the source (default
   4,000) are held out before anything is calibrated or trained; the QuantFace loss against the
   full-precision model on them is measured for the PTQ model and after each of ``--checks``
@@ -202,13 +203,14 @@ def quantface_qat(fp_model, bits: int, images: np.ndarray, args, validate, start
     alone (the validations and copies not counted)."""
     qmodel = quant.prepare_qat(copy.deepcopy(fp_model), w_bits=bits, a_bits=bits)
     opt = optim.Adam(qmodel.parameters(), lr=args.lr / 10)
+    step = quantface_step(fp_model, args.T)
     curve, best, seen, seconds = [], None, 0, 0.0
     best_loss = start_loss
     for k, part in enumerate(np.array_split(np.arange(len(images)), args.checks)):
         loader = DataLoader(images[part], np.zeros(len(part), dtype=np.int64), args.batch_size, shuffle=True,
                             seed=args.seed + 1000 * k)
         start = time.perf_counter()
-        fit(qmodel, opt, quantface_step(fp_model, args.T), loader, progress=False)
+        fit(qmodel, opt, step, loader, progress=False)
         seconds += time.perf_counter() - start
         seen += len(part)
         loss = validate(qmodel)
@@ -310,8 +312,8 @@ def run(args, seed: int, x_test, y_test, x_train=None) -> list[dict]:
                                      images=args.qat_images, seconds=qat_seconds, heldout_loss=curve[-1][1])
                 # the validated pick: the lowest held-out loss among PTQ (0 images) and the checkpoints
                 seen, loss, pick = best or (0, ptq_row["heldout_loss"], ptq)
-                acc = (ptq_row if seen == 0 else qat_row if seen == args.qat_images else
-                       dict(test_acc=evaluate(pick, x_test, y_test)))["test_acc"]
+                acc = (ptq_row["test_acc"] if seen == 0 else qat_row["test_acc"] if seen == args.qat_images
+                       else evaluate(pick, x_test, y_test))
                 rows += [ptq_row, qat_row, row | dict(
                     # images: everything the row used (calibration, the whole pass, the held-out images)
                     method="QAT, validated", test_acc=acc, images=n_calib + args.qat_images + args.holdout,
