@@ -7,12 +7,13 @@
 The hands-on's footing for all: the slide's TeacherModel (421,642 parameters) trained once per
 seed and frozen, the hands-on's StudentModel (105,866), Adam at lr 1e-3, batch 64, the same
 number of epochs for every student (``--epochs``, the hands-on's 5, at a constant learning
-rate), every student starting from the same initial weights and seeing the same batches in the
-same order. The teacher, pre-trained as a teacher is, gets three times that budget with the
-learning rate decayed along a half cosine (``--teacher-epochs 15``, ``--teacher-schedule``): 99.36 %
-on seed 3, where 5 epochs at a constant rate (the students' budget) gave a teacher no better
-than its student (98.94 against 98.90 %, seeds 0–2: docs/kd_methods.md). T = 3, λ = 0.5
-wherever a method distils logits (``--T``, ``--lam``). The methods (``--methods`` picks some):
+rate), every student starting from the same initial weights (BAN's later generations excepted)
+and seeing the same batches in the same order. The teacher, pre-trained as a teacher is, gets
+three times that budget with the learning rate decayed along a half cosine
+(``--teacher-epochs 15``, ``--teacher-schedule``): 99.36 % on seed 3, where 5 epochs at a
+constant rate (the students' budget) gave a teacher no better than its student (98.94 against
+98.90 %, seeds 0–2: docs/kd_methods.md). T = 3, λ = 0.5 wherever a method distils logits
+(``--T``, ``--lam``). The methods (``--methods`` picks some):
 
 =============  ==============================================================================
 student        the student alone: L = CE(y, p_s)
@@ -25,7 +26,9 @@ dml            deep mutual learning (Zhang 2018): two students from scratch, no 
 byot           "Be Your Own Teacher" (Zhang 2019): exits after the student's two conv blocks
                (pool/flatten → Linear to 10) learn from the labels and the deepest exit
 ban            born-again networks (Furlanello 2018): gen 1 = the student alone, gen k + 1 the
-               same network distilled (kd_loss) from gen k; gens 1, 2, 3
+               same network distilled (kd_loss) from gen k; gens 1, 2, 3. Each later generation
+               starts from its own random weights, as a network trained again from scratch does
+               (``--ban-init new``); ``--ban-init same``: from gen 1's initial weights
 ta             multi-step KD with a teacher assistant (Mirzadeh 2020): teacher → the hands-on
                student distilled from it (the assistant) → a small student (conv 8/16, fc 32:
                26,698 parameters); beside the small student alone and distilled from the teacher
@@ -41,7 +44,9 @@ adadistill     AdaDistill (Boutros 2024): e = g(F_S) (128-d), an ArcFace head (m
                L = (1 − λ_a)·L_ArcFace + λ_a·‖f_t − e‖² (the MSE feature term, λ_a = ``--ada-lam``,
                0.1: at the hands-on's 0.5 the MSE pulls e onto the teacher's weaker embedding).
                ``--ada-teacher arcface``: f_t from a teacher trained as the paper's face teachers
-               are, the slide's network with an ArcFace head (its embedding g(F_T), 128-d)
+               are, the slide's network with an ArcFace head (its embedding g(F_T), 128-d).
+               ``--ada-teacher ce-centred``: f_t − μ, the CE teacher's features minus their mean
+               over the training images (a signed embedding, as a face model's; no labels needed)
 arcface        the same network and head, the centres learned by the gradient, no KD at all
 adadistill_nomse  (only when named) AdaDistill with the paper's loss alone, L = L_ArcFace on the
                distilled centres, without the MSE term
@@ -115,7 +120,13 @@ from minikd import kd, nn, optim
 from minikd.checks import check_int, check_number, check_temperature
 from minikd.data import normalize
 from minikd.models import _MNISTCNN, StudentModel, TeacherModel
-from minikd.verification import compute_embeddings, cosine_scores, evaluate_embeddings, make_pairs
+from minikd.verification import (
+    compute_embeddings,
+    cosine_scores,
+    evaluate_embeddings,
+    make_pairs,
+    verification_accuracy,
+)
 
 METHODS = ("student", "kd", "fkd", "rkd", "dml", "byot", "ban", "ta", "pocketnet", "adadistill", "arcface", "qud")
 EXTRA_METHODS = ("adadistill_nomse",)   # only when named in --methods: AdaDistill with the paper's loss alone
@@ -409,6 +420,17 @@ def make_qud_step(t_feats, queue, tau):
     return step
 
 
+def ban_init_seed(seed, gen):
+    """The seed of BAN generation ``gen``'s initial weights under ``--ban-init new``: its own for
+    each generation and seed; for the seeds below 1000 never one another run of the table starts
+    from (gen 1, the student alone, starts from ``seed``)."""
+    return 1000 * gen + seed
+
+
+# what the margin runs' title adds, by --ada-teacher: whose embedding the centres were distilled from
+ADA_TEACHER_SUFFIX = {"ce": "", "ce-centred": " ← CE − μ", "arcface": " ← ArcFace"}
+
+
 # --------------------------------------------------------------------------- one seed: every method
 
 class Seed:
@@ -443,8 +465,10 @@ class Seed:
                          schedule=decay, progress=self.args.progress, on_epoch_end=on_epoch_end)
         return seconds
 
-    def new(self, cls=StudentModel, *sizes):
-        mk.manual_seed(self.seed)       # every student of a kind starts from the same weights
+    def new(self, cls=StudentModel, *sizes, init_seed=None):
+        """A fresh network of ``cls``; every student of a kind starts from the same weights (those
+        of the seed) unless ``init_seed`` gives it others."""
+        mk.manual_seed(self.seed if init_seed is None else init_seed)
         return cls(*sizes).to(self.device)     # on the device before any optimizer is built
 
     def on_device(self, embed):
@@ -550,9 +574,12 @@ class Seed:
         teacher = self.models["ban_gen1"] = self.models["student"]
         for gen in (2, 3):
             t_logits, _ = self.outputs(f"ban_gen{gen - 1}", teacher)
-            student = self.new()
+            # --ban-init new: each generation from its own random weights, as a network trained
+            # again from scratch is; same: from gen 1's initial weights (the other students')
+            init_seed = ban_init_seed(self.seed, gen) if self.args.ban_init == "new" else None
+            student = self.new(init_seed=init_seed)
             seconds = self.train(f"ban gen {gen}", student, make_kd_step(t_logits, self.args.T, self.args.lam))
-            self.measure(f"ban_gen{gen}", student, seconds)
+            self.measure(f"ban_gen{gen}", student, seconds, init_seed=self.seed if init_seed is None else init_seed)
             teacher = student
 
     def run_ta(self):
@@ -597,6 +624,8 @@ class Seed:
     def margin_teacher(self):
         """The :class:`Embeddings` of the margin runs' teacher (AdaDistill distils its ``train``).
         ``--ada-teacher ce``: the slide's teacher (:meth:`teacher`), its 128-d post-ReLU features.
+        ``--ada-teacher ce-centred``: the same features minus their mean μ over the training images
+        (no labels needed), f_t − μ.
         ``--ada-teacher arcface``: the slide's network trained as AdaDistill's face teachers are, with
         an ArcFace head (the same budget as the CE teacher), its embedding e_t = g(F_T) (128-d, not
         post-ReLU); trained once per seed and measured as the row ``teacher_arcface``."""
@@ -604,6 +633,14 @@ class Seed:
             if self.args.ada_teacher == "ce":
                 self.teacher()
                 self._margin_teacher = self.t_embeddings
+            elif self.args.ada_teacher == "ce-centred":
+                self.teacher()
+                t = self.t_embeddings       # f_t − μ: signed, spread around the sphere as a face embedding is
+                centred = Embeddings("teacher − μ", t.train - t.mean, t.test - t.mean, np.zeros_like(t.mean))
+                # how the centred embedding verifies, beside the teacher row's own (as it is)
+                self.rows["teacher"]["embedding"]["verification_centred"] = verification_accuracy(
+                    cosine_scores(centred.test, self.pairs), self.pairs[2])[0]
+                self._margin_teacher = centred
             else:
                 body = self.new(TeacherModel)
                 teacher = EmbeddingStudent(body, body.feature_dim, CosineHead(body.feature_dim)).to(self.device)
@@ -726,8 +763,9 @@ def aggregate(per_seed):
         acc, acc_std = stats([r["test_acc"] for r in runs])
         ver, ver_std = stats([r["verification"]["accuracy"] for r in runs])
         title = ROWS[row][0]
-        if row.startswith("adadistill") and per_seed[0].args.ada_teacher == "arcface":
-            title += " ← ArcFace"      # from the ArcFace teacher: the table and the chart say whose centres it learned
+        if row.startswith("adadistill"):
+            # from another teacher's embedding: the table and the chart say whose centres it learned
+            title += ADA_TEACHER_SUFFIX[per_seed[0].args.ada_teacher]
         table[row] = {"title": title, "family": ROWS[row][1], "labels": runs[0]["labels"],
                       "params": runs[0]["params"], "test_acc_mean": acc, "test_acc_std": acc_std,
                       "test_acc_runs": [100 * r["test_acc"] for r in runs],
@@ -741,6 +779,8 @@ def aggregate(per_seed):
         for key in ("teacher_alignment", "teacher_alignment_centred"):
             if key in runs[0]:
                 table[row][key + "_mean"] = float(np.mean([r[key] for r in runs]))
+        if "verification_centred" in runs[0].get("embedding", {}):      # the teacher, --ada-teacher ce-centred
+            table[row]["verification_centred_mean"] = stats([r["embedding"]["verification_centred"] for r in runs])[0]
         if "aligned_with" in runs[0]:      # the teacher row whose embedding the alignment is measured against
             table[row]["aligned_with"] = runs[0]["aligned_with"]
         if "exit_test_acc" in runs[0]:
@@ -915,15 +955,19 @@ def parse_args(argv=None):
     p.add_argument("--assistant", choices=("trained", "kd"), default="trained",
                    help="the TA chain's assistant: the hands-on student distilled from the teacher with the "
                         "teacher's budget (default), or the kd run's student (the students' epochs)")
+    p.add_argument("--ban-init", choices=("new", "same"), default="new",
+                   help="BAN: generations 2 and 3 each start from their own random weights (default, as a network "
+                        "trained again from scratch), or from gen 1's, the weights every other student starts from")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--T", type=float, default=3.0, help="distillation temperature of the logit losses")
     p.add_argument("--lam", type=float, default=0.5, help="weight λ of the distillation term")
     p.add_argument("--ada-lam", type=float, default=ADA_LAM,
                    help=f"AdaDistill: weight λ of its MSE feature term (default {ADA_LAM:g})")
-    p.add_argument("--ada-teacher", choices=("ce", "arcface"), default="ce",
-                   help="AdaDistill's teacher: the slide's CE teacher (default), or the slide's network trained "
-                        "with an ArcFace head, as the paper's face teachers are (trained once per seed)")
+    p.add_argument("--ada-teacher", choices=tuple(ADA_TEACHER_SUFFIX), default="ce",
+                   help="AdaDistill's teacher: the slide's CE teacher (default); its features minus their mean "
+                        "(ce-centred); or the slide's network trained with an ArcFace head, as the paper's face "
+                        "teachers are (trained once per seed)")
     p.add_argument("--qud-tau", type=float, default=QUD_TAU,
                    help=f"QUD's temperature τ (default {QUD_TAU:g}; the paper's is 0.1)")
     p.add_argument("--qud-ablation", action="store_true",
@@ -977,7 +1021,7 @@ def main(argv=None):
     print(f"MNIST, {args.epochs} epoch(s) for every student ({args.schedule} learning rate), the teacher "
           f"{args.teacher_epochs} ({args.teacher_schedule}), batch {args.batch_size}, Adam lr {args.lr}, "
           f"T = {args.T}, λ = {args.lam} (AdaDistill's MSE {args.ada_lam:g}, its teacher {args.ada_teacher}), "
-          f"QUD τ = {args.qud_tau:g}, "
+          f"QUD τ = {args.qud_tau:g}, BAN's generations from {args.ban_init} weights, "
           f"seeds {args.seeds}, methods {','.join(args.methods)}"
           + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else "")
           + (f", on {args.device}" if args.device != "cpu" else ""))

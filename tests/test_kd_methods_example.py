@@ -79,6 +79,8 @@ def test_quick_run_of_every_method_writes_every_row(quick_cpu):
     assert len(summary["byot"]["exit_test_acc_mean"]) == 3
     (seed,) = report["runs"]
     assert seed["rows"]["fkd"]["verification"]["pairs"] == 6000
+    # --ban-init new (the default): generations 2 and 3 from their own weights, seeds 1000·gen + seed
+    assert [seed["rows"][f"ban_gen{g}"]["init_seed"] for g in (2, 3)] == [2000, 3000]
     # the TA chain's assistant is its own run, trained with the teacher's budget, and the chain names it
     assert seed["rows"]["ta_small_ta"]["assistant"] == "ta_assistant"
     assert summary["ta_assistant"]["params"] == 105_866
@@ -146,8 +148,67 @@ def test_adadistill_with_an_arcface_teacher_trains_that_teacher_instead(tmp_path
     assert run0["rows"]["teacher_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
 
 
+@pytest.mark.slow
+@needs_mnist
+def test_adadistill_from_the_centred_ce_teacher_distils_f_t_minus_its_mean(tmp_path):
+    """--ada-teacher ce-centred: the margin runs distil the CE teacher's features minus their mean μ
+    over the training images; the teacher row reports how that centred embedding verifies."""
+    kd_methods = load_example("kd_methods_mnist")
+    report = kd_methods.main(["--quick", "--methods", "adadistill", "--ada-teacher", "ce-centred",
+                              "--out", str(tmp_path), "--no-progress"])
+    (run0,) = report["runs"]
+    assert set(run0["rows"]) == {"teacher", "adadistill"}
+    assert report["summary"]["adadistill"]["title"] == "AdaDistill (α′) + MSE ← CE − μ"
+    assert run0["rows"]["adadistill"]["aligned_with"] == "teacher − μ"     # measured against f_t − μ
+    centred = run0["rows"]["teacher"]["embedding"]["verification_centred"]
+    assert 0.5 < centred <= 1
+    assert report["summary"]["teacher"]["verification_centred_mean"] == pytest.approx(100 * centred)
+
+
+def test_the_centred_teacher_embedding_is_the_features_minus_their_training_mean():
+    kd_methods = load_example("kd_methods_mnist")
+    seed = kd_methods.Seed.__new__(kd_methods.Seed)      # only what margin_teacher reads
+    train = np.array([[1.0, 0.0], [3.0, 2.0]])
+    test = np.array([[2.0, 2.0], [2.0, 0.0], [3.0, 1.0], [1.0, 1.0]])      # minus μ = (2, 1): up, down, right, left
+    seed.args, seed._margin_teacher = type("A", (), {"ada_teacher": "ce-centred"})(), None
+    seed.t_embeddings = kd_methods.Embeddings("teacher", train, test, train.mean(axis=0))
+    seed.teacher = lambda: None
+    seed.rows = {"teacher": {"embedding": {}}}
+    # 10 pairs (one per fold): (0, 1), (0, 2) and (2, 3) "different", (1, 1) and (3, 3) "same"; centred, the
+    # different pairs' cosines are -1 or 0 and the same pairs' 1, so a threshold between them is always right
+    i, j = np.array([0, 1, 0, 2, 3, 0, 1, 0, 2, 3]), np.array([1, 1, 2, 3, 3, 1, 1, 2, 3, 3])
+    seed.pairs = (i, j, i == j)
+    centred = seed.margin_teacher()
+    assert centred.row == "teacher − μ"
+    np.testing.assert_array_equal(centred.train, [[-1.0, -1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(centred.test, [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
+    np.testing.assert_array_equal(centred.mean, [0.0, 0.0])
+    assert seed.rows["teacher"]["embedding"]["verification_centred"] == 1.0
+
+
+@pytest.mark.parametrize("ban_init", ["new", "same"])
+def test_ban_generations_start_from_their_own_weights_or_gen_1s(ban_init):
+    """--ban-init new (default): generation k starts from the weights of seed 1000·k + seed, which no
+    other run of the table starts from; same: from gen 1's (the seed's)."""
+    kd_methods = load_example("kd_methods_mnist")
+    args = kd_methods.parse_args(["--methods", "ban", "--ban-init", ban_init, "--out", "/tmp/unused-kd-out"])
+    assert kd_methods.parse_args(["--out", "/tmp/unused-kd-out"]).ban_init == "new"
+    seeds = {kd_methods.ban_init_seed(seed, gen) for seed in range(100) for gen in (2, 3)}
+    assert len(seeds) == 200 and not seeds & set(range(100))     # distinct, and never a table seed
+    seed = kd_methods.Seed.__new__(kd_methods.Seed)
+    seed.seed, seed.args, seed.device = 3, args, "cpu"
+    gen1 = seed.new()
+    gen2 = seed.new(init_seed=kd_methods.ban_init_seed(3, 2) if ban_init == "new" else None)
+    same = np.array_equal(gen1.conv1.weight.numpy(), gen2.conv1.weight.numpy())
+    assert same == (ban_init == "same")
+    again = seed.new(init_seed=kd_methods.ban_init_seed(3, 2))
+    assert ban_init == "same" or np.array_equal(gen2.conv1.weight.numpy(), again.conv1.weight.numpy())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ada-teacher", "resnet"], "argument --ada-teacher: invalid choice: 'resnet'"),
+    (["--ban-init", "zero"], "argument --ban-init: invalid choice: 'zero'"),
+    (["--ada-teacher", "ce-centred", "--methods", "ban"], "--ada-teacher ce-centred: only the margin runs use it"),
     (["--ada-teacher", "arcface", "--methods", "kd"], "--ada-teacher arcface: only the margin runs use it"),
     (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
     (["--methods", ","], "--methods: no method given"),
@@ -310,6 +371,15 @@ def test_quds_teacher_head_reads_a_centred_embedding_as_the_teachers_own():
     want = fc(mk.tensor(f_t[:1])).numpy()
     np.testing.assert_allclose(head(mk.tensor(3.0 * (f_t[:1] - mu))).numpy(), want, rtol=1e-5, atol=1e-5)
     assert np.abs(head(mk.tensor(f_t[:1])).numpy() - want).max() > 0.1
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_ban_init_same_starts_every_generation_from_gen_1s_weights(tmp_path):
+    report = quick_report(tmp_path, "--methods", "ban", "--ban-init", "same")
+    rows = report["runs"][0]["rows"]
+    assert [rows[f"ban_gen{g}"]["init_seed"] for g in (2, 3)] == [0, 0]
+    assert report["settings"]["ban_init"] == "same"
 
 
 @pytest.mark.slow
