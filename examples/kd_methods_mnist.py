@@ -3,6 +3,8 @@
     python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 41 min on 2 cores
     python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
     python examples/kd_methods_mnist.py --quick           # a small real subset, one epoch: a smoke run
+    python examples/kd_methods_mnist.py --chart-from a/results.json b/results.json --out c
+                                                          # no training: one chart of several runs' rows
 
 The hands-on's footing for all: the slide's TeacherModel (421,642 parameters) trained once per
 seed and frozen, the hands-on's StudentModel (105,866), Adam at lr 1e-3, batch 64, the same
@@ -84,6 +86,7 @@ uploaded once; AdaDistill's centre update is a loop over the batch's samples, sl
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from functools import partial
 from pathlib import Path
@@ -872,6 +875,35 @@ def plot_methods(table, path, title_note=""):
     save_figure(fig, path)
 
 
+def merge_summaries(reports):
+    """One table from the ``summary`` of several runs' results.json: each row from the last report
+    that has it, in the table's order. So the chart can show rows measured by separate commands
+    (``--methods ta``, ``--methods ban``) beside the full run's."""
+    rows = {}
+    for report in reports:
+        rows.update(report["summary"])
+    return {row: rows[row] for row in ROWS if row in rows}
+
+
+def load_reports(p, paths):
+    """The results.json files of ``--chart-from``, checked: JSON objects with a summary, of runs with
+    the same budget (epochs, the teacher's epochs). A bad one is a parser error."""
+    reports = []
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            p.error(f"--chart-from {path}: not a readable results.json ({type(error).__name__}: {error})")
+        if not isinstance(report, dict) or not isinstance(report.get("summary"), dict) or "settings" not in report:
+            p.error(f"--chart-from {path}: has no summary and settings; expected the results.json of a run")
+        reports.append(report)
+    budgets = {(r["settings"].get("epochs"), r["settings"].get("teacher_epochs")) for r in reports}
+    if len(budgets) > 1:
+        p.error(f"--chart-from: the runs have different budgets (epochs, the teacher's epochs): {sorted(budgets)}; "
+                "one chart compares runs of one budget")
+    return reports
+
+
 def alpha_levels(alphas, steps_per_epoch):
     """AdaDistill's α′ and α in a few numbers: their means over the steps after the first 300
     (the levels they settle at; None for a shorter run) and over the first epoch (rise included)."""
@@ -980,8 +1012,15 @@ def parse_args(argv=None):
                    help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one seed, one epoch "
                         "(unless --epochs, --teacher-epochs say otherwise)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--chart-from", nargs="+", metavar="RESULTS_JSON", default=None,
+                   help="train nothing: draw kd_methods.png in --out from these runs' results.json, each row "
+                        "from the last file that has it (runs of one budget)")
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
+    if args.chart_from:
+        args.reports = load_reports(p, args.chart_from)
+        check_writable_dir(p, args.out, "--out")
+        return args
     if args.epochs is None:
         args.epochs = 1 if args.quick else 5
     if args.teacher_epochs is None:
@@ -1013,8 +1052,23 @@ def parse_args(argv=None):
     return args
 
 
+def chart_from(args):
+    """``--chart-from``: the chart of rows merged from several runs' results.json."""
+    table = merge_summaries(args.reports)
+    settings = args.reports[0]["settings"]
+    mark_smoke_run(any(r.get("smoke_run") for r in args.reports))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_methods(table, out / "kd_methods.png",
+                 f", {settings['epochs']} epochs (the teacher {settings['teacher_epochs']})")
+    print(f"{len(table)} rows from {len(args.reports)} results files; wrote {out / 'kd_methods.png'}")
+    return {"summary": table}
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.chart_from:
+        return chart_from(args)
     mark_smoke_run(args.quick)  # a --quick run's pictures say so
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -205,6 +205,38 @@ def test_ban_generations_start_from_their_own_weights_or_gen_1s(ban_init):
     assert ban_init == "same" or np.array_equal(gen2.conv1.weight.numpy(), again.conv1.weight.numpy())
 
 
+def test_chart_from_merges_runs_each_row_from_the_last_file_that_has_it(tmp_path):
+    """--chart-from draws the chart of rows measured by separate commands, in the table's order,
+    without training; runs of different budgets, or a file that is not a results.json, are refused."""
+    kd_methods = load_example("kd_methods_mnist")
+
+    def row(acc, family="baseline"):
+        return {"title": f"run at {acc}", "family": family, "labels": True, "test_acc_mean": acc, "test_acc_std": 0.1,
+                "verification_mean": 94.0, "verification_std": 0.2}
+
+    settings = {"epochs": 5, "teacher_epochs": 15}
+    full = {"settings": settings, "summary": {"student": row(98.8), "ban_gen2": row(98.7, "self"),
+                                              "teacher": row(99.4, "teacher")}}
+    ban = {"settings": settings, "summary": {"ban_gen2": row(98.75, "self")}}
+    table = kd_methods.merge_summaries([full, ban])
+    assert list(table) == ["teacher", "student", "ban_gen2"]          # the table's order, not the files'
+    assert table["ban_gen2"]["test_acc_mean"] == 98.75                 # the later file's row
+    paths = []
+    for k, report in enumerate((full, ban, {**ban, "settings": {"epochs": 15, "teacher_epochs": 15}})):
+        paths.append(tmp_path / f"r{k}.json")
+        paths[-1].write_text(json.dumps(report))
+    out = tmp_path / "chart"
+    report = kd_methods.main(["--chart-from", str(paths[0]), str(paths[1]), "--out", str(out)])
+    assert (out / "kd_methods.png").stat().st_size > 0 and list(report["summary"]) == list(table)
+    for bad, message in (([paths[0], paths[2]], "--chart-from: the runs have different budgets"),
+                         ([ROOT / "README.md"], "README.md: not a readable results.json"),
+                         ([tmp_path / "none.json"], "none.json: not a readable results.json")):
+        with pytest.raises(SystemExit):
+            kd_methods.parse_args(["--chart-from", *map(str, bad), "--out", str(out)])
+        done = run(["--chart-from", *map(str, bad), "--out", str(out)])
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ada-teacher", "resnet"], "argument --ada-teacher: invalid choice: 'resnet'"),
     (["--ban-init", "zero"], "argument --ban-init: invalid choice: 'zero'"),
