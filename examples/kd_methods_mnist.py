@@ -1067,9 +1067,9 @@ def chart_from(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.chart_from:
-        return chart_from(args)
     mark_smoke_run(args.quick)  # a --quick run's pictures say so
+    if args.chart_from:
+        return chart_from(args)  # (marked as a smoke run there if any of its runs was one)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s) for every student ({args.schedule} learning rate), the teacher "
