@@ -579,10 +579,10 @@ class Seed:
             t_logits, _ = self.outputs(f"ban_gen{gen - 1}", teacher)
             # --ban-init new: each generation from its own random weights, as a network trained
             # again from scratch is; same: from gen 1's initial weights (the other students')
-            init_seed = ban_init_seed(self.seed, gen) if self.args.ban_init == "new" else None
+            init_seed = ban_init_seed(self.seed, gen) if self.args.ban_init == "new" else self.seed
             student = self.new(init_seed=init_seed)
             seconds = self.train(f"ban gen {gen}", student, make_kd_step(t_logits, self.args.T, self.args.lam))
-            self.measure(f"ban_gen{gen}", student, seconds, init_seed=self.seed if init_seed is None else init_seed)
+            self.measure(f"ban_gen{gen}", student, seconds, init_seed=init_seed)
             teacher = student
 
     def run_ta(self):
