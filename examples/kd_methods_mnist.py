@@ -48,7 +48,9 @@ adadistill     AdaDistill (Boutros 2024): e = g(F_S) (128-d), an ArcFace head (m
                ``--ada-teacher arcface``: f_t from a teacher trained as the paper's face teachers
                are, the slide's network with an ArcFace head (its embedding g(F_T), 128-d).
                ``--ada-teacher ce-centred``: f_t − μ, the CE teacher's features minus their mean
-               over the training images (a signed embedding, as a face model's; no labels needed)
+               over the training images (a signed embedding, as a face model's; no labels needed).
+               ``--ada-teacher ce-arcface``: the CE teacher fine-tuned with an ArcFace head for
+               ``--ada-teacher-epochs`` (3) epochs, a margin-trained teacher at a fifth of the cost
 arcface        the same network and head, the centres learned by the gradient, no KD at all
 adadistill_nomse  (only when named) AdaDistill with the paper's loss alone, L = L_ArcFace on the
                distilled centres, without the MSE term
@@ -141,6 +143,7 @@ ABLATION = [(0.05, 1024), (0.1, 1024), (0.2, 1024), (0.4, 1024), (1.0, 1024), (2
 TEACHER_EPOCHS = 15                 # the teacher's budget: three times the students'
 SCHEDULES = ("constant", "cosine")
 ADA_LAM = 0.1                       # AdaDistill: weight of its MSE feature term
+ADA_TEACHER_EPOCHS = 3              # --ada-teacher ce-arcface: epochs of the CE teacher's ArcFace fine-tuning
 QUICK_TRAIN, QUICK_TEST = 2000, 1000
 SMALL = (8, 16, 32)                 # the TA chain's small student: _MNISTCNN(8, 16, 32)
 EMBED_DIM = 128                     # the margin runs' embedding e = g(F_S): the width of the teacher's features
@@ -149,6 +152,7 @@ EMBED_DIM = 128                     # the margin runs' embedding e = g(F_S): the
 ROWS = {
     "teacher": ("teacher (CE)", "teacher"),
     "teacher_arcface": ("teacher (ArcFace head)", "teacher"),
+    "teacher_ce_arcface": ("teacher (CE, then ArcFace head)", "teacher"),
     "student": ("student alone (CE)", "baseline"),
     "kd": ("logit KD", "offline"),
     "fkd": ("feature KD (MSE)", "offline"),
@@ -431,7 +435,7 @@ def ban_init_seed(seed, gen):
 
 
 # what the margin runs' title adds, by --ada-teacher: whose embedding the centres were distilled from
-ADA_TEACHER_SUFFIX = {"ce": "", "ce-centred": " ← CE − μ", "arcface": " ← ArcFace"}
+ADA_TEACHER_SUFFIX = {"ce": "", "ce-centred": " ← CE − μ", "arcface": " ← ArcFace", "ce-arcface": " ← CE + ArcFace"}
 
 
 # --------------------------------------------------------------------------- one seed: every method
@@ -631,7 +635,10 @@ class Seed:
         (no labels needed), f_t − μ.
         ``--ada-teacher arcface``: the slide's network trained as AdaDistill's face teachers are, with
         an ArcFace head (the same budget as the CE teacher), its embedding e_t = g(F_T) (128-d, not
-        post-ReLU); trained once per seed and measured as the row ``teacher_arcface``."""
+        post-ReLU); trained once per seed and measured as the row ``teacher_arcface``.
+        ``--ada-teacher ce-arcface``: the slide's CE teacher, a copy of it fine-tuned with a new
+        128 → 128 adapter and ArcFace head for ``--ada-teacher-epochs`` (cosine to 0), its embedding
+        g(F_T); measured as the row ``teacher_ce_arcface``."""
         if self._margin_teacher is None:
             if self.args.ada_teacher == "ce":
                 self.teacher()
@@ -644,17 +651,24 @@ class Seed:
                 self.rows["teacher"]["embedding"]["verification_centred"] = verification_accuracy(
                     cosine_scores(centred.test, self.pairs), self.pairs[2])[0]
                 self._margin_teacher = centred
-            else:
-                body = self.new(TeacherModel)
-                teacher = EmbeddingStudent(body, body.feature_dim, CosineHead(body.feature_dim)).to(self.device)
-                seconds = self.train("teacher_arcface", teacher, arcface_step, epochs=self.args.teacher_epochs,
-                                     schedule=self.args.teacher_schedule)
-                self.measure("teacher_arcface", teacher, seconds)
-                feats = self.outputs("teacher_arcface", teacher)[1]
-                assert feats.shape[1] == EMBED_DIM, feats.shape     # the students' embeddings are this wide
-                self._margin_teacher = Embeddings("teacher_arcface", feats, frozen_outputs(teacher, self.x_test)[1],
-                                                  feats.mean(axis=0))
+            elif self.args.ada_teacher == "arcface":
+                self._margin_teacher = self.train_margin_teacher("teacher_arcface", self.new(TeacherModel),
+                                                                 self.args.teacher_epochs, self.args.teacher_schedule)
+            else:                           # ce-arcface
+                body = self.new(TeacherModel)   # seeded draws (then overwritten), so the head's draws are the seed's
+                body.load_state_dict(self.teacher().state_dict())
+                self._margin_teacher = self.train_margin_teacher("teacher_ce_arcface", body,
+                                                                 self.args.ada_teacher_epochs, "cosine")
         return self._margin_teacher
+
+    def train_margin_teacher(self, row, body, epochs, schedule):
+        """The slide's network ``body`` with a 128 → 128 adapter and a learned ArcFace head, trained
+        for ``epochs`` and measured as ``row``; its :class:`Embeddings` (e_t = g(F_T))."""
+        teacher = EmbeddingStudent(body, body.feature_dim, CosineHead(body.feature_dim)).to(self.device)
+        self.measure(row, teacher, self.train(row, teacher, arcface_step, epochs=epochs, schedule=schedule))
+        feats = self.outputs(row, teacher)[1]
+        assert feats.shape[1] == EMBED_DIM, feats.shape     # the students' embeddings are this wide
+        return Embeddings(row, feats, frozen_outputs(teacher, self.x_test)[1], feats.mean(axis=0))
 
     def margin_student(self, learned):
         student = self.new()            # drawn first, then the head: the order of the seeded draws
@@ -817,12 +831,13 @@ def print_table(table, n_seeds, quick, epochs, teacher_epochs):
     if quick:
         print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, {epochs} epoch(s)) "
               "— these numbers only show the code runs")
-    head = (f"{'run':<34}{'labels':>7}{'params':>10}{'test acc':>18}{'verification':>18}{'TAR@1e-2':>10}"
+    w = max(34, *(len(t["title"]) + 1 for t in table.values()))     # the run column fits every title
+    head = (f"{'run':<{w}}{'labels':>7}{'params':>10}{'test acc':>18}{'verification':>18}{'TAR@1e-2':>10}"
             f"{'TAR@1e-3':>10}{'train time':>12}")
     print("\n" + head + "\n" + "-" * len(head))
     pm = (lambda m, s: f"{m:.2f} ± {s:.2f} %") if n_seeds > 1 else (lambda m, s: f"{m:.2f} %")
     for t in table.values():
-        print(f"{t['title']:<34}{'yes' if t['labels'] else 'no':>7}{t['params']:>10,}"
+        print(f"{t['title']:<{w}}{'yes' if t['labels'] else 'no':>7}{t['params']:>10,}"
               f"{pm(t['test_acc_mean'], t['test_acc_std']):>18}{pm(t['verification_mean'], t['verification_std']):>18}"
               f"{t['tar_far_1e-2_mean']:>9.2f}%{t['tar_far_1e-3_mean']:>9.2f}%{t['train_seconds_mean']:>10.1f} s")
     seeds = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
@@ -998,8 +1013,12 @@ def parse_args(argv=None):
                    help=f"AdaDistill: weight λ of its MSE feature term (default {ADA_LAM:g})")
     p.add_argument("--ada-teacher", choices=tuple(ADA_TEACHER_SUFFIX), default="ce",
                    help="AdaDistill's teacher: the slide's CE teacher (default); its features minus their mean "
-                        "(ce-centred); or the slide's network trained with an ArcFace head, as the paper's face "
-                        "teachers are (trained once per seed)")
+                        "(ce-centred); the slide's network trained with an ArcFace head, as the paper's face "
+                        "teachers are (arcface, trained once per seed); or the CE teacher fine-tuned with an "
+                        "ArcFace head (ce-arcface, --ada-teacher-epochs)")
+    p.add_argument("--ada-teacher-epochs", type=int, default=None,
+                   help=f"--ada-teacher ce-arcface: epochs of the ArcFace fine-tuning (default {ADA_TEACHER_EPOCHS}; "
+                        "--quick: 1)")
     p.add_argument("--qud-tau", type=float, default=QUD_TAU,
                    help=f"QUD's temperature τ (default {QUD_TAU:g}; the paper's is 0.1)")
     p.add_argument("--qud-ablation", action="store_true",
@@ -1027,6 +1046,12 @@ def parse_args(argv=None):
         args.teacher_epochs = 1 if args.quick else TEACHER_EPOCHS
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
+    if args.ada_teacher_epochs is not None and args.ada_teacher != "ce-arcface":
+        p.error("--ada-teacher-epochs: only --ada-teacher ce-arcface fine-tunes "
+                f"(got --ada-teacher {args.ada_teacher})")
+    if args.ada_teacher_epochs is None:
+        args.ada_teacher_epochs = 1 if args.quick else ADA_TEACHER_EPOCHS
+    ok(check_int, args.ada_teacher_epochs, "--ada-teacher-epochs", "the number of fine-tuning epochs", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
     ok(check_temperature, args.T, "--T")

@@ -148,6 +148,45 @@ def test_adadistill_with_an_arcface_teacher_trains_that_teacher_instead(tmp_path
     assert run0["rows"]["teacher_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
 
 
+@needs_mnist
+def test_the_fine_tuned_arcface_teacher_starts_from_the_ce_teachers_weights(tmp_path):
+    """--ada-teacher ce-arcface: a copy of the trained CE teacher's body, a new adapter and ArcFace head,
+    fine-tuned for --ada-teacher-epochs; the CE teacher itself is not trained again, nor changed."""
+    kd_methods = load_example("kd_methods_mnist")
+    args = kd_methods.parse_args(["--quick", "--methods", "adadistill", "--ada-teacher", "ce-arcface",
+                                  "--lr", "1e-12", "--out", str(tmp_path), "--no-progress"])
+    assert args.ada_teacher_epochs == 1
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(1000, 1, 28, 28)).astype(np.float32), np.arange(1000) % 10
+    seed = kd_methods.Seed(0, (x, y, x, y), args)
+    ce = kd_methods.TeacherModel()
+    for p in ce.parameters():
+        p.data[...] = 0.25          # a mark no initialisation draws
+    seed._teacher = ce               # as if trained: teacher() returns it
+    margin = seed.margin_teacher()
+    tuned = seed.models["teacher_ce_arcface"]
+    assert margin.row == "teacher_ce_arcface" and margin.train.shape == (1000, kd_methods.EMBED_DIM)
+    for name in ("conv1", "conv2", "fc1"):      # lr 1e-12: one epoch leaves the copied weights where they were
+        np.testing.assert_allclose(getattr(tuned, name).weight.numpy(), 0.25, atol=1e-6)
+        assert getattr(tuned, name) is not getattr(ce, name)     # a copy: the CE teacher stays as it was
+    assert all((p.numpy() == 0.25).all() for p in ce.parameters())
+    assert set(seed.rows) == {"teacher_ce_arcface"}
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_adadistill_from_the_fine_tuned_ce_teacher_trains_both_teachers(tmp_path):
+    kd_methods = load_example("kd_methods_mnist")
+    report = kd_methods.main(["--quick", "--methods", "adadistill", "--ada-teacher", "ce-arcface",
+                              "--out", str(tmp_path), "--no-progress"])
+    (run0,) = report["runs"]
+    assert set(run0["rows"]) == {"teacher", "teacher_ce_arcface", "adadistill"}
+    assert report["settings"]["ada_teacher_epochs"] == 1
+    assert run0["rows"]["adadistill"]["aligned_with"] == "teacher_ce_arcface"
+    assert report["summary"]["adadistill"]["title"] == "AdaDistill (α′) + MSE ← CE + ArcFace"
+    assert run0["rows"]["teacher_ce_arcface"]["params"] == 421_642 - 1_290 + 128 * 128 + 128 + 10 * 128
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_adadistill_from_the_centred_ce_teacher_distils_f_t_minus_its_mean(tmp_path):
@@ -242,6 +281,9 @@ def test_chart_from_merges_runs_each_row_from_the_last_file_that_has_it(tmp_path
     (["--ban-init", "zero"], "argument --ban-init: invalid choice: 'zero'"),
     (["--ada-teacher", "ce-centred", "--methods", "ban"], "--ada-teacher ce-centred: only the margin runs use it"),
     (["--ada-teacher", "arcface", "--methods", "kd"], "--ada-teacher arcface: only the margin runs use it"),
+    (["--ada-teacher-epochs", "2"], "--ada-teacher-epochs: only --ada-teacher ce-arcface fine-tunes"),
+    (["--ada-teacher", "ce-arcface", "--methods", "adadistill", "--ada-teacher-epochs", "0"],
+     "--ada-teacher-epochs: the number of fine-tuning epochs must be positive; got 0"),
     (["--methods", "kd,pupil"], "--methods: unknown method 'pupil'"),
     (["--methods", ","], "--methods: no method given"),
     (["--seeds", "0,0"], "--seeds: 0 is given twice"),
