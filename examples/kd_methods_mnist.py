@@ -839,7 +839,7 @@ def print_table(table, n_seeds, quick, epochs, teacher_epochs):
     for t in table.values():
         print(f"{t['title']:<{w}}{'yes' if t['labels'] else 'no':>7}{t['params']:>10,}"
               f"{pm(t['test_acc_mean'], t['test_acc_std']):>18}{pm(t['verification_mean'], t['verification_std']):>18}"
-              f"{t['tar_far_1e-2_mean']:>9.2f}%{t['tar_far_1e-3_mean']:>9.2f}%{t['train_seconds_mean']:>10.1f} s")
+              f"{t['tar_far_1e-2_mean']:>8.2f} %{t['tar_far_1e-3_mean']:>8.2f} %{t['train_seconds_mean']:>10.1f} s")
     seeds = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
     print(f"({epochs} epoch(s) for every student, {teacher_epochs} for the teacher; {seeds}; verification: "
           "6,000 test pairs, 10 folds)")
@@ -850,8 +850,9 @@ def print_table(table, n_seeds, quick, epochs, teacher_epochs):
 def plot_methods(table, path, title_note=""):
     """Horizontal bars, mean ± std over seeds: test accuracy (left) and verification accuracy (right).
     The axes zoom on the runs within ``window`` points of the best (widened to hold at least three
-    runs in four); a run further down is marked at the left edge with its value ("◂ 94.39")
-    instead of squeezing every other bar."""
+    runs in four, every run when there are four or fewer, and any run within a quarter of the drawn
+    range below the lowest drawn); a run further down is marked at the left edge with its value
+    ("◂ 94.39") instead of squeezing every other bar."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -862,8 +863,14 @@ def plot_methods(table, path, title_note=""):
                                    (axes[1], "verification", "verification accuracy (%), 6,000 pairs", 8.0)):
         means = np.array([r[f"{key}_mean"] for r in rows])
         stds = np.array([r[f"{key}_std"] for r in rows])
-        window = max(window, means.max() - np.percentile(means, 25))   # at least three rows in four shown
+        # at least three rows in four shown; a chart of a few rows shows them all
+        window = max(window, means.max() - (np.percentile(means, 25) if len(rows) > 4 else means.min()))
         shown = means >= means.max() - window
+        while not shown.all():      # no cut between near-equal bars: a run close below the lowest drawn is drawn
+            below = means[~shown].max()
+            if below < means[shown].min() - 0.25 * (means.max() - means[shown].min()):
+                break
+            shown |= means >= below
         low, high = float((means - stds)[shown].min()), float((means + stds).max())
         span = max(high - low, 0.2)
         left, right = low - 0.06 * span, high + 0.16 * span      # room on the right for the values
@@ -884,8 +891,10 @@ def plot_methods(table, path, title_note=""):
     families = [f for f in FAMILY_COLOURS if any(r["family"] == f for r in rows)]
     fig.legend(handles=[Patch(color=FAMILY_COLOURS[f], label=f) for f in families], loc="lower center",
                ncol=len(families), frameon=False)
-    fig.suptitle("Distillation methods on MNIST, student 105,866 / small 26,698 parameters" + title_note
-                 + "\n(* trained without labels; error bars: std over seeds)")
+    sizes = [f"{name} {table[row]['params']:,}" for name, row in (("student", "student"), ("small", "ta_small_alone"))
+             if "params" in table.get(row, {})]      # the networks' sizes, where the chart has their baseline rows
+    fig.suptitle("Distillation methods on MNIST" + (f", {' / '.join(sizes)} parameters" if sizes else "")
+                 + title_note + "\n(* trained without labels; error bars: std over seeds)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     save_figure(fig, path)
 
@@ -930,8 +939,9 @@ def alpha_levels(alphas, steps_per_epoch):
             "alpha_first_epoch": float(a[:steps_per_epoch, 1].mean())}
 
 
-def plot_alpha(per_seed_alphas, steps_per_epoch, path):
-    """The slide's "alpha values over training iterations": mean α′ per step (and plain α)."""
+def plot_alpha(per_seed_alphas, steps_per_epoch, path, teacher=""):
+    """The slide's "alpha values over training iterations": mean α′ per step (and plain α).
+    ``teacher``: what the title adds about whose embedding the centres were distilled from."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -941,12 +951,13 @@ def plot_alpha(per_seed_alphas, steps_per_epoch, path):
         ax.plot(steps, a[:, 0], lw=0.6, color=f"C{k}", label=f"α′ (hard mining, used), seed {seed}")
         ax.plot(steps, a[:, 1], lw=0.6, ls=":", color=f"C{k}", label=f"α = ⌊cos(e, f_t)⌉, seed {seed}")
     total = max(len(a) for _, a in per_seed_alphas)
-    for e in range(steps_per_epoch, total, steps_per_epoch):
+    epochs = range(steps_per_epoch, total, steps_per_epoch)
+    for e in epochs:
         ax.axvline(e, color="0.8", lw=0.8, zorder=0)
-    ax.set(xlabel="training iteration (grey lines: epochs)", ylabel="mean over the batch",
-           title="AdaDistill: alpha values over training iterations", ylim=(0, 1), xlim=(0, total))
+    ax.set(xlabel="training iteration" + (" (grey lines: epochs)" if len(epochs) else ""), ylabel="mean over the batch",
+           title="AdaDistill: alpha values over training iterations" + teacher, ylim=(0, 1), xlim=(0, total))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)   # off the curves
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -1029,7 +1040,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/kd_methods", help="folder for results.json and the PNGs")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one seed, one epoch "
-                        "(unless --epochs, --teacher-epochs say otherwise)")
+                        "(unless --epochs, --teacher-epochs, --ada-teacher-epochs say otherwise)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--chart-from", nargs="+", metavar="RESULTS_JSON", default=None,
                    help="train nothing: draw kd_methods.png in --out from these runs' results.json, each row "
@@ -1048,7 +1059,7 @@ def parse_args(argv=None):
     ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
     if args.ada_teacher_epochs is not None and args.ada_teacher != "ce-arcface":
         p.error("--ada-teacher-epochs: only --ada-teacher ce-arcface fine-tunes "
-                f"(got --ada-teacher {args.ada_teacher})")
+                f"(got --ada-teacher {args.ada_teacher}" + (", the default)" if args.ada_teacher == "ce" else ")"))
     if args.ada_teacher_epochs is None:
         args.ada_teacher_epochs = 1 if args.quick else ADA_TEACHER_EPOCHS
     ok(check_int, args.ada_teacher_epochs, "--ada-teacher-epochs", "the number of fine-tuning epochs", low=1)
@@ -1099,7 +1110,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     print(f"MNIST, {args.epochs} epoch(s) for every student ({args.schedule} learning rate), the teacher "
           f"{args.teacher_epochs} ({args.teacher_schedule}), batch {args.batch_size}, Adam lr {args.lr}, "
-          f"T = {args.T}, λ = {args.lam} (AdaDistill's MSE {args.ada_lam:g}, its teacher {args.ada_teacher}), "
+          f"T = {args.T}, λ = {args.lam} (AdaDistill's MSE {args.ada_lam:g}, its teacher {args.ada_teacher}"
+          + (f", fine-tuned {args.ada_teacher_epochs} epoch(s)" if args.ada_teacher == "ce-arcface" else "") + "), "
           f"QUD τ = {args.qud_tau:g}, BAN's generations from {args.ban_init} weights, "
           f"seeds {args.seeds}, methods {','.join(args.methods)}"
           + (", QUD ablation" if args.qud_ablation else "") + (" (quick: a subset)" if args.quick else "")
@@ -1135,7 +1147,7 @@ def main(argv=None):
         plots.append("kd_methods.png")
     if per_seed[0].alphas:
         plot_alpha([(s.seed, s.alphas) for s in per_seed if s.alphas], per_seed[0].steps_per_epoch,
-                   out / "adadistill_alpha.png")
+                   out / "adadistill_alpha.png", ADA_TEACHER_SUFFIX[args.ada_teacher])
         plots.append("adadistill_alpha.png")
     ablation = per_seed[0].ablation
     if ablation:
