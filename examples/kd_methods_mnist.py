@@ -1,6 +1,6 @@
 """Every distillation method of the lecture, side by side on MNIST.
 
-    python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 41 min on 2 cores
+    python examples/kd_methods_mnist.py                   # every method, seeds 0, 1, 2: ≈ 40 min on 2 cores
     python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
     python examples/kd_methods_mnist.py --quick           # a small real subset, one epoch: a smoke run
     python examples/kd_methods_mnist.py --chart-from a/results.json b/results.json --out c
