@@ -850,8 +850,8 @@ def print_table(table, n_seeds, quick, epochs, teacher_epochs):
 def plot_methods(table, path, title_note=""):
     """Horizontal bars, mean ± std over seeds: test accuracy (left) and verification accuracy (right).
     The axes zoom on the runs within ``window`` points of the best (widened to hold at least three
-    runs in four, every run when there are four or fewer, and any run within a quarter of the drawn
-    range below the lowest drawn); a run further down is marked at the left edge with its value
+    runs in four, and any run within a quarter of the drawn range below the lowest drawn); a run
+    further down is marked at the left edge with its value
     ("◂ 94.39") instead of squeezing every other bar."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -863,8 +863,7 @@ def plot_methods(table, path, title_note=""):
                                    (axes[1], "verification", "verification accuracy (%), 6,000 pairs", 8.0)):
         means = np.array([r[f"{key}_mean"] for r in rows])
         stds = np.array([r[f"{key}_std"] for r in rows])
-        # at least three rows in four shown; a chart of a few rows shows them all
-        window = max(window, means.max() - (np.percentile(means, 25) if len(rows) > 4 else means.min()))
+        window = max(window, means.max() - np.percentile(means, 25))   # at least three rows in four shown
         shown = means >= means.max() - window
         while not shown.all():      # no cut between near-equal bars: a run close below the lowest drawn is drawn
             below = means[~shown].max()
@@ -951,10 +950,11 @@ def plot_alpha(per_seed_alphas, steps_per_epoch, path, teacher=""):
         ax.plot(steps, a[:, 0], lw=0.6, color=f"C{k}", label=f"α′ (hard mining, used), seed {seed}")
         ax.plot(steps, a[:, 1], lw=0.6, ls=":", color=f"C{k}", label=f"α = ⌊cos(e, f_t)⌉, seed {seed}")
     total = max(len(a) for _, a in per_seed_alphas)
-    epochs = range(steps_per_epoch, total, steps_per_epoch)
-    for e in epochs:
+    epoch_ends = range(steps_per_epoch, total, steps_per_epoch)
+    for e in epoch_ends:
         ax.axvline(e, color="0.8", lw=0.8, zorder=0)
-    ax.set(xlabel="training iteration" + (" (grey lines: epochs)" if len(epochs) else ""), ylabel="mean over the batch",
+    ax.set(xlabel="training iteration" + (" (grey lines: epochs)" if len(epoch_ends) else ""),
+           ylabel="mean over the batch",
            title="AdaDistill: alpha values over training iterations" + teacher, ylim=(0, 1), xlim=(0, total))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)   # off the curves
