@@ -4,7 +4,8 @@
     python examples/kd_methods_mnist.py --qud-ablation    # ... and QUD's τ / queue-size ablation (first seed)
     python examples/kd_methods_mnist.py --quick           # a small real subset, one epoch: a smoke run
     python examples/kd_methods_mnist.py --chart-from a/results.json b/results.json --out c
-                                                          # no training: one chart of several runs' rows
+                                                          # no training: the table, the targets and the
+                                                          # chart of several runs' rows, their seeds pooled
 
 The hands-on's footing for all: the slide's TeacherModel (421,642 parameters) trained once per
 seed and frozen, the hands-on's StudentModel (105,866), Adam at lr 1e-3, batch 64, the same
@@ -766,14 +767,17 @@ class _Exit(nn.Module):
 
 # --------------------------------------------------------------------------- summary, targets, table
 
-def aggregate(per_seed):
-    """Mean ± sample std over seeds of each row's test accuracy and verification (in %)."""
+def aggregate(per_seed, ada_teacher="ce"):
+    """Mean ± sample std over seeds of each row's test accuracy and verification (in %).
+    ``per_seed``: objects with ``seed`` and ``rows`` ({row: measured run}), a :class:`Seed` or a
+    :class:`SeedRows` from results files; ``ada_teacher``: whose centres the AdaDistill rows learned."""
     def stats(values):
         v = np.asarray(values) * 100
         return float(v.mean()), sample_std(v)
 
     table = {}
     for row in ROWS:
+        seeds = [s.seed for s in per_seed if row in s.rows]
         runs = [s.rows[row] for s in per_seed if row in s.rows]
         if not runs:
             continue
@@ -782,8 +786,8 @@ def aggregate(per_seed):
         title = ROWS[row][0]
         if row.startswith("adadistill"):
             # from another teacher's embedding: the table and the chart say whose centres it learned
-            title += ADA_TEACHER_SUFFIX[per_seed[0].args.ada_teacher]
-        table[row] = {"title": title, "family": ROWS[row][1], "labels": runs[0]["labels"],
+            title += ADA_TEACHER_SUFFIX[ada_teacher]
+        table[row] = {"title": title, "family": ROWS[row][1], "labels": runs[0]["labels"], "seeds": seeds,
                       "params": runs[0]["params"], "test_acc_mean": acc, "test_acc_std": acc_std,
                       "test_acc_runs": [100 * r["test_acc"] for r in runs],
                       "verification_mean": ver, "verification_std": ver_std,
@@ -791,28 +795,39 @@ def aggregate(per_seed):
                       "tar_far_1e-2_mean": stats([r["verification"]["tar@far=1e-2"] for r in runs])[0],
                       "tar_far_1e-3_mean": stats([r["verification"]["tar@far=1e-3"] for r in runs])[0],
                       "train_seconds_mean": float(np.mean([r["train_seconds"] for r in runs]))}
-        if "verification_64d" in runs[0]:
+        if all("verification_64d" in r for r in runs):
             table[row]["verification_64d_mean"] = stats([r["verification_64d"]["accuracy"] for r in runs])[0]
         for key in ("teacher_alignment", "teacher_alignment_centred"):
-            if key in runs[0]:
+            if all(key in r for r in runs):
                 table[row][key + "_mean"] = float(np.mean([r[key] for r in runs]))
-        if "verification_centred" in runs[0].get("embedding", {}):      # the teacher, --ada-teacher ce-centred
+        if all("verification_centred" in r.get("embedding", {}) for r in runs):      # the teacher, --ada-teacher ce-centred
             table[row]["verification_centred_mean"] = stats([r["embedding"]["verification_centred"] for r in runs])[0]
         if "aligned_with" in runs[0]:      # the teacher row whose embedding the alignment is measured against
             table[row]["aligned_with"] = runs[0]["aligned_with"]
-        if "exit_test_acc" in runs[0]:
+        if all("exit_test_acc" in r for r in runs):
             table[row]["exit_test_acc_mean"] = [float(v) for v in np.mean([r["exit_test_acc"] for r in runs], 0) * 100]
     return table
 
 
 def targets(table):
-    """The issue's targets, each compared on the means over seeds: [(claim, reached, detail)]."""
+    """The issue's targets, each compared on the means over seeds (``reached``), and seed by seed on
+    the seeds both rows have: on how many of them the first row reaches the second (``seeds_reached``
+    of ``seeds``), and the mean and standard error of the per-seed difference (``difference``,
+    ``difference_se``, None for one seed): [{target, reached, values, metric, ...}]."""
     out = []
 
     def ge(claim, a, b, key="test_acc_mean", slack=0.0):
         if a in table and b in table:
             x, y = table[a][key], table[b][key]
-            out.append({"target": claim, "reached": bool(x >= y - slack), "values": [x, y], "metric": key})
+            runs = key.replace("_mean", "_runs")
+            per_a = dict(zip(table[a]["seeds"], table[a][runs]))
+            per_b = dict(zip(table[b]["seeds"], table[b][runs]))
+            both = [seed for seed in per_a if seed in per_b]
+            d = np.array([per_a[seed] - per_b[seed] for seed in both])
+            out.append({"target": claim, "reached": bool(x >= y - slack), "values": [x, y], "metric": key,
+                        "seeds": both, "seeds_reached": int((d >= -slack).sum()),
+                        "difference": float(d.mean()) if len(d) else None,
+                        "difference_se": sample_std(d) / np.sqrt(len(d)) if len(d) > 1 else None})
 
     ge("RKD + KD ≥ KD alone (test accuracy)", "rkd", "kd")
     ge("DML peer 1 ≥ the student alone (test accuracy)", "dml_peer1", "student")
@@ -827,19 +842,22 @@ def targets(table):
     return out
 
 
-def print_table(table, n_seeds, quick, epochs, teacher_epochs):
+def print_table(table, n_seeds, quick, epochs, teacher_epochs, times=True):
+    """The table as the docs show it; ``times`` False: without the training times (rows pooled from
+    results files of different days, whose times do not compare)."""
     if quick:
         print(f"\nSMOKE RUN (--quick: {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, {epochs} epoch(s)) "
               "— these numbers only show the code runs")
     w = max(34, *(len(t["title"]) + 1 for t in table.values()))     # the run column fits every title
     head = (f"{'run':<{w}}{'labels':>7}{'params':>10}{'test acc':>18}{'verification':>18}{'TAR@1e-2':>10}"
-            f"{'TAR@1e-3':>10}{'train time':>12}")
+            f"{'TAR@1e-3':>10}" + (f"{'train time':>12}" if times else ""))
     print("\n" + head + "\n" + "-" * len(head))
     pm = (lambda m, s: f"{m:.2f} ± {s:.2f} %") if n_seeds > 1 else (lambda m, s: f"{m:.2f} %")
     for t in table.values():
         print(f"{t['title']:<{w}}{'yes' if t['labels'] else 'no':>7}{t['params']:>10,}"
               f"{pm(t['test_acc_mean'], t['test_acc_std']):>18}{pm(t['verification_mean'], t['verification_std']):>18}"
-              f"{t['tar_far_1e-2_mean']:>8.2f} %{t['tar_far_1e-3_mean']:>8.2f} %{t['train_seconds_mean']:>10.1f} s")
+              f"{t['tar_far_1e-2_mean']:>8.2f} %{t['tar_far_1e-3_mean']:>8.2f} %"
+              + (f"{t['train_seconds_mean']:>10.1f} s" if times else ""))
     seeds = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
     print(f"({epochs} epoch(s) for every student, {teacher_epochs} for the teacher; {seeds}; verification: "
           "6,000 test pairs, 10 folds)")
@@ -898,14 +916,32 @@ def plot_methods(table, path, title_note=""):
     save_figure(fig, path)
 
 
-def merge_summaries(reports):
-    """One table from the ``summary`` of several runs' results.json: each row from the last report
-    that has it, in the table's order. So the chart can show rows measured by separate commands
-    (``--methods ta``, ``--methods ban``) beside the full run's."""
-    rows = {}
+class SeedRows(NamedTuple):
+    """One seed's measured rows, read back from results files (what :func:`aggregate` needs of a :class:`Seed`)."""
+    seed: int
+    rows: dict
+
+
+def merge_runs(reports):
+    """One seed's rows per seed, from the ``runs`` of several runs' results.json: each row of each seed
+    from the last report that has that row for that seed, sorted by seed. So the table can pool rows
+    measured by separate commands (``--methods ta``, ``--methods ban``) and on other seeds
+    (``--seeds 3,4``) with the full run's."""
+    per_seed = {}
     for report in reports:
-        rows.update(report["summary"])
-    return {row: rows[row] for row in ROWS if row in rows}
+        for run in report["runs"]:
+            per_seed.setdefault(run["seed"], {}).update(run["rows"])
+    return [SeedRows(seed, per_seed[seed]) for seed in sorted(per_seed)]
+
+
+def print_targets(reached):
+    """The targets as :func:`targets` gives them, one line each: means, then seed by seed."""
+    for t in reached:
+        n = len(t["seeds"])
+        paired = "" if n < 2 else (f"; reached on {t['seeds_reached']} of {n} seeds, the difference "
+                                   f"{t['difference']:+.2f} ± {t['difference_se']:.2f} (mean ± standard error)")
+        print(f"{'reached    ' if t['reached'] else 'NOT reached'}  {t['target']}: "
+              f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %{paired}")
 
 
 def load_reports(p, paths):
@@ -917,13 +953,18 @@ def load_reports(p, paths):
             report = json.loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             p.error(f"--chart-from {path}: not a readable results.json ({type(error).__name__}: {error})")
-        if not isinstance(report, dict) or not isinstance(report.get("summary"), dict) or "settings" not in report:
-            p.error(f"--chart-from {path}: has no summary and settings; expected the results.json of a run")
+        if not isinstance(report, dict) or not isinstance(report.get("runs"), list) or "settings" not in report:
+            p.error(f"--chart-from {path}: has no runs and settings; expected the results.json of a run")
         reports.append(report)
     budgets = {(r["settings"].get("epochs"), r["settings"].get("teacher_epochs")) for r in reports}
     if len(budgets) > 1:
         p.error(f"--chart-from: the runs have different budgets (epochs, the teacher's epochs): {sorted(budgets)}; "
                 "one chart compares runs of one budget")
+    teachers = {r["settings"].get("ada_teacher", "ce") for r in reports
+                if any(row.startswith("adadistill") for run in r["runs"] for row in run["rows"])}
+    if len(teachers) > 1:
+        p.error(f"--chart-from: AdaDistill's rows learned from different teachers (--ada-teacher): {sorted(teachers)}; "
+                "one table has one")
     return reports
 
 
@@ -1043,8 +1084,9 @@ def parse_args(argv=None):
                         "(unless --epochs, --teacher-epochs, --ada-teacher-epochs say otherwise)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--chart-from", nargs="+", metavar="RESULTS_JSON", default=None,
-                   help="train nothing: draw kd_methods.png in --out from these runs' results.json, each row "
-                        "from the last file that has it (runs of one budget)")
+                   help="train nothing: print the table and the targets and draw kd_methods.png in --out from "
+                        "these runs' results.json, the seeds of all pooled, each row of each seed from the last "
+                        "file that has it (runs of one budget)")
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
     if args.chart_from:
@@ -1089,16 +1131,29 @@ def parse_args(argv=None):
 
 
 def chart_from(args):
-    """``--chart-from``: the chart of rows merged from several runs' results.json."""
-    table = merge_summaries(args.reports)
+    """``--chart-from``: the table, the targets and the chart of rows pooled from several runs'
+    results.json (:func:`merge_runs`), with nothing trained."""
+    quick = any(r.get("smoke_run") for r in args.reports)
+    mark_smoke_run(quick)
+    per_seed = merge_runs(args.reports)
     settings = args.reports[0]["settings"]
-    mark_smoke_run(any(r.get("smoke_run") for r in args.reports))
+    ada = [r["settings"].get("ada_teacher", "ce") for r in args.reports
+           if any(row.startswith("adadistill") for run in r["runs"] for row in run["rows"])]
+    table = aggregate(per_seed, ada[0] if ada else "ce")
+    print(f"{len(table)} rows of seeds {[s.seed for s in per_seed]} from {len(args.reports)} results file(s), "
+          "each row of each seed from the last file that has it"
+          + ("; no training times: the files' runs were timed apart" if len(args.reports) > 1 else ""))
+    print_table(table, len(per_seed), quick, settings["epochs"], settings["teacher_epochs"],
+                times=len(args.reports) == 1)
+    reached = targets(table)
+    print()
+    print_targets(reached)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot_methods(table, out / "kd_methods.png",
                  f", {settings['epochs']} epochs (the teacher {settings['teacher_epochs']})")
-    print(f"{len(table)} rows from {len(args.reports)} results files; wrote {out / 'kd_methods.png'}")
-    return {"summary": table}
+    print(f"\nwrote {out / 'kd_methods.png'}")
+    return {"summary": table, "targets": reached}
 
 
 def main(argv=None):
@@ -1131,13 +1186,11 @@ def main(argv=None):
         seed_walls.append(time.perf_counter() - start)
     wall = time.perf_counter() - wall
 
-    table = aggregate(per_seed)
+    table = aggregate(per_seed, args.ada_teacher)
     print_table(table, len(args.seeds), args.quick, args.epochs, args.teacher_epochs)
     reached = targets(table)
     print()
-    for t in reached:
-        print(f"{'reached    ' if t['reached'] else 'NOT reached'}  {t['target']}: "
-              f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %")
+    print_targets(reached)
 
     note = (" — SMOKE RUN (--quick)" if args.quick
             else f", {args.epochs} epochs (the teacher {args.teacher_epochs})")

@@ -251,30 +251,59 @@ def test_ban_generations_start_from_their_own_weights_or_gen_1s(ban_init):
     assert ban_init == "same" or np.array_equal(gen2.conv1.weight.numpy(), again.conv1.weight.numpy())
 
 
-def test_chart_from_merges_runs_each_row_from_the_last_file_that_has_it(tmp_path):
-    """--chart-from draws the chart of rows measured by separate commands, in the table's order,
-    without training; runs of different budgets, or a file that is not a results.json, are refused."""
+def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_has_it(tmp_path, capsys):
+    """--chart-from pools the seeds of rows measured by separate commands (--methods ban) and on
+    other seeds (--seeds 3): each row of each seed from the last file that has it, in the table's
+    order, without training; its targets compare the means and, seed by seed, the paired
+    differences. Runs of different budgets or AdaDistill teachers, or a file that is not a
+    results.json, are refused."""
     kd_methods = load_example("kd_methods_mnist")
 
-    def row(acc, family="baseline"):
-        return {"title": f"run at {acc}", "family": family, "labels": True, "test_acc_mean": acc, "test_acc_std": 0.1,
-                "verification_mean": 94.0, "verification_std": 0.2}
+    def row(acc, ver=0.94):
+        return {"test_acc": acc, "labels": True, "params": 100, "train_seconds": 1.0,
+                "verification": {"accuracy": ver, "tar@far=1e-2": 0.8, "tar@far=1e-3": 0.5}}
 
     settings = {"epochs": 5, "teacher_epochs": 15}
-    full = {"settings": settings, "summary": {"student": row(98.8), "ban_gen2": row(98.7, "self"),
-                                              "teacher": row(99.4, "teacher")}}
-    ban = {"settings": settings, "summary": {"ban_gen2": row(98.75, "self")}}
-    table = kd_methods.merge_summaries([full, ban])
-    assert list(table) == ["teacher", "student", "ban_gen2"]          # the table's order, not the files'
-    assert table["ban_gen2"]["test_acc_mean"] == 98.75                 # the later file's row
+    full = {"settings": settings, "runs": [
+        {"seed": s, "rows": {"student": row(0.988 + s / 1000), "ban_gen1": row(0.988 + s / 1000),
+                             "ban_gen2": row(0.980), "teacher": row(0.994)}} for s in (0, 1)]}
+    ban = {"settings": settings, "runs": [{"seed": s, "rows": {"ban_gen2": row(0.990 - s / 1000)}} for s in (0, 1)]}
+    more = {"settings": settings, "runs": [{"seed": 3, "rows": {"student": row(0.987), "ban_gen1": row(0.987),
+                                                                "ban_gen2": row(0.986), "teacher": row(0.993)}}]}
+    per_seed = kd_methods.merge_runs([full, ban, more])
+    assert [s.seed for s in per_seed] == [0, 1, 3]
+    assert [s.rows["ban_gen2"]["test_acc"] for s in per_seed] == [0.990, 0.989, 0.986]   # the later file's
+    table = kd_methods.aggregate(per_seed)
+    assert list(table) == ["teacher", "student", "ban_gen1", "ban_gen2"]      # the table's order, not the files'
+    assert table["ban_gen2"]["seeds"] == [0, 1, 3]
+    assert table["ban_gen2"]["test_acc_mean"] == pytest.approx(100 * (0.990 + 0.989 + 0.986) / 3)
+    (ban_target,) = [t for t in kd_methods.targets(table) if t["target"].startswith("BAN")]
+    d = np.array([0.990 - 0.988, 0.989 - 0.989, 0.986 - 0.987]) * 100     # gen 2 − gen 1, seed by seed
+    assert ban_target["seeds"] == [0, 1, 3] and ban_target["seeds_reached"] == 2
+    assert ban_target["difference"] == pytest.approx(d.mean())
+    assert ban_target["difference_se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert ban_target["reached"] == (d.mean() >= 0)
+
     paths = []
-    for k, report in enumerate((full, ban, {**ban, "settings": {"epochs": 15, "teacher_epochs": 15}})):
+    for k, report in enumerate((full, ban, more, {**ban, "settings": {"epochs": 15, "teacher_epochs": 15}},
+                                {"settings": settings, "summary": {}})):
         paths.append(tmp_path / f"r{k}.json")
         paths[-1].write_text(json.dumps(report))
+    ada = [tmp_path / f"ada_{t}.json" for t in ("ce", "arcface")]
+    for path, teacher in zip(ada, ("ce", "arcface")):
+        path.write_text(json.dumps({"settings": {**settings, "ada_teacher": teacher},
+                                    "runs": [{"seed": 0, "rows": {"adadistill": row(0.99, 0.99)}}]}))
     out = tmp_path / "chart"
-    report = kd_methods.main(["--chart-from", str(paths[0]), str(paths[1]), "--out", str(out)])
+    capsys.readouterr()
+    report = kd_methods.main(["--chart-from", *map(str, paths[:3]), "--out", str(out)])
+    printed = capsys.readouterr().out
     assert (out / "kd_methods.png").stat().st_size > 0 and list(report["summary"]) == list(table)
-    for bad, message in (([paths[0], paths[2]], "--chart-from: the runs have different budgets"),
+    assert "rows of seeds [0, 1, 3] from 3 results file(s)" in printed and "train time" not in printed
+    assert "BAN gen 2 ≥ gen 1 (test accuracy): 98.83 vs 98.80 %; reached on 2 of 3 seeds" in printed
+    for bad, message in (([paths[0], paths[3]], "--chart-from: the runs have different budgets"),
+                         (ada, "--chart-from: AdaDistill's rows learned from different teachers (--ada-teacher): "
+                               "['arcface', 'ce']"),
+                         ([paths[4]], "r4.json: has no runs and settings"),
                          ([ROOT / "README.md"], "README.md: not a readable results.json"),
                          ([tmp_path / "none.json"], "none.json: not a readable results.json")):
         with pytest.raises(SystemExit):
