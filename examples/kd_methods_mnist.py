@@ -1150,8 +1150,9 @@ def chart_from(args):
     print_targets(reached)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot_methods(table, out / "kd_methods.png",
-                 f", {settings['epochs']} epochs (the teacher {settings['teacher_epochs']})")
+    seeds = [s.seed for s in per_seed]
+    plot_methods(table, out / "kd_methods.png", f", {settings['epochs']} epochs (the teacher "
+                 f"{settings['teacher_epochs']}), seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
     print(f"\nwrote {out / 'kd_methods.png'}")
     return {"summary": table, "targets": reached}
 
