@@ -1145,12 +1145,15 @@ def chart_from(args):
           + ("; no training times: the files' runs were timed apart" if len(args.reports) > 1 else ""))
     print_table(table, len(per_seed), quick, settings["epochs"], settings["teacher_epochs"],
                 times=len(args.reports) == 1)
+    seeds = [s.seed for s in per_seed]
+    fewer = [f"{t['title']} ({', '.join(map(str, t['seeds']))})" for t in table.values() if t["seeds"] != seeds]
+    if fewer:      # the footer's seed count is not theirs
+        print("rows with fewer seeds (theirs): " + "; ".join(fewer))
     reached = targets(table)
     print()
     print_targets(reached)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = [s.seed for s in per_seed]
     plot_methods(table, out / "kd_methods.png", f", {settings['epochs']} epochs (the teacher "
                  f"{settings['teacher_epochs']}), seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
     print(f"\nwrote {out / 'kd_methods.png'}")

@@ -300,6 +300,9 @@ def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_ha
     assert (out / "kd_methods.png").stat().st_size > 0 and list(report["summary"]) == list(table)
     assert "rows of seeds [0, 1, 3] from 3 results file(s)" in printed and "train time" not in printed
     assert "BAN gen 2 ≥ gen 1 (test accuracy): 98.83 vs 98.80 %; reached on 2 of 3 seeds" in printed
+    assert "rows with fewer seeds" not in printed
+    kd_methods.main(["--chart-from", *map(str, paths[:2]), str(ada[0]), "--out", str(out)])
+    assert "rows with fewer seeds (theirs): AdaDistill (α′) + MSE (0)" in capsys.readouterr().out
     for bad, message in (([paths[0], paths[3]], "--chart-from: the runs have different budgets"),
                          (ada, "--chart-from: AdaDistill's rows learned from different teachers (--ada-teacher): "
                                "['arcface', 'ce']"),
