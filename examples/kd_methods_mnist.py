@@ -824,8 +824,10 @@ def targets(table):
             per_b = dict(zip(table[b]["seeds"], table[b][runs]))
             both = [seed for seed in per_a if seed in per_b]
             d = np.array([per_a[seed] - per_b[seed] for seed in both])
-            out.append({"target": claim, "reached": bool(x >= y - slack), "values": [x, y], "metric": key,
-                        "seeds": both, "seeds_reached": int((d >= -slack).sum()),
+            tie = 1e-9      # a difference equal to the slack is reached, whatever the float rounding
+            out.append({"target": claim, "reached": bool(x >= y - slack - tie), "values": [x, y], "metric": key,
+                        "same_seeds": sorted(per_a) == sorted(per_b),
+                        "seeds": both, "seeds_reached": int((d >= -slack - tie).sum()),
                         "difference": float(d.mean()) if len(d) else None,
                         "difference_se": sample_std(d) / np.sqrt(len(d)) if len(d) > 1 else None})
 
@@ -922,15 +924,18 @@ class SeedRows(NamedTuple):
     rows: dict
 
 
-def merge_runs(reports):
+def merge_runs(reports, sources=False):
     """One seed's rows per seed, from the ``runs`` of several runs' results.json: each row of each seed
     from the last report that has that row for that seed, sorted by seed. So the table can pool rows
     measured by separate commands (``--methods ta``, ``--methods ban``) and on other seeds
-    (``--seeds 3,4``) with the full run's."""
-    per_seed = {}
-    for report in reports:
+    (``--seeds 3,4``) with the full run's. ``sources``: instead, which report each (seed, row) is from."""
+    per_seed, source = {}, {}
+    for k, report in enumerate(reports):
         for run in report["runs"]:
             per_seed.setdefault(run["seed"], {}).update(run["rows"])
+            source.update({(run["seed"], row): k for row in run["rows"]})
+    if sources:      # {(seed, row): the index of the report it comes from}
+        return source
     return [SeedRows(seed, per_seed[seed]) for seed in sorted(per_seed)]
 
 
@@ -940,8 +945,9 @@ def print_targets(reached):
         n = len(t["seeds"])
         paired = "" if n < 2 else (f"; reached on {t['seeds_reached']} of {n} seeds, the difference "
                                    f"{t['difference']:+.2f} ± {t['difference_se']:.2f} (mean ± standard error)")
+        other = "" if t["same_seeds"] else " (the two means are over different seeds)"
         print(f"{'reached    ' if t['reached'] else 'NOT reached'}  {t['target']}: "
-              f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %{paired}")
+              f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %{other}{paired}")
 
 
 def load_reports(p, paths):
@@ -956,16 +962,42 @@ def load_reports(p, paths):
         if not isinstance(report, dict) or not isinstance(report.get("runs"), list) or "settings" not in report:
             p.error(f"--chart-from {path}: has no runs and settings; expected the results.json of a run")
         reports.append(report)
-    budgets = {(r["settings"].get("epochs"), r["settings"].get("teacher_epochs")) for r in reports}
+        runs = report["runs"]
+        if not runs or not all(isinstance(r, dict) and isinstance(r.get("seed"), int) and isinstance(r.get("rows"), dict)
+                               for r in runs):
+            p.error(f"--chart-from {path}: its runs are not a list of {{seed, rows}}; expected the results.json of a run")
+    budgets = {(setting(r, "epochs"), setting(r, "teacher_epochs")) for r in reports}
     if len(budgets) > 1:
         p.error(f"--chart-from: the runs have different budgets (epochs, the teacher's epochs): {sorted(budgets)}; "
                 "one chart compares runs of one budget")
-    teachers = {r["settings"].get("ada_teacher", "ce") for r in reports
-                if any(row.startswith("adadistill") for run in r["runs"] for row in run["rows"])}
-    if len(teachers) > 1:
-        p.error(f"--chart-from: AdaDistill's rows learned from different teachers (--ada-teacher): {sorted(teachers)}; "
-                "one table has one")
+    for key in SHARED_SETTINGS:
+        values = {setting(r, key) for r in reports} - {None}      # None: a file that does not say
+        if len(values) > 1:
+            p.error(f"--chart-from: the runs differ in {key}: {sorted(map(str, values))}; one table has one footing")
+    sources = merge_runs(reports, sources=True)
+    for row, key in ROW_SETTINGS.items():      # a row's seeds must come from runs of one setting
+        values = {setting(reports[k], key) for (seed, r), k in sources.items() if r == row}
+        if len(values) > 1:
+            p.error(f"--chart-from: the seeds of the row {row!r} come from runs of different --{key.replace('_', '-')}: "
+                    f"{sorted(map(str, values))}; one row pools runs of one setting")
     return reports
+
+
+# What a results.json's settings mean when it predates an option: the behaviour before the option existed.
+OLD_DEFAULTS = {"schedule": "constant", "teacher_schedule": "constant", "assistant": "kd", "ban_init": "same",
+                "ada_teacher": "ce"}
+SHARED_SETTINGS = ("schedule", "teacher_schedule", "lr", "batch_size", "T", "lam", "ada_lam", "qud_tau")
+ROW_SETTINGS = {"ta_assistant": "assistant", "ta_small_ta": "assistant", "ban_gen2": "ban_init",
+                "ban_gen3": "ban_init", "adadistill": "ada_teacher", "adadistill_nomse": "ada_teacher"}
+
+
+def setting(report, key):
+    """``report``'s setting ``key``; for a file older than the option, what its run did
+    (:data:`OLD_DEFAULTS`; the teacher's epochs were the students')."""
+    settings = report["settings"]
+    if key in settings:
+        return settings[key]
+    return settings.get("epochs") if key == "teacher_epochs" else OLD_DEFAULTS.get(key)
 
 
 def alpha_levels(alphas, steps_per_epoch):
@@ -1085,8 +1117,9 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--chart-from", nargs="+", metavar="RESULTS_JSON", default=None,
                    help="train nothing: print the table and the targets and draw kd_methods.png in --out from "
-                        "these runs' results.json, the seeds of all pooled, each row of each seed from the last "
-                        "file that has it (runs of one budget)")
+                        "these runs' results.json, pooling the seeds of all files, each row of each seed from the "
+                        "last file that has it (runs of one budget and footing; each row's seeds of one "
+                        "--assistant, --ban-init, --ada-teacher)")
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
     if args.chart_from:
@@ -1136,15 +1169,14 @@ def chart_from(args):
     quick = any(r.get("smoke_run") for r in args.reports)
     mark_smoke_run(quick)
     per_seed = merge_runs(args.reports)
-    settings = args.reports[0]["settings"]
-    ada = [r["settings"].get("ada_teacher", "ce") for r in args.reports
-           if any(row.startswith("adadistill") for run in r["runs"] for row in run["rows"])]
+    ada = [setting(args.reports[k], "ada_teacher") for (seed, row), k in merge_runs(args.reports, sources=True).items()
+           if row.startswith("adadistill")]      # one teacher (parse_args checked)
     table = aggregate(per_seed, ada[0] if ada else "ce")
     print(f"{len(table)} rows of seeds {[s.seed for s in per_seed]} from {len(args.reports)} results file(s), "
           "each row of each seed from the last file that has it"
           + ("; no training times: the files' runs were timed apart" if len(args.reports) > 1 else ""))
-    print_table(table, len(per_seed), quick, settings["epochs"], settings["teacher_epochs"],
-                times=len(args.reports) == 1)
+    epochs, teacher_epochs = setting(args.reports[0], "epochs"), setting(args.reports[0], "teacher_epochs")
+    print_table(table, len(per_seed), quick, epochs, teacher_epochs, times=len(args.reports) == 1)
     seeds = [s.seed for s in per_seed]
     fewer = [f"{t['title']} ({', '.join(map(str, t['seeds']))})" for t in table.values() if t["seeds"] != seeds]
     if fewer:      # the footer's seed count is not theirs
@@ -1154,8 +1186,8 @@ def chart_from(args):
     print_targets(reached)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot_methods(table, out / "kd_methods.png", f", {settings['epochs']} epochs (the teacher "
-                 f"{settings['teacher_epochs']}), seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
+    plot_methods(table, out / "kd_methods.png", f", {epochs} epochs (the teacher "
+                 f"{teacher_epochs}), seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
     print(f"\nwrote {out / 'kd_methods.png'}")
     return {"summary": table, "targets": reached}
 

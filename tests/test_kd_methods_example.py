@@ -263,7 +263,7 @@ def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_ha
         return {"test_acc": acc, "labels": True, "params": 100, "train_seconds": 1.0,
                 "verification": {"accuracy": ver, "tar@far=1e-2": 0.8, "tar@far=1e-3": 0.5}}
 
-    settings = {"epochs": 5, "teacher_epochs": 15}
+    settings = {"epochs": 5, "teacher_epochs": 15, "lr": 0.001}
     full = {"settings": settings, "runs": [
         {"seed": s, "rows": {"student": row(0.988 + s / 1000), "ban_gen1": row(0.988 + s / 1000),
                              "ban_gen2": row(0.980), "teacher": row(0.994)}} for s in (0, 1)]}
@@ -290,9 +290,16 @@ def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_ha
         paths.append(tmp_path / f"r{k}.json")
         paths[-1].write_text(json.dumps(report))
     ada = [tmp_path / f"ada_{t}.json" for t in ("ce", "arcface")]
-    for path, teacher in zip(ada, ("ce", "arcface")):
+    for k, (path, teacher) in enumerate(zip(ada, ("ce", "arcface"))):
         path.write_text(json.dumps({"settings": {**settings, "ada_teacher": teacher},
-                                    "runs": [{"seed": 0, "rows": {"adadistill": row(0.99, 0.99)}}]}))
+                                    "runs": [{"seed": k, "rows": {"adadistill": row(0.99, 0.99)}}]}))
+    old_ta, new_ta, other_lr, broken = (tmp_path / f"{name}.json" for name in ("old_ta", "new_ta", "lr", "broken"))
+    old_ta.write_text(json.dumps({"settings": settings,            # before --assistant: the 5-epoch KD student
+                                  "runs": [{"seed": 0, "rows": {"ta_small_ta": row(0.985)}}]}))
+    new_ta.write_text(json.dumps({"settings": {**settings, "assistant": "trained"},
+                                  "runs": [{"seed": 1, "rows": {"ta_small_ta": row(0.985)}}]}))
+    other_lr.write_text(json.dumps({**more, "settings": {**settings, "lr": 0.01}}))
+    broken.write_text(json.dumps({"settings": settings, "runs": [{"rows": {}}]}))
     out = tmp_path / "chart"
     capsys.readouterr()
     report = kd_methods.main(["--chart-from", *map(str, paths[:3]), "--out", str(out)])
@@ -303,9 +310,19 @@ def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_ha
     assert "rows with fewer seeds" not in printed
     kd_methods.main(["--chart-from", *map(str, paths[:2]), str(ada[0]), "--out", str(out)])
     assert "rows with fewer seeds (theirs): AdaDistill (α′) + MSE (0)" in capsys.readouterr().out
+    # a file older than --teacher-epochs trained its teacher for the students' epochs
+    old_budget = tmp_path / "teacher5.json"
+    old_budget.write_text(json.dumps({"settings": {"epochs": 5}, "runs": full["runs"]}))
+    kd_methods.main(["--chart-from", str(old_budget), "--out", str(out)])
+    assert "5 epoch(s) for every student, 5 for the teacher" in capsys.readouterr().out
+
     for bad, message in (([paths[0], paths[3]], "--chart-from: the runs have different budgets"),
-                         (ada, "--chart-from: AdaDistill's rows learned from different teachers (--ada-teacher): "
-                               "['arcface', 'ce']"),
+                         (ada, "--chart-from: the seeds of the row 'adadistill' come from runs of different "
+                               "--ada-teacher: ['arcface', 'ce']"),
+                         ([old_ta, new_ta], "the seeds of the row 'ta_small_ta' come from runs of different "
+                                            "--assistant: ['kd', 'trained']"),
+                         ([paths[0], other_lr], "--chart-from: the runs differ in lr: ['0.001', '0.01']"),
+                         ([broken], "broken.json: its runs are not a list of {seed, rows}"),
                          ([paths[4]], "r4.json: has no runs and settings"),
                          ([ROOT / "README.md"], "README.md: not a readable results.json"),
                          ([tmp_path / "none.json"], "none.json: not a readable results.json")):
@@ -313,6 +330,16 @@ def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_ha
             kd_methods.parse_args(["--chart-from", *map(str, bad), "--out", str(out)])
         done = run(["--chart-from", *map(str, bad), "--out", str(out)])
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_a_target_met_exactly_counts_as_reached():
+    """QUD's "at most 0.3 below" holds at 0.3 below exactly, whatever the float rounding of the difference."""
+    kd_methods = load_example("kd_methods_mnist")
+    table = {row: {"seeds": [0], "test_acc_mean": acc, "test_acc_runs": [acc], "verification_mean": 94.0,
+                   "verification_runs": [94.0]} for row, acc in (("qud", 98.99), ("fkd", 99.29))}
+    (accuracy, _) = kd_methods.targets(table)
+    assert 98.99 < 99.29 - 0.3 and 98.99 - 99.29 < -0.3           # in floats, just past the slack
+    assert accuracy["reached"] and accuracy["seeds_reached"] == 1 and accuracy["same_seeds"]
 
 
 @pytest.mark.parametrize("args, message", [
