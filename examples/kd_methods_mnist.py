@@ -800,7 +800,8 @@ def aggregate(per_seed, ada_teacher="ce"):
         for key in ("teacher_alignment", "teacher_alignment_centred"):
             if all(key in r for r in runs):
                 table[row][key + "_mean"] = float(np.mean([r[key] for r in runs]))
-        if all("verification_centred" in r.get("embedding", {}) for r in runs):      # the teacher, --ada-teacher ce-centred
+        # the teacher, --ada-teacher ce-centred
+        if all("verification_centred" in r.get("embedding", {}) for r in runs):
             table[row]["verification_centred_mean"] = stats([r["embedding"]["verification_centred"] for r in runs])[0]
         if "aligned_with" in runs[0]:      # the teacher row whose embedding the alignment is measured against
             table[row]["aligned_with"] = runs[0]["aligned_with"]
@@ -963,9 +964,10 @@ def load_reports(p, paths):
             p.error(f"--chart-from {path}: has no runs and settings; expected the results.json of a run")
         reports.append(report)
         runs = report["runs"]
-        if not runs or not all(isinstance(r, dict) and isinstance(r.get("seed"), int) and isinstance(r.get("rows"), dict)
-                               for r in runs):
-            p.error(f"--chart-from {path}: its runs are not a list of {{seed, rows}}; expected the results.json of a run")
+        if not runs or not all(isinstance(r, dict) and isinstance(r.get("seed"), int)
+                               and isinstance(r.get("rows"), dict) for r in runs):
+            p.error(f"--chart-from {path}: its runs are not a list of {{seed, rows}}; "
+                    "expected the results.json of a run")
     budgets = {(setting(r, "epochs"), setting(r, "teacher_epochs")) for r in reports}
     if len(budgets) > 1:
         p.error(f"--chart-from: the runs have different budgets (epochs, the teacher's epochs): {sorted(budgets)}; "
@@ -978,7 +980,8 @@ def load_reports(p, paths):
     for row, key in ROW_SETTINGS.items():      # a row's seeds must come from runs of one setting
         values = {setting(reports[k], key) for (seed, r), k in sources.items() if r == row}
         if len(values) > 1:
-            p.error(f"--chart-from: the seeds of the row {row!r} come from runs of different --{key.replace('_', '-')}: "
+            option = "--" + key.replace("_", "-")
+            p.error(f"--chart-from: the seeds of the row {row!r} come from runs of different {option}: "
                     f"{sorted(map(str, values))}; one row pools runs of one setting")
     return reports
 
