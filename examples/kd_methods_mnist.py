@@ -925,18 +925,20 @@ class SeedRows(NamedTuple):
     rows: dict
 
 
-def merge_runs(reports, sources=False):
+def row_sources(reports):
+    """Which report each (seed, row) comes from: the last of ``reports`` whose runs have that row for that seed."""
+    return {(run["seed"], row): k for k, report in enumerate(reports) for run in report["runs"] for row in run["rows"]}
+
+
+def merge_runs(reports):
     """One seed's rows per seed, from the ``runs`` of several runs' results.json: each row of each seed
-    from the last report that has that row for that seed, sorted by seed. So the table can pool rows
-    measured by separate commands (``--methods ta``, ``--methods ban``) and on other seeds
-    (``--seeds 3,4``) with the full run's. ``sources``: instead, which report each (seed, row) is from."""
-    per_seed, source = {}, {}
-    for k, report in enumerate(reports):
+    from the last report that has it (as :func:`row_sources` says), sorted by seed. So the table can pool
+    rows measured by separate commands (``--methods ta``, ``--methods ban``) and on other seeds
+    (``--seeds 3,4``) with the full run's."""
+    per_seed = {}
+    for report in reports:
         for run in report["runs"]:
-            per_seed.setdefault(run["seed"], {}).update(run["rows"])
-            source.update({(run["seed"], row): k for row in run["rows"]})
-    if sources:      # {(seed, row): the index of the report it comes from}
-        return source
+            per_seed.setdefault(run["seed"], {}).update(run["rows"])     # a later report's row replaces
     return [SeedRows(seed, per_seed[seed]) for seed in sorted(per_seed)]
 
 
@@ -976,7 +978,7 @@ def load_reports(p, paths):
         values = {setting(r, key) for r in reports} - {None}      # None: a file that does not say
         if len(values) > 1:
             p.error(f"--chart-from: the runs differ in {key}: {sorted(map(str, values))}; one table has one footing")
-    sources = merge_runs(reports, sources=True)
+    sources = row_sources(reports)
     for row, key in ROW_SETTINGS.items():      # a row's seeds must come from runs of one setting
         values = {setting(reports[k], key) for (seed, r), k in sources.items() if r == row}
         if len(values) > 1:
@@ -1172,15 +1174,15 @@ def chart_from(args):
     quick = any(r.get("smoke_run") for r in args.reports)
     mark_smoke_run(quick)
     per_seed = merge_runs(args.reports)
-    ada = [setting(args.reports[k], "ada_teacher") for (seed, row), k in merge_runs(args.reports, sources=True).items()
+    ada = [setting(args.reports[k], "ada_teacher") for (seed, row), k in row_sources(args.reports).items()
            if row.startswith("adadistill")]      # one teacher (parse_args checked)
     table = aggregate(per_seed, ada[0] if ada else "ce")
-    print(f"{len(table)} rows of seeds {[s.seed for s in per_seed]} from {len(args.reports)} results file(s), "
+    seeds = [s.seed for s in per_seed]
+    print(f"{len(table)} rows of seeds {seeds} from {len(args.reports)} results file(s), "
           "each row of each seed from the last file that has it"
           + ("; no training times: the files' runs were timed apart" if len(args.reports) > 1 else ""))
     epochs, teacher_epochs = setting(args.reports[0], "epochs"), setting(args.reports[0], "teacher_epochs")
-    print_table(table, len(per_seed), quick, epochs, teacher_epochs, times=len(args.reports) == 1)
-    seeds = [s.seed for s in per_seed]
+    print_table(table, len(seeds), quick, epochs, teacher_epochs, times=len(args.reports) == 1)
     fewer = [f"{t['title']} ({', '.join(map(str, t['seeds']))})" for t in table.values() if t["seeds"] != seeds]
     if fewer:      # the footer's seed count is not theirs
         print("rows with fewer seeds (theirs): " + "; ".join(fewer))
