@@ -297,7 +297,9 @@ def parse_args(argv=None):
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="the two students' optimizer: adam (default) or sgd (SGD with momentum 0.9)")
     p.add_argument("--lr", type=float, default=None,
-                   help="the two students' learning rate (default 1e-3 for adam, 0.05 for sgd); not the teacher's")
+                   help="the two students' learning rate (default 1e-3 for adam, 0.05 for sgd); not the teacher's. "
+                        "With sgd at 0.05 the distilled student diverges and the run stops with an error: "
+                        "its best is 0.01 (docs/distillation.md)")
     p.add_argument("--teacher-optimizer", choices=("adam", "sgd"), default="adam",
                    help="the teacher's optimizer: adam (default) or sgd (SGD with momentum 0.9)")
     p.add_argument("--teacher-lr", type=float, default=None,
