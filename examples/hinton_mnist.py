@@ -1,6 +1,6 @@
 """Hinton's MNIST experiment: a big dropout MLP teaches a small one (Hinton, Vinyals & Dean 2015, §3).
 
-    python examples/hinton_mnist.py             # 3 seeds × 3 runs, ≈ 30 min on 2 shared cores
+    python examples/hinton_mnist.py             # 3 seeds × 3 runs, 17 min on 2 idle cores
     python examples/hinton_mnist.py --quick     # a small real subset, one epoch: a smoke run
 
 The paper's experiment, with the same networks, on the 60,000 MNIST training images:
@@ -18,11 +18,13 @@ The result is counted as the paper counts it: test errors out of the 10,000 test
 Every run: Adam (lr 1e-3), batch 100, the learning rate decayed along a half cosine to 0 over the
 run, the one training loop of ``examples/common.py`` (:func:`common.fit`); the teacher for
 ``--teacher-epochs`` (30) epochs, each student for ``--epochs`` (20): the teacher, regularised,
-is still improving at 30 epochs, while both students have converged by 20. The frozen
+still gains between epochs 20 and 30, while both students have converged by 20. The frozen
 teacher's logits on the (unshifted) training images are computed once and looked up by image
 index. The paper trained far longer (SGD, dropout 0.5, weight constraints); this budget fits 3
-seeds of the 3 runs in under 30 minutes on a 2-core CPU (measured: 29.5 min, one BLAS thread,
-another run sharing the cores). ``--teacher-optimizer sgd`` (SGD, momentum 0.9) with 50–60
+seeds of the 3 runs in under 30 minutes on a 2-core CPU (measured: 17.2 min, two BLAS threads,
+the machine to itself; on one thread, the way the docs' first table was made, 29.5 min with
+another run sharing the cores and 48.8 min alone on a day the CPU ran at about half speed).
+``--teacher-optimizer sgd`` (SGD, momentum 0.9) with 50–60
 teacher epochs and ``--teacher-dropout 0.3`` gave a teacher that teaches better, in more time
 than the budget; ``--optimizer sgd`` trains the two students with SGD as well (the student alone
 then lands near the paper's 146 errors, the distilled one does not follow): docs/distillation.md,
