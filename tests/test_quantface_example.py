@@ -216,6 +216,7 @@ def test_a_file_missing_for_one_seed_is_refused_naming_the_seed(tmp_path, checkp
     assert "teacher_seed0.npz" in capsys.readouterr().err
 
 
+@needs_mnist  # --no-real still needs the test files, and they are checked first
 def test_a_pool_no_larger_than_the_holdout_is_refused(tmp_path, checkpoints, capsys):
     example = load_example("quantface_mnist")
     paths, pool = checkpoints                      # 96 images
