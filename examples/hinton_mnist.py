@@ -24,11 +24,11 @@ index. The paper trained far longer (SGD, dropout 0.5, weight constraints); this
 seeds of the 3 runs in under 30 minutes on a 2-core CPU (measured: 17.2 min, two BLAS threads,
 the machine to itself; on one thread, the way the docs' first table was made, 29.5 min with
 another run sharing the cores and 48.8 min alone on a day the CPU ran at about half speed).
-``--teacher-optimizer sgd`` (SGD, momentum 0.9) with 50–60
-teacher epochs and ``--teacher-dropout 0.3`` gave a teacher that teaches better, in more time
-than the budget; ``--optimizer sgd`` trains the two students with SGD as well (the student alone
-then lands near the paper's 146 errors, the distilled one does not follow): docs/distillation.md,
-"Hinton's MNIST experiment", "What was tried". A run whose loss turns nan stops with an error.
+``--teacher-optimizer sgd`` (SGD, momentum 0.9) with 50–60 teacher epochs and
+``--teacher-dropout 0.3`` gave a teacher that teaches better, in more time than the budget;
+``--optimizer sgd`` trains the two students with SGD as well (the student alone then lands near
+the paper's 146 errors, the distilled one does not follow): docs/distillation.md, "Hinton's MNIST
+experiment", "What was tried". A run whose loss turns nan stops with an error.
 
 Outputs, in ``--out`` (default ``runs/hinton``): ``results.json`` (test errors per run and
 seed, mean ± std, per-epoch histories, training and wall times) and ``hinton_mnist.png``

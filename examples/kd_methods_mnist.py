@@ -810,6 +810,9 @@ def aggregate(per_seed, ada_teacher="ce"):
     return table
 
 
+TIE = 1e-9      # a difference equal to a target's slack is reached, whatever the float rounding
+
+
 def targets(table):
     """The issue's targets, each compared on the means over seeds (``reached``), and seed by seed on
     the seeds both rows have: on how many of them the first row reaches the second (``seeds_reached``
@@ -825,10 +828,9 @@ def targets(table):
             per_b = dict(zip(table[b]["seeds"], table[b][runs]))
             both = [seed for seed in per_a if seed in per_b]
             d = np.array([per_a[seed] - per_b[seed] for seed in both])
-            tie = 1e-9      # a difference equal to the slack is reached, whatever the float rounding
-            out.append({"target": claim, "reached": bool(x >= y - slack - tie), "values": [x, y], "metric": key,
+            out.append({"target": claim, "reached": bool(x >= y - slack - TIE), "values": [x, y], "metric": key,
                         "same_seeds": sorted(per_a) == sorted(per_b),
-                        "seeds": both, "seeds_reached": int((d >= -slack - tie).sum()),
+                        "seeds": both, "seeds_reached": int((d >= -slack - TIE).sum()),
                         "difference": float(d.mean()) if len(d) else None,
                         "difference_se": sample_std(d) / np.sqrt(len(d)) if len(d) > 1 else None})
 
@@ -953,6 +955,23 @@ def print_targets(reached):
               f"{t['values'][0]:.2f} vs {t['values'][1]:.2f} %{other}{paired}")
 
 
+# What a results.json's settings mean when it predates an option: the behaviour before the option existed.
+OLD_DEFAULTS = {"schedule": "constant", "teacher_schedule": "constant", "assistant": "kd", "ban_init": "same",
+                "ada_teacher": "ce"}
+SHARED_SETTINGS = ("schedule", "teacher_schedule", "lr", "batch_size", "T", "lam", "ada_lam", "qud_tau")
+ROW_SETTINGS = {"ta_assistant": "assistant", "ta_small_ta": "assistant", "ban_gen2": "ban_init",
+                "ban_gen3": "ban_init", "adadistill": "ada_teacher", "adadistill_nomse": "ada_teacher"}
+
+
+def setting(report, key):
+    """``report``'s setting ``key``; for a file older than the option, what its run did
+    (:data:`OLD_DEFAULTS`; the teacher's epochs were the students')."""
+    settings = report["settings"]
+    if key in settings:
+        return settings[key]
+    return settings.get("epochs") if key == "teacher_epochs" else OLD_DEFAULTS.get(key)
+
+
 def load_reports(p, paths):
     """The results.json files of ``--chart-from``, checked: JSON objects with a summary, of runs with
     the same budget (epochs, the teacher's epochs). A bad one is a parser error."""
@@ -986,23 +1005,6 @@ def load_reports(p, paths):
             p.error(f"--chart-from: the seeds of the row {row!r} come from runs of different {option}: "
                     f"{sorted(map(str, values))}; one row pools runs of one setting")
     return reports
-
-
-# What a results.json's settings mean when it predates an option: the behaviour before the option existed.
-OLD_DEFAULTS = {"schedule": "constant", "teacher_schedule": "constant", "assistant": "kd", "ban_init": "same",
-                "ada_teacher": "ce"}
-SHARED_SETTINGS = ("schedule", "teacher_schedule", "lr", "batch_size", "T", "lam", "ada_lam", "qud_tau")
-ROW_SETTINGS = {"ta_assistant": "assistant", "ta_small_ta": "assistant", "ban_gen2": "ban_init",
-                "ban_gen3": "ban_init", "adadistill": "ada_teacher", "adadistill_nomse": "ada_teacher"}
-
-
-def setting(report, key):
-    """``report``'s setting ``key``; for a file older than the option, what its run did
-    (:data:`OLD_DEFAULTS`; the teacher's epochs were the students')."""
-    settings = report["settings"]
-    if key in settings:
-        return settings[key]
-    return settings.get("epochs") if key == "teacher_epochs" else OLD_DEFAULTS.get(key)
 
 
 def alpha_levels(alphas, steps_per_epoch):
