@@ -365,12 +365,13 @@ def make_kd_step(teacher, T: float, lam: float):
 
 
 def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None, schedule=None, progress=True,
-        on_epoch_end=None):
+        on_epoch_end=None, after_step=None):
     """The examples' one training loop: ``epochs`` passes over the minibatches of ``loader``.
 
     For each minibatch ``(x, y)``: ``loss, logits = loss_fn(model, x, y)`` (:func:`ce_step`,
     :func:`make_kd_step`, ... — the loss is what changes between runs), then ``opt.zero_grad()``,
-    ``loss.backward()``, ``opt.step()`` and, if given, a step of the learning-rate ``schedule``.
+    ``loss.backward()``, ``opt.step()``, ``after_step(model)`` if given (a weight constraint such
+    as :func:`minikd.nn.utils.max_norm_`) and, if given, a step of the learning-rate ``schedule``.
 
     ``loader`` is a DataLoader, which draws a new order each epoch from its one seed, or a
     function ``epoch → DataLoader`` (epochs count from 1) for a loader seeded anew each epoch.
@@ -414,6 +415,8 @@ def fit(model, opt, loss_fn, loader, epochs: int = 1, name: str = "", test=None,
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if after_step is not None:
+                after_step(model)
             if schedule is not None:
                 schedule.step()
             tally.add(loss, logits, y)

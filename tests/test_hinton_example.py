@@ -91,6 +91,32 @@ def test_quick_keeps_an_explicit_epoch_count():
     assert (example.parse_args([]).epochs, example.parse_args([]).teacher_epochs) == (20, 30)
 
 
+def test_the_teachers_max_norm_holds_every_layer_within_the_ball_and_0_turns_it_off():
+    example = load_example("hinton_mnist")
+    args = example.parse_args([])
+    assert args.teacher_max_norm == example.MAX_NORM == 1.0
+    assert example.parse_args(["--teacher-max-norm", "0"]).teacher_max_norm == 0
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 60)
+    test = (x[:10], y[:10])
+
+    def row_norms(model):
+        return [np.sqrt((layer.weight.data ** 2).sum(axis=1)).max() for layer in model.modules()
+                if isinstance(layer, example.nn.Linear)]
+
+    args.progress = False
+    for c in (0.0, 1.0):
+        example.mk.manual_seed(0)
+        model = example.mlp(16)
+        loader = example.DataLoader(x, y, 20, shuffle=True, seed=0)
+        example.train("t", model, example.ce_step, loader, 2, test, args, "sgd", 3.0, max_norm=c)
+        norms = row_norms(model)
+        if c:  # every layer, the output layer's too, within the ball after the last step
+            assert max(norms) <= c * (1 + 1e-5), norms
+        else:  # the same run unconstrained goes far outside it: the constraint is what held it
+            assert max(norms) > 2, norms
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_a_run_that_diverges_ends_with_one_error_line_naming_the_run_and_the_learning_rate(tmp_path):
@@ -118,6 +144,7 @@ BAD = [  # (arguments, what the one error line says)
     (["--teacher-lr", "0"], "--teacher-lr: the teacher's learning rate must be"),
     (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
     (["--batch-size", "0"], "--batch-size: the batch size must be positive; got 0"),
+    (["--teacher-max-norm", "-1"], "--teacher-max-norm: the max-norm radius c (0: none) must be ≥ 0; got -1.0"),
     (["--data-dir", "{tmp}/empty"], "the folder lacks all four MNIST files"),
     (["--out", "{tmp}/a_file"], "--out {tmp}/a_file: exists and is not a folder"),
 ]

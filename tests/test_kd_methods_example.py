@@ -438,6 +438,26 @@ def test_fit_hands_extra_batch_parts_to_the_loss_and_calls_back_after_each_epoch
     assert len(seen) == 6 and sorted(np.concatenate(seen[:3]).tolist()) == list(range(12))
 
 
+def test_fit_calls_after_step_after_every_optimizer_step_and_before_the_schedule():
+    common = load_example("common")
+    mk.manual_seed(0)
+    model = mk.nn.Linear(5, 3)
+    x, y = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32), np.arange(12) % 3
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    schedule = optim.CosineAnnealingLR(opt, T_max=6)
+    calls = []
+
+    def after_step(m):  # sees the weights the optimizer just wrote, and the learning rate of that step
+        calls.append((m is model, opt.lr))
+        model.weight.data[...] = 0  # what it does to the weights is what the next step starts from
+
+    common.fit(model, opt, common.ce_step, mk.data.DataLoader(x, y, 4), epochs=2, schedule=schedule,
+               progress=False, after_step=after_step)
+    assert len(calls) == 6 and all(same for same, _ in calls)  # 2 epochs × 3 batches
+    assert calls[0][1] == 0.5 and calls[1][1] < 0.5  # before the schedule's step: the first at the base rate
+    assert (model.weight.data == 0).all()
+
+
 def test_fit_stops_at_the_end_of_the_epoch_whose_loss_is_not_finite():
     """A loss that overflows to inf or nan: fit raises TrainingDiverged after that epoch, naming the
     run, the epoch and the learning rate, instead of training on and reporting meaningless numbers."""
