@@ -56,6 +56,9 @@ def test_quick_run_writes_errors_per_seed_and_the_picture(tmp_path, capsys):
     assert settings["data_dir"] == str(Path(os.environ["MINIKD_DATA"]).resolve())  # the folder read, not None
     assert saved["settings"]["seeds"] == [0, 1] and saved["test_images"] == 1000
     assert set(saved["summary"]) == {"teacher", "student", "kd"}
+    assert saved["settings"]["teacher_max_norm"] == 1.0  # the default: the teacher constrained, and named so
+    assert saved["summary"]["teacher"]["title"] == "teacher 1200-1200, dropout + jitter + max-norm"
+    assert saved["summary"]["student"]["title"] == "student 800-800 alone"  # the students are not constrained
     for name, row in saved["summary"].items():
         assert len(row["test_errors_runs"]) == 2
         # 20 steps on 2,000 images: far from trained, but a broken run stays at chance (900 errors of 1,000)
