@@ -1,6 +1,6 @@
 """Hinton's MNIST experiment: a big dropout MLP teaches a small one (Hinton, Vinyals & Dean 2015, §3).
 
-    python examples/hinton_mnist.py             # 3 seeds × 3 runs, ≈ 16 min on 2 idle cores
+    python examples/hinton_mnist.py             # 3 seeds × 3 runs, ≈ 17–18 min on 2 idle cores
     python examples/hinton_mnist.py --quick     # a small real subset, one epoch: a smoke run
 
 The paper's experiment, with the same networks, on the 60,000 MNIST training images:
@@ -25,7 +25,7 @@ teacher's logits on the (unshifted) training images are computed once and looked
 index. The paper trained far longer (SGD, dropout 0.5); this budget fits 3 seeds of the 3
 runs in under 30 minutes on a 2-core CPU at its usual speed (two BLAS threads, the machine to
 itself: 17.2 min measured before the weight constraint; with it, 31.3 min on a day the CPU ran
-at about half speed, ≈ 16.4 min at the earlier run's speed). The constraint's c = 1 was chosen
+at about half speed, ≈ 17–18 min at the earlier run's speed). The constraint's c = 1 was chosen
 on seed 0's test errors (docs/distillation.md, "The weight constraint").
 Without the constraint, ``--teacher-optimizer sgd`` (SGD, momentum 0.9) with 50–60 teacher
 epochs and ``--teacher-dropout 0.3`` gave a teacher that teaches better, in more time than the budget;
@@ -223,13 +223,13 @@ def make_kd_step(z_t: np.ndarray, T: float, lam: float):
 
 # --------------------------------------------------------------------------- table and picture
 
-def aggregate(per_seed: list[dict], max_norm: float = MAX_NORM) -> dict:
-    """Per run: its title (the teacher's names its max-norm, if any), the test errors of every seed,
-    their mean and (sample) std, the mean training time."""
+def aggregate(per_seed: list[dict], max_norm: float) -> dict:
+    """Per run: its title (the teacher's names its max-norm radius c, if it had one), the test
+    errors of every seed, their mean and (sample) std, the mean training time."""
     table = {}
     for name in RUNS:
         errors = np.array([r[name]["test_errors"] for r in per_seed], dtype=float)
-        title = TITLES[name] + (" + max-norm" if name == "teacher" and max_norm else "")
+        title = TITLES[name] + (f" + max-norm {max_norm:g}" if name == "teacher" and max_norm else "")
         table[name] = {"title": title, "test_errors_runs": errors.astype(int).tolist(),
                        "test_errors_mean": float(errors.mean()),
                        "test_errors_std": sample_std(errors),
@@ -255,9 +255,9 @@ def print_table(table: dict, seeds: list[int], n_test: int, quick: bool):
           + ("" if quick else f", paper {PAPER['kd'] / PAPER['student']:.2f}") + ")")
 
 
-def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool):
+def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool, max_norm: float):
     """Left: test errors per run (each seed a dot, mean ± std a bar) beside the paper's (a star).
-    Right: test errors after each epoch, mean over seeds."""
+    Right: test errors after each epoch, mean over seeds. ``max_norm``: the teacher's c (0: none)."""
     import matplotlib.pyplot as plt
 
     colors = {"teacher": "tab:blue", "student": "tab:orange", "kd": "tab:green"}
@@ -273,9 +273,8 @@ def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool
                     label="Hinton et al. 2015" if k == 0 else None)
         ax.annotate(f"{t['test_errors_mean']:.0f}", (k, t["test_errors_mean"]), xytext=(-8, 4),
                     textcoords="offset points", ha="right", fontsize=9)
-    ax.set_xticks(range(len(RUNS)), ["teacher\n1200-1200\ndropout, jitter" + ("\nmax-norm" if "max-norm" in
-                                     table["teacher"]["title"] else ""), "student\n800-800\nalone",
-                                     "student\n800-800\ndistilled"])
+    teacher_tick = "teacher\n1200-1200\ndropout, jitter" + (f"\nmax-norm {max_norm:g}" if max_norm else "")
+    ax.set_xticks(range(len(RUNS)), [teacher_tick, "student\n800-800\nalone", "student\n800-800\ndistilled"])
     top = max(max(t["test_errors_runs"] + [t["paper_test_errors"]]) for t in table.values())
     ax.set_ylim(0, top * 1.35)  # head room for the legend, above the bars
     ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
@@ -392,7 +391,7 @@ def main(argv=None):
 
     table = aggregate(per_seed, args.teacher_max_norm)
     print_table(table, args.seeds, n_test, args.quick)
-    plot(table, per_seed, out / "hinton_mnist.png", n_test, args.quick)
+    plot(table, per_seed, out / "hinton_mnist.png", n_test, args.quick, args.teacher_max_norm)
     wall = time.perf_counter() - wall
 
     settings = run_settings(args)

@@ -57,8 +57,7 @@ def test_quick_run_writes_errors_per_seed_and_the_picture(tmp_path, capsys):
     assert saved["settings"]["seeds"] == [0, 1] and saved["test_images"] == 1000
     assert set(saved["summary"]) == {"teacher", "student", "kd"}
     assert saved["settings"]["teacher_max_norm"] == 1.0  # the default: the teacher constrained, and named so
-    assert saved["summary"]["teacher"]["title"] == "teacher 1200-1200, dropout + jitter + max-norm"
-    assert saved["summary"]["student"]["title"] == "student 800-800 alone"  # the students are not constrained
+    assert saved["summary"]["teacher"]["title"] == "teacher 1200-1200, dropout + jitter + max-norm 1"
     for name, row in saved["summary"].items():
         assert len(row["test_errors_runs"]) == 2
         # 20 steps on 2,000 images: far from trained, but a broken run stays at chance (900 errors of 1,000)
@@ -94,30 +93,56 @@ def test_quick_keeps_an_explicit_epoch_count():
     assert (example.parse_args([]).epochs, example.parse_args([]).teacher_epochs) == (20, 30)
 
 
-def test_the_teachers_max_norm_holds_every_layer_within_the_ball_and_0_turns_it_off():
+def test_the_teachers_max_norm_holds_every_layer_within_the_ball_after_every_step():
     example = load_example("hinton_mnist")
     args = example.parse_args([])
     assert args.teacher_max_norm == example.MAX_NORM == 1.0
     assert example.parse_args(["--teacher-max-norm", "0"]).teacher_max_norm == 0
+    args.progress = False
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((60, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 60)
-    test = (x[:10], y[:10])
 
     def row_norms(model):
-        return [np.sqrt((layer.weight.data ** 2).sum(axis=1)).max() for layer in model.modules()
+        return [float(np.sqrt((layer.weight.data ** 2).sum(axis=1)).max()) for layer in model.modules()
                 if isinstance(layer, example.nn.Linear)]
 
-    args.progress = False
-    for c in (0.0, 1.0):
+    def train(c, epochs=2, steps_seen=None):
         example.mk.manual_seed(0)
         model = example.mlp(16)
         loader = example.DataLoader(x, y, 20, shuffle=True, seed=0)
-        example.train("t", model, example.ce_step, loader, 2, test, args, "sgd", 3.0, max_norm=c)
-        norms = row_norms(model)
-        if c:  # every layer, the output layer's too, within the ball after the last step
-            assert max(norms) <= c * (1 + 1e-5), norms
-        else:  # the same run unconstrained goes far outside it: the constraint is what held it
-            assert max(norms) > 2, norms
+
+        def step(m, xb, yb):  # the loss, and a look at the weights the previous step left
+            if steps_seen is not None:
+                steps_seen.append(row_norms(m))
+            return example.ce_step(m, xb, yb)
+        example.train("t", model, step, loader, epochs, (x[:10], y[:10]), args, "sgd", 3.0, max_norm=c)
+        return row_norms(model)
+
+    free = train(0.0)  # unconstrained, at this learning rate every layer goes outside the ball of 1
+    assert min(free) > 1.2, free  # every layer, so the constrained run below tests each one
+    seen = []
+    held = train(1.0, steps_seen=seen)
+    assert all(n <= 1 + 1e-5 for n in held), held  # each layer, the output layer's too
+    assert all(n <= 1 + 1e-5 for norms in seen for n in norms), seen  # and after every step, not only the last
+
+
+def test_only_the_teacher_is_constrained_and_its_title_names_c(monkeypatch):
+    example = load_example("hinton_mnist")
+    got = {}
+
+    def fake_train(name, model, step, loader, epochs, test, args, optimizer, lr, max_norm=0.0):
+        got[name.split()[-1]] = max_norm
+        return {"test_errors": 7, "train_seconds": 1.0, "history": []}
+
+    monkeypatch.setattr(example, "train", fake_train)
+    raw = (np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10, np.zeros((5, 28, 28), np.uint8), np.arange(5))
+    example.run_seed(0, raw, example.parse_args(["--teacher-max-norm", "2.5"]))
+    assert got == {"teacher": 2.5, "student": 0.0, "kd": 0.0}
+    per_seed = [{name: {"test_errors": 7, "train_seconds": 1.0} for name in example.RUNS}]
+    with_c, without = example.aggregate(per_seed, 2.5), example.aggregate(per_seed, 0.0)
+    assert with_c["teacher"]["title"] == "teacher 1200-1200, dropout + jitter + max-norm 2.5"
+    assert without["teacher"]["title"] == "teacher 1200-1200, dropout + jitter"
+    assert with_c["kd"]["title"] == without["kd"]["title"] == "student 800-800, distilled"
 
 
 @pytest.mark.slow
