@@ -364,6 +364,18 @@ def parse_args(argv=None):
     return args
 
 
+def platform() -> dict:
+    """What the last bits of a run depend on, for results.json: processor, cores, NumPy and Numba
+    versions, BLAS threads. The same seed on another package version or processor can end a few
+    errors away (docs/distillation.md, "The weight constraint")."""
+    import os
+
+    import numba
+
+    return {**mk.profile.platform_info(), "numba": numba.__version__,
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "not set (the cores)")}
+
+
 def describe(optimizer: str, lr: float) -> str:
     """``Adam lr 0.001`` or ``SGD lr 0.05 (momentum 0.9)``: how a run is optimised, for the header."""
     return f"Adam lr {lr:g}" if optimizer == "adam" else f"SGD lr {lr:g} (momentum {MOMENTUM})"
@@ -395,10 +407,10 @@ def main(argv=None):
     wall = time.perf_counter() - wall
 
     settings = run_settings(args)
-    settings.update(jitter_max_shift=MAX_SHIFT, schedule="cosine to 0, stepped every minibatch",
-)
+    settings.update(jitter_max_shift=MAX_SHIFT, schedule="cosine to 0, stepped every minibatch")
     ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
-    report = {"settings": settings, "test_images": n_test, "summary": table, "kd_over_student": ratio,
+    report = {"settings": settings, "platform": platform(), "test_images": n_test, "summary": table,
+              "kd_over_student": ratio,
               "paper_kd_over_student": PAPER["kd"] / PAPER["student"], "wall_seconds": wall,
               "wall_seconds_per_seed": seed_walls,
               "runs": [{"seed": seed, **r} for seed, r in zip(args.seeds, per_seed)]}
