@@ -365,14 +365,26 @@ def parse_args(argv=None):
 
 
 def platform() -> dict:
-    """What the last bits of a run depend on, for results.json: processor, cores, NumPy and Numba
-    versions, BLAS threads. The same seed on another package version or processor can end a few
-    errors away (docs/distillation.md, "The weight constraint")."""
+    """What the last bits of a run depend on, for results.json: processor (its family, model and
+    AVX-512, which choose OpenBLAS's kernels), cores, NumPy and Numba versions, BLAS threads. The
+    same seed on another package version or processor can end a few errors away
+    (docs/distillation.md, "The weight constraint")."""
     import os
 
     import numba
 
-    return {**mk.profile.platform_info(), "numba": numba.__version__,
+    cpu = {}
+    try:  # a virtual machine may name only the vendor: the family, model and AVX-512 tell hosts apart
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("cpu family", "model", "flags") and key.strip() not in cpu:
+                    cpu[key.strip()] = value.strip()
+    except OSError:
+        pass
+    family_model = f"{cpu.get('cpu family', '?')}/{cpu.get('model', '?')}"
+    return {**mk.profile.platform_info(), "cpu_family_model": family_model,
+            "avx512f": "avx512f" in cpu.get("flags", "").split(), "numba": numba.__version__,
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "not set (the cores)")}
 
 
