@@ -6,8 +6,8 @@
 The paper's experiment, with the same networks, on the 60,000 MNIST training images:
 
 1. ``teacher`` — MLP 784-1200-1200-10 (ReLU), dropout (p = 0.2) on its hidden units, every
-   training image shifted by up to ±2 pixels in any direction (:func:`jitter`), and the paper's
-   weight constraint: after every step each unit's incoming weights are scaled back to an L2
+   training image shifted by up to ±2 pixels in any direction (:func:`jitter`), and a weight
+   constraint after the paper's: after every step each unit's incoming weights are scaled back to an L2
    norm of at most c = 1 (max-norm, :func:`constrain`; ``--teacher-max-norm``) (paper: 67 test errors)
 2. ``student`` — MLP 784-800-800-10 (ReLU), no regularisation, cross-entropy (paper: 146)
 3. ``kd``      — the same student (the same initial weights, the same batches) on the
@@ -172,7 +172,7 @@ def train(name, model, step, loader, epochs, test, args, optimizer: str, lr: flo
 
 
 def constrain(model, c: float) -> None:
-    """The paper's weight constraint on ``model``: every unit's incoming weights (each row of every
+    """A weight constraint after the paper's, on ``model``: every unit's incoming weights (each row of every
     Linear weight, the output layer's included) scaled back to an L2 norm of at most ``c``."""
     for layer in model.modules():
         if isinstance(layer, nn.Linear):
