@@ -1,0 +1,415 @@
+"""The docs' measured tables say what their results files say.
+
+docs/kd_methods.md and docs/distillation.md print, by hand, tables whose numbers come from
+results.json files kept beside them (docs/kd_methods/, docs/hinton/). A number copied wrong, or a
+file rerun without its table, would go unnoticed: users read the tables, not the JSON. Each test
+here recomputes a table from its files — with the example's own functions where the example
+computes it (``aggregate``, ``merge_runs``, ``targets`` of kd_methods_mnist, as ``--chart-from``
+does) — and compares every number the table prints, at the precision it prints.
+
+Checked: kd_methods.md's main table, its five-seed targets, the QUD ablation, the AdaDistill
+teachers' tables and BAN's budgets; distillation.md's measured rows of sections 7–11 and every
+table of Hinton's experiment that has a results file. Not checked: numbers in the prose, and
+rows of scratch scripts that kept no results file.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.util import load_example
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+NUMBER = re.compile(r"[−-]?\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def section(page: str, heading: str) -> str:
+    """The text of ``page`` (under docs/) from the line that starts with ``heading`` to the next
+    heading of any level (lines in fenced code blocks are not headings)."""
+    lines = (DOCS / page).read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    fenced = False
+    for end in range(start + 1, len(lines)):
+        fenced ^= lines[end].startswith("```")
+        if not fenced and re.match(r"#+ ", lines[end]):
+            break
+    else:
+        end = len(lines)
+    return "\n".join(lines[start:end])
+
+
+def table(text: str, first_cell: str) -> list:
+    """The markdown table in ``text`` whose header row starts with ``first_cell``: its rows below
+    the header, each a list of cells without their bold marks."""
+    lines = text.splitlines()
+    top = next((i for i, line in enumerate(lines) if line.startswith(f"| {first_cell} |")), None)
+    assert top is not None, f"no table whose header starts with {first_cell!r} under {lines[0]!r}"
+    rows = []
+    for line in lines[top + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip().replace("**", "") for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+def by_first_cell(rows: list) -> dict:
+    """{first cell: the other cells} of a table whose first cells differ."""
+    out = {cells[0]: cells[1:] for cells in rows}
+    assert len(out) == len(rows), "two rows have the same first cell"
+    return out
+
+
+def numbers(cell: str) -> list:
+    """The numbers of a cell as printed: [(value, decimals)]."""
+    out = []
+    for m in NUMBER.findall(cell):
+        m = m.replace("−", "-").replace(",", "")
+        out.append((float(m), len(m.split(".")[1]) if "." in m else 0))
+    return out
+
+
+def assert_printed(cell: str, *values, where: str):
+    """Each number of ``cell``, in order, is ``values`` rounded to the decimals it is printed with."""
+    printed = numbers(cell)
+    assert len(printed) == len(values), f"{where}: {cell!r} has {len(printed)} numbers, expected {len(values)}"
+    for (shown, decimals), value in zip(printed, values):
+        assert shown == pytest.approx(round(value, decimals), abs=1e-9), \
+            f"{where}: {cell!r} prints {shown}, the results files give {value:.4f}"
+
+
+def load(*paths):
+    return [json.loads((DOCS / p).read_text()) for p in paths]
+
+
+# --------------------------------------------------------------------------- kd_methods.md
+
+@pytest.fixture(scope="module")
+def kd_methods():
+    return load_example("kd_methods_mnist")
+
+
+# the docs' titles → the example's rows
+KD_ROWS = {
+    "teacher (CE, 15 epochs)": "teacher", "student alone (CE)": "student", "logit KD": "kd",
+    "feature KD (MSE)": "fkd", "RKD + logit KD": "rkd", "DML, peer 1": "dml_peer1", "DML, peer 2": "dml_peer2",
+    "BYOT, deepest exit": "byot", "BAN gen 1 (= student alone)": "ban_gen1",
+    "BAN gen 2 (taught by gen 1)": "ban_gen2", "BAN gen 3 (taught by gen 2)": "ban_gen3",
+    "small student alone": "ta_small_alone", "small ← teacher (KD)": "ta_small_kd",
+    "assistant ← teacher (15 epochs, cosine)": "ta_assistant", "small ← assistant ← teacher": "ta_small_ta",
+    "PocketNet (teacher checkpoints)": "pocketnet", "ArcFace head, no KD": "arcface",
+    "AdaDistill (α′) + MSE": "adadistill", "AdaDistill (α′), no MSE (the paper's loss)": "adadistill_nomse",
+    "QUD (no labels)": "qud",
+}
+MAIN_FILES = ("kd_methods/results.json", "kd_methods/results_ta.json", "kd_methods/results_ban_new_init.json")
+
+
+def test_the_kd_methods_table_is_what_its_three_results_files_give(kd_methods):
+    """docs/kd_methods.md, "Results": every row's parameters, accuracy and verification (mean ±
+    std) and TARs, as --chart-from pools them from the three files the table names."""
+    rows = by_first_cell(table(section("kd_methods.md", "## Results: 5 epochs"), "run"))
+    assert set(rows) == set(KD_ROWS)
+    summary = kd_methods.aggregate(kd_methods.merge_runs(load(*MAIN_FILES)))
+    for title, cells in rows.items():
+        t = summary[KD_ROWS[title]]
+        assert t["seeds"] == [0, 1, 2], title
+        assert_printed(cells[1], t["params"], where=title)
+        assert_printed(cells[2], t["test_acc_mean"], t["test_acc_std"], where=title)
+        assert_printed(cells[3], t["verification_mean"], t["verification_std"], where=title)
+        assert_printed(cells[4], t["tar_far_1e-2_mean"], where=title)
+        assert_printed(cells[5], t["tar_far_1e-3_mean"], where=title)
+
+
+# the five-seed table's targets → the example's (kd_methods_mnist.targets)
+FIVE_SEED_TARGETS = {
+    "RKD + KD ≥ KD": "RKD + KD ≥ KD alone (test accuracy)",
+    "DML peer 1 ≥ the student alone": "DML peer 1 ≥ the student alone (test accuracy)",
+    "DML peer 2 ≥ the student alone": "DML peer 2 ≥ the student alone (test accuracy)",
+    "BAN gen 2 ≥ gen 1": "BAN gen 2 ≥ gen 1 (test accuracy)",
+    "TA chain ≥ direct KD (small student)": "TA chain ≥ direct KD, small student (test accuracy)",
+    "AdaDistill + MSE ≥ ArcFace head (verification)": "AdaDistill ≥ ArcFace head alone (verification)",
+    "AdaDistill, no MSE ≥ ArcFace head (verification)": "AdaDistill without MSE ≥ ArcFace head alone (verification)",
+    "AdaDistill + MSE ≥ feature KD (verification)": "AdaDistill ≥ feature KD (verification)",
+    "QUD at most 0.3 below feature KD (accuracy)": "QUD at most 0.3 points below feature KD (test accuracy)",
+    "QUD at most 0.3 below feature KD (verification)": "QUD at most 0.3 points below feature KD (verification)",
+}
+
+
+def test_the_five_seed_targets_are_what_the_four_results_files_give(kd_methods):
+    """docs/kd_methods.md, "Five seeds": each target's verdict and means on seeds 0–2 and 0–4, on
+    how many of the five seeds it holds, and the per-seed difference's mean ± standard error."""
+    rows = by_first_cell(table(section("kd_methods.md", "### Five seeds"), "target"))
+    assert set(rows) == set(FIVE_SEED_TARGETS)
+    three = {t["target"]: t for t in kd_methods.targets(kd_methods.aggregate(
+        kd_methods.merge_runs(load(*MAIN_FILES))))}
+    five = {t["target"]: t for t in kd_methods.targets(kd_methods.aggregate(
+        kd_methods.merge_runs(load(*MAIN_FILES, "kd_methods/results_seeds_3_4.json"))))}
+    for title, (on_three, on_five, seeds, difference) in rows.items():
+        a, b = three[FIVE_SEED_TARGETS[title]], five[FIVE_SEED_TARGETS[title]]
+        assert b["seeds"] == [0, 1, 2, 3, 4], title
+        for cell, t in ((on_three, a), (on_five, b)):
+            assert cell.startswith("yes" if t["reached"] else "no"), f"{title}: {cell!r}"
+            assert_printed(cell.split(":")[1], *t["values"], where=title)
+        assert_printed(seeds, b["seeds_reached"], 5, where=title)
+        assert_printed(difference, b["difference"], b["difference_se"], where=title)
+
+
+def test_the_qud_ablation_is_what_the_two_runs_ablations_give():
+    """docs/kd_methods.md, "QUD ablation": each (τ, n) row of the table's run, and the last column
+    from the run with the 5-epoch teacher."""
+    rows = table(section("kd_methods.md", "## QUD ablation"), "τ")
+    main, teacher5 = load("kd_methods/results.json", "kd_methods/results_teacher5.json")
+    assert [(numbers(c[0])[0][0], int(c[1])) for c in rows] == [(a["tau"], a["queue"])
+                                                              for a in main["qud_ablation"].values()]
+    for cells, (key, a) in zip(rows, main["qud_ablation"].items()):
+        v = a["verification"]
+        values = (100 * a["test_acc"], 100 * v["accuracy"], 100 * v["tar@far=1e-2"], 100 * v["tar@far=1e-3"],
+                  a["teacher_alignment"], a["teacher_alignment_centred"],
+                  100 * teacher5["qud_ablation"][key]["test_acc"])
+        for cell, value in zip(cells[2:], values):
+            assert_printed(cell, value, where=key)
+
+
+def pooled(kd_methods, *files):
+    """kd_methods' table of the rows pooled from ``files`` (under docs/), as --chart-from pools them."""
+    reports = load(*files)
+    return kd_methods.aggregate(kd_methods.merge_runs(reports), reports[-1]["settings"].get("ada_teacher", "ce"))
+
+
+def assert_run_row(cells, t, where, tar=True, cos=None):
+    """A row of the AdaDistill teachers' tables: accuracy and verification (mean ± std), verification
+    per seed, TAR@FAR 1e-3 (``tar``: the table has the column) and, where ``cos``, the mean cos(e, f_t)."""
+    assert_printed(cells[0], t["test_acc_mean"], t["test_acc_std"], where=where)
+    assert_printed(cells[1], t["verification_mean"], t["verification_std"], where=where)
+    assert_printed(cells[2], *t["verification_runs"], where=where)
+    if tar:
+        assert_printed(cells[3], t["tar_far_1e-3_mean"], where=where)
+    if cos:
+        assert_printed(cells[4], t[cos], where=where)
+
+
+def test_the_adadistill_teacher_tables_are_what_their_results_files_give(kd_methods):
+    """docs/kd_methods.md: AdaDistill from the ArcFace teacher, from the CE teacher's features minus
+    their mean and from the CE teacher fine-tuned with an ArcFace head, and the summary of the four."""
+    main = pooled(kd_methods, *MAIN_FILES)
+    arcface = pooled(kd_methods, "kd_methods/results_ada_teacher_arcface.json")
+    centred = pooled(kd_methods, "kd_methods/results_ada_teacher_ce_centred.json")
+    fine_tuned = pooled(kd_methods, "kd_methods/results_ada_teacher_ce_arcface.json")
+    cos = "teacher_alignment_mean"
+
+    rows = by_first_cell(table(section("kd_methods.md", "#### AdaDistill from an ArcFace teacher"), "run"))
+    assert_run_row(rows["teacher: the slide's network, ArcFace head"], arcface["teacher_arcface"], "ArcFace teacher")
+    assert_run_row(rows["ArcFace head, no KD (the same run as above)"], arcface["arcface"], "ArcFace head", cos=cos)
+    assert_run_row(rows["AdaDistill (α′) + MSE, from the ArcFace teacher"], arcface["adadistill"], "+ MSE", cos=cos)
+    assert_run_row(rows["AdaDistill (α′), no MSE, from the ArcFace teacher"], arcface["adadistill_nomse"],
+                   "no MSE", cos=cos)
+
+    rows = by_first_cell(table(section("kd_methods.md", "#### AdaDistill from the CE teacher's features"), "run"))
+    teacher = load("kd_methods/results_ada_teacher_ce_centred.json")[0]["runs"]
+    cells = rows["the CE teacher's embedding, as it is / minus μ"]
+    assert_printed(cells[1], centred["teacher"]["verification_mean"], centred["teacher"]["verification_centred_mean"],
+                   where="CE teacher")
+    minus_mean = [100 * r["rows"]["teacher"]["embedding"]["verification_centred"] for r in teacher]
+    assert_printed(cells[2], *centred["teacher"]["verification_runs"], *minus_mean, where="CE teacher")
+    assert_run_row(rows["ArcFace head, no KD (the table's)"], main["arcface"], "ArcFace head")
+    assert_run_row(rows["AdaDistill (α′) + MSE ← CE − μ"], centred["adadistill"], "+ MSE")
+    assert_run_row(rows["AdaDistill (α′), no MSE ← CE − μ"], centred["adadistill_nomse"], "no MSE")
+
+    text = section("kd_methods.md", "#### AdaDistill from the CE teacher fine-tuned")
+    rows = by_first_cell(table(text, "run"))
+    assert_run_row(rows["teacher: the CE teacher, 3 epochs with an ArcFace head"], fine_tuned["teacher_ce_arcface"],
+                   "fine-tuned teacher")
+    assert_run_row(rows["ArcFace head, no KD (the table's)"], main["arcface"], "ArcFace head")
+    assert_run_row(rows["AdaDistill (α′) + MSE ← CE + ArcFace"], fine_tuned["adadistill"], "+ MSE", cos=cos)
+    assert_run_row(rows["AdaDistill (α′), no MSE ← CE + ArcFace"], fine_tuned["adadistill_nomse"], "no MSE", cos=cos)
+
+    rows = by_first_cell(table(text, "AdaDistill's teacher"))
+    summary = {"CE (the default)": (main["teacher"]["verification_mean"], main["adadistill"], main["adadistill_nomse"]),
+               "CE − μ (`ce-centred`)": (centred["teacher"]["verification_centred_mean"], centred["adadistill"],
+                                         centred["adadistill_nomse"]),
+               "ArcFace, 15 epochs from scratch (`arcface`)": (arcface["teacher_arcface"]["verification_mean"],
+                                                               arcface["adadistill"], arcface["adadistill_nomse"]),
+               "CE, then ArcFace for 3 epochs (`ce-arcface`)": (
+                   fine_tuned["teacher_ce_arcface"]["verification_mean"], fine_tuned["adadistill"],
+                   fine_tuned["adadistill_nomse"])}
+    assert set(rows) == set(summary)
+    for title, (embedding, with_mse, without) in summary.items():
+        assert_printed(rows[title][0], embedding, where=title)
+        assert_printed(rows[title][1], with_mse["verification_mean"], where=title)
+        assert_printed(rows[title][2], without["verification_mean"], where=title)
+
+
+def test_the_ban_budget_table_is_what_its_four_results_files_give(kd_methods):
+    """docs/kd_methods.md, "Why": BAN's generations at 5 and at 15 epochs, each generation from new
+    weights / from generation 1's: mean ± std, per seed (new weights), verification, TAR@FAR 1e-3."""
+    rows = table(section("kd_methods.md", "### Why"), "budget")
+    runs = {"5 epochs": (pooled(kd_methods, *MAIN_FILES), pooled(kd_methods, "kd_methods/results.json")),
+            "15 epochs, cosine": (pooled(kd_methods, "kd_methods/results_ban_new_init_15_epochs.json"),
+                                  pooled(kd_methods, "kd_methods/results_ban_15_epochs.json"))}
+    budget = None
+    for cells in rows:
+        budget = cells[0] or budget
+        new, same = runs[budget]
+        gen = {"gen 1 (= the student alone)": "ban_gen1", "gen 2, new weights / gen 1's": "ban_gen2",
+               "gen 3, new weights / gen 1's": "ban_gen3"}[cells[1]]
+        both = [new[gen]] if gen == "ban_gen1" else [new[gen], same[gen]]
+        where = f"{budget}, {gen}"
+        assert_printed(cells[2], *[v for t in both for v in (t["test_acc_mean"], t["test_acc_std"])], where=where)
+        assert_printed(cells[3], *new[gen]["test_acc_runs"], where=where)
+        assert_printed(cells[4], *[v for t in both for v in (t["verification_mean"], t["verification_std"])],
+                       where=where)
+        assert_printed(cells[5], *[t["tar_far_1e-3_mean"] for t in both], where=where)
+    assert [c[1] for c in rows].count("gen 2, new weights / gen 1's") == 2
+
+
+# --------------------------------------------------------------------------- distillation.md: sections 7-11
+
+# each row of the sections' small tables → the rows of kd_methods' table it repeats ("a / b" cells: two
+# rows), and the files they pool from
+SECTION_ROWS = {
+    "## 7. Relation": {"student alone": ["student"], "logit KD": ["kd"], "RKD + logit KD": ["rkd"]},
+    "## 8. Offline": {
+        "student alone (= BAN generation 1)": ["ban_gen1"], "DML, peer 1 / peer 2": ["dml_peer1", "dml_peer2"],
+        "BYOT, deepest exit": ["byot"],
+        "BAN generation 2 / 3, each from new random weights": ["ban_gen2", "ban_gen3"],
+        "BAN generation 2 / 3, from generation 1's initial weights (`--ban-init same`)":
+            ("kd_methods/results.json", ["ban_gen2", "ban_gen3"])},
+    "## 9. Multi-step": {
+        "small student alone": ["ta_small_alone"], "small ← teacher (direct KD)": ["ta_small_kd"],
+        "small ← assistant ← teacher (the assistant: 15 epochs of logit KD, 99.17 %)": ["ta_small_ta"],
+        "PocketNet (hands-on student, teacher checkpoints)": ["pocketnet"],
+        "logit KD from the final teacher, for comparison": ["kd"]},
+    "## 10. AdaDistill": {
+        "ArcFace head (m1 = 0.5, s = 16), no KD": ["arcface"],
+        "AdaDistill (α′) + MSE, weight λ_a = 0.1": ["adadistill"],
+        "AdaDistill (α′), the paper's loss without MSE": ["adadistill_nomse"],
+        "feature KD (MSE), for comparison": ["fkd"]},
+    "## 11. QUD": {"QUD (τ = 2, n = 1,024)": ["qud"], "feature KD (MSE)": ["fkd"]},
+}
+
+
+@pytest.mark.parametrize("heading", SECTION_ROWS)
+def test_the_method_sections_repeat_the_kd_methods_table(kd_methods, heading):
+    """docs/distillation.md, sections 7-11: each "measured row" is kd_methods' row (mean ± std of
+    accuracy and verification, TAR@FAR 1e-3 where shown), from the files it names."""
+    rows = by_first_cell(table(section("distillation.md", heading), "run"))
+    pooled = kd_methods.aggregate(kd_methods.merge_runs(load(*MAIN_FILES)))
+    for title, source in SECTION_ROWS[heading].items():
+        summary = pooled if isinstance(source, list) else kd_methods.aggregate(kd_methods.merge_runs(load(source[0])))
+        keys = source if isinstance(source, list) else source[1]
+        cells = [c for c in rows[title] if c not in ("yes", "no")]       # section 11's labels column
+        ts = [summary[k] for k in keys]
+        assert_printed(cells[0], *[v for t in ts for v in (t["test_acc_mean"], t["test_acc_std"])], where=title)
+        assert_printed(cells[1], *[v for t in ts for v in (t["verification_mean"], t["verification_std"])],
+                       where=title)
+        if len(cells) > 2:
+            assert_printed(cells[2], *[t["tar_far_1e-3_mean"] for t in ts], where=title)
+    if heading == "## 11. QUD":      # the paper's τ, from the ablation
+        a = load("kd_methods/results.json")[0]["qud_ablation"]["tau=0.1,n=1024"]
+        cells = rows["QUD, τ = 0.1 (the paper's; ablation, one seed)"]
+        assert_printed(cells[1], 100 * a["test_acc"], where="QUD τ = 0.1")
+        assert_printed(cells[2], 100 * a["verification"]["accuracy"], where="QUD τ = 0.1")
+
+
+# --------------------------------------------------------------------------- distillation.md: Hinton
+
+HINTON_ROWS = {"teacher": "teacher 1200-1200, dropout + jitter + max-norm (c = 1)",
+               "student": "student 800-800 alone", "kd": "student 800-800, distilled (T = 20, λ = 0.9)"}
+
+
+def errors(report, run):
+    return [r[run]["test_errors"] for r in report["runs"]]
+
+
+def mean_std(values):
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1))
+
+
+def test_the_hinton_table_is_what_its_two_results_files_give():
+    """docs/distillation.md, "The table": per seed and mean ± std of the test errors on one and on
+    two BLAS threads, and the distilled / alone ratios (per seed, and of the means)."""
+    rows = by_first_cell(table(section("distillation.md", "### The table"), "run"))
+    one, two = load("hinton/results_one_thread.json", "hinton/results.json")
+    for report in (one, two):
+        assert report["settings"]["seeds"] == [0, 1, 2] and report["settings"]["teacher_max_norm"] == 1.0
+    for run, title in HINTON_ROWS.items():
+        cells = rows[title]
+        for report, (mean_cell, seeds_cell) in ((one, cells[1:3]), (two, cells[3:5])):
+            assert_printed(mean_cell, *mean_std(errors(report, run)), where=title)
+            assert_printed(seeds_cell, *errors(report, run), where=title)
+    ratio = rows["distilled / alone"]
+    for report, (mean_cell, seeds_cell) in ((one, ratio[1:3]), (two, ratio[3:5])):
+        kd, alone = errors(report, "kd"), errors(report, "student")
+        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
+        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
+        assert report["kd_over_student"] == pytest.approx(np.mean(kd) / np.mean(alone))
+
+
+def test_the_hinton_same_day_table_is_what_its_two_results_files_give():
+    """docs/distillation.md, "The weight constraint": the same-day runs without the constraint
+    and with it, one BLAS thread."""
+    rows = by_first_cell(table(section("distillation.md", "### The weight constraint"), "run, one BLAS thread"))
+    with_c, = load("hinton/results_one_thread.json")
+    without = json.loads((DOCS / "hinton/tried/no_max_norm_one_thread_same_day.json").read_text())
+    assert all(s["teacher_max_norm"] == 0 for s in without["settings"])
+    assert [r["seed"] for r in without["runs"]] == [0, 1, 2]
+    titles = {"teacher": "teacher", "student": "student alone (the same run in both)", "kd": "distilled student"}
+    for run, title in titles.items():
+        cells = rows[title]
+        for report, (seeds_cell, mean_cell) in ((without, cells[0:2]), (with_c, cells[2:4])):
+            assert_printed(seeds_cell, *errors(report, run), where=title)
+            assert_printed(mean_cell, np.mean(errors(report, run)), where=title)
+    ratio = rows["distilled / alone"]
+    for report, (seeds_cell, mean_cell) in ((without, ratio[0:2]), (with_c, ratio[2:4])):
+        kd, alone = errors(report, "kd"), errors(report, "student")
+        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
+        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
+
+
+def test_the_hinton_choice_of_c_is_what_the_tries_file_gives():
+    """docs/distillation.md, "The weight constraint": seed 0's teacher, its largest logit and its
+    distilled student for each c tried (none: the same-day run without the constraint, whose
+    logit is the c = 3.5 run's, which never bound)."""
+    text = section("distillation.md", "### The weight constraint")
+    rows = by_first_cell(table(text, "teacher's constraint (after every step)"))
+    tried = json.loads((DOCS / "hinton/tried/max_norm_teacher_seed0.json").read_text())["runs"]
+    without = json.loads((DOCS / "hinton/tried/no_max_norm_one_thread_same_day.json").read_text())["runs"][0]
+    by_c = {(r["c"], r["where"]): r for r in tried}
+    expected = {"none (`--teacher-max-norm 0`)": (without["teacher"]["test_errors"], by_c[3.5, "hidden"],
+                                                  without["kd"]["test_errors"]),
+                "c = 3.5, the hidden layers only": (None, by_c[3.5, "hidden"], None),
+                "c = 2, every layer": (None, by_c[2.0, "all"], None),
+                "c = 1, every layer (now the default)": (None, by_c[1.0, "all"], None),
+                "c = 0.5, every layer": (None, by_c[0.5, "all"], None)}
+    assert set(rows) == set(expected)
+    for title, (teacher, run, kd) in expected.items():
+        assert_printed(rows[title][0], teacher if teacher is not None else run["teacher_errors_per_epoch"][-1],
+                       where=title)
+        assert_printed(rows[title][1], run["max_abs_teacher_logit"], where=title)
+        assert_printed(rows[title][2], kd if kd is not None else run["kd_errors_per_epoch"][-1], where=title)
+    assert by_c[3.5, "hidden"]["teacher_errors_per_epoch"][-1] == without["teacher"]["test_errors"]
+
+
+@pytest.mark.parametrize("first_cell, file, columns", [
+    ("run | paper | minikd, 3 seeds, one BLAS thread", "hinton/results_no_max_norm_one_thread.json", (2, 3, 5)),
+    ("run | minikd, 3 seeds, two threads", "hinton/results_no_max_norm_two_threads.json", (1, 2, 3))])
+def test_the_hinton_tables_without_the_constraint_are_what_their_files_give(first_cell, file, columns):
+    """docs/distillation.md, "Without the weight constraint": mean ± std, per seed and training time
+    of each run, and the ratio of the means, on one and on two BLAS threads."""
+    rows = by_first_cell(table(section("distillation.md", "### Without the weight constraint"), first_cell))
+    report, = load(file)
+    assert report["settings"]["seeds"] == [0, 1, 2] and not report["settings"].get("teacher_max_norm")
+    titles = {"teacher": "teacher 1200-1200, dropout + jitter", "student": "student 800-800 alone",
+              "kd": "student 800-800, distilled (T = 20, λ = 0.9)"}
+    mean_col, seeds_col, time_col = (c - 1 for c in columns)
+    for run, title in titles.items():
+        cells = rows[title]
+        assert_printed(cells[mean_col], *mean_std(errors(report, run)), where=title)
+        assert_printed(cells[seeds_col], *errors(report, run), where=title)
+        assert_printed(cells[time_col], report["summary"][run]["train_seconds_mean"], where=title)
+    kd, alone = errors(report, "kd"), errors(report, "student")
+    assert_printed(rows["distilled / alone"][mean_col], np.mean(kd) / np.mean(alone), where="ratio")
