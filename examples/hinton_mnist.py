@@ -367,30 +367,6 @@ def parse_args(argv=None):
     return args
 
 
-def platform() -> dict:
-    """What the last bits of a run depend on, for results.json: processor (its family, model and
-    AVX-512, which choose OpenBLAS's kernels), cores, NumPy and Numba versions, BLAS threads. The
-    same seed on another package version or processor can end a few errors away
-    (docs/distillation.md, "The weight constraint")."""
-    import os
-
-    import numba
-
-    cpu = {}
-    try:  # a virtual machine may name only the vendor: the family, model and AVX-512 tell hosts apart
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("cpu family", "model", "flags") and key.strip() not in cpu:
-                    cpu[key.strip()] = value.strip()
-    except OSError:
-        pass
-    family_model = f"{cpu.get('cpu family', '?')}/{cpu.get('model', '?')}"
-    return {**mk.profile.platform_info(), "cpu_family_model": family_model,
-            "avx512f": "avx512f" in cpu.get("flags", "").split(), "numba": numba.__version__,
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "not set (the cores)")}
-
-
 def describe(optimizer: str, lr: float) -> str:
     """``Adam lr 0.001`` or ``SGD lr 0.05 (momentum 0.9)``: how a run is optimised, for the header."""
     return f"Adam lr {lr:g}" if optimizer == "adam" else f"SGD lr {lr:g} (momentum {MOMENTUM})"
@@ -424,7 +400,7 @@ def main(argv=None):
     settings = run_settings(args)
     settings.update(jitter_max_shift=MAX_SHIFT, schedule="cosine to 0, stepped every minibatch")
     ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
-    report = {"settings": settings, "platform": platform(), "test_images": n_test, "summary": table,
+    report = {"settings": settings, "platform": mk.profile.platform_info(), "test_images": n_test, "summary": table,
               "kd_over_student": ratio,
               "paper_kd_over_student": PAPER["kd"] / PAPER["student"], "wall_seconds": wall,
               "wall_seconds_per_seed": seed_walls,

@@ -416,18 +416,38 @@ def _model_input(model, input_shape, batch_size, op) -> tuple:
     return tuple(check_int(n, op, "each size of input_shape", low=1) for n in input_shape)
 
 
-def platform_info(device: str = "cpu") -> dict:
-    """What a latency number depends on: processor, cores, array backend, kernels."""
-    from . import kernels
-
-    processor = platform.processor() or platform.machine()
+def _cpuinfo() -> dict:
+    """The first ``model name``, ``cpu family``, ``model`` and ``flags`` lines of /proc/cpuinfo
+    ({} where there is no such file)."""
+    wanted, found = ("model name", "cpu family", "model", "flags"), {}
     try:
         with open("/proc/cpuinfo") as f:
-            processor = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in wanted and key.strip() not in found:
+                    found[key.strip()] = value.strip()
+    except OSError:
         pass
-    info = {"device": device, "processor": processor, "cores": os.cpu_count(),
-            "backend": f"numpy {np.__version__} + {kernels.get_backend()} kernels", "python": platform.python_version()}
+    return found
+
+
+def platform_info(device: str = "cpu") -> dict:
+    """What a measured number depends on — a latency, or the last bits of a trained network:
+    the processor (its name; its family, model and AVX-512, which choose OpenBLAS's kernels and
+    tell apart hosts a virtual machine names only by vendor), cores, array backend and kernels,
+    the Python, NumPy and Numba versions, and the BLAS threads asked for (``OPENBLAS_NUM_THREADS``;
+    unset: one per core). On a GPU device, also the GPU and CuPy's version."""
+    import numba
+
+    from . import kernels
+
+    cpu = _cpuinfo()
+    info = {"device": device, "processor": cpu.get("model name") or platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "backend": f"numpy {np.__version__} + {kernels.get_backend()} kernels", "python": platform.python_version(),
+            "cpu_family_model": f"{cpu.get('cpu family', '?')}/{cpu.get('model', '?')}",
+            "avx512f": "avx512f" in cpu.get("flags", "").split(), "numba": numba.__version__,
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "not set (the cores)")}
     if str(device).startswith("cuda"):
         import cupy
 

@@ -189,6 +189,34 @@ def test_measure_latency_reports_median_p90_throughput_and_platform():
     assert "images/s" in str(lat)
 
 
+def test_platform_info_names_the_processor_its_family_model_and_avx512_and_the_blas_threads(monkeypatch, tmp_path):
+    """What the last bits of a run depend on, read from /proc/cpuinfo's first processor: a virtual
+    machine that names only the vendor is told apart by family, model and AVX-512."""
+    import numba
+
+    import minikd.profile as profile
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+                       "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n\n"
+                       "processor\t: 1\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: other\nflags\t\t: fpu\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path,
+                                                                         *a, **k))
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    info = profile.platform_info()
+    assert (info["processor"], info["cpu_family_model"], info["avx512f"]) == ("AMD EPYC", "25/17", True)
+    assert info["numba"] == numba.__version__ and info["OPENBLAS_NUM_THREADS"] == "1"
+    cpuinfo.write_text("model name\t: Some CPU\nflags\t\t: fpu avx2\n")      # no family or model given
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    info = profile.platform_info()
+    assert (info["processor"], info["cpu_family_model"], info["avx512f"]) == ("Some CPU", "?/?", False)
+    assert info["OPENBLAS_NUM_THREADS"] == "not set (the cores)"
+    cpuinfo.unlink()                                                          # no /proc/cpuinfo at all
+    info = profile.platform_info()
+    assert info["processor"] and info["cpu_family_model"] == "?/?" and info["avx512f"] is False
+
+
 def test_command_line_prints_teacher_and_student_and_user_models(capsys):
     main([])
     out = capsys.readouterr().out
