@@ -1,7 +1,7 @@
 """Speed of minikd against PyTorch on the lecture's teacher and student, measured in one run.
 
     python examples/benchmark.py [--steps 30] [--threads 2] [--repeats 1] [--models teacher,student]
-                                 [--device cpu|cuda|cuda:N] [--no-torch] [--json benchmark.json]
+                                 [--device cpu|cuda|cuda:N] [--no-torch] [--json runs/benchmark.json]
 
 For each model: training throughput (forward + backward + Adam step, images/s) at batch
 64 and 128, inference throughput at batch 1 and 1000, peak resident memory of a training
@@ -55,6 +55,7 @@ MODEL_NAMES = ("teacher", "student")
 FRAMEWORKS = ("minikd", "torch")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 WARMUP = 3
+DEFAULT_JSON = "runs/benchmark.json"  # --json: runs/, where every example writes (ignored by git)
 RSS_BATCH, RSS_STEPS = 64, 20
 # (training batches, inference batches) when --train-batches / --infer-batches are not given
 BATCHES = {"cpu": ([64, 128], [1, 1000]), "cuda": ([64, 128, 1024], [1000])}
@@ -331,7 +332,9 @@ def parse_args(argv=None):
     p.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated: teacher,student")
     p.add_argument("--device", default="cpu",
                    help="cpu (default), cuda or cuda:N: minikd (through CuPy) and PyTorch on that GPU")
-    p.add_argument("--json", default="benchmark.json", help="where the results are written")
+    p.add_argument("--json", default=DEFAULT_JSON,
+                   help=f"where the results are written (default {DEFAULT_JSON}, its folder made if missing; "
+                        "another path's folder must exist)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     # Hidden: smaller batches for the test suite, and the worker entry point.
     p.add_argument("--train-batches", type=int_list, default=None, help=argparse.SUPPRESS)
@@ -351,6 +354,8 @@ def parse_args(argv=None):
     args.train_batches = args.train_batches or train
     args.infer_batches = args.infer_batches or infer
     if not args.worker:  # the results file is written at the end: refuse a path that cannot be written now
+        if args.json == DEFAULT_JSON:
+            os.makedirs(os.path.dirname(DEFAULT_JSON), exist_ok=True)
         target = os.path.abspath(args.json)
         if os.path.isdir(target):
             p.error(f"--json {args.json}: is a folder; give the results file's name")

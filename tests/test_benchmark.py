@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,3 +51,19 @@ def test_gpu_plan_and_report_without_a_gpu(monkeypatch, tmp_path, capsys):
     assert "| student | train | 1024 | 2,000 | 4,000 | 0.50× | 13.0 |" in out
     assert "CuPy kernel compile or cache load" in out and "CuPy float32 matmul 4096³: 50,000 GFLOP/s" in out
     assert "peak RSS, " not in out
+
+
+def test_the_default_results_file_goes_to_runs_not_into_the_checkout(monkeypatch, tmp_path):
+    """Without --json the results land in runs/benchmark.json (runs/ made if missing, and ignored by
+    git), never as a stray file in the folder the command runs from; an explicit path's folder must
+    exist."""
+    from tests.util import load_example
+
+    bench = load_example("benchmark")
+    monkeypatch.chdir(tmp_path)
+    args = bench.parse_args([])
+    assert args.json == "runs/benchmark.json" and (tmp_path / "runs").is_dir()
+    assert list(tmp_path.iterdir()) == [tmp_path / "runs"]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--json", "elsewhere/b.json"])
+    assert not (tmp_path / "elsewhere").exists()
