@@ -305,6 +305,14 @@ def run_settings(args, drop=()) -> dict:
     return settings
 
 
+def run_platform(args) -> dict:
+    """What a run ran on, for its results.json beside :func:`run_settings`: the processor (name,
+    family/model, AVX-512), cores, NumPy/Numba or CuPy versions, BLAS threads, and the GPU on a
+    ``--device cuda`` run (:func:`minikd.profile.platform_info`). The last bits of a trained
+    network, and so a few test errors, can differ between machines and package versions."""
+    return mk.profile.platform_info(getattr(args, "device", "cpu"))
+
+
 def format_seconds(seconds: float) -> str:
     """A duration people read: ``8.4 s`` under a minute, else ``3.7 min (222 s)``."""
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min ({seconds:.0f} s)"

@@ -138,6 +138,7 @@ from common import (
     parse_int_list,
     read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
     run_cli,
+    run_platform,
     run_settings,
     sample_std,
     stop_if_diverged,
@@ -216,7 +217,7 @@ def train_teacher(args) -> dict:
         print(f"SMOKE RUN (--quick: {QUICK['train']:,} training and {QUICK['test']:,} test images): a teacher for "
               "smoke runs only, not for measurements")
     report = {"teacher": arch, "test_acc": acc, "history": history, "train_seconds": seconds, "wall_seconds": wall,
-              "smoke_run": args.quick, "settings": run_settings(args)}
+              "smoke_run": args.quick, "settings": run_settings(args), "platform": run_platform(args)}
     write_json(report, out / f"teacher_{arch}.json")
     return report
 
@@ -932,7 +933,8 @@ def main(argv=None):
         print(f"{method:<16}{acc:>20}{100 * r['teacher_test_acc']:>10.2f}{r['synthetic_images_seen']:>14,}"
               f"{r['distinct_synthetic_images']:>10,}{format_seconds(r['wall_seconds_mean']):>18}")
     settings = run_settings(args, drop=("generator_measures",))
-    report.update(smoke_run=args.quick, scenario=args.scenario, settings=settings, wall_seconds=wall,
+    report.update(smoke_run=args.quick, scenario=args.scenario, settings=settings, platform=run_platform(args),
+                  wall_seconds=wall,
                   generator_measures=getattr(args, "generator_measures", None))
     write_json(report, out / "results.json")
     grids = "" if args.scenario == "real" else " and the grids"

@@ -49,6 +49,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     run_cli,
+    run_platform,
     run_settings,
     seeded_stream_kept,
     write_json,
@@ -262,7 +263,7 @@ def main(argv=None):
             print(f"{r['stage']}: {r['disagreements']} predictions differ between minikd and ONNX Runtime "
                   f"(max |logit difference| {r['max_abs_logit_diff']:.2g})")
     wall = time.perf_counter() - start
-    write_json({"settings": run_settings(args), "rows": rows,
+    write_json({"settings": run_settings(args), "platform": run_platform(args), "rows": rows,
                 "onnxruntime": ort.__version__, "wall_seconds": wall}, out / "results.json")
     print(f"\nfiles and results.json in {out}/ ({format_seconds(wall)})")
 

@@ -66,6 +66,7 @@ from common import (
     mark_smoke_run,
     parse_int_list,
     run_cli,
+    run_platform,
     run_settings,
     sample_std,
     save_figure,
@@ -400,7 +401,7 @@ def main(argv=None):
     settings = run_settings(args)
     settings.update(jitter_max_shift=MAX_SHIFT, schedule="cosine to 0, stepped every minibatch")
     ratio = table["kd"]["test_errors_mean"] / max(table["student"]["test_errors_mean"], 1)
-    report = {"settings": settings, "platform": mk.profile.platform_info(), "test_images": n_test, "summary": table,
+    report = {"settings": settings, "platform": run_platform(args), "test_images": n_test, "summary": table,
               "kd_over_student": ratio,
               "paper_kd_over_student": PAPER["kd"] / PAPER["student"], "wall_seconds": wall,
               "wall_seconds_per_seed": seed_walls,

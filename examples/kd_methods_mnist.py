@@ -112,6 +112,7 @@ from common import (
     model_device,
     parse_int_list,
     run_cli,
+    run_platform,
     run_settings,
     sample_std,
     save_figure,
@@ -1255,7 +1256,7 @@ def main(argv=None):
     settings = run_settings(args)
     settings.update(rkd_weights=RKD_WEIGHTS, arcface_s=ARC_S, arcface_m1=ARC_M, qud_queue=QUD_QUEUE,
                     small_student=SMALL)
-    report = {"smoke_run": args.quick, "settings": settings, "wall_seconds": wall,
+    report = {"smoke_run": args.quick, "settings": settings, "platform": run_platform(args), "wall_seconds": wall,
               "wall_seconds_per_seed": seed_walls, "summary": table, "targets": reached,
               "runs": [{"seed": s.seed, "rows": s.rows, "method_seconds": s.method_seconds,
                         "cache_seconds": s.cache_seconds} for s in per_seed],

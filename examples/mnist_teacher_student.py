@@ -57,6 +57,7 @@ from common import (
     model_device,
     parse_int_list,
     run_cli,
+    run_platform,
     run_settings,
     sample_std,
     write_json,
@@ -441,7 +442,8 @@ def main(argv=None):
     plot_accuracy_vs_params(table, out / "accuracy_vs_params.png", lecture=not args.quick)
 
     settings = run_settings(args)
-    report = {"settings": settings, "wall_seconds": wall, "wall_seconds_per_seed": seed_walls, "summary": table,
+    report = {"settings": settings, "platform": run_platform(args), "wall_seconds": wall,
+              "wall_seconds_per_seed": seed_walls, "summary": table,
               "runs": [{name: {k: v for k, v in r.items() if k != "model"} for name, r in seed_runs.items()}
                        for seed_runs in per_seed]}
     write_json(report, out / "results.json")

@@ -74,6 +74,7 @@ from common import (
     parse_int_list,
     read_checkpoint,
     run_cli,
+    run_platform,
     run_settings,
     sample_std,
     save_figure,
@@ -544,7 +545,7 @@ def main(argv=None):
     plot(summary, out / "quantface.png", QUICK_TEST if args.quick else 10_000, len(args.seeds))
     settings = run_settings(args)
     settings["synthetic"] = [[n, str(p)] for n, p in args.synthetic]
-    report = {"settings": settings, "rows": rows, "summary": summary, "runs": runs,
+    report = {"settings": settings, "platform": run_platform(args), "rows": rows, "summary": summary, "runs": runs,
               "wall_seconds": time.perf_counter() - start}
     write_json(report, out / "results.json")
     print(f"\nwrote {out / 'results.json'} and {out / 'quantface.png'} ({format_seconds(report['wall_seconds'])})")

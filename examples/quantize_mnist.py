@@ -49,6 +49,7 @@ from common import (
     make_kd_step,
     mark_smoke_run,
     run_cli,
+    run_platform,
     run_settings,
     write_json,
 )
@@ -261,7 +262,7 @@ def main(argv=None):
     rows, extra = run(args)
     print_table(rows, extra)
     plot_accuracy_vs_bits(rows, Path(args.out) / "accuracy_vs_bits.png")
-    report = {"settings": run_settings(args), "rows": rows,
+    report = {"settings": run_settings(args), "platform": run_platform(args), "rows": rows,
               "integer_w8a8": extra, "wall_seconds": time.perf_counter() - start}
     write_json(report, Path(args.out) / "results.json")
     print(f"\nwrote {Path(args.out) / 'results.json'}, accuracy_vs_bits.png, weight_histogram.png "

@@ -20,7 +20,7 @@ import minikd as mk
 from minikd import kd
 from minikd.data.mnist import FILES
 from minikd.models import StudentModel, TeacherModel
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "examples/data_free_kd.py"
@@ -85,6 +85,7 @@ def test_every_scenario_2_method_runs_with_only_the_test_files(test_only, tmp_pa
     assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     assert report["smoke_run"] is True and report["scenario"] == "none" and report["teacher"]["arch"] == arch
+    assert_platform(report)
     (row,) = report["methods"].values()
     (seed_run,) = row["runs"]
     assert set(report["methods"]) == {method}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 pytest.importorskip("onnxruntime", reason="the deploy extra (onnx, onnxruntime) is not installed")
 pytest.importorskip("onnx", reason="the deploy extra (onnx, onnxruntime) is not installed")
@@ -17,6 +17,7 @@ def test_quick_deploy_writes_every_stage_and_both_engines_agree(tmp_path, capsys
     report = json.loads((tmp_path / "results.json").read_text())
     rows = {r["stage"]: r for r in report["rows"]}
     assert list(rows) == ["float", "pruned", "int8"]
+    assert_platform(report)
     assert rows["float"]["params"] == 105_866 and rows["pruned"]["params"] < 0.3 * 105_866
     for stage, r in rows.items():
         assert (tmp_path / f"{stage}.onnx").stat().st_size == r["onnx_bytes"]

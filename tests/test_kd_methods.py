@@ -177,6 +177,26 @@ def test_scheme_bad_input(call, message):
         call()
 
 
+LABEL_LOSSES = {   # every loss with a label term: (name, a call with labels y for logits of 2 samples, 3 classes)
+    "kd_loss": lambda y: kd.kd_loss(mk.randn(2, 3), mk.randn(2, 3), y),
+    "feature_kd_loss": lambda y: kd.feature_kd_loss(mk.randn(2, 3), mk.randn(2, 4), mk.randn(2, 4), y,
+                                                    adapter=lambda f: f),
+    "dml_losses": lambda y: kd.dml_losses([mk.randn(2, 3), mk.randn(2, 3)], y),
+    "self_distillation_loss": lambda y: kd.self_distillation_loss([mk.randn(2, 3), mk.randn(2, 3)], y),
+}
+
+
+@pytest.mark.parametrize("op", LABEL_LOSSES)
+@pytest.mark.parametrize("y, reason", [(np.array([0, 1, 2]), r"labels must have shape \(N,\) = \(2,\)"),
+                                       (np.array([0, 3]), r"label 3 is out of range \[0, C\) for C = 3"),
+                                       (np.array([-1, 0]), r"label -1 is out of range")])
+def test_labels_that_do_not_fit_the_logits_are_refused_in_the_name_of_the_loss_called(op, y, reason):
+    """The error names the function the user called, then cross_entropy's reason."""
+    with pytest.raises(ValueError, match=rf"^{op}: cross_entropy: .*{reason}"):
+        LABEL_LOSSES[op](y)
+    LABEL_LOSSES[op](np.array([0, 2]))      # labels that fit: no error
+
+
 # --------------------------------------------------------------------------- AdaDistill (Boutros et al. 2024)
 
 
@@ -252,10 +272,21 @@ def test_margin_softmax_with_distilled_centres_trains():
     (lambda: kd.margin_logits(np.ones((2, 3)), np.ones((4, 3)), [0, 1], s=0), r"margin_logits: s must be > 0"),
     (lambda: kd.margin_logits(np.ones((2, 3)), np.ones((4, 2)), [0, 1]), r"margin_logits: .* same d"),
     (lambda: kd.adadistill_alpha(np.ones((2, 3)), np.ones((2, 4))), r"adadistill_alpha: .* \(N, d\)"),
+    (lambda: kd.distill_centres(nn.Parameter(np.eye(3)), [0, 1], np.ones((2, 3)), [0.5, np.nan]),
+     r"distill_centres: alpha must be in \[0, 1\] .* got alpha\[1\] = nan \(1 of 2 not in \[0, 1\]\)"),
+    (lambda: kd.distill_centres(nn.Parameter(np.eye(3)), [0, 1], np.ones((2, 3)), [1.5, -1.0]),
+     r"distill_centres: .* got alpha\[0\] = 1.5 \(2 of 2 not in \[0, 1\]\)"),
 ])
 def test_adadistill_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_distill_centres_refuses_centres_that_are_not_a_tensor():
+    """The centres change in place: a bare array (a copy, say W.numpy()) would leave the head's
+    weight unchanged, so it is a TypeError naming the function, not an AttributeError."""
+    with pytest.raises(TypeError, match=r"distill_centres: W must be the margin head's weight.*got ndarray"):
+        kd.distill_centres(np.eye(3), [0, 1], np.ones((2, 3)), [0.5, 0.5])
 
 
 # --------------------------------------------------------------------------- QUD (Kolf et al. 2024)

@@ -18,7 +18,7 @@ import pytest
 import minikd as mk
 from minikd import optim
 from minikd.data import DataLoader
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "examples/kd_methods_mnist.py"
@@ -62,6 +62,7 @@ def test_quick_run_of_every_method_writes_every_row(quick_cpu):
     assert "SMOKE RUN" in out.stdout and "Traceback" not in out.stderr
 
     assert report["smoke_run"] is True and report["settings"]["epochs"] == 1 and report["settings"]["seeds"] == [0]
+    assert_platform(report)
     assert set(report["summary"]) == ROWS
     for name, row in report["summary"].items():
         assert {"test_acc_mean", "test_acc_std", "verification_mean", "tar_far_1e-2_mean", "tar_far_1e-3_mean",

@@ -10,7 +10,7 @@ import pytest
 import minikd as mk
 from minikd.data.mnist import FILES, find_data_dir
 from minikd.models import StudentModel, TeacherModel
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 
 @pytest.fixture
@@ -50,6 +50,7 @@ def test_quick_run_with_synthetic_data_only_reads_no_training_image(tmp_path, ch
             assert abs(r["test_acc"] - fp[r["model"]]) < 0.05
     saved = json.loads((out / "results.json").read_text())
     assert saved["settings"]["real"] is False and saved["settings"]["synthetic"] == [["noise", str(pool)]]
+    assert_platform(saved)
     assert (out / "quantface.png").stat().st_size > 10_000
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from minikd.data import find_data_dir
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 
 def quick(out_dir, *extra):
@@ -34,6 +34,7 @@ def quick_cpu(tmp_path_factory):
 @needs_mnist
 def test_quick_quantization_run(quick_cpu):
     tmp_path, report, out = quick_cpu
+    assert_platform(report)
     rows = {(r["model"], r["method"], r["bits"]): r for r in report["rows"]}
     for model in ("teacher", "student"):
         fp = rows[(model, "float32", 32)]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from minikd.data import find_data_dir
-from tests.util import load_example, needs_mnist
+from tests.util import assert_platform, load_example, needs_mnist
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_quick_run_writes_results_checkpoints_and_pictures(quick_cpu):
     assert f"\nwall time {seconds}; wrote" in out  # "4.1 s", not "wall time 0.1 min"
     assert "SMOKE RUN" in out and "99.14" not in out and "98.91" not in out  # not beside the lecture's numbers
     assert report["settings"]["quick"] is True and report["settings"]["epochs"] == 1
+    assert_platform(report)
     assert set(report["summary"]) == {"teacher", "student", "kd", "fkd"}
     (runs,) = report["runs"]  # one seed
     for name, row in report["summary"].items():

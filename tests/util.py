@@ -131,6 +131,15 @@ def have_mnist() -> bool:
 needs_mnist = pytest.mark.skipif(not have_mnist(), reason="real MNIST files not found (set MINIKD_DATA)")
 
 
+def assert_platform(report: dict, device: str = "cpu") -> None:
+    """A results.json records what its run ran on (``common.run_platform``): the device, the
+    processor's family/model and AVX-512, the NumPy/Numba backend and the BLAS threads."""
+    platform = report["platform"]
+    assert platform["device"] == device and platform["cores"] >= 1
+    assert platform["cpu_family_model"] and isinstance(platform["avx512f"], bool)
+    assert platform["backend"].startswith("numpy ") and platform["numba"] and platform["OPENBLAS_NUM_THREADS"]
+
+
 def load_example(name: str):
     """Import ``examples/<name>.py`` as a module (its ``common`` helpers resolve from examples/)."""
     if str(EXAMPLES) not in sys.path:

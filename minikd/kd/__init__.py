@@ -14,7 +14,8 @@ Feature-based distillation, with an adapter g(·) that aligns F_S with F_T::
     adapter = kd.make_adapter((64,), (128,))            # LinearAdapter(64 → 128)
     loss = kd.feature_kd_loss(logits_s, F_S, F_T, y, adapter, lam=0.5)
 
-Relation-based KD (RKD, Park et al. 2019): ``rkd_distance_loss``, ``rkd_angle_loss``.
+Relation-based KD (RKD, Park et al. 2019): ``rkd_distance_loss``, ``rkd_angle_loss``, and ``rkd_loss``,
+the paper's weighted sum of the two (25 and 50).
 Online and self-distillation: ``dml_losses`` (deep mutual learning), ``self_distillation_loss``.
 AdaDistill (Boutros et al. 2024): ``margin_logits``, ``adadistill_alpha``, ``distill_centres``.
 QUD (Kolf et al. 2024): ``qud_loss`` with an ``EmbeddingQueue`` of teacher embeddings.

@@ -18,9 +18,9 @@ from __future__ import annotations
 from .. import functional as F
 from .. import nn
 from ..checks import check_bool, is_int
-from ..ops.loss import cross_entropy, l1_loss, mse_loss
+from ..ops.loss import l1_loss, mse_loss
 from ..ops.resize import _size_pair
-from .logits import as_tensor, check_weight, constant
+from .logits import as_tensor, check_weight, constant, hard_loss
 
 KINDS = ("mse", "l1")
 
@@ -170,15 +170,16 @@ def feature_kd_loss(student_logits, student_features, teacher_features, target, 
     With ``return_parts=True`` returns ``(total, {"hard": L_CE, "feature": L_Feature, "total": total})``.
     ``student_logits`` (N, C), ``target`` (N,); the features as in :func:`feature_loss`.
 
-    Raises ValueError when λ is outside [0, 1], and what :func:`feature_loss` and the
-    cross-entropy raise. Source: the lecture's L_Total of feature-based distillation.
+    Raises ValueError when λ is outside [0, 1] or the labels do not fit the logits (named
+    ``feature_kd_loss``), and what :func:`feature_loss` raises. Source: the lecture's L_Total of
+    feature-based distillation.
     """
     lam = check_weight(lam, "feature_kd_loss")
     z_s, f_s = as_tensor(student_logits), as_tensor(student_features)
     if z_s.ndim < 1 or f_s.ndim < 1 or z_s.shape[0] != f_s.shape[0]:
         raise ValueError(f"feature_kd_loss: the student's logits {tuple(z_s.shape)} and features {tuple(f_s.shape)} "
                          "must come from the same batch (the same N first)")
-    hard = cross_entropy(z_s, target)
+    hard = hard_loss(z_s, target, "feature_kd_loss")
     feat = feature_loss(f_s, teacher_features, adapter, kind)
     total = feat * lam + hard * (1.0 - lam)
     if return_parts:

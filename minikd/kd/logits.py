@@ -53,6 +53,16 @@ def check_weight(lam, op):
     return float(lam)
 
 
+def hard_loss(z, target, op):
+    """L_CE(y, p) = cross_entropy(z, y), the label term of the loss ``op``: labels that do not fit
+    the logits (another N, a class outside 0..C − 1) are refused by a ValueError that names ``op``,
+    the function the user called, before cross_entropy's own reason."""
+    try:
+        return cross_entropy(z, target)
+    except ValueError as error:
+        raise ValueError(f"{op}: {error}") from None
+
+
 def _check_logits(z_s, z_t, op):
     if z_s.ndim not in (1, 2):
         raise ValueError(f"{op}: expected logits of shape (N, C) or (C,); got student logits z_s of shape "
@@ -234,7 +244,7 @@ def kd_loss(student_logits, teacher_logits, target, T=3.0, lam=0.5, t_squared=Tr
     z_s = as_tensor(student_logits)
     z_t = constant(teacher_logits, like=z_s)
     _check_logits(z_s, z_t, "kd_loss")
-    hard = cross_entropy(z_s, target)                  # L_CE(y, p_s), T = 1
+    hard = hard_loss(z_s, target, "kd_loss")           # L_CE(y, p_s), T = 1
     soft = DistillationKL.apply(z_s, z_t, T=T)         # L_KL(p_t, p_s) at temperature T
     soft_weight = lam * T * T if t_squared else lam    # λ·T²  (or λ)
     total = hard * (1.0 - lam) + soft * soft_weight

@@ -110,8 +110,13 @@ def distill_centres(W, y, f_t, alpha):
     AdaDistill code L2-normalises f_t first: pass ``F.normalize(f_t)`` for that); samples of one
     class update its centre one after the other, in batch order.
 
-    Raises ValueError for shapes other than these, or a label outside 0..C − 1. Source:
-    AdaDistill (Boutros, Štruc, Damer, ECCV 2024), the lecture's centre update."""
+    Raises TypeError when ``W`` is not a Tensor (the centres are changed in place, so they must
+    be the head's own weight), ValueError for shapes other than these, a label outside
+    0..C − 1, or an α outside [0, 1] or nan. Source: AdaDistill (Boutros, Štruc, Damer, ECCV
+    2024), the lecture's centre update."""
+    if not isinstance(W, Tensor):
+        raise TypeError(f"distill_centres: W must be the margin head's weight, a Parameter (C, d) changed in "
+                        f"place; got {type(W).__name__}")
     xp = W.xp
     labels, ft, a = (x.data if isinstance(x, Tensor) else xp.asarray(x) for x in (y, f_t, alpha))
     if labels.dtype.kind not in "iu":
@@ -119,9 +124,11 @@ def distill_centres(W, y, f_t, alpha):
     if labels.ndim != 1 or ft.shape != (len(labels), W.shape[1]) or a.shape != (len(labels),):
         raise ValueError(f"distill_centres: expected y (N,), f_t (N, {W.shape[1]}) and alpha (N,); got "
                          f"{labels.shape}, {ft.shape} and {a.shape}")
-    if len(labels) and not bool(((a >= 0) & (a <= 1)).all()):   # NaN fails too: it would poison the centres
-        raise ValueError(f"distill_centres: alpha must be in [0, 1] (adadistill_alpha's clip); got "
-                         f"{float(a.min()):g}..{float(a.max()):g}")
+    bad = ~((a >= 0) & (a <= 1))     # NaN fails too: it would poison the centres
+    if len(labels) and bool(bad.any()):
+        i = int(bad.argmax())
+        raise ValueError(f"distill_centres: alpha must be in [0, 1] (adadistill_alpha's clip); got alpha[{i}] = "
+                         f"{float(a[i]):g} ({int(bad.sum())} of {len(labels)} not in [0, 1])")
     _check_centre_labels(labels, W.shape[0], "distill_centres")
     with no_grad():
         w = W.data

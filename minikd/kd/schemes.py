@@ -26,8 +26,8 @@
 from __future__ import annotations
 
 from ..checks import check_number, check_temperature
-from ..ops.loss import cross_entropy, mse_loss
-from .logits import DistillationKL, as_tensor, check_weight, constant
+from ..ops.loss import mse_loss
+from .logits import DistillationKL, as_tensor, check_weight, constant, hard_loss
 
 
 def dml_losses(logits, target, T=1.0):
@@ -36,7 +36,7 @@ def dml_losses(logits, target, T=1.0):
     ``logits``: a list of K ≥ 2 peers' logits, each (N, C); ``target``: labels (N,). The KL
     terms use the other peers' logits as constants, so ``sum(losses).backward()`` gives each
     peer exactly its own gradient. T = 1 is the paper's (then T² = 1). Raises ValueError for
-    fewer than two peers or logits of different shapes.
+    fewer than two peers, logits of different shapes, or labels that do not fit them.
     """
     T = check_temperature(T, "dml_losses")
     peers = [as_tensor(z) for z in logits]
@@ -49,7 +49,7 @@ def dml_losses(logits, target, T=1.0):
     for k, z_k in enumerate(peers):
         kl = [DistillationKL.apply(z_k, constant(z_l), T=T) for l, z_l in enumerate(peers) if l != k]
         mimicry = sum(kl[1:], kl[0]) * (T * T / len(kl))
-        losses.append(cross_entropy(z_k, target) + mimicry)
+        losses.append(hard_loss(z_k, target, "dml_losses") + mimicry)
     return losses
 
 
@@ -62,7 +62,7 @@ def self_distillation_loss(exits, target, T=3.0, lam=0.5, features=None, hint=0.
     ``exits``: logits of the K ≥ 2 exits, shallowest first, each (N, C); ``features``: optional
     list of the exits' features, same shapes as each other (after the exits' own adapters), for
     the hint term with weight ``hint``. Raises ValueError for fewer than two exits, shapes that
-    differ, or λ outside [0, 1].
+    differ, labels that do not fit the logits, or λ outside [0, 1].
     """
     T = check_temperature(T, "self_distillation_loss")
     lam = check_weight(lam, "self_distillation_loss")
@@ -78,10 +78,10 @@ def self_distillation_loss(exits, target, T=3.0, lam=0.5, features=None, hint=0.
         raise ValueError("self_distillation_loss: features must be one per exit, all of one shape; got "
                          f"{[tuple(f.shape) for f in features]}")
     deepest = zs[-1]
-    total = cross_entropy(deepest, target)
+    total = hard_loss(deepest, target, "self_distillation_loss")
     for k, z_k in enumerate(zs[:-1]):
         soft = DistillationKL.apply(z_k, constant(deepest), T=T)
-        total = total + cross_entropy(z_k, target) * (1 - lam) + soft * (lam * T * T)
+        total = total + hard_loss(z_k, target, "self_distillation_loss") * (1 - lam) + soft * (lam * T * T)
         if features is not None and hint > 0:
             total = total + mse_loss(features[k], constant(features[-1])) * hint
     return total
