@@ -29,6 +29,8 @@ at about half speed, ≈ 17–18 min at the earlier run's speed). The constraint
 on seed 0's test errors (docs/distillation.md, "The weight constraint").
 Measured (test errors, 3 seeds): teacher 71.7, student alone 135.3, distilled 77.3 on one
 BLAS thread, a ratio of 0.57; 75.3, 129.0 and 85.3 on two, 0.66 (the paper: 67, 146, 74, 0.51).
+Over five seeds (``--seeds 3,4`` added): 71.4, 132.6 and 79.8 on one thread, a ratio of 0.602;
+74.6, 130.0 and 83.6 on two, 0.643.
 Without the constraint (``--teacher-max-norm 0``; the ratio 0.70–0.74), ``--teacher-optimizer
 sgd`` (SGD, momentum 0.9) with 50–60 teacher epochs and ``--teacher-dropout 0.3`` gave a teacher
 that taught better than the Adam one, in more time than the budget; ``--optimizer sgd`` trains

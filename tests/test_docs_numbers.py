@@ -413,3 +413,32 @@ def test_the_hinton_tables_without_the_constraint_are_what_their_files_give(firs
         assert_printed(cells[time_col], report["summary"][run]["train_seconds_mean"], where=title)
     kd, alone = errors(report, "kd"), errors(report, "student")
     assert_printed(rows["distilled / alone"][mean_col], np.mean(kd) / np.mean(alone), where="ratio")
+
+
+def test_the_hinton_five_seed_table_is_what_its_four_results_files_give():
+    """docs/distillation.md, "Five seeds on each thread count": each seed's test errors and their
+    mean, on one and on two BLAS threads, and the distilled / alone ratios (per seed, and of the
+    means)."""
+    rows = by_first_cell(table(section("distillation.md", "### Five seeds on each thread count"),
+                               "run, test errors"))
+    one = load("hinton/results_one_thread.json", "hinton/results_one_thread_seeds_3_4.json")
+    two = load("hinton/results.json", "hinton/results_seeds_3_4.json")
+    for a, b in (one, two):
+        assert a["settings"]["seeds"] + b["settings"]["seeds"] == [0, 1, 2, 3, 4]
+        assert a["settings"]["teacher_max_norm"] == b["settings"]["teacher_max_norm"] == 1.0
+    assert one[1]["platform"]["OPENBLAS_NUM_THREADS"] == "1" and two[1]["platform"]["OPENBLAS_NUM_THREADS"] != "1"
+
+    def five(reports, run):
+        return [e for report in reports for e in errors(report, run)]
+
+    titles = {"teacher": "teacher", "student": "student alone", "kd": "distilled student"}
+    for run, title in titles.items():
+        cells = rows[title]
+        for reports, (seeds_cell, mean_cell) in ((one, cells[0:2]), (two, cells[2:4])):
+            assert_printed(seeds_cell, *five(reports, run), where=title)
+            assert_printed(mean_cell, np.mean(five(reports, run)), where=title)
+    ratio = rows["distilled / alone"]
+    for reports, (seeds_cell, mean_cell) in ((one, ratio[0:2]), (two, ratio[2:4])):
+        kd, alone = five(reports, "kd"), five(reports, "student")
+        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
+        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
