@@ -329,6 +329,25 @@ def mean_std(values):
     return float(v.mean()), float(v.std(ddof=1))
 
 
+def assert_seeds_and_means(rows, titles, groups):
+    """A table of each seed's test errors and their mean, one (seeds, mean) pair of columns per group
+    of results files, with a last row of distilled / alone ratios (per seed, and of the means).
+    ``titles``: {run: its row}; ``groups``: [(results files, the index of its seeds column)]."""
+    def seed_errors(reports, run):
+        return [e for report in reports for e in errors(report, run)]
+
+    for run, title in titles.items():
+        for reports, col in groups:
+            seeds_cell, mean_cell = rows[title][col:col + 2]
+            assert_printed(seeds_cell, *seed_errors(reports, run), where=title)
+            assert_printed(mean_cell, np.mean(seed_errors(reports, run)), where=title)
+    for reports, col in groups:
+        kd, alone = seed_errors(reports, "kd"), seed_errors(reports, "student")
+        seeds_cell, mean_cell = rows["distilled / alone"][col:col + 2]
+        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
+        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
+
+
 def test_the_hinton_table_is_what_its_two_results_files_give():
     """docs/distillation.md, "The table": per seed and mean ± std of the test errors on one and on
     two BLAS threads, and the distilled / alone ratios (per seed, and of the means)."""
@@ -358,16 +377,7 @@ def test_the_hinton_same_day_table_is_what_its_two_results_files_give():
     assert all(s["teacher_max_norm"] == 0 for s in without["settings"])
     assert [r["seed"] for r in without["runs"]] == [0, 1, 2]
     titles = {"teacher": "teacher", "student": "student alone (the same run in both)", "kd": "distilled student"}
-    for run, title in titles.items():
-        cells = rows[title]
-        for report, (seeds_cell, mean_cell) in ((without, cells[0:2]), (with_c, cells[2:4])):
-            assert_printed(seeds_cell, *errors(report, run), where=title)
-            assert_printed(mean_cell, np.mean(errors(report, run)), where=title)
-    ratio = rows["distilled / alone"]
-    for report, (seeds_cell, mean_cell) in ((without, ratio[0:2]), (with_c, ratio[2:4])):
-        kd, alone = errors(report, "kd"), errors(report, "student")
-        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
-        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
+    assert_seeds_and_means(rows, titles, [([without], 0), ([with_c], 2)])
 
 
 def test_the_hinton_choice_of_c_is_what_the_tries_file_gives():
@@ -428,17 +438,5 @@ def test_the_hinton_five_seed_table_is_what_its_four_results_files_give():
         assert a["settings"]["teacher_max_norm"] == b["settings"]["teacher_max_norm"] == 1.0
     assert one[1]["platform"]["OPENBLAS_NUM_THREADS"] == "1" and two[1]["platform"]["OPENBLAS_NUM_THREADS"] != "1"
 
-    def five(reports, run):
-        return [e for report in reports for e in errors(report, run)]
-
     titles = {"teacher": "teacher", "student": "student alone", "kd": "distilled student"}
-    for run, title in titles.items():
-        cells = rows[title]
-        for reports, (seeds_cell, mean_cell) in ((one, cells[0:2]), (two, cells[2:4])):
-            assert_printed(seeds_cell, *five(reports, run), where=title)
-            assert_printed(mean_cell, np.mean(five(reports, run)), where=title)
-    ratio = rows["distilled / alone"]
-    for reports, (seeds_cell, mean_cell) in ((one, ratio[0:2]), (two, ratio[2:4])):
-        kd, alone = five(reports, "kd"), five(reports, "student")
-        assert_printed(seeds_cell, *(k / s for k, s in zip(kd, alone)), where="ratio per seed")
-        assert_printed(mean_cell, np.mean(kd) / np.mean(alone), where="ratio")
+    assert_seeds_and_means(rows, titles, [(one, 0), (two, 2)])
