@@ -53,6 +53,9 @@ from .kernels.conv import conv_output_size  # noqa: F401  (the lecture's h_i for
 from .tensor import Tensor, no_grad, zeros
 
 CONVENTIONS = ("lecture", "macs", "flops")
+# the variables that set the thread pools' sizes (OpenMP, OpenBLAS, MKL, Numba); examples/benchmark.py
+# sets the same ones for its workers (its parent may not import minikd, so it keeps its own copy)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 # --------------------------------------------------------------------------- formulas
 
@@ -435,8 +438,10 @@ def platform_info(device: str = "cpu") -> dict:
     """What a measured number depends on — a latency, or the last bits of a trained network:
     the processor (its name; its family, model and AVX-512, which choose OpenBLAS's kernels and
     tell apart hosts a virtual machine names only by vendor), cores, array backend and kernels,
-    the Python, NumPy and Numba versions, and the BLAS threads asked for (``OPENBLAS_NUM_THREADS``;
-    unset: one per core). On a GPU device, also the GPU and CuPy's version."""
+    the Python, NumPy and Numba versions, the thread variables as the process found them
+    (:data:`THREAD_VARS`, each its value or ``"not set"``: with none set, OpenBLAS and Numba use
+    one thread per core) and the threads Numba uses. On a GPU device, also the GPU and CuPy's
+    version."""
     import numba
 
     from . import kernels
@@ -447,7 +452,8 @@ def platform_info(device: str = "cpu") -> dict:
             "backend": f"numpy {np.__version__} + {kernels.get_backend()} kernels", "python": platform.python_version(),
             "cpu_family_model": f"{cpu.get('cpu family', '?')}/{cpu.get('model', '?')}",
             "avx512f": "avx512f" in cpu.get("flags", "").split(), "numba": numba.__version__,
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "not set (the cores)")}
+            "thread_variables": {var: os.environ.get(var, "not set") for var in THREAD_VARS},
+            "numba_threads": numba.config.NUMBA_NUM_THREADS}
     if str(device).startswith("cuda"):
         import cupy
 

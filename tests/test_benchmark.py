@@ -53,9 +53,9 @@ def test_gpu_plan_and_report_without_a_gpu(monkeypatch, tmp_path, capsys):
     assert "peak RSS, " not in out
 
 
-def test_the_default_results_file_goes_to_runs_not_into_the_checkout(monkeypatch, tmp_path):
-    """Without --json the results land in runs/benchmark.json (runs/ made if missing, and ignored by
-    git), never as a stray file in the folder the command runs from; an explicit path's folder must
+def test_the_default_results_file_goes_to_runs_not_the_current_folder(monkeypatch, tmp_path):
+    """Without --json the results land in runs/benchmark.json (runs/ made if missing; git ignores
+    it), never as a stray file in the folder the command runs from; an explicit path's folder must
     exist."""
     from tests.util import load_example
 
@@ -67,3 +67,12 @@ def test_the_default_results_file_goes_to_runs_not_into_the_checkout(monkeypatch
     with pytest.raises(SystemExit):
         bench.parse_args(["--json", "elsewhere/b.json"])
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_benchmark_sets_the_thread_variables_platform_info_records():
+    """The parent may not import minikd (its workers set the thread variables before NumPy loads),
+    so benchmark.py keeps its own list: the two must name the same variables."""
+    import minikd.profile
+    from tests.util import load_example
+
+    assert load_example("benchmark").THREAD_VARS == minikd.profile.THREAD_VARS

@@ -42,16 +42,6 @@ def assert_range(cell: str, values, where: str):
     assert_printed(cell, *((low,) if low == high else (low, high)), where=where)
 
 
-def assert_first(cell: str, *values, where: str):
-    """The first numbers of ``cell`` are ``values`` at their printed precision (the rest are settings:
-    "at 1e-3", "with 61,440")."""
-    printed = numbers(cell)
-    assert len(printed) >= len(values), f"{where}: {cell!r} has {len(printed)} numbers, expected {len(values)}"
-    for (shown, decimals), value in zip(printed, values):
-        assert shown == pytest.approx(round(value, decimals), abs=1e-9), \
-            f"{where}: {cell!r} prints {shown}, the results files give {value:.4f}"
-
-
 # --------------------------------------------------------------------------- pruning.md
 
 PRUNING_COLUMNS = ("unstructured, L1, local", "unstructured, L1, global", "unstructured, gradient, global",
@@ -411,11 +401,12 @@ def test_the_lenet_changes_table_is_what_its_results_files_give():
         # a row whose pool differs from the runs it compares with names theirs ("with 61,440")
         distinct = [c["distinct_synthetic_images"] for c in compared[:1]
                     if c["distinct_synthetic_images"] != runs[0]["distinct_synthetic_images"]]
-        assert_first(student, *[acc(r) for r in runs], *[acc(r) for r in compared], *distinct, where=start)
+        assert_printed(student, *[acc(r) for r in runs], *[acc(r) for r in compared], *distinct, where=start,
+                       prefix=True)
         if timed:
             minutes = [r["wall_seconds"] / 60 for r in runs]
             if " and " in how:
-                assert_first(how, *minutes, where=start)
+                assert_printed(how, *minutes, where=start, prefix=True)
             else:
                 assert_range(how.split(":")[0], minutes, where=start)
         seen = runs[0]["synthetic_images_seen"]
@@ -531,7 +522,7 @@ def test_the_noisy_teachers_seeds_are_what_their_results_files_give(common):
     assert_printed(today, same_day[0]["wall_seconds"] / 60, where="wall, plain, the same day")
     side_by_side, seed_2, today = wall[2].split(";")      # seed 2's "4.4-minute teacher run beside it" has no file
     assert_printed(side_by_side, *[r["wall_seconds"] / 60 for r in noisy[:2]], where="wall, noisy")
-    assert_first(seed_2, noisy[2]["wall_seconds"] / 60, 2, where="wall, noisy, seed 2")
+    assert_printed(seed_2, noisy[2]["wall_seconds"] / 60, 2, where="wall, noisy, seed 2", prefix=True)
     assert_printed(today, same_day[1]["wall_seconds"] / 60, where="wall, noisy, the same day")
     assert wall[3] == ""
 

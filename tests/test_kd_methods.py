@@ -197,6 +197,12 @@ def test_labels_that_do_not_fit_the_logits_are_refused_in_the_name_of_the_loss_c
     LABEL_LOSSES[op](np.array([0, 2]))      # labels that fit: no error
 
 
+@pytest.mark.parametrize("op", LABEL_LOSSES)
+def test_labels_that_are_not_integers_are_a_type_error_in_the_name_of_the_loss_called(op):
+    with pytest.raises(TypeError, match=rf"^{op}: cross_entropy: "):
+        LABEL_LOSSES[op](np.array(["a", "b"]))
+
+
 # --------------------------------------------------------------------------- AdaDistill (Boutros et al. 2024)
 
 

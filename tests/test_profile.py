@@ -189,7 +189,7 @@ def test_measure_latency_reports_median_p90_throughput_and_platform():
     assert "images/s" in str(lat)
 
 
-def test_platform_info_names_the_processor_its_family_model_and_avx512_and_the_blas_threads(monkeypatch, tmp_path):
+def test_platform_info_names_the_processor_its_family_model_and_avx512_and_the_thread_variables(monkeypatch, tmp_path):
     """What the last bits of a run depend on, read from /proc/cpuinfo's first processor: a virtual
     machine that names only the vendor is told apart by family, model and AVX-512."""
     import numba
@@ -203,15 +203,20 @@ def test_platform_info_names_the_processor_its_family_model_and_avx512_and_the_b
     real_open = open
     monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path,
                                                                          *a, **k))
+    for var in profile.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
     info = profile.platform_info()
     assert (info["processor"], info["cpu_family_model"], info["avx512f"]) == ("AMD EPYC", "25/17", True)
-    assert info["numba"] == numba.__version__ and info["OPENBLAS_NUM_THREADS"] == "1"
+    assert info["numba"] == numba.__version__ and info["numba_threads"] == numba.config.NUMBA_NUM_THREADS
+    assert info["thread_variables"] == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1",
+                                        "MKL_NUM_THREADS": "not set", "NUMBA_NUM_THREADS": "not set"}
     cpuinfo.write_text("model name\t: Some CPU\nflags\t\t: fpu avx2\n")      # no family or model given
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     info = profile.platform_info()
     assert (info["processor"], info["cpu_family_model"], info["avx512f"]) == ("Some CPU", "?/?", False)
-    assert info["OPENBLAS_NUM_THREADS"] == "not set (the cores)"
+    assert info["thread_variables"]["OPENBLAS_NUM_THREADS"] == "not set"
     cpuinfo.unlink()                                                          # no /proc/cpuinfo at all
     info = profile.platform_info()
     assert info["processor"] and info["cpu_family_model"] == "?/?" and info["avx512f"] is False

@@ -6,6 +6,7 @@ GPU), which must give the CPU's numbers. And the loader of the examples run on r
 import importlib.util
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -133,11 +134,13 @@ needs_mnist = pytest.mark.skipif(not have_mnist(), reason="real MNIST files not 
 
 def assert_platform(report: dict, device: str = "cpu") -> None:
     """A results.json records what its run ran on (``common.run_platform``): the device, the
-    processor's family/model and AVX-512, the NumPy/Numba backend and the BLAS threads."""
+    processor's family/model and AVX-512, the NumPy/Numba backend and the thread variables."""
     platform = report["platform"]
     assert platform["device"] == device and platform["cores"] >= 1
-    assert platform["cpu_family_model"] and isinstance(platform["avx512f"], bool)
-    assert platform["backend"].startswith("numpy ") and platform["numba"] and platform["OPENBLAS_NUM_THREADS"]
+    assert re.fullmatch(r"(\d+|\?)/(\d+|\?)", platform["cpu_family_model"]) and isinstance(platform["avx512f"], bool)
+    assert platform["backend"].startswith("numpy ") and re.fullmatch(r"\d+\.\d+.*", platform["numba"])
+    assert set(platform["thread_variables"]) == {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                 "NUMBA_NUM_THREADS"} and platform["numba_threads"] >= 1
 
 
 def load_example(name: str):

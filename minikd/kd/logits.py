@@ -55,12 +55,13 @@ def check_weight(lam, op):
 
 def hard_loss(z, target, op):
     """L_CE(y, p) = cross_entropy(z, y), the label term of the loss ``op``: labels that do not fit
-    the logits (another N, a class outside 0..C − 1) are refused by a ValueError that names ``op``,
-    the function the user called, before cross_entropy's own reason."""
+    the logits (another N, a class outside 0..C − 1: ValueError) or are not labels at all (not
+    integers: TypeError) are refused by an error of the same type that names ``op``, the function
+    the user called, before cross_entropy's own reason."""
     try:
         return cross_entropy(z, target)
-    except ValueError as error:
-        raise ValueError(f"{op}: {error}") from None
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{op}: {error}") from None
 
 
 def _check_logits(z_s, z_t, op):

@@ -115,8 +115,8 @@ def distill_centres(W, y, f_t, alpha):
     0..C − 1, or an α outside [0, 1] or nan. Source: AdaDistill (Boutros, Štruc, Damer, ECCV
     2024), the lecture's centre update."""
     if not isinstance(W, Tensor):
-        raise TypeError(f"distill_centres: W must be the margin head's weight, a Parameter (C, d) changed in "
-                        f"place; got {type(W).__name__}")
+        raise TypeError(f"distill_centres: W must be the margin head's weight, a Tensor (C, d) (its Parameter), "
+                        f"changed in place; got {type(W).__name__}")
     xp = W.xp
     labels, ft, a = (x.data if isinstance(x, Tensor) else xp.asarray(x) for x in (y, f_t, alpha))
     if labels.dtype.kind not in "iu":
