@@ -876,7 +876,8 @@ def plot_methods(table, path, title_note=""):
     The axes zoom on the runs within ``window`` points of the best (widened to hold at least three
     runs in four, and any run within a quarter of the drawn range below the lowest drawn); a run
     further down is marked at the left edge with its value
-    ("◂ 94.39") instead of squeezing every other bar."""
+    ("◂ 94.39") instead of squeezing every other bar. An axis spans at least half a point, so a
+    single run (``--methods student``) is not drawn on a scale of thousandths."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -895,7 +896,8 @@ def plot_methods(table, path, title_note=""):
                 break
             shown |= means >= below
         low, high = float((means - stds)[shown].min()), float((means + stds).max())
-        span = max(high - low, 0.2)
+        low = min(low, high - 0.5)      # at least half a point: one run, or runs within a hair, on a readable scale
+        span = high - low
         left, right = low - 0.06 * span, high + 0.16 * span      # room on the right for the values
         colours = [FAMILY_COLOURS[r["family"]] for r in rows]
         ax.barh(y[shown], means[shown] - left, left=left, xerr=stds[shown], color=np.array(colours)[shown],

@@ -252,6 +252,20 @@ def test_ban_generations_start_from_their_own_weights_or_gen_1s(ban_init):
     assert ban_init == "same" or np.array_equal(gen2.conv1.weight.numpy(), again.conv1.weight.numpy())
 
 
+def test_the_chart_of_one_run_spans_at_least_half_a_point(tmp_path, monkeypatch):
+    """One row (``--methods student``, one seed): each axis spans at least half a point around its
+    bar, not the thousandths it would zoom to."""
+    kd_methods = load_example("kd_methods_mnist")
+    figures = []
+    monkeypatch.setattr(kd_methods, "save_figure", lambda fig, path: figures.append(fig))
+    row = {"title": "student alone (CE)", "family": "baseline", "labels": True, "params": 105_866,
+           "test_acc_mean": 98.9, "test_acc_std": 0.0, "verification_mean": 94.63, "verification_std": 0.0}
+    kd_methods.plot_methods({"student": row}, tmp_path / "chart.png")
+    for ax, value in zip(figures[0].axes, (98.9, 94.63)):
+        left, right = ax.get_xlim()
+        assert right - left >= 0.5 and left < value < right
+
+
 def test_chart_from_pools_seeds_each_row_of_each_seed_from_the_last_file_that_has_it(tmp_path, capsys):
     """--chart-from pools the seeds of rows measured by separate commands (--methods ban) and on
     other seeds (--seeds 3): each row of each seed from the last file that has it, in the table's
