@@ -307,8 +307,8 @@ def run_settings(args, drop=()) -> dict:
 
 def run_platform(args) -> dict:
     """What a run ran on, for its results.json beside :func:`run_settings`: the processor (name,
-    family/model, AVX-512), cores, NumPy/Numba or CuPy versions, BLAS threads, and the GPU on a
-    ``--device cuda`` run (:func:`minikd.profile.platform_info`). The last bits of a trained
+    family/model, AVX-512), cores, NumPy/Numba or CuPy versions, the thread variables, and the GPU
+    on a ``--device cuda`` run (:func:`minikd.profile.platform_info`). The last bits of a trained
     network, and so a few test errors, can differ between machines and package versions."""
     return mk.profile.platform_info(getattr(args, "device", "cpu"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..backend import get_array_module
 from ..checks import check_number
 from ..tensor import Tensor
 
@@ -43,7 +42,7 @@ def max_norm_(weight: Tensor, c: float) -> Tensor:
         raise ValueError(f"max_norm_: weight must have at least 2 dimensions, one row per unit; got shape {w.shape}")
     if w.dtype.kind != "f":
         raise ValueError(f"max_norm_: weight must be floating point; got dtype {w.dtype}")
-    xp = get_array_module(w)
+    xp = weight.xp
     norms = xp.sqrt((w * w).reshape(w.shape[0], -1).sum(axis=1))  # ‖w_j‖₂, one per unit
     # the factor min(1, c/‖w_j‖), exactly 1 inside the ball; no branch on the data (on a GPU,
     # asking whether any row is outside would make the host wait at every step)
