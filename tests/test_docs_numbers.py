@@ -526,3 +526,55 @@ def test_the_hinton_five_seed_table_is_what_its_four_results_files_give():
     rerun, = load("hinton/tried/one_thread_seed0_same_day_as_seeds_3_4.json")
     assert [errors(rerun, run) for run in titles] == [errors(one[0], run)[:1] for run in titles]
     assert rerun["platform"] == one[1]["platform"]
+
+
+def test_the_hinton_validation_tables_are_what_their_file_gives():
+    """docs/distillation.md, "Chosen on a validation split": the validation errors of each student at
+    each learning rate, and of the teacher and its distilled student after 30 and 50 teacher epochs."""
+    text = section("distillation.md", "### Chosen on a validation split")
+    runs = json.loads((DOCS / "hinton/tried/validation_split_seeds_0_1.json").read_text())["runs"]
+    assert {r["seed"] for r in runs.values()} == {0, 1} and {r["threads"] for r in runs.values()} == {"1"}
+
+    def at(key, lr):
+        return next(r["val_errors"] for r in runs[key]["runs"] if r["lr"] == lr)
+
+    lrs = by_first_cell(table(text, "learning rate (Adam, cosine), validation errors of 10,000"))
+    alone = lrs["student alone, seeds 0, 1"]
+    for cell, lr in zip(alone, (5e-4, 1e-3, 2e-3)):
+        assert_printed(cell, at("alone_seed0", lr), at("alone_seed1", lr), where=f"alone at {lr}")
+    assert alone[3] == ""
+    distilled = lrs["distilled student (the 30-epoch teacher), seed 0"]
+    assert distilled[0] == "" and runs["kd_teacher30_seed0"]["teacher_epochs"] == 30
+    for cell, lr in zip(distilled[1:], (1e-3, 2e-3, 3e-3)):
+        assert_printed(cell, at("kd_teacher30_seed0", lr), where=f"distilled at {lr}")
+
+    epochs = by_first_cell(table(text, "teacher's epochs, validation errors of 10,000 (seeds 0, 1)"))
+    for col, e in enumerate((30, 50)):
+        keys = [f"kd_teacher{e}_seed{seed}" for seed in (0, 1)]
+        assert [runs[k]["teacher_epochs"] for k in keys] == [e, e]
+        teacher = [runs[k]["teacher_val_errors"] for k in keys]
+        kd = [at(k, 1e-3) for k in keys]
+        assert_printed(epochs["teacher"][col], *teacher, where=f"teacher, {e} epochs")
+        assert_printed(epochs["distilled student (lr 1e-3)"][col], *kd, where=f"distilled, {e} epochs")
+        alone = [at("alone_seed0", 1e-3), at("alone_seed1", 1e-3)]
+        assert_printed(epochs["distilled / alone (the student alone at lr 1e-3: 156, 152)"][col],
+                       np.mean(kd) / np.mean(alone), where=f"ratio, {e} epochs")
+    assert_printed("156, 152", at("alone_seed0", 1e-3), at("alone_seed1", 1e-3), where="alone in the title")
+
+
+def test_the_hinton_50_epoch_teacher_table_is_what_its_files_give():
+    """docs/distillation.md, "Chosen on a validation split": five seeds on one BLAS thread with the
+    30-epoch teacher (the five-seed table's files) and with the 50-epoch one; the student alone,
+    which does not depend on the teacher, made the same errors on both days."""
+    rows = by_first_cell(table(section("distillation.md", "### Chosen on a validation split"),
+                               "one BLAS thread, test errors"))
+    thirty = load("hinton/results_one_thread.json", "hinton/results_one_thread_seeds_3_4.json")
+    fifty = load("hinton/tried/teacher50_one_thread.json", "hinton/tried/teacher50_one_thread_seeds_3_4.json")
+    for reports, epochs in ((thirty, 30), (fifty, 50)):
+        assert [s for r in reports for s in r["settings"]["seeds"]] == [0, 1, 2, 3, 4]
+        assert {r["settings"]["teacher_epochs"] for r in reports} == {epochs}
+        assert {r["settings"]["teacher_max_norm"] for r in reports} == {1.0}
+    assert {r["platform"]["thread_variables"]["OPENBLAS_NUM_THREADS"] for r in fifty} == {"1"}
+    titles = {"teacher": "teacher", "student": "student alone", "kd": "distilled student"}
+    assert_seeds_and_means(rows, titles, [(thirty, 0), (fifty, 2)])
+    assert [e for r in fifty for e in errors(r, "student")] == [e for r in thirty for e in errors(r, "student")]
