@@ -529,45 +529,52 @@ def test_the_hinton_five_seed_table_is_what_its_four_results_files_give():
 
 
 def test_the_hinton_validation_tables_are_what_their_file_gives():
-    """docs/distillation.md, "Chosen on a validation split": the validation errors of each student at
-    each learning rate, and of the teacher and its distilled student after 30 and 50 teacher epochs."""
-    text = section("distillation.md", "### Chosen on a validation split")
+    """docs/distillation.md, "Tried on a validation split": the validation errors of each student at
+    each learning rate (read from the header), and of the teacher and its distilled student after
+    30 and 50 teacher epochs, with the student alone's errors that the ratio's title names."""
+    text = section("distillation.md", "### Tried on a validation split")
     runs = json.loads((DOCS / "hinton/tried/validation_split_seeds_0_1.json").read_text())["runs"]
     assert {r["seed"] for r in runs.values()} == {0, 1} and {r["threads"] for r in runs.values()} == {"1"}
 
     def at(key, lr):
-        return next(r["val_errors"] for r in runs[key]["runs"] if r["lr"] == lr)
+        found = [r["val_errors"] for r in runs[key]["runs"] if r["lr"] == lr]
+        return found[0] if found else None
 
-    lrs = by_first_cell(table(text, "learning rate (Adam, cosine), validation errors of 10,000"))
-    alone = lrs["student alone, seeds 0, 1"]
-    for cell, lr in zip(alone, (5e-4, 1e-3, 2e-3)):
-        assert_printed(cell, at("alone_seed0", lr), at("alone_seed1", lr), where=f"alone at {lr}")
-    assert alone[3] == ""
-    distilled = lrs["distilled student (the 30-epoch teacher), seed 0"]
-    assert distilled[0] == "" and runs["kd_teacher30_seed0"]["teacher_epochs"] == 30
-    for cell, lr in zip(distilled[1:], (1e-3, 2e-3, 3e-3)):
-        assert_printed(cell, at("kd_teacher30_seed0", lr), where=f"distilled at {lr}")
+    first = "learning rate (Adam, cosine), validation errors of 10,000"
+    header = next(line for line in text.splitlines() if line.startswith(f"| {first} |"))
+    lrs = [float(c) for c in header.strip().strip("|").split("|")[1:]]
+    rows = by_first_cell(table(text, first))
+    for title, keys in (("student alone, seeds 0, 1", ("alone_seed0", "alone_seed1")),
+                        ("distilled student (the 30-epoch teacher), seed 0", ("kd_teacher30_seed0",))):
+        assert len(rows[title]) == len(lrs)
+        for cell, lr in zip(rows[title], lrs):
+            values = [at(k, lr) for k in keys]
+            if cell == "":
+                assert values == [None] * len(keys), f"{title} at {lr}: run but not printed"
+            else:
+                assert_printed(cell, *values, where=f"{title} at {lr}")
+    assert runs["kd_teacher30_seed0"]["teacher_epochs"] == 30
 
     epochs = by_first_cell(table(text, "teacher's epochs, validation errors of 10,000 (seeds 0, 1)"))
+    ratio_title = next(t for t in epochs if t.startswith("distilled / alone"))
+    alone = [at("alone_seed0", 1e-3), at("alone_seed1", 1e-3)]
+    assert_printed(ratio_title.split(":")[-1], *alone, where="the student alone in the ratio's title")
     for col, e in enumerate((30, 50)):
         keys = [f"kd_teacher{e}_seed{seed}" for seed in (0, 1)]
         assert [runs[k]["teacher_epochs"] for k in keys] == [e, e]
-        teacher = [runs[k]["teacher_val_errors"] for k in keys]
         kd = [at(k, 1e-3) for k in keys]
-        assert_printed(epochs["teacher"][col], *teacher, where=f"teacher, {e} epochs")
+        assert_printed(epochs["teacher"][col], *(runs[k]["teacher_val_errors"] for k in keys), where=f"teacher, {e}")
         assert_printed(epochs["distilled student (lr 1e-3)"][col], *kd, where=f"distilled, {e} epochs")
-        alone = [at("alone_seed0", 1e-3), at("alone_seed1", 1e-3)]
-        assert_printed(epochs["distilled / alone (the student alone at lr 1e-3: 156, 152)"][col],
-                       np.mean(kd) / np.mean(alone), where=f"ratio, {e} epochs")
-    assert_printed("156, 152", at("alone_seed0", 1e-3), at("alone_seed1", 1e-3), where="alone in the title")
+        assert_printed(epochs[ratio_title][col], np.mean(kd) / np.mean(alone), where=f"ratio, {e} epochs")
 
 
 def test_the_hinton_50_epoch_teacher_table_is_what_its_files_give():
-    """docs/distillation.md, "Chosen on a validation split": five seeds on one BLAS thread with the
+    """docs/distillation.md, "Tried on a validation split": five seeds on one BLAS thread with the
     30-epoch teacher (the five-seed table's files) and with the 50-epoch one; the student alone,
-    which does not depend on the teacher, made the same errors on both days."""
-    rows = by_first_cell(table(section("distillation.md", "### Chosen on a validation split"),
-                               "one BLAS thread, test errors"))
+    which does not depend on the teacher, made the same errors on both days. Also the run's times
+    in the prose, and the example's docstring's means and ratio."""
+    text = section("distillation.md", "### Tried on a validation split")
+    rows = by_first_cell(table(text, "one BLAS thread, test errors"))
     thirty = load("hinton/results_one_thread.json", "hinton/results_one_thread_seeds_3_4.json")
     fifty = load("hinton/tried/teacher50_one_thread.json", "hinton/tried/teacher50_one_thread_seeds_3_4.json")
     for reports, epochs in ((thirty, 30), (fifty, 50)):
@@ -578,3 +585,16 @@ def test_the_hinton_50_epoch_teacher_table_is_what_its_files_give():
     titles = {"teacher": "teacher", "student": "student alone", "kd": "distilled student"}
     assert_seeds_and_means(rows, titles, [(thirty, 0), (fifty, 2)])
     assert [e for r in fifty for e in errors(r, "student")] == [e for r in thirty for e in errors(r, "student")]
+
+    times = " ".join(text.split())
+    times = times[times.index("cores (") + 7:times.index("so not the example")]
+    walls = [r["wall_seconds"] / 60 for r in fifty]
+    seeds = [s for r in fifty for s in r["wall_seconds_per_seed"]]
+    teacher = [run["teacher"]["train_seconds"] for r in fifty for run in r["runs"]]
+    assert_printed(times, *walls, min(seeds), max(seeds), 50, min(teacher), max(teacher), where="the run's times")
+
+    doc = load_example("hinton_mnist").__doc__
+    means = [np.mean([e for r in fifty for e in errors(r, run)]) for run in ("teacher", "student", "kd")]
+    sentence = " ".join(doc[doc.index("``--teacher-epochs 50``"):].split())
+    sentence = sentence[sentence.index("gave"):]
+    assert_printed(sentence, *means, means[2] / means[1], where="the example's docstring", prefix=True)
