@@ -139,8 +139,7 @@ def assert_platform(report: dict, device: str = "cpu") -> None:
     assert platform["device"] == device and platform["cores"] >= 1
     assert re.fullmatch(r"(\d+|\?)/(\d+|\?)", platform["cpu_family_model"]) and isinstance(platform["avx512f"], bool)
     assert platform["backend"].startswith("numpy ") and re.fullmatch(r"\d+\.\d+.*", platform["numba"])
-    assert set(platform["thread_variables"]) == {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                 "NUMBA_NUM_THREADS"} and platform["numba_threads"] >= 1
+    assert set(platform["thread_variables"]) == set(mk.profile.THREAD_VARS) and platform["numba_threads"] >= 1
 
 
 def load_example(name: str):

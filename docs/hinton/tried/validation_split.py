@@ -30,27 +30,28 @@ N_TRAIN = 50_000  # the rest of the 60,000 is the validation split
 
 
 def validate(part: str, lrs: list, seed: int, teacher_epochs: int, out: Path) -> None:
+    args = h.parse_args(["--no-progress"])  # every other setting is the example's default
     x_train, y_train, _, _ = load_mnist_data()
     xt, yt = x_train[:N_TRAIN], y_train[:N_TRAIN]
     val = (normalize(x_train[N_TRAIN:]), y_train[N_TRAIN:])
     x_plain = normalize(xt)
-    args = argparse.Namespace(progress=False)
+    batches = args.batch_size
     report = {"seed": seed, "part": part, "runs": []}
     start = time.time()
     if part == "kd":
         mk.manual_seed(seed)
-        teacher = h.teacher_model(h.DROPOUT)
-        r = h.train("teacher", teacher, h.ce_step, h.jittered_batches(xt, yt, 100, seed), teacher_epochs, val, args,
-                    "adam", 1e-3, max_norm=h.MAX_NORM)
+        teacher = h.teacher_model(args.teacher_dropout)
+        r = h.train("teacher", teacher, h.ce_step, h.jittered_batches(xt, yt, batches, seed), teacher_epochs, val, args,
+                    args.teacher_optimizer, args.teacher_lr, max_norm=args.teacher_max_norm)
         report.update(teacher_epochs=teacher_epochs, teacher_val_errors=r["test_errors"],
                       teacher_val_errors_per_epoch=[row["test_errors"] for row in r["history"]])
-        step = h.make_kd_step(h.teacher_logits(teacher, x_plain), 20.0, 0.9)
+        step = h.make_kd_step(h.teacher_logits(teacher, x_plain), args.T, args.lam)
     else:
         step = h.plain_step
     for lr in lrs:
         mk.manual_seed(seed)
-        r = h.train(f"{part} lr {lr:g}", h.student_model(), step, IndexedLoader(x_plain, yt, 100, seed=seed), 20, val,
-                    args, "adam", lr)
+        r = h.train(f"{part} lr {lr:g}", h.student_model(), step, IndexedLoader(x_plain, yt, batches, seed=seed),
+                    args.epochs, val, args, args.optimizer, lr)
         report["runs"].append({"lr": lr, "val_errors": r["test_errors"], "train_seconds": r["train_seconds"],
                                "val_errors_per_epoch": [row["test_errors"] for row in r["history"]]})
         print(part, f"lr {lr:g}:", r["test_errors"], "validation errors", flush=True)
