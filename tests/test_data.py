@@ -121,6 +121,18 @@ def test_dataloader_batches_shuffle_seeded_and_drop_last():
 REAL = Path(os.environ.get("MINIKD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 
+def test_normalize_gives_the_formula_for_every_pixel_value_bit_for_bit():
+    """(x/255 − μ)/σ in float32 on each pixel (the looked-up table must give exactly these bits),
+    the images' layout kept: (N, 1, H, W), C-contiguous."""
+    from minikd.data.mnist import MEAN, STD
+
+    x = np.arange(2 * 256, dtype=np.uint16).reshape(2, 16, 16).astype(np.uint8)[:, ::-1]   # every value, a strided view
+    z = normalize(x)
+    assert z.shape == (2, 1, 16, 16) and z.dtype == np.float32 and z.flags.c_contiguous
+    expected = (x.astype(np.float32) / np.float32(255) - np.float32(MEAN)) / np.float32(STD)
+    np.testing.assert_array_equal(z[:, 0], expected)
+
+
 @pytest.mark.skipif(not (REAL / "t10k-labels-idx1-ubyte.gz").exists(), reason="real MNIST files not present")
 def test_real_mnist_has_the_official_shapes_and_first_labels():
     x, y = load_mnist("test", data_dir=REAL)

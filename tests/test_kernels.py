@@ -292,6 +292,48 @@ def test_relu_and_select_kernels_equal_their_references_with_nan_and_inf(shape, 
     np.testing.assert_array_equal(leaky_numba(m, g, a), np.where(m_ref, g, a * g))  # and backward
 
 
+@pytest.mark.parametrize("shape", [(7,), (100, 1200), (64, 32, 14, 14)])   # the last: the parallel build
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaled_select_kernel_equals_the_reference_and_dropouts_old_formula(shape, dtype):
+    """Dropout's kernel, s·g where kept, else 0: equal to the reference ``where`` and, bit for bit,
+    to the formula dropout used before it (x · mask, mask = keep · 1/(1 − p) in x's dtype); a
+    dropped inf or NaN gives 0, a kept one stays inf or NaN."""
+    from minikd.kernels.select import scaled_select_numba, scaled_select_numpy
+
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal(shape).astype(dtype)
+    flat = g.reshape(-1)
+    flat[:4] = [np.inf, np.nan, -np.inf, np.nan]
+    keep = rng.random(shape) >= 0.3
+    keep.reshape(-1)[:4] = [False, False, True, True]   # inf and NaN dropped, then kept
+    s = dtype(1.0 / (1.0 - 0.3))
+    out = scaled_select_numba(keep, g, s)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, scaled_select_numpy(keep, g, s))
+    mask = keep.astype(dtype)
+    mask *= 1.0 / (1.0 - 0.3)
+    np.testing.assert_array_equal(out, np.where(keep, g * mask, dtype(0)))
+    assert out.reshape(-1)[:3].tolist() == [0, 0, -np.inf] and np.isnan(out.reshape(-1)[3])
+
+
+def test_scaled_select_takes_the_kernel_in_the_masks_layout(monkeypatch):
+    """The kernel for a dense mask, ``g`` copied into its layout; the reference for a mask with no
+    dense order (reversed)."""
+    import minikd.kernels as K
+
+    calls = []
+    for name in ("scaled_select_numba", "scaled_select_numpy"):
+        f = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *a, f=f, name=name: calls.append(name) or f(*a))
+    rng = np.random.default_rng(4)
+    keep = rng.random((4, 3, 5)) >= 0.5
+    g = rng.standard_normal((3, 4, 5)).astype(np.float32).transpose(1, 0, 2)   # another layout than the mask's
+    s = np.float32(2.0)
+    for mask in (keep, keep[:, :, ::-1]):                                       # dense; reversed: the reference
+        np.testing.assert_array_equal(K.scaled_select(mask, g, s), np.where(mask, g * s, np.float32(0)))
+    assert calls == ["scaled_select_numba", "scaled_select_numpy"]
+
+
 def test_relu_and_select_dispatch_falls_back_for_strided_arrays():
     import minikd.kernels as K
 

@@ -136,6 +136,31 @@ def test_dropout_zeroes_and_rescales():
     assert abs(y.mean() - 1.0) < 0.03           # inverted dropout keeps the expectation
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_kernel_and_reference_give_the_same_bits(dtype):
+    """Dropout's forward and backward with the Numba kernel and with the NumPy reference, from
+    one seed: equal bit for bit, a dropped inf included (0, not NaN)."""
+    import minikd.kernels as K
+
+    x = np.random.default_rng(2).standard_normal((64, 30)).astype(dtype)
+    x[0] = np.inf   # 30 values: some dropped, some kept
+    g = np.random.default_rng(3).standard_normal(x.shape).astype(dtype)
+    results = []
+    for backend in ("numba", "numpy"):
+        with K.use_backend(backend):
+            mk.manual_seed(7)
+            t = mk.tensor(x, requires_grad=True)
+            y = F.dropout(t, p=0.3)
+            y.backward(mk.tensor(g))
+            results.append((y.numpy(), np.asarray(t.grad)))
+    (y1, g1), (y2, g2) = results
+    assert y1.dtype == dtype and g1.dtype == dtype
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1, g2)
+    assert not np.isnan(y1).any() and set(np.unique(y1[0])) == {0.0, np.inf}   # a dropped inf gives 0
+    np.testing.assert_array_equal(g1[0] == 0, y1[0] == 0)                      # and no gradient
+
+
 def test_dropout_is_repeatable_with_a_seed():
     x = mk.randn(10, 10)
     mk.manual_seed(5)

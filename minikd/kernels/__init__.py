@@ -1,4 +1,4 @@
-"""The loops that matter for speed: im2col/col2im (convolution), pooling, ReLU, Adam, int8 GEMM.
+"""The loops that matter for speed: im2col/col2im (convolution), pooling, ReLU, dropout, Adam, int8 GEMM.
 
 Every kernel exists twice, side by side in its module:
 
@@ -25,7 +25,7 @@ with ``floor=True``, also ``minikd.profile.conv_output_size``). ``kernel``, ``st
 ``padding`` are (h, w) pairs of ints here; the ops accept ints.
 
 The modules: ``conv.py`` (im2col, col2im), ``pool.py`` (max and average pooling),
-``select.py`` (ReLU, its select, LeakyReLU's), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
+``select.py`` (ReLU, its select, LeakyReLU's, dropout's), ``adam.py`` (Adam's one-pass update), ``intgemm.py``
 (int8 × int8 → int32 matrix product), ``jit.py`` (how each kernel is compiled twice), ``cuda.py``
 (the GPU kernels, imported on the first CuPy array only: ``import minikd`` stays fast).
 """
@@ -57,7 +57,16 @@ from .pool import (
     max_pool_forward_numba,
     max_pool_forward_numpy,
 )
-from .select import leaky_numba, leaky_numpy, relu_forward_numba, relu_forward_numpy, select_numba, select_numpy
+from .select import (
+    leaky_numba,
+    leaky_numpy,
+    relu_forward_numba,
+    relu_forward_numpy,
+    scaled_select_numba,
+    scaled_select_numpy,
+    select_numba,
+    select_numpy,
+)
 
 BACKENDS = ("numba", "numpy")
 _backend = "numba"
@@ -281,6 +290,17 @@ def leaky(mask, g, a):
     return leaky_numba(mask, g, a).transpose(undo)
 
 
+def scaled_select(mask, g, s):
+    """s·g where ``mask``, else 0: inverted dropout's forward (g = x, mask = the kept values,
+    s = 1/(1 − p)) and its backward. The Numba kernel as for :func:`select`, the reference
+    ``xp.where`` for the rest."""
+    views = _in_mask_layout(mask, g)
+    if views is None:
+        return scaled_select_numpy(mask, g, s)
+    mask, g, undo = views
+    return scaled_select_numba(mask, g, s).transpose(undo)
+
+
 def int8_matmul(a, b):
     """``C = A · B`` for int8 matrices A (M, K) and B (K, N), accumulated in int32 → (M, N) int32."""
     if _cuda_for(a) and _cuda_for(b):
@@ -327,5 +347,6 @@ __all__ = [
     "max_pool_backward", "max_pool_backward_numba", "max_pool_backward_numpy", "max_pool_forward",
     "max_pool_forward_numba", "max_pool_forward_numpy", "relu_forward", "relu_forward_numba",
     "relu_forward_numpy", "select", "select_numba", "select_numpy", "leaky", "leaky_numba", "leaky_numpy",
+    "scaled_select", "scaled_select_numba", "scaled_select_numpy",
     "set_backend", "use_backend",
 ]

@@ -3,6 +3,7 @@
     relu:    y = max(x, 0)                  (a NaN stays NaN, −inf becomes 0)
     select:  out = g where mask, else 0     (the backward of ReLU, clip, ...)
     leaky:   out = g where mask, else a·g   (LeakyReLU's forward, g = x, and its backward)
+    scaled:  out = s·g where mask, else 0   (inverted dropout's forward, g = x, and its backward)
 
 Multiplying by the mask would be shorter, ``x * (x > 0)``, but ``inf · 0`` and ``NaN · 0``
 are NaN: a value the maths sets to 0 must come out 0 (see docs/debugging.md).
@@ -35,6 +36,12 @@ def select_numpy(mask, g):
     """g where ``mask``, 0 elsewhere (also where g is ±inf or NaN)."""
     xp = get_array_module(g)
     return xp.where(mask, g, g.dtype.type(0))
+
+
+def scaled_select_numpy(mask, g, s):
+    """s·g where ``mask``, 0 elsewhere (``s`` a scalar of g's dtype; a dropped inf or NaN gives 0)."""
+    xp = get_array_module(g)
+    return xp.where(mask, g * s, g.dtype.type(0))
 
 
 def leaky_numpy(mask, g, a):
@@ -71,6 +78,13 @@ def _leaky_kernel(mask, g, a, out):  # pragma: no cover - compiled
         out[i] = v if mask[i] else a * v
 
 
+@loops
+def _scaled_select_kernel(mask, g, s, out):  # pragma: no cover - compiled
+    zero = g.dtype.type(0)
+    for i in numba.prange(g.size):
+        out[i] = g[i] * s if mask[i] else zero
+
+
 def relu_forward_numba(x):
     """Numba ReLU for a C-contiguous NumPy array: same as :func:`relu_forward_numpy`."""
     y = np.empty_like(x)
@@ -90,4 +104,11 @@ def leaky_numba(mask, g, a):
     """Numba leaky select for C-contiguous NumPy arrays of one shape: same as :func:`leaky_numpy`."""
     out = np.empty_like(g)
     _leaky_kernel(g.size, mask.reshape(-1), g.reshape(-1), g.dtype.type(a), out.reshape(-1))
+    return out
+
+
+def scaled_select_numba(mask, g, s):
+    """Numba scaled select for C-contiguous NumPy arrays of one shape: same as :func:`scaled_select_numpy`."""
+    out = np.empty_like(g)
+    _scaled_select_kernel(g.size, mask.reshape(-1), g.reshape(-1), g.dtype.type(s), out.reshape(-1))
     return out

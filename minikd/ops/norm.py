@@ -3,7 +3,7 @@ and in evaluation (``model.train()`` / ``model.eval()``)."""
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, kernels
 from ..checks import check_bool, check_number, check_same_dtype
 from ..function import Function
 from ..random import get_rng
@@ -147,15 +147,13 @@ class Dropout(Function):
         # the mask is drawn on the CPU from minikd's seeded generator, so a seed gives the
         # same mask on every device; then it moves to where x lives
         keep = get_rng().random(x.shape) >= p
-        mask = keep.astype(x.dtype)
-        mask *= 1.0 / (1.0 - p)
-        self.mask = backend.to_device(mask, backend.device_of(x))
         self.keep = backend.to_device(keep, backend.device_of(x))
-        # a select, not x · 0, for the dropped values: an inf that is dropped gives 0, not NaN
-        return self.xp.where(self.keep, x * self.mask, x.dtype.type(0))
+        self.s = x.dtype.type(1.0 / (1.0 - p))  # the scale of the kept values, in x's dtype
+        # a select, not x · mask, for the dropped values: an inf that is dropped gives 0, not NaN
+        return kernels.scaled_select(self.keep, x, self.s)  # xp.where(keep, x · s, 0)
 
     def backward(self, gy):
-        return self.xp.where(self.keep, gy * self.mask, gy.dtype.type(0))
+        return kernels.scaled_select(self.keep, gy, self.s)  # xp.where(keep, dL/dy · s, 0)
 
 
 def dropout(x, p=0.5, training=True):
