@@ -25,8 +25,9 @@ teacher's logits on the (unshifted) training images are computed once and looked
 index. The paper trained far longer (SGD, dropout 0.5); this budget fits 3 seeds of the 3
 runs in under 30 minutes on a 2-core CPU at its usual speed (two BLAS threads, the machine to
 itself: 17.2 min measured before the weight constraint; with it, 31.3 min on a day the CPU ran
-at about half speed, ≈ 17–18 min at the earlier run's speed). The constraint's c = 1 was chosen
-on seed 0's test errors (docs/distillation.md, "The weight constraint").
+at about half speed, ≈ 17–18 min at the earlier run's speed, and 26.2 min on another slow day). The constraint's c = 1 was chosen
+on seed 0's test errors (docs/distillation.md, "The weight constraint"); a validation split agrees
+(c = 0.75 and 1 level, 1.5 worse).
 Measured (test errors, 3 seeds): teacher 71.7, student alone 135.3, distilled 77.3 on one
 BLAS thread, a ratio of 0.57; 75.3, 129.0 and 85.3 on two, 0.66 (the paper: 67, 146, 74, 0.51).
 Over five seeds (``--seeds 3,4`` added): 71.4, 132.6 and 79.8 on one thread, a ratio of 0.602;

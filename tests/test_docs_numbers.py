@@ -450,6 +450,37 @@ def test_the_hinton_table_is_what_its_two_results_files_give():
         assert report["kd_over_student"] == pytest.approx(np.mean(kd) / np.mean(alone))
 
 
+def test_the_hinton_timed_rerun_repeats_the_table_and_its_times_are_the_files():
+    """docs/distillation.md, "The table": the two-thread default run timed again repeats the
+    table's run (every seed's test errors after every epoch), and the paragraph's times and
+    speed ratios are the two files'."""
+    table_run, timed, usual = load("hinton/results.json", "hinton/timed_default_run.json",
+                                   "hinton/results_no_max_norm_two_threads.json")   # the last: a usual day
+    assert {**timed["settings"], "out": None} == {**table_run["settings"], "out": None}
+    for a, b in zip(table_run["runs"], timed["runs"], strict=True):
+        for run in ("teacher", "student", "kd"):
+            assert [r["test_acc"] for r in a[run]["history"]] == [r["test_acc"] for r in b[run]["history"]]
+    text = " ".join(section("distillation.md", "### The table").split())
+    start = text.index("**Timed again on another slow day")
+    paragraph = text[start:text.index("micro-benchmark", start)]
+    mean = {(name, run): report["summary"][run]["train_seconds_mean"]
+            for name, report in (("table", table_run), ("timed", timed), ("usual", usual))
+            for run in ("teacher", "student")}
+    after_files = paragraph[paragraph.index("1,573"):]
+    assert_printed(paragraph[:paragraph.index("within")], timed["wall_seconds"] / 60, where="the heading's minutes")
+    assert_printed(after_files[:after_files.index("per seed")], timed["wall_seconds"], *timed["wall_seconds_per_seed"],
+                   where="the run's seconds")
+    days = after_files[after_files.index("trained in"):after_files.index("most of")]
+    assert_printed(days, mean["timed", "student"], mean["table", "student"], mean["usual", "student"],
+                   mean["timed", "teacher"], mean["table", "teacher"], mean["usual", "teacher"],
+                   mean["table", "student"] / mean["timed", "student"],
+                   mean["table", "teacher"] / mean["timed", "teacher"], where="the days' speeds")
+    gain = {run: mean["table", run] / mean["timed", run] for run in ("teacher", "student")}
+    extra = gain["teacher"] / gain["student"]
+    assert_printed(paragraph[paragraph.index("teacher's extra"):paragraph.index("% is in line")], 100 * (extra - 1),
+                   where="the teacher's gain beyond the day's")
+
+
 def test_the_hinton_same_day_table_is_what_its_two_results_files_give():
     """docs/distillation.md, "The weight constraint": the same-day runs without the constraint
     and with it, one BLAS thread."""
@@ -566,6 +597,36 @@ def test_the_hinton_validation_tables_are_what_their_file_gives():
         assert_printed(epochs["teacher"][col], *(runs[k]["teacher_val_errors"] for k in keys), where=f"teacher, {e}")
         assert_printed(epochs["distilled student (lr 1e-3)"][col], *kd, where=f"distilled, {e} epochs")
         assert_printed(epochs[ratio_title][col], np.mean(kd) / np.mean(alone), where=f"ratio, {e} epochs")
+
+
+def test_the_hinton_teacher_recipe_table_is_what_its_files_give():
+    """docs/distillation.md, "Tried on a validation split": the validation errors of each teacher
+    and of its distilled student, seeds 0 and 1, and the students' mean; each row's change read
+    from the runs' recorded settings (the default's row from the first validation file)."""
+    text = section("distillation.md", "### Tried on a validation split")
+    rows = by_first_cell(table(text, "the teacher (30 epochs), validation errors of 10,000"))
+    tried = json.loads((DOCS / "hinton/tried/validation_split_teacher_seeds_0_1.json").read_text())["runs"]
+    first = json.loads((DOCS / "hinton/tried/validation_split_seeds_0_1.json").read_text())["runs"]
+    default = {"teacher_optimizer": "adam", "teacher_lr": 0.001, "teacher_dropout": 0.2, "teacher_max_norm": 1.0}
+    changes = {"the default: Adam lr 1e-3, dropout 0.2, max-norm c = 1": ("kd_teacher30_seed{}", {}),
+               "c = 0.75": ("kd_max_norm0.75_seed{}", {"teacher_max_norm": 0.75}),
+               "c = 1.5": ("kd_max_norm1.5_seed{}", {"teacher_max_norm": 1.5}),
+               "dropout 0.5 (Hinton et al. 2012's, on the hidden units)": ("kd_dropout0.5_seed{}",
+                                                                           {"teacher_dropout": 0.5}),
+               "SGD + momentum 0.9, lr 0.05, dropout 0.3 (`--teacher-optimizer sgd --teacher-dropout 0.3`)":
+                   ("kd_sgd_dropout0.3_seed{}", {"teacher_optimizer": "sgd", "teacher_lr": 0.05,
+                                                 "teacher_dropout": 0.3})}
+    assert set(rows) == set(changes) and len(tried) == 2 * (len(changes) - 1)
+    for title, (key, change) in changes.items():
+        runs = [(first if not change else tried)[key.format(seed)] for seed in (0, 1)]
+        assert [r["seed"] for r in runs] == [0, 1] and {r["threads"] for r in runs} == {"1"}
+        assert {r["teacher_epochs"] for r in runs} == {30}
+        if change:
+            assert all({k: r[k] for k in default} == {**default, **change} for r in runs), title
+        kd = [next(x["val_errors"] for x in r["runs"] if x["lr"] == 1e-3) for r in runs]
+        assert_printed(rows[title][0], *(r["teacher_val_errors"] for r in runs), where=f"{title}: teacher")
+        assert_printed(rows[title][1], *kd, where=f"{title}: distilled")
+        assert_printed(rows[title][2], np.mean(kd), where=f"{title}: distilled mean")
 
 
 def test_the_hinton_50_epoch_teacher_table_is_what_its_files_give():

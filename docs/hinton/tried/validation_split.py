@@ -4,13 +4,17 @@ docs/distillation.md, "Tried on a validation split".
     cd docs/hinton/tried
     OPENBLAS_NUM_THREADS=1 python validation_split.py alone 0.0005,0.001,0.002 --seed 0 --out alone.json
     OPENBLAS_NUM_THREADS=1 python validation_split.py kd 0.001 --seed 0 --teacher-epochs 50 --out kd.json
+    OPENBLAS_NUM_THREADS=1 python validation_split.py kd 0.001 --seed 0 --teacher-max-norm 0.75 --out c075.json
     python validation_split.py plot teacher50_one_thread.json teacher50_one_thread_seeds_3_4.json --out t50.png
 
-``alone``: the student alone at each learning rate. ``kd``: the teacher (the example's settings, for
-``--teacher-epochs``), then the distilled student at each learning rate. Every run trains on the first
-50,000 MNIST training images and is counted on the last 10,000, never trained on: the test set is not
-used. The example's own functions do the work (examples/hinton_mnist.py). ``plot``: the example's
-figure of the seeds of several results files together.
+``alone``: the student alone at each learning rate. ``kd``: the teacher, then the distilled student at
+each learning rate. The example's training options (``--teacher-epochs``, ``--teacher-max-norm``,
+``--teacher-optimizer``, ``--T``, ...) pass to its own parser, which checks them; the rest are its
+defaults. Its ``--seeds``, ``--lr``, ``--data-dir`` and ``--quick`` are refused: here the seed is
+``--seed``, the learning rates the list, and the data MINIKD_DATA.
+Every run trains on the first 50,000 MNIST training images and is counted on the last 10,000, never
+trained on: the test set is not used. The example's own functions do the work (examples/hinton_mnist.py).
+``plot``: the example's figure of the seeds of several results files together.
 """
 
 import argparse
@@ -29,21 +33,25 @@ from minikd.data import normalize  # noqa: E402
 N_TRAIN = 50_000  # the rest of the 60,000 is the validation split
 
 
-def validate(part: str, lrs: list, seed: int, teacher_epochs: int, out: Path) -> None:
-    args = h.parse_args(["--no-progress"])  # every other setting is the example's default
+def validate(part: str, lrs: list, seed: int, example_argv: list, out: Path) -> None:
+    args = h.parse_args(["--no-progress", *example_argv])  # checked there; the rest: the example's defaults
     x_train, y_train, _, _ = load_mnist_data()
     xt, yt = x_train[:N_TRAIN], y_train[:N_TRAIN]
     val = (normalize(x_train[N_TRAIN:]), y_train[N_TRAIN:])
     x_plain = normalize(xt)
     batches = args.batch_size
-    report = {"seed": seed, "part": part, "runs": []}
+    report = {"seed": seed, "part": part, "example_argv": example_argv,
+              "student": {k: getattr(args, k) for k in ("epochs", "optimizer", "T", "lam", "batch_size")},
+              "runs": []}
     start = time.time()
     if part == "kd":
         mk.manual_seed(seed)
         teacher = h.teacher_model(args.teacher_dropout)
-        r = h.train("teacher", teacher, h.ce_step, h.jittered_batches(xt, yt, batches, seed), teacher_epochs, val, args,
-                    args.teacher_optimizer, args.teacher_lr, max_norm=args.teacher_max_norm)
-        report.update(teacher_epochs=teacher_epochs, teacher_val_errors=r["test_errors"],
+        r = h.train("teacher", teacher, h.ce_step, h.jittered_batches(xt, yt, batches, seed), args.teacher_epochs, val,
+                    args, args.teacher_optimizer, args.teacher_lr, max_norm=args.teacher_max_norm)
+        report.update(teacher_epochs=args.teacher_epochs, teacher_optimizer=args.teacher_optimizer,
+                      teacher_lr=args.teacher_lr, teacher_dropout=args.teacher_dropout,
+                      teacher_max_norm=args.teacher_max_norm, teacher_val_errors=r["test_errors"],
                       teacher_val_errors_per_epoch=[row["test_errors"] for row in r["history"]])
         step = h.make_kd_step(h.teacher_logits(teacher, x_plain), args.T, args.lam)
     else:
@@ -71,13 +79,18 @@ def main():
     p.add_argument("part", choices=("alone", "kd", "plot"))
     p.add_argument("what", nargs="+", help="alone, kd: comma-separated learning rates; plot: results files")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--teacher-epochs", type=int, default=30)
     p.add_argument("--out", required=True)
-    a = p.parse_args()
+    a, example_argv = p.parse_known_args()  # the rest: the example's options, e.g. --teacher-epochs 50
+    ignored = [arg for arg in example_argv if arg.split("=")[0] in ("--seeds", "--lr", "--data-dir", "--quick")]
+    if ignored:
+        p.error(f"{ignored[0]} would have no effect here: the seed is --seed, the learning rates the list, "
+                f"the data MINIKD_DATA")
     if a.part == "plot":
+        if example_argv:
+            p.error(f"plot takes no example options, got {example_argv}")
         plot(a.what, Path(a.out))
     else:
-        validate(a.part, [float(v) for v in a.what[0].split(",")], a.seed, a.teacher_epochs, Path(a.out))
+        validate(a.part, [float(v) for v in a.what[0].split(",")], a.seed, example_argv, Path(a.out))
 
 
 if __name__ == "__main__":
