@@ -25,9 +25,9 @@ teacher's logits on the (unshifted) training images are computed once and looked
 index. The paper trained far longer (SGD, dropout 0.5); this budget fits 3 seeds of the 3
 runs in under 30 minutes on a 2-core CPU at its usual speed (two BLAS threads, the machine to
 itself: 17.2 min measured before the weight constraint; with it, 31.3 min on a day the CPU ran
-at about half speed, ≈ 17–18 min at the earlier run's speed, and 26.2 min on another slow day). The constraint's c = 1 was chosen
-on seed 0's test errors (docs/distillation.md, "The weight constraint"); a validation split agrees
-(c = 0.75 and 1 level, 1.5 worse).
+at about half speed, ≈ 17–18 min at the earlier run's speed, and 26.2 min on another slow day).
+The constraint's c = 1 was chosen on seed 0's test errors (docs/distillation.md, "The weight
+constraint"); a validation split agrees (c = 0.75 and 1 level, 1.5 worse).
 Measured (test errors, 3 seeds): teacher 71.7, student alone 135.3, distilled 77.3 on one
 BLAS thread, a ratio of 0.57; 75.3, 129.0 and 85.3 on two, 0.66 (the paper: 67, 146, 74, 0.51).
 Over five seeds (``--seeds 3,4`` added): 71.4, 132.6 and 79.8 on one thread, a ratio of 0.602;
@@ -58,6 +58,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import plots
 from common import (
     DATA_DIR_HELP,
     IndexedLoader,
@@ -74,7 +75,6 @@ from common import (
     run_platform,
     run_settings,
     sample_std,
-    save_figure,
     write_json,
 )
 
@@ -308,9 +308,8 @@ def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool
     ax_curve.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even one
     ax_curve.set_xlim(0.5, max(n_epochs) + 0.5)
     ax_curve.grid(alpha=0.3, which="both")
-    ax_curve.legend(loc="upper right", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
+    plots.legend_below(fig, ax_curve, ncol=3)  # under the panels: never over a curve, whatever the epochs
+    plots.finish(fig, path)
 
 
 # --------------------------------------------------------------------------- main

@@ -137,6 +137,9 @@ class Dropout(Function):
     so the expected output equals the input and evaluation needs no rescaling.
 
         mask_i = [u_i ≥ p] / (1 − p),  u_i ~ U[0, 1);   y = x ⊙ mask;   dL/dx = dL/dy ⊙ mask
+
+    Both products are computed as selects (:func:`minikd.kernels.scaled_select`): x·s where kept,
+    0 where dropped, s = 1/(1 − p), so a dropped inf or NaN gives 0 rather than NaN.
     """
 
     float_only = True  # refuses integer input (Function.float_only)

@@ -1,4 +1,4 @@
-"""Hinton's MNIST on a validation split, and the plot of two results files: the scratch script behind
+"""Hinton's MNIST on a validation split, and the plot of several results files: the scratch script behind
 docs/distillation.md, "Tried on a validation split".
 
     cd docs/hinton/tried
@@ -74,24 +74,41 @@ def plot(files: list, out: Path) -> None:
     h.plot(table, per_seed, out, 10_000, False, h.MAX_NORM)
 
 
+REFUSED = ("--seeds", "--lr", "--data-dir", "--quick")  # the example's options that would have no effect here
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
+                                epilog="Any other option is the example's (examples/hinton_mnist.py --help), "
+                                       "checked by its parser; " + ", ".join(REFUSED) + " are refused, and alone "
+                                       "takes no --teacher-* option.")
     p.add_argument("part", choices=("alone", "kd", "plot"))
-    p.add_argument("what", nargs="+", help="alone, kd: comma-separated learning rates; plot: results files")
+    p.add_argument("what", nargs="+", help="alone, kd: one comma-separated list of learning rates; plot: results files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     a, example_argv = p.parse_known_args()  # the rest: the example's options, e.g. --teacher-epochs 50
-    ignored = [arg for arg in example_argv if arg.split("=")[0] in ("--seeds", "--lr", "--data-dir", "--quick")]
-    if ignored:
-        p.error(f"{ignored[0]} would have no effect here: the seed is --seed, the learning rates the list, "
+    names = [arg.split("=")[0] for arg in example_argv if arg.startswith("--")]
+    # argparse takes any unambiguous prefix (--qu for --quick): refuse those too
+    refused = [n for n in names if len(n) > 2 and any(r.startswith(n) for r in REFUSED)]
+    if refused:
+        p.error(f"{refused[0]} would have no effect here: the seed is --seed, the learning rates the list, "
                 f"the data MINIKD_DATA")
+    if a.part == "alone" and any(n.startswith("--teacher") for n in names):
+        p.error(f"alone trains no teacher: {[n for n in names if n.startswith('--teacher')]} would have no effect")
     if a.part == "plot":
-        if example_argv:
-            p.error(f"plot takes no example options, got {example_argv}")
+        if example_argv or a.seed != 0:
+            p.error(f"plot takes no training options, got {example_argv or ['--seed']}")
         plot(a.what, Path(a.out))
-    else:
-        validate(a.part, [float(v) for v in a.what[0].split(",")], a.seed, example_argv, Path(a.out))
-
+        return
+    if len(a.what) != 1:
+        p.error(f"{a.part} takes one comma-separated list of learning rates, got {a.what}")
+    try:
+        lrs = [float(v) for v in a.what[0].split(",")]
+    except ValueError:
+        p.error(f"learning rates must be numbers, comma-separated; got {a.what[0]!r}")
+    if not all(lr > 0 for lr in lrs):
+        p.error(f"learning rates must be > 0; got {a.what[0]!r}")
+    validate(a.part, lrs, a.seed, example_argv, Path(a.out))
 
 if __name__ == "__main__":
     main()
