@@ -256,49 +256,37 @@ def relu_forward(x):
     return y.transpose(undo), mask.transpose(undo)
 
 
-def _in_mask_layout(mask, g):
-    """``(mask, g, undo)`` both as C-contiguous views in the mask's dense layout (``g`` copied
-    into it if it has another), and the axes that give the result its shape back; None where
-    no Numba kernel applies (another backend, a non-dense mask, shapes that differ)."""
+def _by_mask(kernel, reference, mask, g, *scalars):
+    """``kernel(mask, g, *scalars)`` run in the mask's dense layout (``g`` copied into it if it
+    has another) and given back its shape; ``reference(mask, g, *scalars)`` where no Numba kernel
+    applies (another backend, a non-dense mask, shapes that differ, a CuPy array)."""
     order = _dense_order(mask) if mask.dtype == np.bool_ and mask.shape == g.shape else None
     if order is None or type(g) is not np.ndarray:
-        return None
+        return reference(mask, g, *scalars)
     g = g.transpose(order)
     if not g.flags.c_contiguous:
         g = np.ascontiguousarray(g)
-    return mask.transpose(order), g, _undo(order)
+    return kernel(mask.transpose(order), g, *scalars).transpose(_undo(order))
 
 
 def select(mask, g):
     """g where ``mask``, else 0 (not g · mask: inf · 0 is NaN). The Numba kernel runs in the mask's
     layout (the one :func:`relu_forward` gave it); ``g`` in another layout is copied into it first:
     one plain pass over memory, where NumPy's ``where`` branches on every element."""
-    views = _in_mask_layout(mask, g)
-    if views is None:
-        return select_numpy(mask, g)
-    mask, g, undo = views
-    return select_numba(mask, g).transpose(undo)
+    return _by_mask(select_numba, select_numpy, mask, g)
 
 
 def leaky(mask, g, a):
     """g where ``mask``, else a·g: LeakyReLU's forward (g = x, mask = x > 0) and its backward.
     The Numba kernel as for :func:`select`, the reference ``xp.where`` for the rest."""
-    views = _in_mask_layout(mask, g)
-    if views is None:
-        return leaky_numpy(mask, g, a)
-    mask, g, undo = views
-    return leaky_numba(mask, g, a).transpose(undo)
+    return _by_mask(leaky_numba, leaky_numpy, mask, g, a)
 
 
 def scaled_select(mask, g, s):
     """s·g where ``mask``, else 0: inverted dropout's forward (g = x, mask = the kept values,
     s = 1/(1 − p)) and its backward. The Numba kernel as for :func:`select`, the reference
     ``xp.where`` for the rest."""
-    views = _in_mask_layout(mask, g)
-    if views is None:
-        return scaled_select_numpy(mask, g, s)
-    mask, g, undo = views
-    return scaled_select_numba(mask, g, s).transpose(undo)
+    return _by_mask(scaled_select_numba, scaled_select_numpy, mask, g, s)
 
 
 def int8_matmul(a, b):

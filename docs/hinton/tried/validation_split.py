@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
 import hinton_mnist as h  # noqa: E402
-from common import IndexedLoader, load_mnist_data  # noqa: E402
+from common import IndexedLoader, load_mnist_data, write_json  # noqa: E402
 
 import minikd as mk  # noqa: E402
 from minikd.data import normalize  # noqa: E402
@@ -64,7 +64,7 @@ def validate(part: str, lrs: list, seed: int, example_argv: list, out: Path) -> 
                                "val_errors_per_epoch": [row["test_errors"] for row in r["history"]]})
         print(part, f"lr {lr:g}:", r["test_errors"], "validation errors", flush=True)
     report["wall_seconds"] = time.time() - start
-    out.write_text(json.dumps(report, indent=1))
+    write_json(report, out)  # through a temporary file: never half written
 
 
 def plot(files: list, out: Path) -> None:
