@@ -280,8 +280,8 @@ def plot(table: dict, per_seed: list[dict], path: Path, n_test: int, quick: bool
         if not quick:
             ax.plot(k + 0.3, t["paper_test_errors"], "*", color="crimson", ms=13,
                     label="Hinton et al. 2015" if k == 0 else None)
-        ax.annotate(f"{t['test_errors_mean']:.0f}", (k, t["test_errors_mean"]), xytext=(-8, 4),
-                    textcoords="offset points", ha="right", fontsize=9)
+        ax.text(k, t["test_errors_mean"] / 2, f"{t['test_errors_mean']:.0f}", ha="center", va="center",
+                color="white", fontsize=10, fontweight="bold")   # the mean inside its bar, clear of the seeds' dots
     teacher_tick = "teacher\n1200-1200\ndropout, jitter" + (f"\nmax-norm {max_norm:g}" if max_norm else "")
     ax.set_xticks(range(len(RUNS)), [teacher_tick, "student\n800-800\nalone", "student\n800-800\ndistilled"])
     top = max(max(t["test_errors_runs"] + [t["paper_test_errors"]]) for t in table.values())
