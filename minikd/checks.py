@@ -164,3 +164,12 @@ def check_same_dtype(op: str, x, **params):
         if a is not None and a.dtype != x.dtype:
             raise TypeError(f"{op}: input dtype {x.dtype} and {name} dtype {a.dtype} differ; "
                             f"convert one of them (e.g. x.astype({a.dtype.name!r}))")
+
+
+def check_floating(op: str, **arrays):
+    """Each named array or Tensor must hold floating-point numbers (an embedding, a unit vector,
+    a distance of integers is not one): TypeError naming the op, the argument and its dtype."""
+    for name, a in arrays.items():
+        if a is not None and a.dtype.kind != "f":
+            raise TypeError(f"{op}: {name} must hold floating-point numbers; got dtype {a.dtype} "
+                            f"(convert it, e.g. {name}.astype('float32'))")

@@ -338,3 +338,137 @@ def test_embedding_queue_is_first_in_first_out():
 def test_qud_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --------------------------------------------------------------------------- found by a sceptical trial, fixed by kind
+
+
+def test_rkd_distances_of_close_points_are_right_in_float32():
+    """‖a‖² + ‖b‖² − 2⟨a, b⟩ cancels in float32: two points 0.004 apart, norms near 40, came out
+    1e-6 apart, and the pair's gradient pointed the wrong way. From the differences: right."""
+    f = (np.random.default_rng(1).normal(size=(4, 16)) * 10).astype(np.float32)
+    f[1] = f[0] + np.float32(1e-3)
+    want = np_distances(f.astype(np.float64))
+    got = kd.relation.pairwise_distances(mk.tensor(f)).numpy()
+    np.testing.assert_allclose(got[0, 1], want[0, 1], rtol=1e-3)
+    f_t = np.random.default_rng(2).normal(size=(4, 8))
+    grads = {}
+    for dtype in (np.float32, np.float64):
+        s = mk.tensor(f.astype(dtype), requires_grad=True)
+        kd.rkd_distance_loss(s, f_t.astype(dtype), normalize=True, huber=True).backward()
+        grads[dtype] = s.grad
+    np.testing.assert_allclose(grads[np.float32][:2], grads[np.float64][:2], rtol=1e-2, atol=1e-6)
+
+
+def test_coincident_points_give_a_zero_vector_and_no_gradient_not_one_over_eps():
+    """Where the angle is undefined (two coincident student points, a zero embedding) the unit
+    vector is 0 and so is its gradient: x/eps's gradient, 1e12, would throw the weights out."""
+    s = mk.tensor(np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 1.0], [3.0, -1.0]]), requires_grad=True)
+    f_t = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    kd.rkd_angle_loss(s, f_t).backward()
+    assert np.abs(s.grad).max() < 10
+    zero = mk.tensor(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]]), requires_grad=True)
+    y = F.normalize(zero)
+    np.testing.assert_array_equal(y.numpy(), [[0, 0, 0], [1 / 3, 2 / 3, 2 / 3]])
+    (y * mk.tensor(np.ones((2, 3)))).sum().backward()
+    np.testing.assert_array_equal(zero.grad[0], 0.0)
+    for loss in (lambda e: kd.qud_loss(e, np.ones((2, 3)), np.eye(3), 0.1),
+                 lambda e: F.cross_entropy(kd.margin_logits(e, np.eye(3), [0, 1], s=64.0, m1=0.5), [0, 1])):
+        e = mk.tensor(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]]), requires_grad=True)
+        loss(e).backward()
+        assert np.isfinite(e.grad).all() and np.abs(e.grad).max() < 100
+
+
+def test_normalize_outside_the_eps_ball_is_bit_for_bit_x_over_its_norm():
+    x = np.random.default_rng(0).standard_normal((5, 7)).astype(np.float32)
+    want = x / np.sqrt(np.maximum((x * x).sum(axis=1, keepdims=True), np.float32(1e-24)))
+    np.testing.assert_array_equal(F.normalize(mk.tensor(x)).numpy(), want)
+
+
+def test_float16_embeddings_give_finite_losses_and_gradients():
+    """float16's smallest normal is 6.1e-05: the floors 1e-12 and 1e-24 under the square roots
+    rounded to 0 there (√0: NaN in every angle, every gradient); the Numba kernels, which
+    compile no float16, raised from deep inside Numba."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4, 3)).astype(np.float16), rng.normal(size=(4, 5)).astype(np.float16)
+    np.testing.assert_array_equal(F.normalize(mk.tensor(np.zeros((1, 3), np.float16))).numpy(), 0)
+    for loss in (lambda s: kd.rkd_angle_loss(s, b), lambda s: kd.rkd_distance_loss(s, b),
+                 lambda s: kd.rkd_loss(s, b), lambda s: kd.qud_loss(s, a[::-1].copy(), a, tau=0.5),
+                 lambda s: F.cross_entropy(kd.margin_logits(s, a, [0, 1, 2, 3], s=8.0, m1=0.5), [0, 1, 2, 3])):
+        s = mk.tensor(a, requires_grad=True)
+        value = loss(s)
+        value.backward()
+        assert value.dtype == np.float16 and np.isfinite(value.item())
+        assert s.grad.dtype == np.float16 and np.isfinite(s.grad).all()
+
+
+TEACHER_CASTS = {   # every loss with a teacher's side: a float32 student, a float64 teacher (array) → float32
+    "kd_loss": lambda s, t: kd.kd_loss(s, t, [0, 1, 2]),
+    "soft_loss": lambda s, t: kd.soft_loss(s, t),
+    "feature_loss": lambda s, t: kd.feature_loss(s, t),
+    "rkd_distance_loss": lambda s, t: kd.rkd_distance_loss(s, t),
+    "rkd_angle_loss": lambda s, t: kd.rkd_angle_loss(s, t),
+    "rkd_loss": lambda s, t: kd.rkd_loss(s, t),
+    "qud_loss": lambda s, t: kd.qud_loss(s, t, t[::-1].copy(), 0.5),
+    "dml_losses": lambda s, t: kd.dml_losses([s, mk.tensor(t)], [0, 1, 2])[0],
+}
+
+
+@pytest.mark.parametrize("op", TEACHER_CASTS)
+def test_a_float64_teacher_leaves_a_float32_students_loss_and_gradient_float32(op):
+    rng = np.random.default_rng(0)
+    s = mk.tensor(rng.normal(size=(3, 4)).astype(np.float32), requires_grad=True)
+    loss = TEACHER_CASTS[op](s, rng.normal(size=(3, 4)))
+    loss.backward()
+    assert loss.dtype == np.float32 and s.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: kd.rkd_distance_loss(np.arange(6).reshape(3, 2), np.ones((3, 2))), r"rkd_distance_loss: f_s must hold"),
+    (lambda: kd.rkd_angle_loss(np.ones((3, 2)), np.arange(6).reshape(3, 2)), r"rkd_angle_loss: f_t must hold"),
+    (lambda: kd.rkd_loss(np.arange(6).reshape(3, 2), np.ones((3, 2))), r"rkd_distance_loss: f_s must hold"),
+    (lambda: kd.qud_loss(np.arange(6).reshape(3, 2), np.ones((3, 2)), np.ones((2, 2))), r"qud_loss: f_s must hold"),
+    (lambda: kd.margin_logits(np.arange(6).reshape(3, 2), np.ones((2, 2)), [0, 1, 0]), r"margin_logits: f must hold"),
+    (lambda: kd.adadistill_alpha(np.arange(6).reshape(3, 2), np.ones((3, 2))), r"adadistill_alpha: f_s must hold"),
+    (lambda: F.normalize(mk.tensor(np.arange(3))), r"normalize: x must hold"),
+    (lambda: kd.feature_kd_loss(np.zeros((2, 3)), np.zeros((2, 4)), np.ones((2, 4)), [0, 1], None,
+                                return_parts="no"), r"feature_kd_loss: return_parts"),
+    (lambda: kd.self_distillation_loss([np.ones((2, 3), np.float32), np.ones((2, 3))], [0, 1]),
+     r"self_distillation_loss: every exit's logits must have one dtype"),
+])
+def test_wrong_types_are_a_type_error_in_the_name_of_the_function_called(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: kd.distill_centres(mk.tensor(np.zeros(4)), [0], np.zeros((1, 4)), [0.5]),
+     r"distill_centres: W must be the centres \(C, d\).*got shape \(4,\)"),
+    (lambda: kd.margin_logits(np.ones((1, 2), np.float32), np.ones((2, 2), np.float32), [0], s=1e39),
+     r"margin_logits: s = 1e\+39 does not fit the embeddings' float32"),
+    (lambda: kd.qud_loss(np.ones((1, 2), np.float32), np.ones((1, 2)), np.ones((1, 2)), tau=1e-40),
+     r"qud_loss: τ = 1e-40 is too small for the embeddings' float32"),
+    (lambda: kd.self_distillation_loss([np.ones((3, 4))] * 2, [0, 1, 2], features=[np.ones((2, 5))] * 2, hint=1.0),
+     r"self_distillation_loss: features must be one per exit .* N = 3"),
+    (lambda: kd.self_distillation_loss([np.ones((3, 4))] * 2, [0, 1, 2], hint=1.0),
+     r"self_distillation_loss: the hint term \(hint=1.0\) needs the exits' features"),
+    (lambda: kd.dml_losses([np.ones((0, 3)), np.ones((0, 3))], np.zeros(0, dtype=int)), r"^dml_losses: "),
+])
+def test_bad_arguments_found_by_the_trial_are_value_errors_that_name_the_function(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_self_distillation_takes_features_as_arrays_or_lists():
+    zs, feats = [np.ones((2, 3)), np.zeros((2, 3))], [[[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 6.0]]]
+    got = kd.self_distillation_loss(zs, [0, 1], features=feats, hint=1.0).item()
+    assert got == pytest.approx(kd.self_distillation_loss(zs, [0, 1]).item() + 4 / 4, rel=1e-12)
+
+
+def test_the_queues_embeddings_are_a_copy_that_a_later_push_leaves_alone():
+    q = kd.EmbeddingQueue(3, 1)
+    q.push(np.array([[1.0], [2.0]]))
+    held = q.embeddings
+    q.push(np.array([[3.0], [4.0]]))
+    np.testing.assert_array_equal(held.ravel(), [1.0, 2.0])
+    np.testing.assert_array_equal(q.embeddings.ravel(), [2.0, 3.0, 4.0])

@@ -394,3 +394,45 @@ def test_numba_cuda_gets_numpys_removed_row_stack_back(monkeypatch):
     monkeypatch.setattr(np, "row_stack", len, raising=False)
     K._numpy_names_for_numba_cuda()  # where NumPy has the name, it is left alone
     assert getattr(np, "row_stack") is len  # noqa: B009
+
+
+FLOAT16_OPS = {   # every op whose CPU path is a Numba kernel: forward and backward on float16 input
+    "relu": lambda F, x: F.relu(x),
+    "leaky_relu": lambda F, x: F.leaky_relu(x, 0.1),
+    "clip": lambda F, x: x.clip(-0.5, 0.5),
+    "dropout": lambda F, x: F.dropout(x, p=0.5, training=True),
+    "conv2d": lambda F, x: F.conv2d(x, x[:3, :2], padding=1),
+    "max_pool2d": lambda F, x: F.max_pool2d(x, 2),
+    "avg_pool2d": lambda F, x: F.avg_pool2d(x, 2),
+}
+
+
+@pytest.mark.parametrize("op", FLOAT16_OPS)
+def test_float16_takes_the_reference_path_numba_compiles_no_float16(op):
+    """Numba compiles no float16 arithmetic for the CPU: it raised "NotImplementedError: float16"
+    from deep inside a kernel. Such arrays now take the NumPy reference, under either backend."""
+    import minikd as mk
+    from minikd import functional as F
+
+    results = {}
+    for backend in ("numba", "numpy"):
+        with K.use_backend(backend):
+            mk.manual_seed(0)
+            x = mk.tensor(_x((4, 2, 6, 6), np.float16), requires_grad=True)
+            y = FLOAT16_OPS[op](F, x)
+            (y * y).sum().backward()
+            results[backend] = (y.numpy(), x.grad)
+    for a, b in zip(results["numba"], results["numpy"], strict=True):
+        assert a.dtype == np.float16
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_steps_a_float16_parameter_with_its_plain_maths():
+    from minikd import nn, optim
+
+    p = nn.Parameter(np.ones(3, np.float16))
+    assert not K.adam_update_applies(p.data, p.data, p.data, p.data)
+    opt = optim.Adam([p], lr=0.1)
+    (p * p).sum().backward()
+    opt.step()
+    assert p.dtype == np.float16 and np.allclose(p.numpy(), 0.9, atol=1e-3)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..checks import check_int, check_number
+from ..checks import check_floating, check_int, check_number
 from ..ops.loss import cross_entropy
 from ..ops.shape import concatenate
 from ..tensor import Tensor
@@ -36,8 +36,10 @@ def qud_loss(f_s, f_t, queue, tau=0.1):
 
     Every embedding is L2-normalised inside; the teacher's side and the queue are constants.
     Returns the batch mean of −log(exp(f·f⁺/τ) / (exp(f·f⁺/τ) + Σ exp(f·f⁻/τ))).
-    Raises ValueError for τ ≤ 0, an empty queue, or shapes that do not match (the student's
-    width must equal the teacher's: put an adapter, e.g. ``kd.LinearAdapter``, on the student).
+    Raises ValueError for τ ≤ 0 (or so small that cos/τ overflows the dtype), an empty queue, or
+    shapes that do not match (the student's width must equal the teacher's: put an adapter, e.g.
+    ``kd.LinearAdapter``, on the student); TypeError for integer embeddings. The teacher's side
+    and the queue take the student's float dtype.
     Source: QUD (Kolf, Damer, Boutros, BMVC 2024), the lecture's loss; InfoNCE (van den Oord,
     Li, Vinyals, 2018).
     """
@@ -45,7 +47,12 @@ def qud_loss(f_s, f_t, queue, tau=0.1):
     if isinstance(queue, EmbeddingQueue):   # the queue itself, given for its embeddings
         queue = queue.embeddings
     f_s = as_tensor(f_s)
+    check_floating("qud_loss", f_s=f_s)
+    if 1 / tau > float(np.finfo(f_s.dtype).max):   # cos/τ, with |cos| ≤ 1, would be ±inf
+        raise ValueError(f"qud_loss: τ = {tau:g} is too small for the embeddings' {f_s.dtype}: cos/τ overflows "
+                         f"(τ must be at least {1 / np.finfo(f_s.dtype).max:.3g})")
     f_t, queue = constant(f_t, like=f_s), constant(queue, like=f_s)
+    check_floating("qud_loss", f_t=f_t, queue=queue)
     if f_s.ndim != 2 or f_t.shape != f_s.shape:
         raise ValueError(f"qud_loss: student embeddings f_s {tuple(f_s.shape)} and teacher embeddings f_t "
                          f"{tuple(f_t.shape)} must both be (N, d) with the same N and d (widths differ: "
@@ -106,11 +113,11 @@ class EmbeddingQueue:
 
     @property
     def embeddings(self):
-        """The held embeddings (n, dim), oldest first."""
+        """The held embeddings (n, dim), oldest first: a copy, so a later ``push`` leaves it as it was."""
         if self._data is None:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.count < self.size:
-            return self._data[:self.count]
+            return self._data[:self.count].copy()
         xp = backend.get_array_module(self._data)
         return xp.concatenate([self._data[self._next:], self._data[:self._next]])
 

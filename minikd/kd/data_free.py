@@ -491,7 +491,7 @@ class BNStatistics:
             term = None
             for batch, running in ((mu, layer.running_mean), (var, layer.running_var)):
                 d = batch - constant(raw(running).astype(batch.dtype, copy=False), like=batch)
-                norm = (d * d).sum().clip(EPS, None).sqrt()
+                norm = F.clipped_sqrt((d * d).sum(), EPS)
                 term = norm if term is None else term + norm
             term = term * first_weight if i == 0 and first_weight != 1.0 else term
             total = term if total is None else total + term

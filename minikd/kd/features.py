@@ -175,6 +175,7 @@ def feature_kd_loss(student_logits, student_features, teacher_features, target, 
     feature-based distillation.
     """
     lam = check_weight(lam, "feature_kd_loss")
+    return_parts = check_bool(return_parts, "feature_kd_loss", "return_parts")
     z_s, f_s = as_tensor(student_logits), as_tensor(student_features)
     if z_s.ndim < 1 or f_s.ndim < 1 or z_s.shape[0] != f_s.shape[0]:
         raise ValueError(f"feature_kd_loss: the student's logits {tuple(z_s.shape)} and features {tuple(f_s.shape)} "

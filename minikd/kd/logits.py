@@ -41,8 +41,13 @@ from ..tensor import Tensor, as_tensor
 def constant(x, like=None):
     """``x`` as a Tensor cut from the graph: the teacher's outputs are targets, never trained here.
     An array (not a Tensor) is put on ``like``'s device (:func:`~minikd.tensor.as_tensor`):
-    precomputed teacher outputs may be given as NumPy arrays whatever the student's device."""
-    return x.detach() if isinstance(x, Tensor) else as_tensor(x, like=like)
+    precomputed teacher outputs may be given as NumPy arrays whatever the student's device. Floats
+    take ``like``'s float dtype: a float64 teacher does not turn a float32 student's loss and
+    gradients into float64."""
+    t = x.detach() if isinstance(x, Tensor) else as_tensor(x, like=like)
+    if like is not None and like.dtype.kind == "f" and t.dtype.kind == "f" and t.dtype != like.dtype:
+        t = Tensor(t.data.astype(like.dtype))
+    return t
 
 
 def check_weight(lam, op):

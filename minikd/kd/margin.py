@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..checks import check_number
+from ..checks import check_floating, check_number
 from ..ops.elementwise import where
 from ..tensor import Tensor, no_grad
 from .logits import as_tensor, constant
@@ -43,7 +43,8 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
     integer labels; ``s`` > 0 the scale, ``m1`` ∈ [0, π) the angular (ArcFace) margin, ``m2`` ≥ 0
     the cosine (CosFace) margin. cos(θ + m1) = cos θ cos m1 − sin θ sin m1 with sin θ = √(1 − cos²θ)
     (θ ∈ [0, π]). Differentiable in ``f`` and ``W``. Raises ValueError for the values above out
-    of range or shapes that do not match (TypeError for a value that is not a number).
+    of range, an ``s`` too large for the embeddings' dtype, or shapes that do not match (TypeError
+    for a value that is not a number, or integer embeddings or centres).
     Source: the lecture's general margin form; ArcFace (Deng et al., CVPR 2019: m1), CosFace
     (Wang et al., CVPR 2018: m2).
     """
@@ -52,6 +53,10 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
                       high_open=True)
     m2 = check_number(m2, "margin_logits", "m2 (the cosine margin, CosFace)", low=0)
     f, W = as_tensor(f), as_tensor(W)
+    check_floating("margin_logits", f=f, W=W)
+    if s > float(np.finfo(f.dtype).max):   # s·cos θ would be ±inf (compared in float64: no overflow)
+        raise ValueError(f"margin_logits: s = {s:g} does not fit the embeddings' {f.dtype} (at most "
+                         f"{np.finfo(f.dtype).max:.3g})")
     labels = y.data if isinstance(y, Tensor) else f.xp.asarray(y)
     if f.ndim != 2 or W.ndim != 2 or f.shape[1] != W.shape[1]:
         raise ValueError(f"margin_logits: embeddings f must be (N, d) and centres W (C, d) with the same d; got "
@@ -63,7 +68,7 @@ def margin_logits(f, W, y, s=64.0, m1=0.0, m2=0.0):
         _check_centre_labels(labels, W.shape[0], "margin_logits")
     cos = F.normalize(f) @ F.normalize(W).T                              # (N, C): cos θ_j
     cos_y = cos[f.xp.arange(f.shape[0]), labels]                          # (N,):   cos θ_y
-    sin_y = (1 - cos_y * cos_y).clip(1e-12, None).sqrt()                  # sin θ_y ≥ 0 (θ ∈ [0, π])
+    sin_y = F.clipped_sqrt(1 - cos_y * cos_y)                             # sin θ_y ≥ 0 (θ ∈ [0, π])
     target = cos_y * math.cos(m1) - sin_y * math.sin(m1) - m2             # cos(θ_y + m1) − m2
     is_y = f.xp.arange(W.shape[0])[None, :] == labels[:, None]            # (N, C) one-hot mask
     return where(is_y, target.reshape(-1, 1), cos) * s
@@ -83,10 +88,12 @@ def adadistill_alpha(f_s, f_t, w_y=None):
         α′ = clip(cos(f_s, f_t) · cos(w_y, f_t), 0, 1)   (hard-sample mining).
 
     ``f_s``, ``f_t``: (N, d), the student's embedding already at the teacher's width d. Raises
-    ValueError when they are not both (N, d) of the same shape, or ``w_y`` is not (N, d). Source:
+    ValueError when they are not both (N, d) of the same shape, or ``w_y`` is not (N, d); TypeError
+    for integer embeddings. Source:
     AdaDistill (Boutros, Štruc, Damer, ECCV 2024), the lecture's α and α′.
     """
     f_s, f_t = constant(f_s), constant(f_t)
+    check_floating("adadistill_alpha", f_s=f_s, f_t=f_t)
     if f_s.ndim != 2 or f_s.shape != f_t.shape:
         raise ValueError(f"adadistill_alpha: f_s {tuple(f_s.shape)} and f_t {tuple(f_t.shape)} must both be (N, d) "
                          "(map the student's embedding to the teacher's width first)")
@@ -95,6 +102,7 @@ def adadistill_alpha(f_s, f_t, w_y=None):
         alpha = (F.normalize(f_s) * t_hat).sum(axis=1)                     # cos(f_s, f_t)
         if w_y is not None:
             w_y = constant(w_y)
+            check_floating("adadistill_alpha", w_y=w_y)
             if w_y.shape != f_t.shape:
                 raise ValueError(f"adadistill_alpha: w_y must be the centres of the samples' classes, "
                                  f"{tuple(f_t.shape)}; got {tuple(w_y.shape)}")
@@ -111,12 +119,15 @@ def distill_centres(W, y, f_t, alpha):
     class update its centre one after the other, in batch order.
 
     Raises TypeError when ``W`` is not a Tensor (the centres are changed in place, so they must
-    be the head's own weight), ValueError for shapes other than these, a label outside
+    be the head's own weight), ValueError for shapes other than these (W too: (C, d)), a label outside
     0..C − 1, or an α outside [0, 1] or nan. Source: AdaDistill (Boutros, Štruc, Damer, ECCV
     2024), the lecture's centre update."""
     if not isinstance(W, Tensor):
         raise TypeError(f"distill_centres: W must be the margin head's weight, a Tensor (C, d) (its Parameter), "
                         f"changed in place; got {type(W).__name__}")
+    if W.ndim != 2:
+        raise ValueError(f"distill_centres: W must be the centres (C, d), one row per class; got shape "
+                         f"{tuple(W.shape)}")
     xp = W.xp
     labels, ft, a = (x.data if isinstance(x, Tensor) else xp.asarray(x) for x in (y, f_t, alpha))
     if labels.dtype.kind not in "iu":

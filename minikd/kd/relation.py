@@ -29,11 +29,11 @@ Both are written with minikd's differentiable ops, so their gradients come from 
 from __future__ import annotations
 
 from .. import functional as F
-from ..checks import check_bool, check_number
+from ..checks import check_bool, check_floating, check_number
 from ..ops.loss import smooth_l1_loss
 from .logits import as_tensor, constant
 
-EPS = 1e-12  # distances below √EPS count as this: √0 has an infinite gradient
+EPS = 1e-12  # squared distances below EPS count as EPS (F.sqrt_floor): √0 has an infinite gradient
 
 
 def _check_embeddings(f_s, f_t, op):
@@ -45,15 +45,24 @@ def _check_embeddings(f_s, f_t, op):
                          f"N = {f_s.shape[0]} and {f_t.shape[0]}")
     if f_s.shape[0] < 2:
         raise ValueError(f"{op}: relations need at least 2 samples in the batch; got N = {f_s.shape[0]}")
+    check_floating(op, f_s=f_s, f_t=f_t)
+
+
+def differences(f):
+    """f^i − f^j for every pair, as an (N, N, d) tensor [j, i]: the vector from f^j to f^i."""
+    return f.reshape(1, f.shape[0], -1) - f.reshape(f.shape[0], 1, -1)
 
 
 def pairwise_distances(f):
-    """D (N, N) with D^{ij} = ‖f^i − f^j‖₂, from ‖f^i‖² + ‖f^j‖² − 2⟨f^i, f^j⟩ (one matrix
-    product); squared distances are clipped at EPS before the square root (the diagonal, and
-    rounding below 0), so the gradient stays finite."""
-    sq = (f * f).sum(axis=1)
-    d2 = sq.reshape(-1, 1) + sq.reshape(1, -1) - 2 * (f @ f.T)
-    return d2.clip(EPS, None).sqrt()
+    """D (N, N) with D^{ij} = ‖f^i − f^j‖₂, from the differences themselves; squared distances are
+    clipped at EPS before the square root (the diagonal, coincident points), so the gradient stays
+    finite, and is 0 there.
+
+    (Not from ‖f^i‖² + ‖f^j‖² − 2⟨f^i, f^j⟩, one matrix product and N² instead of N²·d values: in
+    float32 that subtraction cancels. Two points 0.004 apart with norms near 40 came out 1e-6 or
+    0.02 apart, and their gradient pointed the wrong way.)"""
+    d = differences(f)
+    return F.clipped_sqrt((d * d).sum(axis=2), EPS)
 
 
 def off_diagonal_pairs(n, xp):
@@ -98,8 +107,9 @@ def rkd_distance_loss(f_s, f_t, normalize=False, huber=False):
 
 def angle_cosines(f):
     """cos ∠(i, j, k) = ⟨e^{ij}, e^{kj}⟩ for every triplet, as an (N, N, N) tensor [j, i, k]:
-    e^{ij} the unit vector from f^j to f^i (a zero vector when i = j, so those cosines are 0)."""
-    e = F.normalize(f.reshape(1, f.shape[0], -1) - f.reshape(f.shape[0], 1, -1), axis=2)   # e[j, i] = e^{ij}
+    e^{ij} the unit vector from f^j to f^i: a zero vector, with no gradient, where f^i = f^j (i = j, or
+    two coincident points: the angle is undefined there), so those cosines are 0."""
+    e = F.normalize(differences(f), axis=2)   # e[j, i] = e^{ij}; a zero vector (and no gradient) where i = j
     return e @ e.transpose(0, 2, 1)
 
 
@@ -129,5 +139,5 @@ def rkd_loss(f_s, f_t, w_dist=25.0, w_angle=50.0):
             + rkd_angle_loss(f_s, f_t) * w_angle)
 
 
-__all__ = ["angle_cosines", "off_diagonal_pairs", "pairwise_distances", "rkd_angle_loss", "rkd_distance_loss",
-           "rkd_loss"]
+__all__ = ["angle_cosines", "differences", "off_diagonal_pairs", "pairwise_distances", "rkd_angle_loss",
+           "rkd_distance_loss", "rkd_loss"]

@@ -47,9 +47,10 @@ def dml_losses(logits, target, T=1.0):
         raise ValueError(f"dml_losses: every peer's logits must be (N, C), all the same shape; got {sorted(shapes)}")
     losses = []
     for k, z_k in enumerate(peers):
-        kl = [DistillationKL.apply(z_k, constant(z_l), T=T) for l, z_l in enumerate(peers) if l != k]
+        hard = hard_loss(z_k, target, "dml_losses")   # first: bad labels, or an empty batch, named here
+        kl = [DistillationKL.apply(z_k, constant(z_l, like=z_k), T=T) for l, z_l in enumerate(peers) if l != k]
         mimicry = sum(kl[1:], kl[0]) * (T * T / len(kl))
-        losses.append(hard_loss(z_k, target, "dml_losses") + mimicry)
+        losses.append(hard + mimicry)
     return losses
 
 
@@ -62,7 +63,8 @@ def self_distillation_loss(exits, target, T=3.0, lam=0.5, features=None, hint=0.
     ``exits``: logits of the K ≥ 2 exits, shallowest first, each (N, C); ``features``: optional
     list of the exits' features, same shapes as each other (after the exits' own adapters), for
     the hint term with weight ``hint``. Raises ValueError for fewer than two exits, shapes that
-    differ, labels that do not fit the logits, or λ outside [0, 1].
+    differ, features not one per exit or not of the logits' N, a ``hint`` > 0 without features,
+    labels that do not fit the logits, or λ outside [0, 1]; TypeError for exits of different dtypes.
     """
     T = check_temperature(T, "self_distillation_loss")
     lam = check_weight(lam, "self_distillation_loss")
@@ -74,16 +76,25 @@ def self_distillation_loss(exits, target, T=3.0, lam=0.5, features=None, hint=0.
     if len({tuple(z.shape) for z in zs}) != 1:
         raise ValueError(f"self_distillation_loss: every exit's logits must have one shape; got "
                          f"{[tuple(z.shape) for z in zs]}")
-    if features is not None and (len(features) != len(zs) or len({tuple(f.shape) for f in features}) != 1):
-        raise ValueError("self_distillation_loss: features must be one per exit, all of one shape; got "
-                         f"{[tuple(f.shape) for f in features]}")
+    if len({z.dtype for z in zs}) != 1:   # exits of one network: a float64 one would promote the whole loss
+        raise TypeError(f"self_distillation_loss: every exit's logits must have one dtype; got "
+                        f"{[str(z.dtype) for z in zs]}")
+    if hint > 0 and features is None:
+        raise ValueError(f"self_distillation_loss: the hint term (hint={hint}) needs the exits' features; got "
+                         "features=None")
+    if features is not None:
+        features = [as_tensor(f, like=zs[0]) for f in features]
+        shapes = [tuple(f.shape) for f in features]
+        if len(features) != len(zs) or len(set(shapes)) != 1 or shapes[0][:1] != tuple(zs[0].shape[:1]):
+            raise ValueError(f"self_distillation_loss: features must be one per exit ({len(zs)}), all of one shape, "
+                             f"with the logits' N = {zs[0].shape[0]} samples first; got {shapes}")
     deepest = zs[-1]
     total = hard_loss(deepest, target, "self_distillation_loss")
     for k, z_k in enumerate(zs[:-1]):
-        soft = DistillationKL.apply(z_k, constant(deepest), T=T)
+        soft = DistillationKL.apply(z_k, constant(deepest, like=z_k), T=T)
         total = total + hard_loss(z_k, target, "self_distillation_loss") * (1 - lam) + soft * (lam * T * T)
         if features is not None and hint > 0:
-            total = total + mse_loss(features[k], constant(features[-1])) * hint
+            total = total + mse_loss(features[k], constant(features[-1], like=features[k])) * hint
     return total
 
 

@@ -96,9 +96,17 @@ def use_backend(name: str):
         set_backend(previous)
 
 
+def _compiled_dtype(a) -> bool:
+    """Whether the compiled kernels (Numba's, and those of numba.cuda) take ``a``'s dtype: every
+    dtype but float16, whose arithmetic Numba does not compile for the CPU ("NotImplementedError:
+    float16" from deep inside it). float16 arrays take the NumPy (or CuPy) reference instead."""
+    return a.dtype != np.float16
+
+
 def _numba_for(a) -> bool:
-    """Numba runs on NumPy arrays only; CuPy arrays take the device-agnostic reference."""
-    return _backend == "numba" and get_array_module(a) is np
+    """Numba runs on NumPy arrays only; CuPy arrays, and float16 ones, take the device-agnostic
+    reference."""
+    return _backend == "numba" and get_array_module(a) is np and _compiled_dtype(a)
 
 
 _cuda_usable = None  # whether numba.cuda sees a real GPU; asked once, on the first CuPy array
@@ -155,8 +163,8 @@ def _probe_kernel(a):  # pragma: no cover - compiled once by cuda_kernels_usable
 def _cuda_for(a) -> bool:
     """CuPy arrays under the "numba" backend take the numba.cuda kernels when a real GPU is usable
     (NumPy arrays, and the arrays of other registered devices, never do)."""
-    return (_backend == "numba" and type(a) is not np.ndarray and device_of(a).startswith("cuda")
-            and cuda_kernels_usable())
+    return (_backend == "numba" and type(a) is not np.ndarray and _compiled_dtype(a)
+            and device_of(a).startswith("cuda") and cuda_kernels_usable())
 
 
 def _cuda():
@@ -231,8 +239,8 @@ def _dense_order(a):
     A conv's output is a transposed view, (N, d, h, w) over memory laid out (d, N, h, w): not
     C-contiguous, yet one dense block. Elementwise kernels may run on ``a.transpose(order)``, which
     is, and their results be transposed back (a view, no copy). None for broadcast or sliced arrays
-    (a gap or a 0 stride: no order makes them contiguous) and for other backends."""
-    if _backend != "numba" or type(a) is not np.ndarray:
+    (a gap or a 0 stride: no order makes them contiguous), for float16 and for other backends."""
+    if _backend != "numba" or type(a) is not np.ndarray or not _compiled_dtype(a):
         return None
     if a.flags.c_contiguous:
         return tuple(range(a.ndim))
@@ -261,7 +269,7 @@ def _by_mask(kernel, reference, mask, g, *scalars):
     has another) and given back its shape; ``reference(mask, g, *scalars)`` where no Numba kernel
     applies (another backend, a non-dense mask, shapes that differ, a CuPy array)."""
     order = _dense_order(mask) if mask.dtype == np.bool_ and mask.shape == g.shape else None
-    if order is None or type(g) is not np.ndarray:
+    if order is None or type(g) is not np.ndarray or not _compiled_dtype(g):
         return reference(mask, g, *scalars)
     g = g.transpose(order)
     if not g.flags.c_contiguous:
