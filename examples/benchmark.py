@@ -45,6 +45,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # Only the standard library is imported at module level: a worker must set the thread
@@ -346,6 +347,9 @@ def parse_args(argv=None):
     unknown = sorted(set(args.models) - set(MODEL_NAMES))
     if unknown or not args.models:
         p.error(f"--models: expected a comma-separated subset of {','.join(MODEL_NAMES)}; got {unknown or 'none'}")
+    twice = sorted({m for m in args.models if args.models.count(m) > 1})
+    if twice:
+        p.error(f"--models: {twice[0]} is given twice (each worker would run twice)")
     for option in ("steps", "repeats", "threads"):  # checked one by one: the error names the one at fault
         if getattr(args, option) < 1:
             p.error(f"--{option}: must be a positive integer; got {getattr(args, option)}")
@@ -360,8 +364,11 @@ def parse_args(argv=None):
         if os.path.isdir(target):
             p.error(f"--json {args.json}: is a folder; give the results file's name")
         folder = os.path.dirname(target)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-            p.error(f"--json {args.json}: the folder {folder} does not exist or is not writable")
+        try:   # a file made and removed: os.access may say yes where nothing can be made (root, /proc)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            p.error(f"--json {args.json}: the folder {folder} cannot be written ({e.strerror or e})")
     args.model = args.models[0]  # a worker measures exactly one model
     return args
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from functools import partial
@@ -37,6 +38,7 @@ from minikd import backend, kd, optim
 from minikd import functional as F
 from minikd.checks import check_int, check_number
 from minikd.data import DataLoader, load_mnist
+from minikd.data.idx import IDXError
 from minikd.data.mnist import FILES, find_data_dir, missing_files, mnist_dir
 from minikd.random import get_rng
 
@@ -107,6 +109,37 @@ def parse_int_list(parser, text: str, option: str, low: int = 0, what: str = "in
     return values
 
 
+def parse_name_list(parser, text: str, option: str, choices, what: str = "name") -> list[str]:
+    """``teacher,student`` → ["teacher", "student"]: comma-separated names from ``choices``, at least
+    one, none twice (it would be run twice)."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        parser.error(f"{option}: no {what} given; choose from {', '.join(choices)}")
+    unknown = [v for v in names if v not in choices]
+    if unknown:
+        parser.error(f"{option}: unknown {unknown[0]!r} in {text!r}; choose from {', '.join(choices)}")
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        parser.error(f"{option}: {twice[0]} is given twice in {text!r}")
+    return names
+
+
+def quick_defaults(args, **defaults) -> None:
+    """Each option ``name=(full, quick)`` left out (None) takes its full run's default, or its --quick
+    one: a value given is kept, --quick or not (as :func:`check_training_options` keeps --epochs)."""
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if getattr(args, "quick", False) else full)
+
+
+def refuse_unused(parser, args, unused: dict) -> None:
+    """Options given that the chosen mode would ignore: ``{option: why}`` for each option whose value is
+    not None (the parser's default for "not given"); the first is an error naming it and why."""
+    for option, why in unused.items():
+        if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
+            parser.error(f"{option} has no effect here: {why}")
+
+
 def check_data_dir(parser, data_dir, option: str = "--data-dir"):
     """A folder given with ``--data-dir`` must hold the four MNIST files: when it does not, that is an
     error naming what is missing — not a silent fall-back to ``$MINIKD_DATA`` or the cache."""
@@ -125,15 +158,18 @@ def check_data_dir(parser, data_dir, option: str = "--data-dir"):
 
 
 def check_writable_dir(parser, path, option: str) -> None:
-    """``path`` is, or can be made, a folder: it is one, or its nearest existing parent is a writable folder."""
+    """``path`` is a folder a file can be written in: made now if missing (it would be at the first
+    write anyway), and probed with a temporary file — asking ``os.access`` is not enough (root may
+    "write" to /proc, where nothing can be made)."""
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            parser.error(f"{option} {path}: exists and is not a folder")
-        return
-    parent = next(p for p in path.absolute().parents if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        parser.error(f"{option} {path}: cannot be created ({parent} is not a writable folder)")
+    if path.exists() and not path.is_dir():
+        parser.error(f"{option} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        parser.error(f"{option} {path}: cannot write there ({e.strerror or e})")
 
 
 def save_checkpoint(model, path, **meta) -> None:
@@ -145,10 +181,19 @@ def save_checkpoint(model, path, **meta) -> None:
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
-    """``(weights, meta)`` of a :func:`save_checkpoint` file; meta's values as Python scalars/strings."""
+    """``(weights, meta)`` of a :func:`save_checkpoint` file; meta's values as Python scalars/strings.
+    A plain :func:`minikd.save` of a state dict reads as ``(weights, {})``: every example loads a
+    model through this (or :func:`load_weights`), as its option's check read it."""
     state = mk.load(path)
     meta = {k[5:]: state[k].item() if state[k].ndim == 0 else state[k].tolist() for k in state if k.startswith("meta.")}
     return {k: v for k, v in state.items() if not k.startswith("meta.")}, meta
+
+
+def load_weights(model, path):
+    """``model`` with the weights of checkpoint ``path`` (its ``meta.*`` entries aside: a file that
+    :func:`save_checkpoint` wrote, with its architecture, loads as one without); returns ``model``."""
+    model.load_state_dict(read_checkpoint(path)[0])
+    return model
 
 
 @contextmanager
@@ -242,7 +287,7 @@ def load_or_train(name: str, model_cls, path, x, y, args):
     mk.manual_seed(args.seed)
     model = model_cls().to(args.device)  # before its optimizer is built (train_ce)
     if Path(path).is_file():
-        model.load_state_dict(mk.load(path))
+        load_weights(model, path)
         print(f"{name}: loaded {path}")
     else:
         print(f"{name}: {path} not found, training one ({args.epochs} epochs)")
@@ -323,13 +368,14 @@ def format_seconds(seconds: float) -> str:
 def load_mnist_data(data_dir=None):
     """``(x_train, y_train, x_test, y_test)``, uint8 images and int64 labels, from the folder that
     holds the four files (``--data-dir``, else ``$MINIKD_DATA``, else the cache, downloaded if
-    missing); prints which folder it read. A missing-data error ends the program (status 1)."""
+    missing); prints which folder it read. Missing or damaged data (a truncated or garbled file)
+    ends the program with one line naming the file (status 1)."""
     try:
         folder = mnist_dir(data_dir)
         x_train, y_train = load_mnist("train", folder)
         x_test, y_test = load_mnist("test", folder)
-    except FileNotFoundError as e:  # DownloadError included: its message names the files and says what to do
-        raise SystemExit(f"error: {e}") from None
+    except (FileNotFoundError, IDXError) as e:  # DownloadError: names the files and what to do; IDXError: a
+        raise SystemExit(f"error: {' '.join(str(e).split())}") from None   # damaged file, named
     print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")
     return x_train, y_train, x_test, y_test
 

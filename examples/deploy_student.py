@@ -48,6 +48,9 @@ from common import (
     fit,
     format_seconds,
     load_mnist_data,
+    load_weights,
+    quick_defaults,
+    refuse_unused,
     run_cli,
     run_platform,
     run_settings,
@@ -195,22 +198,25 @@ def print_table(rows, n_test):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--student", default=DEFAULT_STUDENT,
+    p.add_argument("--student", default=None,
                    help="a saved StudentModel (.npz or .safetensors): the hands-on's distilled student by default")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", default="runs/deploy",
                    help="folder for each stage's .safetensors and .onnx and results.json (default runs/deploy)")
     p.add_argument("--amount", type=float, default=0.5, help="fraction of conv filters and fc1 neurons removed")
-    p.add_argument("--finetune-images", type=int, default=60000, help="training images of the pruned model's "
-                   "fine-tuning pass")
-    p.add_argument("--calibration-images", type=int, default=1024, help="training images that calibrate int8")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs per latency (the median is reported)")
+    p.add_argument("--finetune-images", type=int, default=None, help="training images of the pruned model's "
+                   "fine-tuning pass (default 60000; --quick: 2000)")
+    p.add_argument("--calibration-images", type=int, default=None,
+                   help="training images that calibrate int8 (default 1024; --quick: 256)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed runs per latency, the median reported (default 30; --quick: 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ONNX Runtime's threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a smoke run: a student trained briefly, subsets")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
     ok = partial(check, p)
+    quick_defaults(args, finetune_images=(60000, 2000), calibration_images=(1024, 256), repeats=(30, 3))
     ok(check_number, args.amount, "--amount", "the pruned fraction", low=0, high=1, high_open=True)
     try:  # on a throwaway student: an amount that would empty a layer is refused now, not after training
         with seeded_stream_kept():
@@ -222,15 +228,15 @@ def parse_args(argv=None):
     ok(check_int, args.repeats, "--repeats", "the number of timed runs", low=1)
     ok(check_int, args.threads, "--threads", "the number of threads", low=1)
     ok(check_int, args.seed, "--seed", "the seed", low=0)
+    refuse_unused(p, args, {"--student": "--quick trains a student of its own"} if args.quick else {})
     if not args.quick:
+        args.student = args.student or DEFAULT_STUDENT
         if not Path(args.student).exists():
             p.error(f"--student {args.student}: no such file; run python examples/mnist_teacher_student.py first "
                     f"(it writes {DEFAULT_STUDENT}), pass a saved StudentModel, or use --quick")
         check_checkpoint(p, args.student, "--student", StudentModel, must_exist=True)
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
-    if args.quick:
-        args.finetune_images, args.calibration_images, args.repeats = 2000, 256, 3
     return args
 
 
@@ -249,7 +255,7 @@ def main(argv=None):
         student = train_quick_student(x_train, y_train, args)
     else:
         student = StudentModel()
-        student.load_state_dict(mk.load(args.student))
+        load_weights(student, args.student)
         print(f"student: loaded {args.student} (test accuracy {100 * evaluate(student, x_test, y_test):.2f} %)")
     student.eval()
 

@@ -41,6 +41,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 
@@ -75,6 +76,17 @@ def parse_args(argv=None):
     if not (args.device == "cpu" or args.device == "cuda" or (args.device.startswith("cuda:")
                                                                 and args.device[5:].isdigit())):
         p.error(f"--device: expected cuda, cuda:N or cpu; got {args.device!r}")
+    for option, values in (("--models", models), ("--batches", batches)):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            p.error(f"{option}: {twice[0]} is given twice (it would be measured twice)")
+    if args.json:   # written at the end: refuse now a path that cannot be written
+        folder = os.path.dirname(os.path.abspath(args.json))
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            p.error(f"--json {args.json}: the folder {folder} cannot be written ({e.strerror or e})")
     args.models, args.batches = models, batches
     return args
 
@@ -225,8 +237,10 @@ def main(argv=None):
                                               "host_s": host}, tstep, tsync, args.steps))
     print_table(rows, args.device, torch is not None)
     if args.json:
-        with open(args.json, "w") as f:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
             json.dump({"device": args.device, "rows": rows}, f, indent=1)
+        os.replace(tmp, args.json)  # atomic: never half a file
     return rows
 
 

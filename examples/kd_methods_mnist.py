@@ -90,6 +90,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -124,7 +126,7 @@ from tqdm import tqdm
 import minikd as mk
 from minikd import functional as F
 from minikd import kd, nn, optim
-from minikd.checks import check_int, check_number, check_temperature
+from minikd.checks import check_int, check_number, check_temperature, is_int
 from minikd.data import normalize
 from minikd.models import _MNISTCNN, StudentModel, TeacherModel
 from minikd.verification import (
@@ -975,6 +977,22 @@ def setting(report, key):
     return settings.get("epochs") if key == "teacher_epochs" else OLD_DEFAULTS.get(key)
 
 
+def row_problem(row) -> str:
+    """What makes a results row unusable for the table ("" if nothing): it must hold the measured
+    numbers the table reads (test accuracy; verification accuracy and TAR@FAR; parameters; time)."""
+    if not isinstance(row, dict):
+        return f"expected a row of measurements, got {type(row).__name__}"
+    numbers = {"test_acc": row.get("test_acc"), "params": row.get("params"), "train_seconds": row.get("train_seconds")}
+    verification = row.get("verification")
+    if not isinstance(verification, dict):
+        return "has no verification measurements"
+    numbers.update({f"verification.{k}": verification.get(k) for k in ("accuracy", "tar@far=1e-2", "tar@far=1e-3")})
+    for key, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{key} is {value!r}; expected a finite number"
+    return ""
+
+
 def load_reports(p, paths):
     """The results.json files of ``--chart-from``, checked: JSON objects with a summary, of runs with
     the same budget (epochs, the teacher's epochs). A bad one is a parser error."""
@@ -984,14 +1002,24 @@ def load_reports(p, paths):
             report = json.loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             p.error(f"--chart-from {path}: not a readable results.json ({type(error).__name__}: {error})")
-        if not isinstance(report, dict) or not isinstance(report.get("runs"), list) or "settings" not in report:
+        if not isinstance(report, dict) or not isinstance(report.get("runs"), list) \
+                or not isinstance(report.get("settings"), dict):
             p.error(f"--chart-from {path}: has no runs and settings; expected the results.json of a run")
         reports.append(report)
         runs = report["runs"]
-        if not runs or not all(isinstance(r, dict) and isinstance(r.get("seed"), int)
+        if not runs or not all(isinstance(r, dict) and is_int(r.get("seed")) and r["seed"] >= 0
                                and isinstance(r.get("rows"), dict) for r in runs):
             p.error(f"--chart-from {path}: its runs are not a list of {{seed, rows}}; "
                     "expected the results.json of a run")
+        for key, value in report["settings"].items():
+            if key in SHARED_SETTINGS + ("epochs", "teacher_epochs") + tuple(ROW_SETTINGS.values()) \
+                    and not (value is None or isinstance(value, (str, int, float))):
+                p.error(f"--chart-from {path}: its setting {key} is {value!r}; expected a number or a name")
+        for run in runs:
+            for name, row in run["rows"].items():
+                problem = row_problem(row)
+                if problem:
+                    p.error(f"--chart-from {path}: seed {run['seed']}, row {name!r}: {problem}")
     budgets = {(setting(r, "epochs"), setting(r, "teacher_epochs")) for r in reports}
     if len(budgets) > 1:
         p.error(f"--chart-from: the runs have different budgets (epochs, the teacher's epochs): {sorted(budgets)}; "
@@ -1132,7 +1160,11 @@ def parse_args(argv=None):
                         "--assistant, --ban-init, --ada-teacher)")
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
-    if args.chart_from:
+    if args.chart_from:     # trains nothing: an option of training would be silently ignored
+        given = [a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")]
+        ignored = [a for a in given if not any(o.startswith(a) for o in ("--chart-from", "--out", "--no-progress"))]
+        if ignored:
+            p.error(f"{ignored[0]} has no effect with --chart-from, which trains nothing (it takes only --out)")
         args.reports = load_reports(p, args.chart_from)
         check_writable_dir(p, args.out, "--out")
         return args
@@ -1167,7 +1199,7 @@ def parse_args(argv=None):
         p.error(f"--ada-teacher {args.ada_teacher}: only the margin runs use it; add adadistill, adadistill_nomse "
                 f"or arcface to --methods (got {','.join(args.methods) or 'none'})")
     default = "0" if args.quick else "0,1,2"
-    args.seeds = parse_int_list(p, args.seeds or default, "--seeds", low=0, what="seeds")
+    args.seeds = parse_int_list(p, default if args.seeds is None else args.seeds, "--seeds", low=0, what="seeds")
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
     return args

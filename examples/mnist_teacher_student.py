@@ -52,6 +52,7 @@ from common import (
     fit,
     format_seconds,
     load_mnist_data,
+    load_weights,
     make_kd_step,
     mark_smoke_run,
     model_device,
@@ -135,7 +136,7 @@ def run_seed(seed, data, args, out: Path) -> dict:
         mk.manual_seed(seed)
         teacher = TeacherModel().to(args.device)  # on its device before its optimizer is built
         if args.teacher:
-            teacher.load_state_dict(mk.load(args.teacher))
+            load_weights(teacher, args.teacher)
             history, seconds = [], 0.0
             print(f"teacher: loaded {args.teacher}")
         else:
@@ -400,7 +401,8 @@ def parse_args(argv=None):
         p.error("--runs: the kd and fkd runs need a teacher: include 'teacher' in --runs or pass --teacher PATH")
     if args.teacher:
         check_checkpoint(p, args.teacher, "--teacher", TeacherModel, must_exist=True)
-    args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds") if args.seeds else [args.seed]
+    args.seeds = [args.seed] if args.seeds is None else parse_int_list(p, args.seeds, "--seeds", low=0,
+                                                                              what="seeds")
     check_data_dir(p, args.data_dir)
     if args.out is None:
         args.out = HANDS_ON_DIR + ("_quick" if args.quick else "")

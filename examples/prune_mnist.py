@@ -50,6 +50,7 @@ from common import (
     load_mnist_data,
     load_or_train,
     mark_smoke_run,
+    quick_defaults,
     run_cli,
     run_settings,
     write_json,
@@ -233,15 +234,17 @@ def parse_args(argv=None):
                    help="teacher training epochs, if it must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--finetune-images", type=int, default=20000, help="training images of each fine-tuning")
+    p.add_argument("--finetune-images", type=int, default=None,
+                   help="training images of each fine-tuning (default 20000; --quick: 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latency-batch", type=int, default=64)
-    p.add_argument("--latency-repeats", type=int, default=30)
+    p.add_argument("--latency-repeats", type=int, default=None, help="(default 30; --quick: 5)")
     p.add_argument("--quick", action="store_true", help="a smoke run: subsets, three sparsities, 1 epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     check_training_options(p, args)
+    quick_defaults(args, finetune_images=(20000, 1000), latency_repeats=(30, 5))
     check(p, check_int, args.finetune_images, "--finetune-images", "the number of fine-tuning images", low=1)
     check(p, check_int, args.latency_batch, "--latency-batch", "the latency batch size", low=1)
     check(p, check_int, args.latency_repeats, "--latency-repeats", "the number of latency repeats", low=1)
@@ -252,7 +255,6 @@ def parse_args(argv=None):
     args.sparsities, args.structured, args.iterative, args.iterative_steps = SPARSITIES, STRUCTURED, ITERATIVE, 4
     if args.quick:
         args.sparsities, args.structured, args.iterative, args.iterative_steps = (0.0, 0.5, 0.9), (0.0, 0.5), (0.9,), 2
-        args.finetune_images, args.latency_repeats = 1000, 5
     return args
 
 

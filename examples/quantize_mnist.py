@@ -48,6 +48,9 @@ from common import (
     load_or_train,
     make_kd_step,
     mark_smoke_run,
+    parse_name_list,
+    quick_defaults,
+    refuse_unused,
     run_cli,
     run_platform,
     run_settings,
@@ -226,31 +229,30 @@ def parse_args(argv=None):
                    help="training epochs, if a model must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--qat-images", type=int, default=20000, help="training images of each QAT fine-tuning")
-    p.add_argument("--calibration-batches", type=int, default=10)
+    p.add_argument("--qat-images", type=int, default=None,
+                   help="training images of each QAT fine-tuning (default 20000; --quick: 1000)")
+    p.add_argument("--calibration-batches", type=int, default=None, help="(default 10; --quick: 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a smoke run: subsets, 8 and 4 bits, 1 epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     check_training_options(p, args)
+    quick_defaults(args, qat_images=(20000, 1000), calibration_batches=(10, 2))
     check(p, check_int, args.qat_images, "--qat-images", "the number of QAT images", low=1)
     check(p, check_int, args.calibration_batches, "--calibration-batches", "the number of calibration batches",
           low=1)
     args.device = check(p, device_option, args.device)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - set(MODELS))
-    if unknown:
-        p.error(f"--models: unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    if not args.models:
-        p.error(f"--models: no model given; choose from {sorted(MODELS)}")
+    args.models = parse_name_list(p, args.models, "--models", sorted(MODELS), what="model")
+    refuse_unused(p, args, {f"--{name}": f"--models {','.join(args.models)} does not quantize the {name}"
+                            for name in MODELS if name not in args.models})
     for name in args.models:
         hands_on_model_option(p, args, name, MODELS[name], f"{name}_seed0.npz")
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
     args.bits = BITS
     if args.quick:
-        args.bits, args.qat_images, args.calibration_batches = (8, 4), 1000, 2
+        args.bits = (8, 4)
     return args
 
 

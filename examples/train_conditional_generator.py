@@ -61,6 +61,7 @@ from common import (
     format_seconds,
     load_mnist_data,
     mark_smoke_run,
+    quick_defaults,
     read_checkpoint,
     run_cli,
     save_checkpoint,
@@ -276,7 +277,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", default=None, help="a teacher checkpoint (data_free_kd.py --train-teacher) to "
                                                    "measure G by: class consistency and mean confidence")
-    p.add_argument("--epochs", type=int, default=4, help="epochs over the 60,000 training images (default 4)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs over the 60,000 training images (default 4; --quick: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", default="runs/data_free", help="folder for generator.npz, generator.json and the grid")
@@ -284,14 +286,13 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
     ok = partial(check, p)    # every check before any work: one line, exit status 2
+    quick_defaults(args, epochs=(4, 1))
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.seed, "--seed", "the seed", low=0)
     if args.teacher is not None:
         check_teacher(p, args.teacher)
     check_data_dir(p, args.data_dir)
     check_writable_dir(p, args.out, "--out")
-    if args.quick:
-        args.epochs = 1
     return args
 
 

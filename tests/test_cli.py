@@ -10,6 +10,7 @@ replaced by another folder; the data folder read is printed.
 """
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -180,10 +181,23 @@ def test_an_example_whose_reader_went_away_ends_quietly_or_with_its_own_error(no
     ("quantize_mnist", ["--student", "{file}"], "--student {file}: not a readable checkpoint: load:"),
     ("mnist_mlp", ["--lr", "inf"], "--lr: the learning rate must be a finite number; got inf"),
     ("mnist_mlp", ["--data-dir", "{tmp}/nowhere"], "--data-dir {tmp}/nowhere: no such folder"),
+    # from a sceptical trial of the command lines
+    ("quantize_mnist", ["--models", "teacher,teacher"], "--models: teacher is given twice in 'teacher,teacher'"),
+    ("quantize_mnist", ["--models", "teacher", "--student", "{file}"],
+     "--student has no effect here: --models teacher does not quantize the student"),
+    ("deploy_student", ["--quick", "--student", "{file}"], "--student has no effect here: --quick trains a student"),
+    ("hinton_mnist", ["--out", "/proc/minikd_trial"], "--out /proc/minikd_trial: cannot write there"),
+    ("kd_methods_mnist", ["--out", "/proc/minikd_trial"], "--out /proc/minikd_trial: cannot write there"),
+    ("kd_methods_mnist", ["--seeds", ""], "--seeds: expected comma-separated seeds ≥ 0"),
+    ("mnist_teacher_student", ["--seeds", ""], "--seeds: expected comma-separated seeds ≥ 0"),
+    ("kd_methods_mnist", ["--chart-from", "{json}", "--methods", "kd"],
+     "--methods has no effect with --chart-from, which trains nothing"),
+    ("kd_methods_mnist", ["--chart-from", "{json}", "--qui"], "--qui has no effect with --chart-from"),
 ])
 def test_every_numeric_and_path_option_is_checked(tmp_path, capsys, name, argv, message):
     (tmp_path / "file").write_text("not a checkpoint")
-    subs = {"{file}": str(tmp_path / "file"), "{tmp}": str(tmp_path)}
+    (tmp_path / "results.json").write_text((ROOT / "docs/kd_methods/results.json").read_text())
+    subs = {"{file}": str(tmp_path / "file"), "{tmp}": str(tmp_path), "{json}": str(tmp_path / "results.json")}
     for k, v in subs.items():
         argv = [a.replace(k, v) for a in argv]
         message = message.replace(k, v)
@@ -317,3 +331,99 @@ def test_profile_cli_checks_every_model_before_printing_any(capsys):
     with pytest.raises(SystemExit):
         main(["--model", "numpy:float32"])  # a factory, but not of a model
     assert "numpy:float32: float32() returned a float32, not an nn.Module" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, kept", [
+    ("quantize_mnist", ["--quick", "--qat-images", "5000", "--calibration-batches", "7"],
+     {"qat_images": 5000, "calibration_batches": 7}),
+    ("quantize_mnist", ["--quick"], {"qat_images": 1000, "calibration_batches": 2}),
+    ("quantize_mnist", [], {"qat_images": 20000, "calibration_batches": 10}),
+    ("prune_mnist", ["--quick", "--finetune-images", "5000", "--latency-repeats", "50"],
+     {"finetune_images": 5000, "latency_repeats": 50}),
+    ("prune_mnist", ["--quick"], {"finetune_images": 1000, "latency_repeats": 5}),
+    ("deploy_student", ["--quick", "--finetune-images", "50000", "--repeats", "100"],
+     {"finetune_images": 50000, "repeats": 100, "calibration_images": 256}),
+    ("train_conditional_generator", ["--quick", "--epochs", "7"], {"epochs": 7}),
+    ("train_conditional_generator", ["--quick"], {"epochs": 1}),
+])
+def test_quick_keeps_the_values_given(tmp_path, name, argv, kept):
+    """--quick sets smaller defaults, never overrides a value the user gave (the trial: it discarded them)."""
+    args = load_example(name).parse_args([*argv, "--out", str(tmp_path / "out")])
+    assert {k: getattr(args, k) for k in kept} == kept
+
+
+def test_a_damaged_mnist_file_ends_the_run_with_one_line_naming_it(tmp_path):
+    common = load_example("common")
+    for damage in (lambda b: b[:len(b) // 2], lambda b: bytes(reversed(b))):   # truncated, garbled
+        fake_mnist(tmp_path, n_train=50)
+        images = tmp_path / "train-images-idx3-ubyte.gz"
+        images.write_bytes(damage(images.read_bytes()))
+        with pytest.raises(SystemExit) as info:
+            common.load_mnist_data(tmp_path)
+        message = str(info.value.code)
+        assert message.startswith("error: ") and images.name in message and "\n" not in message, message
+
+
+def test_a_checkpoint_with_its_architecture_loads_as_its_check_read_it(tmp_path):
+    """data_free_kd.py saves ``meta.*`` beside the weights: the check set them aside, the run did not."""
+    from minikd.models import TeacherModel
+
+    common = load_example("common")
+    teacher = TeacherModel()
+    common.save_checkpoint(teacher, tmp_path / "teacher.npz", arch="slide")
+    example = load_example("mnist_teacher_student")
+    example.parse_args(["--runs", "kd", "--teacher", str(tmp_path / "teacher.npz"), "--out", str(tmp_path / "o")])
+    loaded = common.load_weights(TeacherModel(), tmp_path / "teacher.npz")
+    for (k, a), (_, b) in zip(sorted(teacher.state_dict().items()), sorted(loaded.state_dict().items()), strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.update(settings="abc"), "has no runs and settings"),
+    (lambda r: r["settings"].update(lr=[0.1]), "its setting lr is [0.1]; expected a number or a name"),
+    (lambda r: r["runs"][0].update(seed=True), "its runs are not a list of {seed, rows}"),
+    (lambda r: r["runs"][0]["rows"].update(kd=5), "seed 0, row 'kd': expected a row of measurements, got int"),
+    (lambda r: r["runs"][0]["rows"]["kd"].pop("test_acc"), "seed 0, row 'kd': test_acc is None"),
+    (lambda r: r["runs"][0]["rows"]["kd"].pop("verification"), "row 'kd': has no verification measurements"),
+    (lambda r: r["runs"][0]["rows"]["kd"].update(test_acc="high"), "row 'kd': test_acc is 'high'"),
+])
+def test_chart_from_refuses_results_of_the_wrong_shape_in_one_line(tmp_path, capsys, mutate, message):
+    report = json.loads((ROOT / "docs/kd_methods/results.json").read_text())
+    mutate(report)
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    with pytest.raises(SystemExit) as info:
+        load_example("kd_methods_mnist").parse_args(["--chart-from", str(tmp_path / "r.json"), "--out", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--chart-from" in err and message in err, err
+
+
+VALIDATION_SPLIT = ROOT / "docs/hinton/tried/validation_split.py"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "{tmp}/nope.json", "--out", "{tmp}/v.png"], "plot {tmp}/nope.json: not a readable results file"),
+    (["plot", "{kd_methods}", "--out", "{tmp}/v.png"], "not a results.json of examples/hinton_mnist.py"),
+    (["plot", "{kd_methods}", "--out", "{tmp}/v.txt"], "a picture's name, ending .png, .pdf or .svg"),
+    (["alone", "0.001", "--T", "50", "--out", "{tmp}/a.json"], "alone distils nothing: --T would have no effect"),
+    (["alone", "0.001,0.001", "--out", "{tmp}/a.json"], "learning rate 0.001 is given twice"),
+    (["alone", "inf", "--out", "{tmp}/a.json"], "learning rates must be finite and > 0; got 'inf'"),
+    (["alone", "0.001", "--seed", "-1", "--out", "{tmp}/a.json"], "--seed: the seed must be ≥ 0; got -1"),
+    (["alone", "0.001", "--out", "{tmp}"], "is a folder; give the results file's name"),
+    (["kd", "0.001", "--teacher-epochs", "0", "--out", "{tmp}/a.json"], "--teacher-epochs: the number of the"),
+])
+def test_the_validation_script_checks_its_arguments_before_any_data(tmp_path, monkeypatch, capsys, argv, message):
+    subs = {"{tmp}": str(tmp_path), "{kd_methods}": str(ROOT / "docs/kd_methods/results.json")}
+    for k, v in subs.items():
+        argv = [a.replace(k, v) for a in argv]
+        message = message.replace(k, v)
+    spec = importlib.util.spec_from_file_location("validation_split", VALIDATION_SPLIT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "load_mnist_data", lambda *a: pytest.fail("read data before the checks"))
+    monkeypatch.setattr(sys, "argv", ["validation_split.py", *argv])
+    with pytest.raises(SystemExit) as info:
+        module.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ": error: " in err and message in err, err

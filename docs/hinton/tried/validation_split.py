@@ -19,13 +19,14 @@ trained on: the test set is not used. The example's own functions do the work (e
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
 import hinton_mnist as h  # noqa: E402
-from common import IndexedLoader, load_mnist_data, write_json  # noqa: E402
+from common import IndexedLoader, check_writable_dir, load_mnist_data, write_json  # noqa: E402
 
 import minikd as mk  # noqa: E402
 from minikd.data import normalize  # noqa: E402
@@ -67,9 +68,29 @@ def validate(part: str, lrs: list, seed: int, example_argv: list, out: Path) -> 
     write_json(report, out)  # through a temporary file: never half written
 
 
-def plot(files: list, out: Path) -> None:
-    runs = sorted((r for f in files for r in json.loads(Path(f).read_text())["runs"]), key=lambda r: r["seed"])
-    per_seed = [{name: r[name] for name in h.RUNS} for r in runs]
+def read_runs(parser, files: list) -> list:
+    """The runs of the example's results files, each checked: a file that is missing, not JSON, or not
+    of the example's shape (runs of seeds, each with the three runs' errors per epoch) is a parser error."""
+    runs = []
+    for f in files:
+        try:
+            report = json.loads(Path(f).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            parser.error(f"plot {f}: not a readable results file ({type(e).__name__}: {e})")
+        ok = isinstance(report, dict) and isinstance(report.get("runs"), list) and report["runs"] and all(
+            isinstance(r, dict) and isinstance(r.get("seed"), int) and all(
+                isinstance(r.get(name), dict) and isinstance(r[name].get("history"), list) and r[name]["history"]
+                and all(isinstance(row, dict) and isinstance(row.get("test_errors"), int) for row in r[name]["history"])
+                for name in h.RUNS) for r in report["runs"])
+        if not ok:
+            parser.error(f"plot {f}: not a results.json of examples/hinton_mnist.py (runs of seeds, each with "
+                         f"{', '.join(h.RUNS)} and their errors per epoch)")
+        runs += report["runs"]
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def plot(parser, files: list, out: Path) -> None:
+    per_seed = [{name: r[name] for name in h.RUNS} for r in read_runs(parser, files)]
     table = h.aggregate(per_seed, h.MAX_NORM)
     h.plot(table, per_seed, out, 10_000, False, h.MAX_NORM)
 
@@ -98,7 +119,10 @@ def main():
     if a.part == "plot":
         if example_argv or a.seed != 0:
             p.error(f"plot takes no training options, got {example_argv or ['--seed']}")
-        plot(a.what, Path(a.out))
+        if Path(a.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+            p.error(f"--out {a.out}: a picture's name, ending .png, .pdf or .svg")
+        check_writable_dir(p, Path(a.out).parent, "--out")
+        plot(p, a.what, Path(a.out))
         return
     if len(a.what) != 1:
         p.error(f"{a.part} takes one comma-separated list of learning rates, got {a.what}")
@@ -106,8 +130,22 @@ def main():
         lrs = [float(v) for v in a.what[0].split(",")]
     except ValueError:
         p.error(f"learning rates must be numbers, comma-separated; got {a.what[0]!r}")
-    if not all(lr > 0 for lr in lrs):
-        p.error(f"learning rates must be > 0; got {a.what[0]!r}")
+    if not all(0 < lr < math.inf for lr in lrs):
+        p.error(f"learning rates must be finite and > 0; got {a.what[0]!r}")
+    twice = sorted({lr for lr in lrs if lrs.count(lr) > 1})
+    if twice:
+        p.error(f"learning rate {twice[0]:g} is given twice in {a.what[0]!r} (it would train twice)")
+    if a.seed < 0:
+        p.error(f"--seed: the seed must be ≥ 0; got {a.seed}")
+    if a.part == "alone":
+        distilling = [n for n in names if any(o.startswith(n) for o in ("--T", "--lam"))]
+        if distilling:
+            p.error(f"alone distils nothing: {distilling[0]} would have no effect")
+    out = Path(a.out)
+    if out.is_dir():
+        p.error(f"--out {a.out}: is a folder; give the results file's name")
+    check_writable_dir(p, out.parent, "--out")
+    h.parse_args(["--no-progress", *example_argv])   # the example's options checked now, before any data
     validate(a.part, lrs, a.seed, example_argv, Path(a.out))
 
 if __name__ == "__main__":
