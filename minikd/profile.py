@@ -434,14 +434,36 @@ def _cpuinfo() -> dict:
     return found
 
 
+def _blas_info() -> str:
+    """The BLAS NumPy calls, as it runs here: its library, version, the kernels it picked for this
+    processor (OpenBLAS chooses them when it loads: "SkylakeX", "Haswell", "Zen"...) and its threads,
+    read by threadpoolctl. Two hosts that both say "AMD EPYC" may get different kernels, and so
+    different last bits in every matrix product."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl)"
+    found = [f"{i.get('internal_api')} {i.get('version')}, {i.get('architecture')} kernels, {i.get('num_threads')} "
+             "threads" for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(found) or "none found"
+
+
+def _llvm_cpu() -> str:
+    """The processor Numba compiles its kernels for (LLVM's name for the host, e.g. "znver4")."""
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_name()
+
+
 def platform_info(device: str = "cpu") -> dict:
     """What a measured number depends on — a latency, or the last bits of a trained network:
     the processor (its name; its family, model and AVX-512, which choose OpenBLAS's kernels and
     tell apart hosts a virtual machine names only by vendor), cores, array backend and kernels,
     the Python, NumPy and Numba versions, the thread variables as the process found them
     (:data:`THREAD_VARS`, each its value or ``"not set"``: with none set, OpenBLAS and Numba use
-    one thread per core) and the threads Numba uses. On a GPU device, also the GPU and CuPy's
-    version."""
+    one thread per core), the threads Numba uses, the BLAS library and the kernels it picked
+    (``blas``), and the processor Numba compiles for (``llvm_cpu``). On a GPU device, also the
+    GPU and CuPy's version."""
     import numba
 
     from . import kernels
@@ -453,7 +475,8 @@ def platform_info(device: str = "cpu") -> dict:
             "cpu_family_model": f"{cpu.get('cpu family', '?')}/{cpu.get('model', '?')}",
             "avx512f": "avx512f" in cpu.get("flags", "").split(), "numba": numba.__version__,
             "thread_variables": {var: os.environ.get(var, "not set") for var in THREAD_VARS},
-            "numba_threads": numba.config.NUMBA_NUM_THREADS}
+            "numba_threads": numba.config.NUMBA_NUM_THREADS, "blas": _blas_info(),
+            "llvm_cpu": _llvm_cpu()}
     if str(device).startswith("cuda"):
         import cupy
 

@@ -288,3 +288,21 @@ def test_a_weight_two_layers_share_is_counted_once():
     assert [r.params for r in s.rows] == [930, 30] and [r.shared_params for r in s.rows] == [0, 900]
     assert [r.macs for r in s.rows] == [900, 900]
     assert "b (900 params shared, counted above)" in str(s)
+
+
+def test_platform_info_names_the_blas_kernels_and_the_cpu_numba_compiles_for(monkeypatch):
+    """Two hosts that both say "AMD EPYC" may give OpenBLAS other kernels (and every product other last
+    bits): the record names them, as threadpoolctl reads them, and LLVM's name for the processor."""
+    import llvmlite.binding as llvm
+    import threadpoolctl
+
+    import minikd.profile as profile
+
+    fake = [{"user_api": "blas", "internal_api": "openblas", "version": "0.3.31", "architecture": "Zen",
+             "num_threads": 2}, {"user_api": "openmp", "internal_api": "openmp", "num_threads": 2}]
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: fake)
+    info = profile.platform_info()
+    assert info["blas"] == "openblas 0.3.31, Zen kernels, 2 threads"
+    assert info["llvm_cpu"] == llvm.get_host_cpu_name() and info["llvm_cpu"]
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: fake[1:])
+    assert profile.platform_info()["blas"] == "none found"
