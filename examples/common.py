@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -132,12 +132,22 @@ def quick_defaults(args, **defaults) -> None:
             setattr(args, name, quick if getattr(args, "quick", False) else full)
 
 
-def refuse_unused(parser, args, unused: dict) -> None:
-    """Options given that the chosen mode would ignore: ``{option: why}`` for each option whose value is
-    not None (the parser's default for "not given"); the first is an error naming it and why."""
-    for option, why in unused.items():
-        if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
-            parser.error(f"{option} has no effect here: {why}")
+def given_options(parser, argv, args) -> set[str]:
+    """The options (as their ``dest`` names) on the command line ``argv``, whatever their values — a
+    default typed out included: ``argv`` parsed again into a namespace that already holds every name,
+    where argparse sets no default. ``argv`` None: ``sys.argv[1:]``, as ``parse_args`` reads it."""
+    unset = object()
+    again = parser.parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(vars(args), unset)))
+    return {name for name, value in vars(again).items() if value is not unset}
+
+
+def refuse_unused(parser, given: set[str], unused: dict) -> None:
+    """Options the chosen mode would ignore, refused: ``unused`` maps an option's ``dest`` name to the
+    error that names it and says why; the first of them in ``given`` (:func:`given_options`) ends the
+    program — never an option silently ignored."""
+    for name, error in unused.items():
+        if name in given:
+            parser.error(error)
 
 
 def check_data_dir(parser, data_dir, option: str = "--data-dir"):
@@ -158,18 +168,24 @@ def check_data_dir(parser, data_dir, option: str = "--data-dir"):
 
 
 def check_writable_dir(parser, path, option: str) -> None:
-    """``path`` is a folder a file can be written in: made now if missing (it would be at the first
-    write anyway), and probed with a temporary file — asking ``os.access`` is not enough (root may
-    "write" to /proc, where nothing can be made)."""
-    path = Path(path)
+    """``path`` is a folder a file can be written in, or can be made into one: tried by making it
+    and a temporary file in it — asking ``os.access`` is not enough (root may "write" to /proc,
+    where nothing can be made). The folders made for the try are removed: a refused command leaves
+    nothing behind."""
+    given, path = path, Path(path).absolute()
     if path.exists() and not path.is_dir():
-        parser.error(f"{option} {path}: exists and is not a folder")
+        parser.error(f"{option} {given}: exists and is not a folder")
+    made = [p for p in (path, *path.parents) if not p.exists()]   # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
-        parser.error(f"{option} {path}: cannot write there ({e.strerror or e})")
+        parser.error(f"{option} {given}: cannot write there ({e.strerror or e})")
+    finally:
+        for folder in made:
+            with suppress(OSError):
+                folder.rmdir()
 
 
 def save_checkpoint(model, path, **meta) -> None:

@@ -72,7 +72,9 @@ and distinct, synthesis / distillation / wall times, per-epoch history; mean ± 
 ``--seeds``), ``student_<method>_seed<s>.npz``, ``synthetic_<method>.png`` (a 10 × 10 grid of the
 synthetic images) and, for the inversion methods, ``pool_<method>_seed<s>.npz`` (the images and
 their labels, for later use: quantization with synthetic data). Every option is checked before
-any work: a bad one stops the program with one error line (after the usage) and exit status 2.
+any work: a bad one stops the program with one error line (after the usage) and exit status 2, and so
+does an option the chosen mode would not read (``--lr`` with ``--train-teacher``, ``--r-bn`` with
+``--method actmax``, ``--pool`` with ``--scenario generator``, ...), rather than being ignored.
 
 **Measured** (one seed, 0; this 2-core CPU shared with other jobs, ``NUMBA_NUM_THREADS=1
 OPENBLAS_NUM_THREADS=1``; teachers: slide 99.07 %, bn 99.08 %, lenet5 98.95 %; the last three
@@ -134,13 +136,16 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    given_options,
     mark_smoke_run,
     parse_int_list,
     read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
+    refuse_unused,
     run_cli,
     run_platform,
     run_settings,
     sample_std,
+    seeded_stream_kept,
     stop_if_diverged,
     write_json,
 )
@@ -171,6 +176,22 @@ from minikd.random import get_rng
 METHODS = ("dafl", "deepinversion", "actmax")
 STUDENTS = {"slide": StudentModel, "bn": StudentModel, "lenet5": LeNet5Half, "lenet5bn": LeNet5Half}
 TEACHER_EPOCHS = {"slide": 5, "bn": 5, "lenet5": 10, "lenet5bn": 10}
+TEACHER_LR, TEACHER_BATCH = 1e-3, 64      # a teacher's Adam lr and batch size (--lr, --batch-size: the student's)
+# the options a teacher's training reads (besides --train-teacher, --seeds' first seed and --data-dir, --out,
+# --quick, --no-progress): its results file records these, and no other
+TEACHER_OPTIONS = ("epochs", "schedule", "noise")
+# the options each distillation reads, besides those of all (--seeds, --epochs, --batch-size, --lr, --T and those the
+# checks refuse where they have no effect by their own rules: --steps-per-epoch, --mixup, --feature-weight, --rotate,
+# --rescale, --z-std, --rounds, --compete); "G": scenario generator's G trained here (without --generator)
+USED_BY = {"pool": ("deepinversion", "actmax"), "iters": ("deepinversion", "actmax"),
+           "lr_images": ("deepinversion", "actmax"), "r_tv": ("deepinversion", "actmax"),
+           "r_l2": ("deepinversion", "actmax"), "mix": ("deepinversion", "actmax"), "r_bn": ("deepinversion",),
+           "r_div": ("actmax",), "jitter": ("generator", "real", "deepinversion", "actmax"),
+           "alpha": ("dafl",), "beta": ("dafl",), "lr_generator": ("dafl",), "generator_width": ("dafl",),
+           "gan_epochs": ("G",)}
+RUN_NAMES = {"generator": "--scenario generator", "real": "--scenario real", "dafl": "--method dafl",
+             "deepinversion": "--method deepinversion", "actmax": "--method actmax",
+             "G": "--scenario generator without --generator (G trained here)"}
 STUDENT_EPOCHS = {"generator": 20, "real": 20, "dafl": 15, "deepinversion": 30, "actmax": 30}   # each run ≤ 20 min here
 Z_STD = 2.0                               # scenario 1: z ~ N(0, Z_STD²·I), wider than G's training
 BN_VARIANT = {"slide": "bn", "lenet5": "lenet5bn"}   # each BatchNorm-free teacher's variant with BatchNorm
@@ -183,7 +204,8 @@ QUICK = {"train": 2000, "test": 500, "pool": 64, "iters": 3, "epochs": 1, "steps
 # --------------------------------------------------------------------------- the teachers (they had the data)
 
 def train_teacher(args) -> dict:
-    """Train the ``args.train_teacher`` teacher with cross-entropy (Adam, lr 1e-3, batch 64) and save it;
+    """Train the ``args.train_teacher`` teacher with cross-entropy (Adam, lr 1e-3, batch 64: ``TEACHER_LR``,
+    ``TEACHER_BATCH``) and save it;
     ``--schedule cosine``: the learning rate decayed along a half cosine to 0, stepped every minibatch."""
     arch, out = args.train_teacher, Path(args.out)
     folder = mnist_dir(args.data_dir)
@@ -199,8 +221,8 @@ def train_teacher(args) -> dict:
     x_train, x_test = prep(normalize(x_train)), prep(normalize(x_test))
     mk.manual_seed(seed)
     teacher = TEACHERS[arch]()
-    opt = optim.Adam(teacher.parameters(), lr=1e-3)
-    loader = DataLoader(x_train, y_train, 64, shuffle=True, seed=seed)
+    opt = optim.Adam(teacher.parameters(), lr=TEACHER_LR)
+    loader = DataLoader(x_train, y_train, TEACHER_BATCH, shuffle=True, seed=seed)
     schedule = optim.CosineAnnealingLR(opt, T_max=args.epochs * len(loader)) if args.schedule == "cosine" else None
     step = noisy_ce_step(args.noise) if args.noise else ce_step
     start = time.perf_counter()
@@ -217,9 +239,18 @@ def train_teacher(args) -> dict:
         print(f"SMOKE RUN (--quick: {QUICK['train']:,} training and {QUICK['test']:,} test images): a teacher for "
               "smoke runs only, not for measurements")
     report = {"teacher": arch, "test_acc": acc, "history": history, "train_seconds": seconds, "wall_seconds": wall,
-              "smoke_run": args.quick, "settings": run_settings(args), "platform": run_platform(args)}
+              "smoke_run": args.quick, "settings": teacher_settings(args), "platform": run_platform(args)}
     write_json(report, out / f"teacher_{arch}.json")
     return report
+
+
+def teacher_settings(args) -> dict:
+    """The settings a teacher's training used, for its results file: the options it reads, its one seed, and
+    the learning rate and batch size it always trains with — not the distillation's options (--lr, --batch-size
+    and the others are the student's, and refused with --train-teacher)."""
+    keep = ("train_teacher", *TEACHER_OPTIONS, "data_dir", "out", "quick")
+    settings = run_settings(args, drop=[k for k in vars(args) if k not in keep])
+    return {**settings, "seed": args.seeds[0], "lr": TEACHER_LR, "batch_size": TEACHER_BATCH}
 
 
 def noisy_ce_step(sigma: float):
@@ -711,7 +742,8 @@ def parse_args(argv=None):
                         "20, dafl 15)")
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help="scenario generator and real, and DAFL: batches per epoch (default 200)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="the student's batch size, and the synthesis's (default 128; a teacher trains with 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="the student's Adam learning rate (default 1e-3)")
     p.add_argument("--T", type=float, default=4.0, help="the distillation temperature (default 4)")
     p.add_argument("--pool", type=int, default=30720, help="deepinversion, actmax: synthetic images (default 30720)")
@@ -763,12 +795,29 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, a few steps")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
-    check_options(p, args)
+    check_options(p, args, given_options(p, argv, args))
     return args
 
 
-def check_options(p, args) -> None:
-    """Every check before any work: a bad option is one line and exit status 2."""
+def unread_options(args, runs: set[str], mode: str) -> dict:
+    """For :func:`common.refuse_unused`: each option of :data:`USED_BY` that none of ``runs`` (the
+    distillations of this command, :data:`RUN_NAMES`' keys) reads — with --train-teacher (``runs`` empty)
+    also --batch-size, --lr and --T, the student's — and its error, naming where it applies.
+    ``mode``: this command's mode, for the message."""
+    names = tuple(USED_BY) if runs else ("batch_size", "lr", "T", *USED_BY)
+    errors = {}
+    for name in names:
+        if not runs & set(USED_BY.get(name, ())):
+            value = getattr(args, name)
+            value = f"{value:g}" if isinstance(value, float) else value
+            where = " or ".join(RUN_NAMES[r] for r in USED_BY[name]) if runs else "a distillation (--scenario)"
+            errors[name] = f"--{name.replace('_', '-')} {value}: only for {where}, not with {mode}"
+    return errors
+
+
+def check_options(p, args, given: set[str] = frozenset()) -> None:
+    """Every check before any work: a bad option is one line and exit status 2. ``given``: the options on the
+    command line (:func:`given_options`), refused where they would have no effect."""
     ok = partial(check, p)
     explicit = {"epochs": args.epochs is not None, "steps_per_epoch": args.steps_per_epoch is not None}
     if (args.train_teacher is None) == (args.scenario is None):
@@ -814,11 +863,15 @@ def check_options(p, args) -> None:
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "a loss weight", low=0)
     ok(check_temperature, args.T, "--T")
     ok(check_number, args.noise, "--noise", "the noise's standard deviation (0: none)", low=0)
-    check_writable_dir(p, args.out, "--out")
     if args.train_teacher is not None:
         for option in ("scenario", "method", "teacher", "generator", "steps_per_epoch"):
             if getattr(args, option) is not None:
                 p.error(f"--{option.replace('_', '-')}: only for a distillation (--scenario), not with --train-teacher")
+        if len(args.seeds) > 1:
+            p.error(f"--seeds {','.join(map(str, args.seeds))}: --train-teacher trains one teacher, with one seed; "
+                    f"expected one (e.g. --seeds {args.seeds[0]}), or a run per seed with its own --out")
+        refuse_unused(p, given, unread_options(args, set(), f"--train-teacher (a teacher trains with Adam at lr "
+                                                          f"{TEACHER_LR:g}, batch {TEACHER_BATCH})"))
         check_data_dir(p, args.data_dir)
         args.epochs = args.epochs or TEACHER_EPOCHS[args.train_teacher]
     else:
@@ -826,7 +879,8 @@ def check_options(p, args) -> None:
             p.error("--schedule: only for --train-teacher (the student's learning rate always follows a cosine)")
         if args.noise:
             p.error("--noise: only for --train-teacher (it trains the teacher on noisy images)")
-        check_distillation(p, args)
+        check_distillation(p, args, given)
+    check_writable_dir(p, args.out, "--out")    # last: the check may make the folder, which a refusal must not leave
     if args.quick:
         args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
         args.rounds = min(args.rounds, args.pool)
@@ -847,7 +901,7 @@ def given_pool_options(args) -> str:
         args.compete > 0))
 
 
-def check_distillation(p, args) -> None:
+def check_distillation(p, args, given: set[str] = frozenset()) -> None:
     if args.teacher is None:
         p.error(f"--teacher: --scenario {args.scenario} needs a teacher checkpoint (data_free_kd.py --train-teacher)")
     arch = check_teacher(p, args.teacher)
@@ -890,10 +944,18 @@ def check_distillation(p, args) -> None:
             if not path.is_file():
                 p.error(f"--generator {path}: no such file")
             try:
-                load_generator(path)
+                with seeded_stream_kept():      # building G to check it must not shift the seeded stream
+                    load_generator(path)
             except (OSError, ValueError, KeyError, TypeError) as e:
                 p.error(f"--generator {path}: not a train_conditional_generator.py checkpoint: "
                         + " ".join(str(e).split()))
+    if args.scenario == "generator":
+        runs, mode = {"generator"} | ({"G"} if args.generator is None else set()), "--scenario generator" + (
+            " --generator (G is given, not trained)" if args.generator is not None else "")
+    else:
+        runs = {"real"} if args.scenario == "real" else set(args.method)
+        mode = "--scenario real" if args.scenario == "real" else f"--method {','.join(args.method)}"
+    refuse_unused(p, given, unread_options(args, runs, mode))
     if args.data_dir is not None:
         folder = Path(args.data_dir)
         if not folder.is_dir():

@@ -47,6 +47,7 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    given_options,
     load_mnist_data,
     load_weights,
     quick_defaults,
@@ -228,7 +229,9 @@ def parse_args(argv=None):
     ok(check_int, args.repeats, "--repeats", "the number of timed runs", low=1)
     ok(check_int, args.threads, "--threads", "the number of threads", low=1)
     ok(check_int, args.seed, "--seed", "the seed", low=0)
-    refuse_unused(p, args, {"--student": "--quick trains a student of its own"} if args.quick else {})
+    if args.quick:
+        refuse_unused(p, given_options(p, argv, args),
+                      {"student": "--student has no effect here: --quick trains a student of its own"})
     if not args.quick:
         args.student = args.student or DEFAULT_STUDENT
         if not Path(args.student).exists():

@@ -91,7 +91,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -109,10 +108,12 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    given_options,
     load_mnist_data,
     mark_smoke_run,
     model_device,
     parse_int_list,
+    refuse_unused,
     run_cli,
     run_platform,
     run_settings,
@@ -1161,10 +1162,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     ok = partial(check, p)          # every check before any work: one line, exit status 2
     if args.chart_from:     # trains nothing: an option of training would be silently ignored
-        given = [a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")]
-        ignored = [a for a in given if not any(o.startswith(a) for o in ("--chart-from", "--out", "--no-progress"))]
-        if ignored:
-            p.error(f"{ignored[0]} has no effect with --chart-from, which trains nothing (it takes only --out)")
+        refuse_unused(p, given_options(p, argv, args), {
+            name: f"--{name.replace('_', '-')} has no effect with --chart-from, which trains nothing (it takes only "
+                  "--out)"
+            for name in vars(args) if name not in ("chart_from", "out", "progress")})
         args.reports = load_reports(p, args.chart_from)
         check_writable_dir(p, args.out, "--out")
         return args

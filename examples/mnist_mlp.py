@@ -28,6 +28,8 @@ import minikd as mk
 from minikd import nn, optim
 from minikd.data import DataLoader, normalize
 
+TRAIN_IMAGES = 60_000   # MNIST's training set: train() reads it all (no subset)
+
 
 def make_mlp(hidden: int = 512) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
@@ -57,8 +59,23 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     check_training_options(p, args)
+    check_batch_size(p, args.batch_size)
     check_data_dir(p, args.data_dir)
     return args
+
+
+def check_batch_size(p, batch_size: int, n: int = TRAIN_IMAGES) -> None:
+    """The MLP has BatchNorm, which in training needs at least two images per batch: ``--batch-size`` must be
+    ≥ 2, and must not leave a last batch of a single image of the ``n`` training images (no batch is dropped)."""
+    if batch_size < 2:
+        p.error(f"--batch-size {batch_size}: the MLP's BatchNorm needs at least 2 images per training batch; "
+                "expected ≥ 2")
+    if n % batch_size == 1:
+        near = [b for b in (batch_size - 1, batch_size + 1) if b >= 2 and n % b != 1]
+        p.error(f"--batch-size {batch_size}: leaves a last batch of 1 image ({n:,} training images = "
+                f"{n // batch_size:,} × {batch_size} + 1), and the MLP's BatchNorm needs at least 2 per batch; "
+                "expected a batch size that leaves no last image alone"
+                + (f" (e.g. {' or '.join(map(str, near))})" if near else ""))
 
 
 def main(argv=None):

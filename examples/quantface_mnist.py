@@ -78,6 +78,7 @@ from common import (
     run_settings,
     sample_std,
     save_figure,
+    seeded_stream_kept,
     write_json,
 )
 from tqdm import tqdm
@@ -104,32 +105,31 @@ def weights_of(path) -> dict:
     return read_checkpoint(path)[0]
 
 
-def is_generator(path: Path) -> bool:
-    """True when ``path`` is the checkpoint of ``train_conditional_generator.py`` (meta.arch = ConditionalGenerator)."""
-    with np.load(path, allow_pickle=False) as f:
-        return "meta.arch" in f.files and str(f["meta.arch"]) == "ConditionalGenerator"
-
-
 def check_pool(path: Path, name: str) -> int | None:
-    """Before any work: ``path`` must be a conditional generator's checkpoint, or a pool of finite
-    float images N×1×28×28 (N ≥ 1) in the normalised input space; ValueError naming what is wrong.
-    Returns N for a pool, None for a generator (which draws as many images as asked)."""
+    """Before any work: ``path`` must be a conditional generator's checkpoint that loads, or a pool of finite
+    float images N×1×28×28 (N ≥ 1) in the normalised input space; ValueError naming the option, the file and
+    what is wrong. The file is read in full, as the run reads it (every array, its CRC checked), and a
+    generator is rebuilt from it: a damaged or truncated file, or a generator whose weights do not match its
+    meta, is refused here, not after the test set is read. Returns N for a pool, None for a generator (which
+    draws as many images as asked)."""
     what = f"--synthetic {name}={path}"
     try:
-        with np.load(path, allow_pickle=False) as f:
-            files = f.files
-            if "meta.arch" in files and str(f["meta.arch"]) == "ConditionalGenerator":
-                return None
-            if "images" not in files:
-                raise ValueError(f"{what}: no 'images' array in the file (found {sorted(files)}), and not a "
-                                 "conditional generator's checkpoint (generator.npz)")
-            images = f["images"]
-    except (OSError, ValueError, EOFError) as e:
-        if str(e).startswith(what):
-            raise
-        reason = ("not a .npz (zip) file" if "pickle" in str(e) or isinstance(e, EOFError)
-                  else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}")
-        raise ValueError(f"{what}: not a .npz pool of images nor a generator checkpoint ({reason})") from None
+        state = mk.load(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{what}: not a .npz pool of images nor a generator checkpoint ({unreadable(e, path)})"
+                         ) from None
+    if "meta.arch" in state and str(state["meta.arch"]) == "ConditionalGenerator":
+        try:
+            with seeded_stream_kept():      # building G to check it must not shift the seeded stream
+                load_generator(path)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{what}: a conditional generator's checkpoint that does not load: "
+                             f"{unreadable(e, path)}") from None
+        return None
+    if "images" not in state:
+        raise ValueError(f"{what}: no 'images' array in the file (found {sorted(state)}), and not a "
+                         "conditional generator's checkpoint (generator.npz)")
+    images = state["images"]
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
         raise ValueError(f"{what}: expected images of shape N×1×28×28 with N ≥ 1; got {images.shape}")
     if images.dtype.kind != "f":
@@ -145,6 +145,15 @@ def check_pool(path: Path, name: str) -> int | None:
     return len(images)
 
 
+def unreadable(error: Exception, path: Path) -> str:
+    """Why ``path`` could not be read or loaded (:func:`mk.load`'s error and the like), on one line, the file
+    (named already by the caller) called "the file"."""
+    text = " ".join(str(error).split()).removeprefix("load: ").replace(repr(str(path)), "the file")
+    if "does not start as a zip file" in text:
+        return "not a .npz (zip) file"
+    return text if isinstance(error, ValueError) else f"{type(error).__name__}: {text}"
+
+
 def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) -> np.ndarray:
     """The synthetic images of ``path``: (N, 1, 28, 28) float32, checked by :func:`check_pool`.
 
@@ -152,11 +161,9 @@ def load_pool(path: Path, name: str, n_generated: int = 20000, seed: int = 0) ->
     ``data_free_kd.py``) or the checkpoint of a conditional generator (``generator.npz`` of
     ``train_conditional_generator.py``): then ``n_generated`` images are drawn from it, the
     classes balanced."""
-    check_pool(path, name)
-    if is_generator(path):
+    if check_pool(path, name) is None:        # a generator
         return generate(path, n_generated, seed)
-    with np.load(path, allow_pickle=False) as f:
-        return f["images"].astype(np.float32, copy=False)
+    return mk.load(path)["images"].astype(np.float32, copy=False)
 
 
 def generate(path: Path, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
@@ -471,7 +478,8 @@ def parse_args(argv=None):
     # every check before any work: a bad option is one line and exit status 2, never a traceback
     ok = partial(check, p)
     ok(check_int, args.seed, "--seed", "the seed", low=0)
-    args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds") if args.seeds else [args.seed]
+    args.seeds = [args.seed] if args.seeds is None else parse_int_list(p, args.seeds, "--seeds", low=0,
+                                                                              what="seeds")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.models or set(args.models) - set(MODELS):
         p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")

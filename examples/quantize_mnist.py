@@ -43,6 +43,7 @@ from common import (
     evaluate,
     fit,
     format_seconds,
+    given_options,
     hands_on_model_option,
     load_mnist_data,
     load_or_train,
@@ -244,8 +245,9 @@ def parse_args(argv=None):
           low=1)
     args.device = check(p, device_option, args.device)
     args.models = parse_name_list(p, args.models, "--models", sorted(MODELS), what="model")
-    refuse_unused(p, args, {f"--{name}": f"--models {','.join(args.models)} does not quantize the {name}"
-                            for name in MODELS if name not in args.models})
+    refuse_unused(p, given_options(p, argv, args), {
+        name: f"--{name} has no effect here: --models {','.join(args.models)} does not quantize the {name}"
+        for name in MODELS if name not in args.models})
     for name in args.models:
         hands_on_model_option(p, args, name, MODELS[name], f"{name}_seed0.npz")
     check_data_dir(p, args.data_dir)

@@ -91,11 +91,22 @@ MEASURE_PER_CLASS = 1000
 
 def load_generator(path):
     """``(G, meta)``: the conditional generator a :func:`save_checkpoint` file of this script holds, in eval
-    mode; ValueError when the file holds something else."""
+    mode. Its meta (``z_dim``, ``num_classes``) is first compared with the shapes of the stored weights, so a
+    damaged or absurd meta (z_dim 1e11) is a ValueError naming both before a model of that size is built (and
+    fails for want of memory). ValueError too when the file holds something else."""
     weights, meta = read_checkpoint(path)
     if meta.get("arch") != "ConditionalGenerator":
         raise ValueError(f"its meta.arch is {meta.get('arch')!r}, not 'ConditionalGenerator'")
-    G = ConditionalGenerator(int(meta.get("z_dim", Z_DIM)), int(meta.get("num_classes", NUM_CLASSES)))
+    embed, fc = weights.get("embed.weight"), weights.get("fc.weight")
+    if embed is None or fc is None or embed.ndim != 2 or fc.ndim != 2:
+        raise ValueError("its weights lack a ConditionalGenerator's embed.weight and fc.weight (2-D arrays)")
+    stored = {"z_dim": (fc.shape[1] - embed.shape[1], Z_DIM), "num_classes": (embed.shape[0], NUM_CLASSES)}
+    for key, (size, default) in stored.items():
+        value = meta.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != size or size < 1:
+            raise ValueError(f"its meta.{key} is {value!r}, but its weights are a generator's with {key} {size} "
+                             f"(fc.weight {fc.shape}, embed.weight {embed.shape}): a damaged checkpoint")
+    G = ConditionalGenerator(int(stored["z_dim"][0]), int(stored["num_classes"][0]))
     G.load_state_dict(weights)
     G.eval()
     return G, meta

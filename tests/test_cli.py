@@ -192,7 +192,7 @@ def test_an_example_whose_reader_went_away_ends_quietly_or_with_its_own_error(no
     ("mnist_teacher_student", ["--seeds", ""], "--seeds: expected comma-separated seeds ≥ 0"),
     ("kd_methods_mnist", ["--chart-from", "{json}", "--methods", "kd"],
      "--methods has no effect with --chart-from, which trains nothing"),
-    ("kd_methods_mnist", ["--chart-from", "{json}", "--qui"], "--qui has no effect with --chart-from"),
+    ("kd_methods_mnist", ["--chart-from", "{json}", "--qui"], "--quick has no effect with --chart-from"),
 ])
 def test_every_numeric_and_path_option_is_checked(tmp_path, capsys, name, argv, message):
     (tmp_path / "file").write_text("not a checkpoint")
@@ -427,3 +427,14 @@ def test_the_validation_script_checks_its_arguments_before_any_data(tmp_path, mo
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert ": error: " in err and message in err, err
+
+
+def test_the_out_check_leaves_no_folder_behind(tmp_path, capsys):
+    """--out is tried by making it; a command refused later (or never run) must not leave it there."""
+    common = load_example("common")
+    parser = __import__("argparse").ArgumentParser()
+    common.check_writable_dir(parser, tmp_path / "a" / "b", "--out")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "kept").mkdir()
+    common.check_writable_dir(parser, tmp_path / "kept", "--out")
+    assert (tmp_path / "kept").is_dir()

@@ -68,6 +68,11 @@ def test_a_teacher_checkpoint_records_its_architecture(test_only):
     assert arch == "bn" and type(teacher).__name__ == "TeacherModelBN" and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())     # frozen
     assert sorted(os.listdir(test_only)) == sorted([*FILES["test"], "teacher_bn.npz", "teacher_slide.npz"])
+    # its results file records the settings the teacher was trained with, and no option of a distillation
+    settings = json.loads((test_only.parent / "teachers" / "teacher_bn.json").read_text())["settings"]
+    assert set(settings) == {"train_teacher", "epochs", "schedule", "noise", "seed", "lr", "batch_size", "data_dir",
+                             "out", "quick"}
+    assert (settings["lr"], settings["batch_size"], settings["seed"], settings["epochs"]) == (1e-3, 64, 0, 1)  # quick
 
 
 @pytest.mark.slow
@@ -282,6 +287,143 @@ def test_a_bad_option_is_one_error_line_and_status_2_before_any_work(test_only, 
     errors = [line for line in captured.err.splitlines() if "error:" in line]
     assert len(errors) == 1 and message in errors[0], captured.err
     assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def untrained(tmp_path):
+    """Untrained checkpoints, enough for the checks (no MNIST, no training): the slide's teacher, the one with
+    BatchNorm, and a conditional generator as train_conditional_generator.py writes it."""
+    example = load_example("data_free_kd")
+    mk.manual_seed(0)
+    paths = {"slide": tmp_path / "teacher_slide.npz", "bn": tmp_path / "teacher_bn.npz", "G": tmp_path / "G.npz"}
+    for arch in ("slide", "bn"):
+        example.save_checkpoint(example.TEACHERS[arch](), paths[arch], arch=arch)
+    example.save_checkpoint(mk.models.ConditionalGenerator(), paths["G"], arch="ConditionalGenerator", z_dim=100,
+                            num_classes=10)
+    return paths
+
+
+TEACHER = ["--train-teacher", "slide"]
+SCENARIO_1 = ["--scenario", "generator", "--teacher", "{slide}", "--generator", "{G}"]
+GIVEN_G = "not with --scenario generator --generator (G is given, not trained)"
+UNUSED = [  # (arguments, the error line): options that would have no effect in the chosen mode
+    (TEACHER + ["--lr", "0.5"], "--lr 0.5: only for a distillation (--scenario), not with --train-teacher (a "
+                                "teacher trains with Adam at lr 0.001, batch 64)"),
+    (TEACHER + ["--batch-size", "7"], "--batch-size 7: only for a distillation (--scenario), not with --train-teacher"),
+    (TEACHER + ["--batch-size", "128"], "--batch-size 128: only for a distillation"),     # the default, given: too
+    (TEACHER + ["--T", "99"], "--T 99: only for a distillation (--scenario), not with --train-teacher"),
+    (TEACHER + ["--seeds", "3,4,5"], "--seeds 3,4,5: --train-teacher trains one teacher, with one seed"),
+    (TEACHER + ["--iters", "9"], "--iters 9: only for a distillation"),
+    (TEACHER + ["--pool", "5"], "--pool 5: only for a distillation"),
+    (TEACHER + ["--mix", "0.1"], "--mix 0.1: only for a distillation"),
+    (TEACHER + ["--alpha", "3"], "--alpha 3: only for a distillation"),
+    (TEACHER + ["--gan-epochs", "3"], "--gan-epochs 3: only for a distillation"),
+    (TEACHER + ["--lr", "0.5", "--batch-size", "7", "--T", "99", "--seeds", "3,4,5", "--iters", "9", "--pool", "5",
+                "--mix", "0.1", "--alpha", "3", "--gan-epochs", "3"], "--seeds 3,4,5: --train-teacher trains one"),
+    (SCENARIO_1 + ["--iters", "9"], "--iters 9: only for --method deepinversion or --method actmax, " + GIVEN_G),
+    (SCENARIO_1 + ["--pool", "5"], "--pool 5: only for --method deepinversion or --method actmax, " + GIVEN_G),
+    (SCENARIO_1 + ["--lr-images", "0.2"], "--lr-images 0.2: only for --method deepinversion or --method actmax"),
+    (SCENARIO_1 + ["--r-bn", "2"], "--r-bn 2: only for --method deepinversion, " + GIVEN_G),
+    (SCENARIO_1 + ["--mix", "0.1"], "--mix 0.1: only for --method deepinversion or --method actmax, " + GIVEN_G),
+    (SCENARIO_1 + ["--alpha", "3"], "--alpha 3: only for --method dafl, " + GIVEN_G),
+    (SCENARIO_1 + ["--beta", "1"], "--beta 1: only for --method dafl, " + GIVEN_G),
+    (SCENARIO_1 + ["--generator-width", "16"], "--generator-width 16: only for --method dafl, " + GIVEN_G),
+    (SCENARIO_1 + ["--lr-generator", "0.01"], "--lr-generator 0.01: only for --method dafl, " + GIVEN_G),
+    (SCENARIO_1 + ["--gan-epochs", "3"], "--gan-epochs 3: only for --scenario generator without --generator (G "
+                                         "trained here), " + GIVEN_G),
+    (["--scenario", "real", "--teacher", "{slide}", "--gan-epochs", "3"], "--gan-epochs 3: only for --scenario "
+                                                                          "generator without --generator"),
+    (["--scenario", "generator", "--teacher", "{slide}", "--pool", "5"],
+     "--pool 5: only for --method deepinversion or --method actmax, not with --scenario generator"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{slide}", "--r-bn", "2"],
+     "--r-bn 2: only for --method deepinversion, not with --method actmax"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{bn}", "--r-bn", "1"],   # the default, given: too
+     "--r-bn 1: only for --method deepinversion, not with --method actmax"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{slide}", "--alpha", "3"],
+     "--alpha 3: only for --method dafl, not with --method actmax"),
+    (["--scenario", "none", "--method", "actmax", "--teacher", "{slide}", "--gan-epochs", "3"],
+     "--gan-epochs 3: only for --scenario generator without --generator (G trained here), not with --method actmax"),
+    (["--scenario", "none", "--method", "deepinversion", "--teacher", "{bn}", "--r-div", "2"],
+     "--r-div 2: only for --method actmax, not with --method deepinversion"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{slide}", "--jitter", "1"],
+     "--jitter 1: only for --scenario generator or --scenario real or --method deepinversion or --method actmax, "
+     "not with --method dafl"),
+    (["--scenario", "none", "--method", "dafl", "--teacher", "{slide}", "--pool", "5"],
+     "--pool 5: only for --method deepinversion or --method actmax, not with --method dafl"),
+]
+
+
+@pytest.mark.parametrize("args, message", UNUSED, ids=[" ".join(a) for a, _ in UNUSED])
+def test_an_option_without_effect_in_the_chosen_mode_is_refused(untrained, tmp_path, args, message, capsys):
+    """An option the chosen mode never reads is refused (one error line, status 2, before any work), not
+    silently ignored — given at its default too: --train-teacher trains with lr 1e-3, batch 64 and one seed."""
+    example = load_example("data_free_kd")
+    args = [a.format(**{k: str(v) for k, v in untrained.items()}) for a in args]
+    with pytest.raises(SystemExit) as info:
+        example.parse_args([*args, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_an_option_one_of_the_chosen_runs_reads_is_accepted(untrained, tmp_path):
+    example = load_example("data_free_kd")
+    out = ["--out", str(tmp_path / "out")]
+    args = example.parse_args(["--scenario", "none", "--method", "actmax,dafl", "--teacher", str(untrained["slide"]),
+                               "--alpha", "0.2", "--r-div", "2", "--jitter", "1", "--pool", "100", "--mix", "0.1",
+                               "--lr-generator", "0.01", *out])
+    assert (args.alpha, args.r_div, args.jitter, args.pool, args.mix, args.lr_generator) == (0.2, 2, 1, 100, 0.1, 0.01)
+    args = example.parse_args(["--scenario", "none", "--method", "deepinversion", "--teacher", str(untrained["bn"]),
+                               "--r-bn", "5", "--iters", "7", "--lr-images", "0.2", *out])
+    assert (args.r_bn, args.iters, args.lr_images) == (5, 7, 0.2)
+    args = example.parse_args(["--scenario", "generator", "--teacher", str(untrained["slide"]), "--gan-epochs", "2",
+                               "--jitter", "0", "--batch-size", "64", "--T", "8", *out])
+    assert (args.gan_epochs, args.jitter, args.batch_size, args.T) == (2, 0, 64, 8)
+    args = example.parse_args(["--train-teacher", "lenet5", "--seeds", "3", "--epochs", "2", "--schedule", "cosine",
+                               "--noise", "1", *out])
+    assert (args.seeds, args.epochs, args.schedule, args.noise) == ([3], 2, "cosine", 1)
+
+
+def test_a_teachers_results_file_records_only_what_its_training_used(tmp_path):
+    """teacher_<arch>.json's settings: the options a teacher's training reads, its seed, and the learning rate and
+    batch size it trains with (1e-3, 64) — not the student's --lr and --batch-size defaults, nor scenario 2's."""
+    example = load_example("data_free_kd")
+    args = example.parse_args(["--train-teacher", "bn", "--seeds", "7", "--epochs", "2", "--schedule", "cosine",
+                               "--noise", "0.5", "--out", str(tmp_path / "out")])
+    settings = example.teacher_settings(args)
+    assert settings == {"train_teacher": "bn", "epochs": 2, "schedule": "cosine", "noise": 0.5, "seed": 7, "lr": 1e-3,
+                        "batch_size": 64, "data_dir": settings["data_dir"], "out": str(tmp_path / "out"),
+                        "quick": False}
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"z_dim": 1e11}, "its meta.z_dim is 100000000000.0, but its weights are a generator's with z_dim 100"),
+    ({"z_dim": 64}, "its meta.z_dim is 64, but its weights are a generator's with z_dim 100"),
+    ({"num_classes": 12}, "its meta.num_classes is 12, but its weights are a generator's with num_classes 10"),
+    ({"z_dim": "many"}, "its meta.z_dim is 'many', but its weights are a generator's with z_dim 100"),
+])
+def test_a_generator_whose_meta_does_not_fit_its_weights_is_refused_before_building_it(untrained, tmp_path, meta,
+                                                                                       message, capsys):
+    """meta.z_dim 1e11 would ask for a model of petabytes: the meta is compared with the stored weights' shapes
+    first, and a mismatch is one error line naming --generator and the file, not a MemoryError."""
+    example = load_example("data_free_kd")
+    mk.manual_seed(0)
+    path = tmp_path / "bad_G.npz"
+    example.save_checkpoint(mk.models.ConditionalGenerator(), path,
+                            **{"arch": "ConditionalGenerator", "z_dim": 100, "num_classes": 10, **meta})
+    with pytest.raises(SystemExit) as info:
+        example.parse_args(["--scenario", "generator", "--teacher", str(untrained["slide"]), "--generator", str(path),
+                            "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"--generator {path}: " in errors[0] and message in errors[0], captured.err
+    with pytest.raises(ValueError, match="a damaged checkpoint"):
+        example.load_generator(path)
+    G, got = example.load_generator(untrained["G"])          # a sound one loads, in eval mode
+    assert (G.z_dim, G.num_classes, got["z_dim"]) == (100, 10, 100) and not G.training
 
 
 # --------------------------------------------------------------------------- the models (no data needed)

@@ -148,6 +148,94 @@ def test_a_bad_pool_is_refused_before_any_work(tmp_path, checkpoints, capsys, co
     assert not (tmp_path / "out").exists()
 
 
+def save_generator(path, drop=(), **meta):
+    """A conditional generator's checkpoint as train_conditional_generator.py writes it (untrained weights),
+    with ``meta`` (z_dim, num_classes) as given and the weights named in ``drop`` left out."""
+    from minikd.models import ConditionalGenerator
+
+    mk.manual_seed(0)
+    state = {k: v for k, v in ConditionalGenerator().state_dict().items() if k not in drop}
+    state.update({f"meta.{k}": np.asarray(v) for k, v in {"arch": "ConditionalGenerator", **meta}.items()})
+    mk.save(state, path)
+
+
+def damaged(path, how: str):
+    """``path`` truncated to half its bytes, or one byte of its data (a third of the way in) flipped."""
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        data = data[:len(data) // 2]
+    else:
+        data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def make_pool(tmp_path, pool, case):
+    """The file of ``case`` (a damaged pool or generator, see the parameters below) in ``tmp_path``."""
+    path = tmp_path / "damaged.npz"
+    if case in ("truncated pool", "flipped pool"):
+        path.write_bytes(pool.read_bytes())
+        damaged(path, case.split()[0])
+    elif case == ".npy renamed .npz":
+        np.save(tmp_path / "images.npy", np.zeros((96, 1, 28, 28), np.float32))
+        (tmp_path / "images.npy").rename(path)
+    elif case in ("truncated generator", "flipped generator"):
+        save_generator(path, z_dim=100, num_classes=10)
+        damaged(path, case.split()[0])
+    elif case.startswith("meta.z_dim"):
+        save_generator(path, z_dim=float(case.split()[1]), num_classes=10)
+    elif case == "meta.num_classes 12":
+        save_generator(path, z_dim=100, num_classes=12)
+    else:
+        save_generator(path, drop=("up2.bias",), z_dim=100)
+    return path
+
+
+DAMAGED = [  # (the file, what the one error line says after "--synthetic p=PATH: ")
+    ("truncated pool", "not a .npz pool of images nor a generator checkpoint (the file is a damaged or truncated "
+                       ".npz archive"),
+    ("flipped pool", "(entry 'images' of the file is damaged (BadZipFile: Bad CRC-32"),
+    (".npy renamed .npz", "(the file holds a single array (a .npy file), not an .npz archive of named arrays)"),
+    ("truncated generator", "(the file is a damaged or truncated .npz archive"),
+    ("flipped generator", "(entry 'fc.weight' of the file is damaged (BadZipFile: Bad CRC-32"),
+    ("meta.z_dim 64", "a conditional generator's checkpoint that does not load: its meta.z_dim is 64.0, but its "
+                      "weights are a generator's with z_dim 100"),
+    ("meta.z_dim 1e11", "does not load: its meta.z_dim is 100000000000.0, but its weights are a generator's with "
+                        "z_dim 100"),
+    ("meta.num_classes 12", "does not load: its meta.num_classes is 12, but its weights are a generator's with "
+                            "num_classes 10"),
+    ("a weight missing", "does not load: load_state_dict into ConditionalGenerator failed: missing keys: up2.bias"),
+]
+
+
+@pytest.mark.parametrize("case, message", DAMAGED, ids=[c for c, _ in DAMAGED])
+def test_a_damaged_pool_or_generator_is_refused_by_the_checks_naming_the_file(tmp_path, checkpoints, capsys, case,
+                                                                              message):
+    """The check reads the whole file, as the run would, and rebuilds a generator: a truncated or byte-flipped
+    file, a .npy under an .npz name, a generator whose weights do not fit its meta (z_dim 1e11 would ask for
+    petabytes) or lack one, is one error line naming --synthetic and the file, status 2 — no traceback, and
+    not a crash after the test set is read."""
+    example = load_example("quantface_mnist")
+    paths, pool = checkpoints
+    path = make_pool(tmp_path, pool, case)
+    with pytest.raises(SystemExit) as e:
+        example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]), "--holdout", "16",
+                            "--synthetic", f"p={path}", "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"error: --synthetic p={path}: " in errors[0] and message in errors[0], captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_a_sound_generator_checkpoint_passes_the_check(tmp_path, checkpoints):
+    example = load_example("quantface_mnist")
+    paths, _ = checkpoints
+    save_generator(tmp_path / "generator.npz", z_dim=100, num_classes=10)
+    args = example.parse_args(["--teacher", str(paths["teacher"]), "--student", str(paths["student"]),
+                               "--synthetic", f"g={tmp_path / 'generator.npz'}", "--out", str(tmp_path / "out")])
+    assert args.synthetic == [("g", str(tmp_path / "generator.npz"))]
+
+
 def test_a_pool_name_given_twice_is_refused(tmp_path, checkpoints, capsys):
     example = load_example("quantface_mnist")
     paths, pool = checkpoints
