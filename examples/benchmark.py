@@ -325,6 +325,21 @@ def int_list(text):
     return values
 
 
+def check_json_path(p, path: str, option: str = "--json") -> None:
+    """A results file written at the end of a run, refused now if it cannot be: a folder, or a folder that
+    cannot hold a file (tried with a temporary file: ``os.access`` may say yes where nothing can be made,
+    as for root on /proc). Shared with gpu_breakdown.py."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        p.error(f"{option} {path}: is a folder; give the results file's name")
+    folder = os.path.dirname(target)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        p.error(f"{option} {path}: the folder {folder} cannot be written ({e.strerror or e})")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30, help="timed steps per measurement (median reported)")
@@ -360,15 +375,7 @@ def parse_args(argv=None):
     if not args.worker:  # the results file is written at the end: refuse a path that cannot be written now
         if args.json == DEFAULT_JSON:
             os.makedirs(os.path.dirname(DEFAULT_JSON), exist_ok=True)
-        target = os.path.abspath(args.json)
-        if os.path.isdir(target):
-            p.error(f"--json {args.json}: is a folder; give the results file's name")
-        folder = os.path.dirname(target)
-        try:   # a file made and removed: os.access may say yes where nothing can be made (root, /proc)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as e:
-            p.error(f"--json {args.json}: the folder {folder} cannot be written ({e.strerror or e})")
+        check_json_path(p, args.json)
     args.model = args.models[0]  # a worker measures exactly one model
     return args
 

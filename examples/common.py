@@ -381,17 +381,28 @@ def format_seconds(seconds: float) -> str:
 
 # --------------------------------------------------------------------------- data
 
+def read_mnist_split(split: str, data_dir=None, download: bool = True):
+    """``(images, labels)`` of one split ("train" or "test") from ``data_dir`` (a folder, else
+    ``$MINIKD_DATA``, else the cache, downloaded if missing and ``download``). Missing or damaged data
+    (a truncated or garbled file) ends the program with one line naming the file (status 1): every
+    example reads MNIST through this."""
+    try:
+        return load_mnist(split, data_dir, download=download)
+    except (FileNotFoundError, IDXError) as e:  # DownloadError: names the files and what to do; IDXError: a
+        raise SystemExit(f"error: {' '.join(str(e).split())}") from None   # damaged file, named
+
+
 def load_mnist_data(data_dir=None):
     """``(x_train, y_train, x_test, y_test)``, uint8 images and int64 labels, from the folder that
     holds the four files (``--data-dir``, else ``$MINIKD_DATA``, else the cache, downloaded if
-    missing); prints which folder it read. Missing or damaged data (a truncated or garbled file)
-    ends the program with one line naming the file (status 1)."""
+    missing); prints which folder it read. Missing or damaged data ends the program as in
+    :func:`read_mnist_split`."""
     try:
         folder = mnist_dir(data_dir)
-        x_train, y_train = load_mnist("train", folder)
-        x_test, y_test = load_mnist("test", folder)
-    except (FileNotFoundError, IDXError) as e:  # DownloadError: names the files and what to do; IDXError: a
-        raise SystemExit(f"error: {' '.join(str(e).split())}") from None   # damaged file, named
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+    x_train, y_train = read_mnist_split("train", folder)
+    x_test, y_test = read_mnist_split("test", folder)
     print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")
     return x_train, y_train, x_test, y_test
 

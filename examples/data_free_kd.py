@@ -62,7 +62,7 @@ The student always learns with Adam (``--lr``), its learning rate decayed along 
 0 over the run. Every run reports how many synthetic images the student saw, and how many
 distinct ones.
 
-**No peeking.** The data-free runs read only the test files (``load_mnist("test", ...)``), to
+**No peeking.** The data-free runs read only the test files (``read_mnist_split("test", ...)``), to
 measure the student; a ``--data-dir`` holding only ``t10k-*`` files works. ``--scenario
 generator`` without ``--generator`` also reads the training files, to train G.
 
@@ -137,9 +137,11 @@ from common import (
     fit,
     format_seconds,
     given_options,
+    load_mnist_data,
     mark_smoke_run,
     parse_int_list,
     read_checkpoint,  # noqa: F401 - the reader of this script's checkpoints, for its users and tests
+    read_mnist_split,
     refuse_unused,
     run_cli,
     run_platform,
@@ -168,7 +170,7 @@ import minikd as mk
 from minikd import functional as F
 from minikd import kd, optim
 from minikd.checks import check_int, check_number, check_temperature
-from minikd.data import MEAN, STD, DataLoader, load_mnist, normalize
+from minikd.data import MEAN, STD, DataLoader, normalize
 from minikd.data.mnist import FILES, missing_files, mnist_dir
 from minikd.models import Generator, LeNet5Half, StudentModel
 from minikd.random import get_rng
@@ -208,10 +210,7 @@ def train_teacher(args) -> dict:
     ``TEACHER_BATCH``) and save it;
     ``--schedule cosine``: the learning rate decayed along a half cosine to 0, stepped every minibatch."""
     arch, out = args.train_teacher, Path(args.out)
-    folder = mnist_dir(args.data_dir)
-    x_train, y_train = load_mnist("train", folder)
-    x_test, y_test = load_mnist("test", folder)
-    print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")
+    x_train, y_train, x_test, y_test = load_mnist_data(args.data_dir)
     seed = args.seeds[0]
     if args.quick:
         i = np.random.default_rng(seed).choice(len(x_train), QUICK["train"], replace=False)
@@ -270,10 +269,7 @@ def noisy_ce_step(sigma: float):
 def load_test_set(args, arch: str, seed: int):
     """The test images (normalised; padded to 32×32 for LeNet-5) and labels. Only the two ``t10k`` files
     are read: a data-free run never opens the training files."""
-    try:
-        x, y = load_mnist("test", args.data_dir)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+    x, y = read_mnist_split("test", args.data_dir)
     if args.quick:
         i = quick_test_indices(len(x), seed)
         x, y = x[i], y[i]
@@ -680,7 +676,7 @@ def distil(args) -> dict:
 def load_training_set(args):
     """The training images (normalised) and labels, a random 1,000 of them with ``--quick``: read only
     by the steps whose owner had the data (G's training) and by ``--scenario real``."""
-    x_train, y_train = load_mnist("train", mnist_dir(args.data_dir))
+    x_train, y_train = read_mnist_split("train", args.data_dir)
     if args.quick:
         i = np.random.default_rng(0).choice(len(x_train), QUICK["gan_images"], replace=False)
         x_train, y_train = x_train[i], y_train[i]
@@ -880,7 +876,7 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         if args.noise:
             p.error("--noise: only for --train-teacher (it trains the teacher on noisy images)")
         check_distillation(p, args, given)
-    check_writable_dir(p, args.out, "--out")    # last: the check may make the folder, which a refusal must not leave
+    check_writable_dir(p, args.out, "--out")
     if args.quick:
         args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
         args.rounds = min(args.rounds, args.pool)

@@ -233,7 +233,7 @@ def parse_args(argv=None):
         refuse_unused(p, given_options(p, argv, args),
                       {"student": "--student has no effect here: --quick trains a student of its own"})
     if not args.quick:
-        args.student = args.student or DEFAULT_STUDENT
+        args.student = DEFAULT_STUDENT if args.student is None else args.student
         if not Path(args.student).exists():
             p.error(f"--student {args.student}: no such file; run python examples/mnist_teacher_student.py first "
                     f"(it writes {DEFAULT_STUDENT}), pass a saved StudentModel, or use --quick")

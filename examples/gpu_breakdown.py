@@ -41,13 +41,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmark import minikd_train_step, torch_models, torch_train_step  # noqa: E402
+from benchmark import check_json_path, minikd_train_step, torch_models, torch_train_step  # noqa: E402
 
 WARMUP = 3
 PATH_NAMES = {"numba": "minikd kernels", "numpy": "minikd xp reference"}
@@ -81,12 +80,7 @@ def parse_args(argv=None):
         if twice:
             p.error(f"{option}: {twice[0]} is given twice (it would be measured twice)")
     if args.json:   # written at the end: refuse now a path that cannot be written
-        folder = os.path.dirname(os.path.abspath(args.json))
-        try:
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as e:
-            p.error(f"--json {args.json}: the folder {folder} cannot be written ({e.strerror or e})")
+        check_json_path(p, args.json)
     args.models, args.batches = models, batches
     return args
 

@@ -1164,7 +1164,7 @@ def parse_args(argv=None):
     if args.chart_from:     # trains nothing: an option of training would be silently ignored
         refuse_unused(p, given_options(p, argv, args), {
             name: f"--{name.replace('_', '-')} has no effect with --chart-from, which trains nothing (it takes only "
-                  "--out)"
+                  "--out and --no-progress)"
             for name in vars(args) if name not in ("chart_from", "out", "progress")})
         args.reports = load_reports(p, args.chart_from)
         check_writable_dir(p, args.out, "--out")

@@ -72,7 +72,9 @@ from common import (
     load_mnist_data,
     mark_smoke_run,
     parse_int_list,
+    parse_name_list,
     read_checkpoint,
+    read_mnist_split,
     run_cli,
     run_platform,
     run_settings,
@@ -87,7 +89,7 @@ from train_conditional_generator import load_generator
 import minikd as mk
 from minikd import optim, quant
 from minikd.checks import check_int, check_number, check_temperature
-from minikd.data import DataLoader, load_mnist, normalize
+from minikd.data import DataLoader, normalize
 from minikd.data.mnist import FILES, find_data_dir, missing_files
 from minikd.models import StudentModel, TeacherModel
 
@@ -263,10 +265,7 @@ def load_test(args):
         x_train, _, x_test, y_test = load_mnist_data(args.data_dir)
         x_train = normalize(x_train)
     else:  # never read a training image: only the two test files
-        try:
-            x_test, y_test = load_mnist("test", args.data_dir, download=False)
-        except FileNotFoundError as e:
-            raise SystemExit(f"error: {e}") from None
+        x_test, y_test = read_mnist_split("test", args.data_dir, download=False)
     x_test = normalize(x_test)
     if args.quick:
         x_test, y_test = x_test[:QUICK_TEST], y_test[:QUICK_TEST]
@@ -480,9 +479,7 @@ def parse_args(argv=None):
     ok(check_int, args.seed, "--seed", "the seed", low=0)
     args.seeds = [args.seed] if args.seeds is None else parse_int_list(p, args.seeds, "--seeds", low=0,
                                                                               what="seeds")
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not args.models or set(args.models) - set(MODELS):
-        p.error(f"--models: expected a comma-separated subset of {sorted(MODELS)}; got {args.models}")
+    args.models = parse_name_list(p, args.models, "--models", sorted(MODELS), what="model")
     for name in args.models:
         hint = HANDS_ON_HINT if getattr(args, name) == p.get_default(name) else ""
         if hint and len(args.seeds) > 1:

@@ -443,8 +443,9 @@ def _blas_info() -> str:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "unknown (pip install threadpoolctl)"
-    found = [f"{i.get('internal_api')} {i.get('version')}, {i.get('architecture')} kernels, {i.get('num_threads')} "
-             "threads" for i in threadpool_info() if i.get("user_api") == "blas"]
+    found = [", ".join([f"{i.get('internal_api')} {i.get('version')}"]
+                       + ([f"{i['architecture']} kernels"] if i.get("architecture") else [])   # MKL names none
+                       + [f"{i.get('num_threads')} threads"]) for i in threadpool_info() if i.get("user_api") == "blas"]
     return "; ".join(found) or "none found"
 
 

@@ -362,20 +362,31 @@ def test_a_damaged_mnist_file_ends_the_run_with_one_line_naming_it(tmp_path):
             common.load_mnist_data(tmp_path)
         message = str(info.value.code)
         assert message.startswith("error: ") and images.name in message and "\n" not in message, message
+        test_images = tmp_path / "t10k-images-idx3-ubyte.gz"      # a data-free run reads the test split alone
+        test_images.write_bytes(damage(test_images.read_bytes()))
+        with pytest.raises(SystemExit) as info:
+            common.read_mnist_split("test", tmp_path)
+        assert str(info.value.code).startswith("error: ") and test_images.name in str(info.value.code)
 
 
 def test_a_checkpoint_with_its_architecture_loads_as_its_check_read_it(tmp_path):
-    """data_free_kd.py saves ``meta.*`` beside the weights: the check set them aside, the run did not."""
+    """data_free_kd.py saves ``meta.*`` beside the weights: the checks set them aside, the runs did not
+    (``load_state_dict(mk.load(path))``: "unexpected keys: meta.arch" after the data had loaded)."""
+    from types import SimpleNamespace
+
     from minikd.models import TeacherModel
 
     common = load_example("common")
     teacher = TeacherModel()
     common.save_checkpoint(teacher, tmp_path / "teacher.npz", arch="slide")
-    example = load_example("mnist_teacher_student")
-    example.parse_args(["--runs", "kd", "--teacher", str(tmp_path / "teacher.npz"), "--out", str(tmp_path / "o")])
-    loaded = common.load_weights(TeacherModel(), tmp_path / "teacher.npz")
+    load_example("mnist_teacher_student").parse_args(
+        ["--runs", "kd", "--teacher", str(tmp_path / "teacher.npz"), "--out", str(tmp_path / "o")])
+    args = SimpleNamespace(seed=0, device="cpu")     # no data, no epochs: it must load, not train
+    loaded = common.load_or_train("teacher", TeacherModel, tmp_path / "teacher.npz", None, None, args)
     for (k, a), (_, b) in zip(sorted(teacher.state_dict().items()), sorted(loaded.state_dict().items()), strict=True):
         np.testing.assert_array_equal(a, b, err_msg=k)
+    raw = [f.name for f in (ROOT / "examples").glob("*.py") if "load_state_dict(mk.load(" in f.read_text()]
+    assert raw == [], f"these load a checkpoint without setting its meta.* aside: {raw}"
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -411,6 +411,7 @@ TEACHER_CASTS = {   # every loss with a teacher's side: a float32 student, a flo
     "rkd_loss": lambda s, t: kd.rkd_loss(s, t),
     "qud_loss": lambda s, t: kd.qud_loss(s, t, t[::-1].copy(), 0.5),
     "dml_losses": lambda s, t: kd.dml_losses([s, mk.tensor(t)], [0, 1, 2])[0],
+    "quantface_loss": lambda s, t: __import__("minikd.quant", fromlist=["x"]).quantface_loss(s, s, t, t),
 }
 
 

@@ -147,7 +147,7 @@ def check(impl, say=print) -> None:
 def mse_kd_loss(student_logits, teacher_logits, target, lam=0.5):
     """(1 − λ)·L_CE(y, p_s) + λ·1/(N·C)·Σ (z_s − z_t)²; the teacher's logits are constants."""
     z_s = mk.as_tensor(student_logits)
-    z_t = constant(teacher_logits)
+    z_t = constant(teacher_logits, like=z_s)
     hard = F.cross_entropy(z_s, target)
     soft = F.mse_loss(z_s, z_t)
     return hard * (1.0 - lam) + soft * lam

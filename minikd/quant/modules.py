@@ -416,7 +416,7 @@ def quantface_loss(q_logits, q_features, fp_logits, fp_features, T=3.0, w_featur
     if w_feature == 0 and w_logit == 0:
         raise ValueError(f"{op}: w_feature and w_logit are both 0: the loss would be 0 and teach nothing")
     q_features = q_features if isinstance(q_features, Tensor) else Tensor(q_features)
-    fp_features = constant(fp_features)
+    fp_features = constant(fp_features, like=q_features)   # the quantized model's dtype: no promotion
     if tuple(q_features.shape) != tuple(fp_features.shape) or q_features.ndim != 2:
         raise ValueError(f"{op}: expected embeddings of the same shape (N, D) from the quantized and the "
                          f"full-precision model; got {tuple(q_features.shape)} and {tuple(fp_features.shape)}")

@@ -122,6 +122,7 @@ def main():
         if Path(a.out).suffix.lower() not in (".png", ".pdf", ".svg"):
             p.error(f"--out {a.out}: a picture's name, ending .png, .pdf or .svg")
         check_writable_dir(p, Path(a.out).parent, "--out")
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)    # every check passed: now it may be made
         plot(p, a.what, Path(a.out))
         return
     if len(a.what) != 1:
@@ -146,7 +147,8 @@ def main():
         p.error(f"--out {a.out}: is a folder; give the results file's name")
     check_writable_dir(p, out.parent, "--out")
     h.parse_args(["--no-progress", *example_argv])   # the example's options checked now, before any data
-    validate(a.part, lrs, a.seed, example_argv, Path(a.out))
+    out.parent.mkdir(parents=True, exist_ok=True)    # every check passed: now it may be made
+    validate(a.part, lrs, a.seed, example_argv, out)
 
 if __name__ == "__main__":
     main()
