@@ -83,7 +83,7 @@ def test_cycled_draws_every_image_before_repeating():
     (["--bits", "8,x"], "--bits: expected comma-separated integers"),
     (["--bits", "1"], "--bits: bit width b must be an integer in 2..16; got 1"),
     (["--T", "0"], "--T: the temperature T must be"),
-    (["--models", "teacher,giant"], "--models: expected a comma-separated subset"),
+    (["--models", "teacher,giant"], "--models: unknown 'giant' in 'teacher,giant'"),
     (["--holdout", "0"], "--holdout: the number of held-out images must be"),
     (["--lr", "-1"], "--lr: the learning rate must be"),
     (["--lr", "nan"], "--lr: the learning rate must be a finite number"),
