@@ -665,3 +665,32 @@ def test_the_hinton_50_epoch_teacher_table_is_what_its_files_give():
     sentence = " ".join(doc[doc.index("``--teacher-epochs 50``"):].split())
     sentence = sentence[sentence.index("gave"):]
     assert_printed(sentence, *means, means[2] / means[1], where="the example's docstring", prefix=True)
+
+
+def test_the_rkd_rerun_after_the_distance_fix_is_what_its_results_file_gives(kd_methods):
+    """docs/kd_methods.md, "RKD again, after the distance fix": each seed's teacher, logit KD and RKD + KD,
+    their difference, the means ± std and the mean difference ± its standard error, from the one file."""
+    text = section("kd_methods.md", "### RKD again, after the distance fix")
+    report = load("kd_methods/results_rkd_differences.json")[0]
+    t = kd_methods.aggregate(kd_methods.merge_runs([report]))
+    rows = table(text, "seed")
+    assert [c[0] for c in rows] == ["0", "1", "2", "3", "4", "mean ± std"]
+    diffs = []
+    for cells in rows[:-1]:
+        seed = int(cells[0])
+        acc = {name: t[name]["test_acc_runs"][t[name]["seeds"].index(seed)] for name in ("teacher", "kd", "rkd")}
+        diffs.append(acc["rkd"] - acc["kd"])
+        assert_printed(" ".join(cells[1:4]), acc["teacher"], acc["kd"], acc["rkd"], where=f"seed {seed}")
+        assert_printed(cells[4], diffs[-1], where=f"seed {seed}, difference")
+    cells = rows[-1]
+    for cell, name in zip(cells[1:4], ("teacher", "kd", "rkd"), strict=True):
+        assert_printed(cell, t[name]["test_acc_mean"], t[name]["test_acc_std"], where=f"mean, {name}")
+    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+    assert_printed(cells[4], np.mean(diffs), se, where="mean difference", prefix=True)
+    target = next(x for x in kd_methods.targets(t) if x["target"].startswith("RKD + KD ≥ KD"))
+    assert target["seeds_reached"] == 4 and target["seeds"] == [0, 1, 2, 3, 4]
+    assert abs(target["difference"] - np.mean(diffs)) < 1e-9 and abs(target["difference_se"] - se) < 1e-9
+    assert "ahead on four seeds of five, by 0.10 ± 0.05 points" in " ".join(text.split())
+    assert_printed(text.split("It also verifies better: ")[1].split(".\n")[0].split(" against ")[0],
+                   t["rkd"]["verification_mean"], t["rkd"]["verification_std"], where="verification, RKD")
+    assert all(r["seed"] == s for r, s in zip(report["runs"], range(5), strict=True))
