@@ -103,6 +103,11 @@ def parse_int_list(parser, text: str, option: str, low: int = 0, what: str = "in
     bad = [v for v in values if v < low]
     if bad:
         parser.error(f"{option}: every value must be ≥ {low}; got {bad[0]} in {text!r}")
+    return refuse_repeats(parser, values, option, text)
+
+
+def refuse_repeats(parser, values: list, option: str, text: str) -> list:
+    """``values`` of a comma-separated option, none of them twice (the run would repeat it)."""
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
         parser.error(f"{option}: {twice[0]} is given twice in {text!r}")
@@ -118,10 +123,7 @@ def parse_name_list(parser, text: str, option: str, choices, what: str = "name")
     unknown = [v for v in names if v not in choices]
     if unknown:
         parser.error(f"{option}: unknown {unknown[0]!r} in {text!r}; choose from {', '.join(choices)}")
-    twice = sorted({v for v in names if names.count(v) > 1})
-    if twice:
-        parser.error(f"{option}: {twice[0]} is given twice in {text!r}")
-    return names
+    return refuse_repeats(parser, names, option, text)
 
 
 def quick_defaults(args, **defaults) -> None:
