@@ -831,13 +831,13 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         ok(check_number, getattr(args, name), "--" + name.replace("_", "-"), "the learning rate", low=0, low_open=True)
     ok(check_number, args.mix, "--mix", "the largest mixing weight", low=0, high=0.5)
     ok(check_number, args.mixup, "--mixup", "mixup's Beta parameter (0: off)", low=0)
-    if args.mixup and args.scenario not in ("generator", "real"):
+    if "mixup" in given and args.scenario not in ("generator", "real"):
         p.error("--mixup: only for --scenario generator or real (it blends the fresh batches of scenario 1's loop)")
     ok(check_number, args.feature_weight, "--feature-weight", "the feature term's weight β (0: off)", low=0)
     ok(check_number, args.rotate, "--rotate", "the largest rotation in degrees", low=0, high=180)
     ok(check_number, args.rescale, "--rescale", "the largest change of scale", low=0, high=1, high_open=True)
     for name in ("feature_weight", "rotate", "rescale"):
-        if getattr(args, name) and args.scenario not in ("generator", "real"):
+        if name in given and args.scenario not in ("generator", "real"):
             p.error(f"--{name.replace('_', '-')}: only for --scenario generator or real (scenario 1's loop)")
     if args.z_std is not None:
         if args.scenario != "generator":
@@ -847,7 +847,7 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         args.z_std = Z_STD
     ok(check_int, args.rounds, "--rounds", "the number of synthesis rounds", low=1)
     ok(check_number, args.compete, "--compete", "the competition term's weight (0: off)", low=0)
-    pool_options = given_pool_options(args)
+    pool_options = given_pool_options(args, given)
     if pool_options and args.scenario != "none":
         p.error(f"{pool_options}: only for --scenario none with --method deepinversion or actmax")
     if args.compete and args.rounds < 2:
@@ -871,9 +871,9 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         check_data_dir(p, args.data_dir)
         args.epochs = args.epochs or TEACHER_EPOCHS[args.train_teacher]
     else:
-        if args.schedule != "constant":
+        if "schedule" in given:
             p.error("--schedule: only for --train-teacher (the student's learning rate always follows a cosine)")
-        if args.noise:
+        if "noise" in given:
             p.error("--noise: only for --train-teacher (it trains the teacher on noisy images)")
         check_distillation(p, args, given)
     check_writable_dir(p, args.out, "--out")
@@ -890,11 +890,12 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         args.steps_per_epoch = STEPS_PER_EPOCH
 
 
-def given_pool_options(args) -> str:
-    """``--rounds R, --compete w``: those of the two options that shape an inversion's pool which were
-    given (not at their defaults), for the error that says where they apply; "" if neither was."""
-    return ", ".join([f"--rounds {args.rounds}"] * (args.rounds > 1) + [f"--compete {args.compete:g}"] * (
-        args.compete > 0))
+def given_pool_options(args, given: set[str]) -> str:
+    """``--rounds R, --compete w``: those of the two options that shape an inversion's pool which are on the
+    command line (``given``, :func:`given_options`; at their defaults too, as every option a mode ignores),
+    for the error that says where they apply; "" if neither is."""
+    return ", ".join([f"--rounds {args.rounds}"] * ("rounds" in given) + [f"--compete {args.compete:g}"] * (
+        "compete" in given))
 
 
 def check_distillation(p, args, given: set[str] = frozenset()) -> None:
@@ -916,7 +917,7 @@ def check_distillation(p, args, given: set[str] = frozenset()) -> None:
                     "for this teacher")
         args.method = [m for m in METHODS if m in methods]
         inversions = [m for m in args.method if m != "dafl"]
-        pool_options = given_pool_options(args)
+        pool_options = given_pool_options(args, given)
         if pool_options and not inversions:
             p.error(f"{pool_options}: only for --method deepinversion or actmax (they make a pool of images)")
         if args.steps_per_epoch is not None and "dafl" not in args.method:

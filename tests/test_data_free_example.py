@@ -661,3 +661,21 @@ def test_the_rounds_share_images_and_epochs_and_one_cosine_spans_them(monkeypatc
     assert [r["images"] for r in run["rounds"]] == [7, 7, 6] and [r["epochs"] for r in run["rounds"]] == [2, 1, 1]
     assert len(run["history"]) == 4 and run["synthetic_images_seen"] == 4 * 3 * 8
     assert run["distinct_synthetic_images"] == 20
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--rounds", "1"], "--rounds 1: only for --scenario none"),
+    (["--compete", "0"], "--compete 0: only for --scenario none"),
+    (["--mixup", "0"], None), (["--rotate", "0"], None),
+])
+def test_options_typed_at_their_defaults_follow_the_one_rule(untrained, tmp_path, capsys, extra, message):
+    """An option a mode does not read is refused when it is on the command line, whatever its value (the
+    older checks looked at the value: --rounds 1 typed out passed where --r-bn 1 was refused)."""
+    example = load_example("data_free_kd")
+    argv = ["--scenario", "real", "--teacher", str(untrained["slide"]), "--out", str(tmp_path / "o"), *extra]
+    if message is None:       # mixup and rotate apply to --scenario real: accepted at any value
+        example.parse_args(argv)
+        return
+    with pytest.raises(SystemExit):
+        example.parse_args(argv)
+    assert message in capsys.readouterr().err
