@@ -81,8 +81,7 @@ def check_training_options(parser, args, default_epochs: int = 5) -> None:
     """The options every training example has: --epochs, --batch-size, --lr, --seed. Without
     --epochs: ``default_epochs``, or 1 with --quick (an --epochs given is kept, --quick or not)."""
     ok = partial(check, parser)
-    if args.epochs is None:
-        args.epochs = 1 if getattr(args, "quick", False) else default_epochs
+    quick_defaults(args, epochs=(default_epochs, 1))
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)
@@ -141,6 +140,15 @@ def given_options(parser, argv, args) -> set[str]:
     unset = object()
     again = parser.parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(vars(args), unset)))
     return {name for name, value in vars(again).items() if value is not unset}
+
+
+def read_json(parser, path, label: str, what: str):
+    """The JSON object or list in file ``path``, for an option that names a file: one that is missing, a
+    folder, or not JSON is a parser error, ``"{label} {path}: not a readable {what} (...)"``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        parser.error(f"{label} {path}: not a readable {what} ({type(e).__name__}: {e})")
 
 
 def refuse_unused(parser, given: set[str], unused: dict) -> None:
@@ -388,10 +396,18 @@ def read_mnist_split(split: str, data_dir=None, download: bool = True):
     ``$MINIKD_DATA``, else the cache, downloaded if missing and ``download``). Missing or damaged data
     (a truncated or garbled file) ends the program with one line naming the file (status 1): every
     example reads MNIST through this."""
-    try:
+    with data_errors_end_the_program():
         return load_mnist(split, data_dir, download=download)
-    except (FileNotFoundError, IDXError) as e:  # DownloadError: names the files and what to do; IDXError: a
-        raise SystemExit(f"error: {' '.join(str(e).split())}") from None   # damaged file, named
+
+
+@contextmanager
+def data_errors_end_the_program():
+    """Missing data (FileNotFoundError; DownloadError, whose message names the files and what to do) or a
+    damaged file (IDXError, naming it) ends the program with that message on one line (status 1)."""
+    try:
+        yield
+    except (FileNotFoundError, IDXError) as e:
+        raise SystemExit(f"error: {' '.join(str(e).split())}") from None
 
 
 def load_mnist_data(data_dir=None):
@@ -399,10 +415,8 @@ def load_mnist_data(data_dir=None):
     holds the four files (``--data-dir``, else ``$MINIKD_DATA``, else the cache, downloaded if
     missing); prints which folder it read. Missing or damaged data ends the program as in
     :func:`read_mnist_split`."""
-    try:
+    with data_errors_end_the_program():
         folder = mnist_dir(data_dir)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {' '.join(str(e).split())}") from None
     x_train, y_train = read_mnist_split("train", folder)
     x_test, y_test = read_mnist_split("test", folder)
     print(f"MNIST: read {folder} ({len(x_train):,} training and {len(x_test):,} test images)")

@@ -71,6 +71,7 @@ from common import (
     load_mnist_data,
     mark_smoke_run,
     parse_int_list,
+    quick_defaults,
     run_cli,
     run_platform,
     run_settings,
@@ -349,10 +350,7 @@ def parse_args(argv=None):
     ok = partial(check, p)
     args.seeds = parse_int_list(p, args.seeds, "--seeds", low=0, what="seeds")
     # --quick's one epoch only where no count was given: an explicit --epochs is honoured
-    if args.epochs is None:
-        args.epochs = 1 if args.quick else 20
-    if args.teacher_epochs is None:
-        args.teacher_epochs = 1 if args.quick else 30
+    quick_defaults(args, epochs=(20, 1), teacher_epochs=(30, 1))
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
     if args.lr is None:

@@ -89,7 +89,6 @@ uploaded once; AdaDistill's centre update is a loop over the batch's samples, sl
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from functools import partial
@@ -113,6 +112,8 @@ from common import (
     mark_smoke_run,
     model_device,
     parse_int_list,
+    quick_defaults,
+    read_json,
     refuse_unused,
     run_cli,
     run_platform,
@@ -999,10 +1000,7 @@ def load_reports(p, paths):
     the same budget (epochs, the teacher's epochs). A bad one is a parser error."""
     reports = []
     for path in paths:
-        try:
-            report = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            p.error(f"--chart-from {path}: not a readable results.json ({type(error).__name__}: {error})")
+        report = read_json(p, path, "--chart-from", "results.json")
         if not isinstance(report, dict) or not isinstance(report.get("runs"), list) \
                 or not isinstance(report.get("settings"), dict):
             p.error(f"--chart-from {path}: has no runs and settings; expected the results.json of a run")
@@ -1169,17 +1167,13 @@ def parse_args(argv=None):
         args.reports = load_reports(p, args.chart_from)
         check_writable_dir(p, args.out, "--out")
         return args
-    if args.epochs is None:
-        args.epochs = 1 if args.quick else 5
-    if args.teacher_epochs is None:
-        args.teacher_epochs = 1 if args.quick else TEACHER_EPOCHS
+    quick_defaults(args, epochs=(5, 1), teacher_epochs=(TEACHER_EPOCHS, 1))
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
     ok(check_int, args.teacher_epochs, "--teacher-epochs", "the number of the teacher's epochs", low=1)
     if args.ada_teacher_epochs is not None and args.ada_teacher != "ce-arcface":
         p.error("--ada-teacher-epochs: only --ada-teacher ce-arcface fine-tunes "
                 f"(got --ada-teacher {args.ada_teacher}" + (", the default)" if args.ada_teacher == "ce" else ")"))
-    if args.ada_teacher_epochs is None:
-        args.ada_teacher_epochs = 1 if args.quick else ADA_TEACHER_EPOCHS
+    quick_defaults(args, ada_teacher_epochs=(ADA_TEACHER_EPOCHS, 1))
     ok(check_int, args.ada_teacher_epochs, "--ada-teacher-epochs", "the number of fine-tuning epochs", low=1)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=2)   # RKD needs pairs in a batch
     ok(check_number, args.lr, "--lr", "the learning rate", low=0, low_open=True)

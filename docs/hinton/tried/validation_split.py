@@ -18,7 +18,6 @@ trained on: the test set is not used. The example's own functions do the work (e
 """
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
 import hinton_mnist as h  # noqa: E402
-from common import IndexedLoader, check_writable_dir, load_mnist_data, write_json  # noqa: E402
+from common import IndexedLoader, check_writable_dir, load_mnist_data, read_json, write_json  # noqa: E402
 
 import minikd as mk  # noqa: E402
 from minikd.data import normalize  # noqa: E402
@@ -73,10 +72,7 @@ def read_runs(parser, files: list) -> list:
     of the example's shape (runs of seeds, each with the three runs' errors per epoch) is a parser error."""
     runs = []
     for f in files:
-        try:
-            report = json.loads(Path(f).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            parser.error(f"plot {f}: not a readable results file ({type(e).__name__}: {e})")
+        report = read_json(parser, f, "plot", "results file")
         ok = isinstance(report, dict) and isinstance(report.get("runs"), list) and report["runs"] and all(
             isinstance(r, dict) and isinstance(r.get("seed"), int) and all(
                 isinstance(r.get(name), dict) and isinstance(r[name].get("history"), list) and r[name]["history"]
