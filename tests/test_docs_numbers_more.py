@@ -6,12 +6,12 @@ example computes the table (``aggregate`` of mnist_teacher_student, ``summarise`
 quantface_mnist, ``sample_std`` of examples/common.py, as the runs use it) — and compares every
 number the table prints, at the precision it prints.
 
-Checked: pruning.md's two tables, quantization.md's accuracy and memory tables, results.md's
+Checked: performance.md's Intel Xeon benchmark, pruning.md's two tables, quantization.md's accuracy and memory tables, results.md's
 table, gpu.md's hands-on, speed and time-breakdown tables, and data_free.md's three-seed table,
 QuantFace's tables and the LeNet pair's tables. Not checked: numbers in the prose, data_free.md's
 targets table (prose that repeats the tables above), the rows of scratch scripts that kept no
 results file, and tables with no results file in the repository (deploy.md's, performance.md's
-benchmarks) or computed rather than measured (model_complexity.md's, checked by its code blocks).
+EPYC benchmarks) or computed rather than measured (model_complexity.md's, checked by its code blocks).
 """
 
 import re
@@ -158,6 +158,19 @@ def test_the_gpu_speed_table_is_what_run_3s_benchmark_gives():
     """docs/gpu.md, "On a real GPU": minikd's and PyTorch's images/s on the H200 and their ratio."""
     rows = table(section("gpu.md", "## On a real GPU"), "model | kind")
     report, = load("gpu_run/run3/benchmark_cuda.json")
+    assert [(c[0], c[1], int(c[2])) for c in rows] == [(r["model"], r["kind"], r["batch"]) for r in report["rows"]]
+    for cells, r in zip(rows, report["rows"]):
+        where = f"{r['model']} {r['kind']} {r['batch']}"
+        assert_printed(cells[3], r["minikd_img_s"], where=where)
+        assert_printed(cells[4], r["torch_img_s"], where=where)
+        assert_printed(cells[5], r["ratio"], where=where)
+
+
+def test_the_intel_xeon_speed_table_is_what_its_benchmark_gives():
+    """docs/performance.md, "Another host": minikd's and PyTorch's images/s on the Intel Xeon and their ratio."""
+    rows = table(section("performance.md", "## Another host"), "model | what")
+    report, = load("performance/benchmark_intel_xeon.json")
+    assert report["repeats"] == 3 and report["platform"]["llvm_cpu"] == "emeraldrapids"
     assert [(c[0], c[1], int(c[2])) for c in rows] == [(r["model"], r["kind"], r["batch"]) for r in report["rows"]]
     for cells, r in zip(rows, report["rows"]):
         where = f"{r['model']} {r['kind']} {r['batch']}"
