@@ -6,8 +6,9 @@ example computes the table (``aggregate`` of mnist_teacher_student, ``summarise`
 quantface_mnist, ``sample_std`` of examples/common.py, as the runs use it) — and compares every
 number the table prints, at the precision it prints.
 
-Checked: performance.md's Intel Xeon benchmark, pruning.md's two tables, quantization.md's accuracy and memory tables, results.md's
-table, gpu.md's hands-on, speed and time-breakdown tables, and data_free.md's three-seed table,
+Checked: performance.md's Intel Xeon benchmark, pruning.md's two tables, quantization.md's
+accuracy and memory tables, results.md's table, gpu.md's hands-on, speed and time-breakdown
+tables, and data_free.md's three-seed table,
 QuantFace's tables and the LeNet pair's tables. Not checked: numbers in the prose, data_free.md's
 targets table (prose that repeats the tables above), the rows of scratch scripts that kept no
 results file, and tables with no results file in the repository (deploy.md's, performance.md's
