@@ -38,9 +38,14 @@ ONNX node for (custom ops included); a fake-quantized layer (convert it to integ
 uncalibrated one cannot be); dropout or batch norm still in training mode is avoided by
 tracing in eval mode. Code that computes on raw arrays outside minikd's ops would be invisible
 to the trace; to catch it the model is traced twice, on two different inputs, and a value that
-is neither a parameter nor an op's output but changes with the input is an error. When
-``onnxruntime`` is installed, the exported model is run once and its output compared with
-minikd's.
+is neither a parameter nor an op's output but changes with the input is an error. The file
+says it takes any batch size, so the second input has another batch size than the first: a
+tensor made in the forward with the batch in its shape, or a reshape that folds the batch into
+a fixed dimension (``x.reshape(1, -1)``), is refused rather than frozen (or export with
+``dynamic_batch=False``). When ``onnxruntime`` is installed, the exported model is run on both
+inputs and its outputs compared with minikd's. The file is float32 (models of other float
+dtypes are refused) and carries the oldest ONNX IR version that holds opset 17 (8), so runtimes
+older than the ``onnx`` package that wrote it read it too.
 
 Needs the ``onnx`` package (``pip install -e ".[deploy]"``, which also installs
 ``onnxruntime``). Source: the ONNX operator specification (onnx.ai, opset 17); the QDQ
@@ -174,7 +179,7 @@ def _tracing(trace: _Trace):
         Module.__call__ = call
 
 
-def _run_traced(model, x, dims):
+def _run_traced(model, x, dims, why=""):
     trace = _Trace(names={id(m): name for name, m in model.named_modules()})
     with no_grad(), _tracing(trace):
         try:
@@ -182,7 +187,7 @@ def _run_traced(model, x, dims):
         except ExportError:
             raise
         except Exception as e:
-            raise ExportError(f"to_onnx: on an input of shape {dims}, {trace.failed or 'the model'} fails: "
+            raise ExportError(f"to_onnx: on an input of shape {dims}{why}, {trace.failed or 'the model'} fails: "
                               f"{type(e).__name__}: {e}") from e
     return trace, out
 
@@ -207,6 +212,13 @@ class _Graph:
     def fresh(self, hint: str) -> str:
         self.count += 1
         return f"{hint}_{self.count}"
+
+    def fold(self, value, hint: str) -> None:
+        """Keep ``value``, computed from weights alone (a masked weight), as a constant named
+        ``hint``, or ``hint_<n>`` when that name already holds another value (W·2 and W·3 are both
+        ``W_mul``: one name would make the second read the first's numbers)."""
+        taken = {name for name, _ in self.constants.values()}
+        self.constants[id(value)] = (self.fresh(hint) if hint in taken else hint, value)
 
     def constant(self, value, hint="const", dtype=None) -> str:
         """The name of an initializer holding ``value`` (created once per distinct object)."""
@@ -288,13 +300,28 @@ def _emit_batch_norm(g, op, ins):
     return g.node("BatchNormalization", [ins[0], scale, bias, mean, var], "batchnorm", epsilon=float(p["eps"]))
 
 
-def _emit_reshape(g, op, ins):
+def _reshape_spec(op) -> list:
+    """The target shape the ONNX Reshape gets: minikd's, with a first dimension equal to the
+    input's written 0 ("copy the input's first dimension"), so that the batch stays free."""
     x, target = op.inputs[0], list(op.output.shape)
     spec = list(op.params["shape"])
     spec = [int(v) for v in spec] if len(spec) == len(target) else target
     if spec and x.ndim and spec[0] == x.shape[0] and spec[0] != -1:
-        spec[0] = 0  # "copy the input's first dimension": the batch stays free
-    return g.node("Reshape", [ins[0], g.array(np.array(spec, np.int64), "shape")], "reshape")
+        spec[0] = 0
+    return spec
+
+
+def _onnx_reshape(shape, spec) -> tuple:
+    """The shape ONNX's Reshape makes of an input of ``shape`` (0: copy that dimension; −1: the rest)."""
+    out = [shape[i] if v == 0 else v for i, v in enumerate(spec)]
+    if -1 in out:
+        known = int(np.prod([v for v in out if v != -1]))
+        out[out.index(-1)] = int(np.prod(shape)) // known if known else 0
+    return tuple(out)
+
+
+def _emit_reshape(g, op, ins):
+    return g.node("Reshape", [ins[0], g.array(np.array(_reshape_spec(op), np.int64), "shape")], "reshape")
 
 
 def _emit_transpose(g, op, ins):
@@ -431,14 +458,19 @@ def _outputs(out):
     return outs
 
 
-def _trace_twice(model, dims):
-    """Trace the model on two different random inputs of shape ``dims``: a list of two
-    ``(trace, input, outputs)`` (the second is only there for :func:`_leaked` to compare)."""
+def _trace_twice(model, dims, dynamic_batch):
+    """Trace the model on two different random inputs: a list of two ``(trace, input, outputs)``.
+    The first has shape ``dims`` and is the one exported; the second, for :func:`_leaked` and
+    :func:`_batch_bound` to compare, has one more row when ``dynamic_batch`` (the file claims
+    to take any batch size, so the model is run on a second one), else ``dims`` too."""
     rng = np.random.default_rng(0)
-    xs = [Tensor(rng.standard_normal(dims).astype(np.float32)) for _ in range(2)]
+    second = (dims[0] + 1, *dims[1:]) if dynamic_batch else dims
     traces = []
-    for x in xs:
-        trace, out = _run_traced(model, x, dims)
+    for shape, why in [(dims, ""), (second, " (a second batch size, tried because dynamic_batch=True: export "
+                                            "with dynamic_batch=False for a model that takes one batch size)"
+                                            if dynamic_batch else "")]:
+        x = Tensor(rng.standard_normal(shape).astype(np.float32))
+        trace, out = _run_traced(model, x, shape, why)
         traces.append((trace, x, _outputs(out)))
     return traces
 
@@ -456,10 +488,44 @@ def _leaked(traces, state_ids):
             if isinstance(xa, Tensor) and id(xa) not in made and id(xa) not in state_ids:
                 va, vb = backend.to_numpy(xa.data), backend.to_numpy(xb.data)
                 if va.shape != vb.shape or not np.array_equal(va, vb, equal_nan=True):
-                    return (f"an input of its {a.kind.__name__} op depends on the model's input but was computed "
-                            f"outside minikd's ops (on raw arrays), so the trace cannot follow it"), a.layer
+                    return (f"an input of its {a.kind.__name__} op depends on the model's input (its values, or "
+                            f"its batch size: shapes {va.shape} and {vb.shape} in the two traces) but was made "
+                            f"outside minikd's ops (on raw arrays, or as a new tensor of the input's shape), so "
+                            f"the trace cannot follow it"), a.layer
         made.add(id(a.output))
     return None
+
+
+def _batch_bound(traces):
+    """``(why, layer)`` for the first reshape whose exported form gives another shape than minikd
+    at the second trace's batch size (``x.reshape(1, -1)``: the batch folded into a fixed
+    dimension), else None."""
+    (t1, _, _), (t2, _, _) = traces
+    for a, b in zip(t1.ops, t2.ops):
+        if a.kind is Reshape:
+            exported = _onnx_reshape(b.inputs[0].shape, _reshape_spec(a))
+            if exported != tuple(b.output.shape):
+                return (f"its reshape to {tuple(a.params['shape'])} depends on the batch size: at batch "
+                        f"{b.inputs[0].shape[0]} minikd gives {tuple(b.output.shape)}, the exported graph would give "
+                        f"{exported}. Keep the batch axis (x.reshape(x.shape[0], -1)), or export with "
+                        f"dynamic_batch=False"), a.layer
+    return None
+
+
+def _output_dims(o1, o2, n1, n2) -> list:
+    """An output's declared dimensions, from its shapes in the two traces (batch sizes n1, n2):
+    the same in both → that size; n1 then n2 → "N"; anything else → unknown (None)."""
+    return [a if a == b else ("N" if (a, b) == (n1, n2) else None) for a, b in zip(o1.shape, o2.shape)]
+
+
+def _float_dtype(model):
+    """The models's float parameters must be float32: the exported input is declared FLOAT and
+    traced in float32. ExportError naming the first that is not."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t is not None and np.dtype(t.dtype).kind == "f" and np.dtype(t.dtype) != np.float32:
+            raise ExportError(f"to_onnx: {name!r} is {np.dtype(t.dtype)}; the exporter writes float32 models (the "
+                              f"file's input is FLOAT). Build the model in float32 (the layers' default) and load "
+                              f"these weights into it: model32.load_state_dict(model.state_dict())")
 
 
 # --------------------------------------------------------------------------- to_onnx
@@ -472,11 +538,13 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     ``input_shape``: (N, C, H, W) or (N, features), batch first, as the model takes it
     (normalised MNIST images: (1, 1, 28, 28)). ``path``: where to write the ``.onnx`` file
     (atomic: a temporary file, then a rename), or None to only return it. ``dynamic_batch``:
-    the batch axis is named ``"N"`` and may differ at run time. ``output_names``: one name per
+    the batch axis is named ``"N"`` and may differ at run time (checked: the model is traced at a
+    second batch size, see the module docstring). ``output_names``: one name per
     output of the forward (default ``"output"``, or ``"output_0"``, ``"output_1"``, ...).
-    ``verify``: when ``onnxruntime`` is installed, run the exported model once and compare
-    its output with minikd's (to 1e-4 relative to the output's size; an integer model to
-    2e-3), raising :class:`ExportError` if they differ.
+    ``verify``: when ``onnxruntime`` is installed, run the exported model on the traced input
+    (and, with ``dynamic_batch``, on the second batch size) and compare its outputs with
+    minikd's (to 1e-4 relative to the output's size; an integer model to 2e-3), raising
+    :class:`ExportError` if they differ.
 
     Returns the ``onnx.ModelProto`` (``onnx.checker.check_model`` has passed on it). The
     model is traced in eval mode and put back in the mode it was in.
@@ -489,10 +557,12 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     Raises ImportError naming the package when ``onnx`` is missing; TypeError/ValueError for
     an ``input_shape`` that is not a tuple of positive ints, for names that are empty, repeated
     or already a weight's, for a ``path`` not ending in ``.onnx``; :class:`ExportError` (a
-    ValueError) naming the layer when the model does not run on that shape, uses an op with no
-    ONNX node here (a custom op, an upsampling, an embedding), holds a fake-quantized or
-    uncalibrated layer, computes on raw arrays outside minikd's ops, or when ONNX Runtime
-    disagrees with minikd.
+    ValueError) naming the layer when the model does not run on that shape (or, with
+    ``dynamic_batch``, on one more row), uses an op with no ONNX node here (a custom op, an
+    upsampling, an embedding), holds a fake-quantized or uncalibrated layer, computes on raw
+    arrays outside minikd's ops, ties its shapes to the traced batch size while
+    ``dynamic_batch`` is on, has parameters that are not float32 (naming the first), or when
+    ONNX Runtime disagrees with minikd.
     """
     onnx = _onnx()
     if not isinstance(model, Module):
@@ -515,10 +585,11 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"to_onnx: the folder {folder!r} of {path!r} does not exist")
 
+    _float_dtype(model)
     was_training = model.training
     model.eval()
     try:
-        traces = _trace_twice(model, dims)
+        traces = _trace_twice(model, dims, dynamic_batch)
     finally:
         model.train(was_training)
     state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
@@ -527,8 +598,13 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
     if problem:
         why, layer = problem
         raise ExportError(f"to_onnx: cannot export {layer}: {why}. Write it with minikd's ops (functional) so "
-                          f"that it can be traced")
+                          f"that it can be traced" + (", or export with dynamic_batch=False" if dynamic_batch else ""))
+    problem = _batch_bound(traces) if dynamic_batch else None
+    if problem:
+        why, layer = problem
+        raise ExportError(f"to_onnx: cannot export {layer} with a free batch size: {why}")
     trace, x, outs = traces[0]
+    _, x2, outs2 = traces[1]
 
     g = _Graph(onnx, state, trace.names)
     g.values[id(x)] = input_name
@@ -539,7 +615,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
             first = next((g.constants[id(v)][0] for v in op.inputs if isinstance(v, Tensor)
                           and id(v) in g.constants), "const")
             what = "masked" if op.kind is Where else op.kind.__name__.lower()  # W ⊙ mask is a Where
-            g.constants[id(op.output)] = (f"{first}_{what}", op.output)
+            g.fold(op.output, f"{first}_{what}")
             continue
         if op.kind not in emitters:
             raise ExportError(f"to_onnx: cannot export {op.layer}: its op {op.kind.__name__} has no ONNX node in "
@@ -557,6 +633,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         raise ValueError(f"to_onnx: output_names has {len(outputs)} names for {len(outs)} outputs")
     _check_graph_names(input_name, outputs, set(g.initializers) | {o for node in g.nodes for o in node.output})
     batch = "N" if dynamic_batch else dims[0]
+    n2 = x2.shape[0]
     helper, T = onnx.helper, onnx.TensorProto
     for o, name in zip(outs, outputs):
         if id(o) not in g.values:
@@ -566,15 +643,20 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         g.nodes, type(model).__name__,
         [helper.make_tensor_value_info(input_name, T.FLOAT, [batch, *dims[1:]])],
         [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(o.dtype)),
-                                       [batch if dynamic_batch and o.shape and o.shape[0] == dims[0] else None,
-                                        *o.shape[1:]] if o.ndim else [])
-         for o, name in zip(outs, outputs)],
+                                       _output_dims(o, o2, dims[0], n2))
+         for o, o2, name in zip(outs, outs2, outputs)],
         list(g.initializers.values()))
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="minikd",
+    opsets = [helper.make_opsetid("", OPSET)]
+    # the oldest IR version that holds opset 17 (8), not the newest the installed onnx knows:
+    # older runtimes refuse a file stamped with an IR version newer than theirs
+    proto = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
+                              producer_name="minikd",
                               doc_string=f"{type(model).__name__}, exported by minikd.export.to_onnx")
     onnx.checker.check_model(proto, full_check=True)
     if verify:
-        _verify(proto, x, outs, integer=any(op.module is not None for op in trace.ops))
+        integer = any(op.module is not None for op in trace.ops)
+        for xi, outs_i in ([(x, outs), (x2, outs2)] if dynamic_batch else [(x, outs)]):
+            _verify(proto, xi, outs_i, integer)
     if path is not None:
         data = proto.SerializeToString()
         _write_atomic(path, lambda f: f.write(data), op="to_onnx", what="the .onnx")

@@ -15,7 +15,9 @@ never run code hidden inside it):
   checkpoint as it is (``docs/deploy.md``). The format holds numbers and booleans only (no
   strings, dates or complex numbers) and has no checksum of its own: minikd stores a
   SHA-256 of the arrays in the header's metadata and checks it on load, so a flipped bit is
-  found (files from other tools, without it, are read unchecked).
+  found (files from other tools, without it, are read unchecked; a file whose header says
+  minikd wrote it must have it). The format is little-endian: a big-endian array is saved
+  as the little-endian array it is read back as.
 
 **Name → array, and nothing else.** A checkpoint maps string names to arrays of numbers,
 booleans, strings or dates; whatever could not come back unchanged is refused when saving
@@ -35,6 +37,7 @@ error mid-write leaves the previous file (or no file), never a half-written one.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import struct
@@ -104,8 +107,9 @@ def save(state_dict, path, compress: bool = False) -> None:
 
     Raises TypeError for a ``state_dict`` that is not a mapping, a key that is not a
     non-empty string, a value that is not an array or Tensor, or an object/structured
-    array, or (``.safetensors``) an array of strings, dates or complex numbers; ValueError
-    for a key that could not round-trip (ending in ``.npy``, or holding a NUL), or for
+    array, or (``.safetensors``) an array of strings, dates, complex numbers or long doubles;
+    ValueError for a key that could not round-trip (ending in ``.npy``, or holding a NUL; in a
+    ``.safetensors`` file, ``__metadata__``, the format's own key), or for
     ``compress=True`` with ``.safetensors``, or for a ``path`` ending in neither ``.npz`` nor
     ``.safetensors`` (``.pt``, ``.onnx``: other formats); ImportError naming the package when
     ``safetensors`` is not installed; FileNotFoundError when the target's folder does not
@@ -197,15 +201,36 @@ def _checksum(arrays) -> str:
     return h.hexdigest()
 
 
+#: the dtypes of the safetensors format that NumPy has (its header's names); the format's others
+#: (BF16, F8_E4M3, F8_E5M2, ...) have no NumPy dtype
+_SAFETENSORS_DTYPES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
+                       "U32": "uint32", "I32": "int32", "U64": "uint64", "I64": "int64", "F16": "float16",
+                       "F32": "float32", "F64": "float64"}
+
+
 def _safetensors_writer(arrays):
     st = _safetensors("save")
+    kept = {np.dtype(d) for d in _SAFETENSORS_DTYPES.values()}
     for name, a in arrays.items():
-        if a.dtype.kind not in "biuf":
-            raise TypeError(f"save: entry {name!r} has dtype {a.dtype}; a .safetensors file holds numbers and "
-                            f"booleans only — save to .npz, or convert it")
-    contiguous = {name: np.require(a, requirements="C") for name, a in arrays.items()}
+        if name == "__metadata__":  # the header's own key: a tensor of that name makes an unreadable file
+            raise ValueError("save: key '__metadata__' is reserved by the .safetensors format (it holds the "
+                             "header's metadata); rename the entry, or save to .npz")
+        if a.dtype.newbyteorder("=") not in kept:
+            raise TypeError(f"save: entry {name!r} has dtype {a.dtype}; a .safetensors file holds booleans, "
+                            f"integers of 8 to 64 bits and float16/32/64 only — save to .npz, or convert it")
+    # the format is little-endian: a big-endian array is stored (and checksummed) as the little-endian
+    # array it is read back as
+    contiguous = {name: np.require(a, dtype=a.dtype.newbyteorder("<"), requirements="C") for name, a in arrays.items()}
     data = st.numpy.save(contiguous, metadata={CHECKSUM_KEY: _checksum(contiguous), "producer": "minikd"})
     return lambda f: f.write(data)
+
+
+def _header_dtypes(data: bytes) -> dict:
+    """name → the dtype its header gives, read from a .safetensors file's bytes whose header
+    ``safe_open`` has already accepted (8 bytes of length, then JSON)."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    return {name: entry["dtype"] for name, entry in header.items() if name != "__metadata__"}
 
 
 def _load_safetensors(path: str) -> OrderedDict:
@@ -215,6 +240,11 @@ def _load_safetensors(path: str) -> OrderedDict:
     try:
         with st.safe_open(path, framework="numpy") as f:  # the header's metadata (checks the header too)
             metadata = f.metadata() or {}
+        for name, dtype in _header_dtypes(data).items():
+            if dtype not in _SAFETENSORS_DTYPES:
+                raise CheckpointError(f"load: entry {name!r} of {path!r} has the dtype {dtype}, which NumPy (and so "
+                                      f"minikd) does not have; convert it where it was written (in PyTorch: "
+                                      f"tensor.float()) and save again")
         # by name: the package hands the arrays back in a different order each run
         # (and safe_open's get_tensor would turn a 0-d array into shape (1,))
         state = OrderedDict(sorted(st.numpy.load(data).items()))
@@ -222,6 +252,9 @@ def _load_safetensors(path: str) -> OrderedDict:
         raise CheckpointError(f"load: {path!r} is not a readable .safetensors file (damaged or truncated: {e})") \
             from None
     expected = metadata.get(CHECKSUM_KEY)
+    if expected is None and metadata.get("producer") == "minikd":
+        raise CheckpointError(f"load: {path!r} is damaged: minikd wrote it ('producer': 'minikd'), but the SHA-256 "
+                              f"it saves with the arrays is gone from the header, so they cannot be checked")
     if expected is not None and _checksum(state) != expected:
         raise CheckpointError(f"load: {path!r} is damaged: its arrays do not match the SHA-256 saved with them")
     return state
@@ -246,8 +279,9 @@ def load(path) -> OrderedDict:
     or damaged (a bad CRC-32, a ``.npy`` header that does not match its data), or holds a
     member that is not a ``.npy`` array, an object array (it would need pickle), a
     structured array, or the same name twice; for ``.safetensors``, when its header or size
-    is damaged, its arrays do not match minikd's checksum, or it is a zip (an ``.npz`` under
-    that suffix). Other I/O errors (permissions)
+    is damaged, its arrays do not match minikd's checksum (or a file minikd wrote has lost
+    it), an entry has a dtype NumPy lacks (bfloat16, float8: the message names the entry), or
+    it is a zip (an ``.npz`` under that suffix). Other I/O errors (permissions)
     pass unchanged.
     """
     path = _path(path, "load")

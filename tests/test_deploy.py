@@ -133,11 +133,63 @@ def test_load_state_dict_says_what_a_pruned_or_integer_checkpoint_is():
 
 
 def test_safetensors_refuses_what_it_cannot_hold(tmp_path):
-    with pytest.raises(TypeError, match="numbers and booleans only"):
+    only = "a .safetensors file holds booleans, integers of 8 to 64 bits and float16/32/64 only"
+    with pytest.raises(TypeError, match=f"entry 'names' has dtype <U1; {only}"):
         mk.save({"names": np.array(["a", "b"])}, tmp_path / "s.safetensors")
+    # a sceptical trial: long double and the format's own key raised the package's errors, or wrote
+    # a file that nothing could read ("duplicate field `__metadata__`")
+    with pytest.raises(TypeError, match=f"entry 'x' has dtype float128; {only}"):
+        mk.save({"x": np.zeros(2, np.longdouble)}, tmp_path / "s.safetensors")
+    with pytest.raises(ValueError, match="key '__metadata__' is reserved by the .safetensors format"):
+        mk.save({"__metadata__": np.zeros(2, np.float32)}, tmp_path / "s.safetensors")
     with pytest.raises(ValueError, match="compress"):
         mk.save({"a": np.zeros(2)}, tmp_path / "s.safetensors", compress=True)
     assert not list(tmp_path.iterdir())                       # nothing half-written
+    mk.save({"__metadata__": np.zeros(2, np.float32)}, tmp_path / "s.npz")   # an .npz may hold that name
+    assert list(mk.load(tmp_path / "s.npz")) == ["__metadata__"]
+
+
+def test_big_endian_arrays_are_saved_as_the_little_endian_arrays_read_back(tmp_path):
+    """A sceptical trial: a big-endian array (an .npz of another machine, converted) was written
+    correctly but checksummed as '>f4', so mk.load called the file damaged."""
+    state = {"w": np.arange(6, dtype=">f4").reshape(2, 3), "i": np.arange(3, dtype=">i8"),
+             "b": np.array([True, False])}
+    mk.save(state, tmp_path / "be.safetensors")
+    back = mk.load(tmp_path / "be.safetensors")
+    for k, a in state.items():
+        assert back[k].dtype == a.dtype.newbyteorder("<") and back[k].dtype.isnative
+        np.testing.assert_array_equal(back[k], a)
+
+
+def test_safetensors_dtypes_numpy_lacks_are_named_with_the_entry(tmp_path):
+    """A sceptical trial: PyTorch's bfloat16 (the usual dtype of published checkpoints) and float8 gave
+    a bare KeyError: 'BF16' from inside the safetensors package."""
+    torch = pytest.importorskip("torch")
+    import safetensors.torch
+
+    for dtype, name in [(torch.bfloat16, "BF16"), (torch.float8_e4m3fn, "F8_E4M3")]:
+        path = tmp_path / f"{name}.safetensors"
+        safetensors.torch.save_file({"a.bias": torch.zeros(2), "a.weight": torch.zeros(3).to(dtype)}, path)
+        with pytest.raises(CheckpointError, match=rf"entry 'a\.weight' of '.*{name}\.safetensors' has the dtype "
+                                                  rf"{name}, which NumPy \(and so minikd\) does not have"):
+            mk.load(path)
+
+
+def test_a_minikd_file_whose_checksum_is_gone_is_damaged(tmp_path):
+    """A sceptical trial: damage to the metadata key minikd.sha256 let flipped data load unchecked,
+    though the header still said minikd wrote the file (which always stores the checksum)."""
+    import json
+    import struct
+
+    path = tmp_path / "s.safetensors"
+    mk.save({"w": np.ones(3, np.float32)}, path)
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = data[8:8 + n].replace(b"minikd.sha256", b"minikd.sha25X")
+    assert json.loads(header)["__metadata__"]["producer"] == "minikd"
+    (tmp_path / "lost.safetensors").write_bytes(data[:8] + header + data[8 + n:])
+    with pytest.raises(CheckpointError, match="minikd wrote it .* the SHA-256 it saves with the arrays is gone"):
+        mk.load(tmp_path / "lost.safetensors")
 
 
 def test_safetensors_without_the_package_names_it(tmp_path, monkeypatch):
@@ -493,3 +545,90 @@ def test_onnx_names_must_be_distinct_and_not_taken(names, error, match):
     model = TwoOutputs() if two else nn.Sequential(nn.Linear(4, 3), nn.ReLU())
     with pytest.raises(error, match=re.escape(match)):
         to_onnx(model, (2, 4), **names)
+
+
+# --------------------------------------------------------------------------- from a sceptical trial of export
+
+
+def test_the_file_carries_the_oldest_ir_version_that_holds_its_opset():
+    """Before: make_model stamped the installed onnx's newest IR version (14 with onnx 1.23), which
+    ONNX Runtime 1.18 — the deploy extra's floor — refuses ("max supported IR version: 10")."""
+    proto = to_onnx(StudentModel(), (1, 1, 28, 28))
+    assert proto.opset_import[0].version == 17 and proto.ir_version == 8
+
+
+def test_two_values_folded_from_one_weight_keep_their_own_numbers(tmp_path):
+    """Before: both folded constants were named 'l.weight_mul', so the second read the first's numbers:
+    refused as 'please report it' with the check on, silently wrong with verify=False."""
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return mk.functional.linear(x, self.l.weight * 2.0) + mk.functional.linear(x, self.l.weight * 3.0)
+
+    mk.manual_seed(0)
+    model = Two()
+    proto = to_onnx(model, (2, 4), tmp_path / "two.onnx", verify=False)
+    names = [i.name for i in proto.graph.initializer]
+    assert len(names) == len(set(names)) and "l.weight_mul" in names
+    x = batch(5, shape=(4,))
+    np.testing.assert_allclose(run_onnx(tmp_path / "two.onnx", x), logits(model, x), rtol=1e-5, atol=1e-6)
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn, n_in=4):
+        super().__init__()
+        self.fc, self.fn = nn.Linear(n_in, 4), fn
+
+    def forward(self, x):
+        return self.fn(self.fc(x))
+
+
+@pytest.mark.parametrize("fn, n, match", [
+    (lambda y: y.reshape(1, -1), 1, r"its reshape to \(1, -1\) depends on the batch size: at batch 2 minikd gives "
+                                    r"\(1, 8\), the exported graph would give \(2, 4\)"),
+    (lambda y: y + mk.zeros_like(y), 2, r"its batch size: shapes \(2, 4\) and \(3, 4\) in the two traces"),
+    (lambda y: mk.concatenate([y, mk.zeros((y.shape[0], 2))], 1), 2,
+     r"its batch size: shapes \(2, 2\) and \(3, 2\) in the two traces"),
+])
+def test_a_model_tied_to_the_traced_batch_size_is_refused_with_dynamic_batch(fn, n, match, tmp_path):
+    """Before: the file said any batch size ("N") but was checked at the traced one only; at another,
+    ONNX Runtime gave other shapes than minikd, or failed. Each case exports as asked with
+    dynamic_batch=False, and then takes only its batch size."""
+    mk.manual_seed(0)
+    model = Lambda(fn)
+    with pytest.raises(ExportError, match=match + r".*dynamic_batch=False"):
+        to_onnx(model, (n, 4))
+    to_onnx(model, (n, 4), tmp_path / "fixed.onnx", dynamic_batch=False)
+    x = batch(n, shape=(4,))
+    np.testing.assert_allclose(run_onnx(tmp_path / "fixed.onnx", x), logits(model, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn, n, free", [(lambda y: y.reshape(-1), 1, 0), (lambda y: y.reshape(1, -1), 3, 1)])
+def test_a_flattened_batch_exports_with_a_free_size_and_runs_at_others(fn, n, free, tmp_path):
+    """reshape(-1), and reshape(1, -1) traced at a batch other than 1, fold the batch into an axis the
+    exported Reshape computes as minikd does: the file declares that axis of unknown size, not N nor
+    the traced size."""
+    mk.manual_seed(0)
+    model = Lambda(fn)
+    proto = to_onnx(model, (n, 4), tmp_path / "flat.onnx")
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert not dims[free].HasField("dim_value") and not dims[free].dim_param
+    for m in (1, 3, 5):
+        x = batch(m, shape=(4,))
+        np.testing.assert_allclose(run_onnx(tmp_path / "flat.onnx", x), logits(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_that_is_not_float32_is_named_with_its_first_parameter():
+    """Before: the exporter traced with a float32 input, and conv2d's dtype error asked for a conversion
+    the caller could not make."""
+    m64 = StudentModel()
+    m64.conv1.weight.data = m64.conv1.weight.data.astype(np.float64)
+    with pytest.raises(ExportError, match=r"to_onnx: 'conv1\.weight' is float64; the exporter writes float32 "
+                                          r"models .*model32\.load_state_dict\(model\.state_dict\(\)\)"):
+        to_onnx(m64, (1, 1, 28, 28))
+    model32 = StudentModel()
+    model32.load_state_dict(m64.state_dict())                 # what the message says works
+    to_onnx(model32, (1, 1, 28, 28))
