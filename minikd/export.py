@@ -682,7 +682,12 @@ def _verify(proto, x, outs, integer: bool) -> None:
         import onnxruntime as ort
     except ImportError:
         return
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:  # the runtime's own error types, e.g. NOT_IMPLEMENTED for an op it lacks
+        raise ExportError(f"to_onnx: ONNX Runtime {ort.__version__} cannot load the exported model to check it "
+                          f"({type(e).__name__}: {e}); int8 models need onnxruntime >= 1.24 (pip install -U "
+                          f"onnxruntime), or pass verify=False to write the file unchecked") from e
     got = session.run(None, {session.get_inputs()[0].name: backend.to_numpy(x.data)})
     tol = 2e-3 if integer else 1e-4
     for i, (a, o) in enumerate(zip(got, outs)):

@@ -632,3 +632,18 @@ def test_a_model_that_is_not_float32_is_named_with_its_first_parameter():
     model32 = StudentModel()
     model32.load_state_dict(m64.state_dict())                 # what the message says works
     to_onnx(model32, (1, 1, 28, 28))
+
+
+def test_a_runtime_that_cannot_load_the_file_is_named_with_what_to_do(monkeypatch):
+    """ONNX Runtime before 1.24 has no ConvInteger for int8 inputs (tried: 1.18.1-1.23.2): the check
+    inside to_onnx then raised the runtime's NOT_IMPLEMENTED error, which named neither to_onnx nor a fix."""
+    def old_runtime(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
+                           "ConvInteger(10)")
+
+    monkeypatch.setattr(ort, "InferenceSession", old_runtime)
+    with pytest.raises(ExportError, match=rf"to_onnx: ONNX Runtime {re.escape(ort.__version__)} cannot load the "
+                                          r"exported model to check it \(RuntimeError: .*NOT_IMPLEMENTED.*\); int8 "
+                                          r"models need onnxruntime >= 1.24 .* or pass verify=False"):
+        to_onnx(StudentModel(), (1, 1, 28, 28))
+    to_onnx(StudentModel(), (1, 1, 28, 28), verify=False)
