@@ -177,6 +177,24 @@ def check_data_dir(parser, data_dir, option: str = "--data-dir"):
     return folder
 
 
+def add_out_option(parser, default: str, what: str) -> None:
+    """``--out``: the folder for ``what``; :func:`check_out` fills in ``default`` when it is not given."""
+    parser.add_argument("--out", default=None, help=f"folder for {what} (default {default}; with --quick "
+                                                    f"{default}_quick, so that a smoke run never replaces a full "
+                                                    f"run's files)")
+    parser.out_default = default
+
+
+def check_out(parser, args) -> None:
+    """``--out`` as given, else the parser's default (:func:`add_out_option`) — with ``_quick``
+    appended for a ``--quick`` run: a smoke run's models and results must never replace a full
+    run's, which later commands read (a 1-epoch teacher under runs/data_free/ was loaded as the
+    real one). Then :func:`check_writable_dir`."""
+    if args.out is None:
+        args.out = parser.out_default + ("_quick" if getattr(args, "quick", False) else "")
+    check_writable_dir(parser, args.out, "--out")
+
+
 def check_writable_dir(parser, path, option: str) -> None:
     """``path`` is a folder a file can be written in, or can be made into one: tried by making it
     and a temporary file in it — asking ``os.access`` is not enough (root may "write" to /proc,

@@ -129,10 +129,11 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    add_out_option,
     ce_step,
     check,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     evaluate,
     fit,
     format_seconds,
@@ -787,7 +788,7 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="--train-teacher: " + DATA_DIR_HELP + ". Distilling: a folder "
                    "with the two t10k test files (the only ones read), except --scenario generator without "
                    "--generator, which trains G on the training files, and --scenario real, which distils on them")
-    p.add_argument("--out", default="runs/data_free", help="folder for the outputs (default runs/data_free)")
+    add_out_option(p, "runs/data_free", "the outputs")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, a few steps")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
@@ -876,7 +877,7 @@ def check_options(p, args, given: set[str] = frozenset()) -> None:
         if "noise" in given:
             p.error("--noise: only for --train-teacher (it trains the teacher on noisy images)")
         check_distillation(p, args, given)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     if args.quick:
         args.pool, args.iters = min(args.pool, QUICK["pool"]), min(args.iters, QUICK["iters"])
         args.rounds = min(args.rounds, args.pool)

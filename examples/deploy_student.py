@@ -39,11 +39,12 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    add_out_option,
     ce_step,
     check,
     check_checkpoint,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     evaluate,
     fit,
     format_seconds,
@@ -202,8 +203,7 @@ def parse_args(argv=None):
     p.add_argument("--student", default=None,
                    help="a saved StudentModel (.npz or .safetensors): the hands-on's distilled student by default")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--out", default="runs/deploy",
-                   help="folder for each stage's .safetensors and .onnx and results.json (default runs/deploy)")
+    add_out_option(p, "runs/deploy", "each stage's .safetensors and .onnx and results.json")
     p.add_argument("--amount", type=float, default=0.5, help="fraction of conv filters and fc1 neurons removed")
     p.add_argument("--finetune-images", type=int, default=None, help="training images of the pruned model's "
                    "fine-tuning pass (default 60000; --quick: 2000)")
@@ -239,7 +239,7 @@ def parse_args(argv=None):
                     f"(it writes {DEFAULT_STUDENT}), pass a saved StudentModel, or use --quick")
         check_checkpoint(p, args.student, "--student", StudentModel, must_exist=True)
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     return args
 
 

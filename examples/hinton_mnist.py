@@ -62,10 +62,11 @@ import plots
 from common import (
     DATA_DIR_HELP,
     IndexedLoader,
+    add_out_option,
     ce_step,
     check,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     fit,
     format_seconds,
     load_mnist_data,
@@ -341,7 +342,7 @@ def parse_args(argv=None):
                         f"0: none)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--out", default="runs/hinton", help="folder for results.json and the PNG (default runs/hinton)")
+    add_out_option(p, "runs/hinton", "results.json and the PNG")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -366,7 +367,7 @@ def parse_args(argv=None):
     ok(check_number, args.teacher_max_norm, "--teacher-max-norm", "the max-norm radius c (0: none)", low=0)
     ok(check_int, args.batch_size, "--batch-size", "the batch size", low=1)
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     return args
 
 

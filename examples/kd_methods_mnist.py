@@ -100,9 +100,10 @@ from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
     IndexedLoader,
+    add_out_option,
     check,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     device_option,
     evaluate,
     fit,
@@ -1147,7 +1148,7 @@ def parse_args(argv=None):
                         f"(τ = {QUD_TAU:g}), on the first seed")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
-    p.add_argument("--out", default="runs/kd_methods", help="folder for results.json and the PNGs")
+    add_out_option(p, "runs/kd_methods", "results.json and the PNGs")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} training and {QUICK_TEST} test images, one seed, one epoch "
                         "(unless --epochs, --teacher-epochs, --ada-teacher-epochs say otherwise)")
@@ -1165,7 +1166,7 @@ def parse_args(argv=None):
                   "--out and --no-progress)"
             for name in vars(args) if name not in ("chart_from", "out", "progress")})
         args.reports = load_reports(p, args.chart_from)
-        check_writable_dir(p, args.out, "--out")
+        check_out(p, args)
         return args
     quick_defaults(args, epochs=(5, 1), teacher_epochs=(TEACHER_EPOCHS, 1))
     ok(check_int, args.epochs, "--epochs", "the number of epochs", low=1)
@@ -1196,7 +1197,7 @@ def parse_args(argv=None):
     default = "0" if args.quick else "0,1,2"
     args.seeds = parse_int_list(p, default if args.seeds is None else args.seeds, "--seeds", low=0, what="seeds")
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     return args
 
 

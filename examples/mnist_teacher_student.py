@@ -41,12 +41,13 @@ from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
     HANDS_ON_DIR,
+    add_out_option,
     ce_step,
     check,
     check_checkpoint,
     check_data_dir,
+    check_out,
     check_training_options,
-    check_writable_dir,
     device_option,
     evaluate,
     fit,
@@ -376,10 +377,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
-    p.add_argument("--out", default=None,
-                   help="folder for checkpoints, results.json, PNGs (default runs/teacher_student, where the later "
-                        "examples look for the models; --quick: runs/teacher_student_quick, so that a smoke run "
-                        "never replaces them)")
+    add_out_option(p, HANDS_ON_DIR, "checkpoints, results.json, PNGs (the later examples look for the models "
+                                    "in the default)")
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
     p.add_argument("--teacher", default=None, help="a saved teacher (.npz) to reuse instead of training one")
     p.add_argument("--quick", action="store_true",
@@ -404,9 +403,7 @@ def parse_args(argv=None):
     args.seeds = [args.seed] if args.seeds is None else parse_int_list(p, args.seeds, "--seeds", low=0,
                                                                               what="seeds")
     check_data_dir(p, args.data_dir)
-    if args.out is None:
-        args.out = HANDS_ON_DIR + ("_quick" if args.quick else "")
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     return args
 
 

@@ -37,11 +37,12 @@ import plots
 from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
+    add_out_option,
     ce_step,
     check,
     check_data_dir,
+    check_out,
     check_training_options,
-    check_writable_dir,
     device_option,
     evaluate,
     fit,
@@ -229,7 +230,7 @@ def parse_args(argv=None):
                         " trained here (and saved there, except by --quick) if it does not exist")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP + "; the latencies are measured there")
-    p.add_argument("--out", default="runs/prune")
+    add_out_option(p, "runs/prune", "results.json and the PNGs")
     p.add_argument("--epochs", type=int, default=None,
                    help="teacher training epochs, if it must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -251,7 +252,7 @@ def parse_args(argv=None):
     args.device = check(p, device_option, args.device)
     hands_on_model_option(p, args, "teacher", TeacherModel, "teacher_seed0.npz")
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     args.sparsities, args.structured, args.iterative, args.iterative_steps = SPARSITIES, STRUCTURED, ITERATIVE, 4
     if args.quick:
         args.sparsities, args.structured, args.iterative, args.iterative_steps = (0.0, 0.5, 0.9), (0.0, 0.5), (0.9,), 2

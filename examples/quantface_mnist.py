@@ -62,10 +62,11 @@ import numpy as np
 from common import (
     DATA_DIR_HELP,
     HANDS_ON_HINT,
+    add_out_option,
     check,
     check_checkpoint,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     evaluate,
     fit,
     format_seconds,
@@ -468,7 +469,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (overrides --seed)")
     p.add_argument("--data-dir", default=None,
                    help=DATA_DIR_HELP + "; with --no-real the two t10k test files are enough")
-    p.add_argument("--out", default="runs/quantface", help="folder for results.json and quantface.png")
+    add_out_option(p, "runs/quantface", "results.json and quantface.png")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1,000 test images, bits 8 and 4; it sets --qat-images 256, "
                         "--calibration-batches 2, --holdout 32 and --checks 2, whatever was given")
@@ -525,7 +526,7 @@ def parse_args(argv=None):
         except FileNotFoundError:
             p.error(f"with --no-real only the test files {', '.join(FILES['test'])} are needed, and no folder "
                     "holds them: point --data-dir or MINIKD_DATA at one")
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     if args.quick:
         args.bits = [b for b in args.bits if b in (8, 4)] or args.bits[:1]
     return args

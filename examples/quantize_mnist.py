@@ -35,10 +35,11 @@ import plots
 from common import (
     DATA_DIR_HELP,
     DEVICE_HELP,
+    add_out_option,
     check,
     check_data_dir,
+    check_out,
     check_training_options,
-    check_writable_dir,
     device_option,
     evaluate,
     fit,
@@ -225,7 +226,7 @@ def parse_args(argv=None):
     p.add_argument("--models", default="teacher,student")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
-    p.add_argument("--out", default="runs/quantize")
+    add_out_option(p, "runs/quantize", "results.json and the PNGs")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs, if a model must be trained (default 5; --quick: 1)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -251,7 +252,7 @@ def parse_args(argv=None):
     for name in args.models:
         hands_on_model_option(p, args, name, MODELS[name], f"{name}_seed0.npz")
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     args.bits = BITS
     if args.quick:
         args.bits = (8, 4)

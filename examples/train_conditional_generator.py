@@ -55,9 +55,10 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA_DIR_HELP,
+    add_out_option,
     check,
     check_data_dir,
-    check_writable_dir,
+    check_out,
     format_seconds,
     load_mnist_data,
     mark_smoke_run,
@@ -292,7 +293,7 @@ def parse_args(argv=None):
                    help="epochs over the 60,000 training images (default 4; --quick: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--out", default="runs/data_free", help="folder for generator.npz, generator.json and the grid")
+    add_out_option(p, "runs/data_free", "generator.npz, generator.json and the grid")
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_TRAIN} training images, one epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     args = p.parse_args(argv)
@@ -303,7 +304,7 @@ def parse_args(argv=None):
     if args.teacher is not None:
         check_teacher(p, args.teacher)
     check_data_dir(p, args.data_dir)
-    check_writable_dir(p, args.out, "--out")
+    check_out(p, args)
     return args
 
 

@@ -503,3 +503,38 @@ def test_every_command_the_docs_print_is_accepted_by_its_example(monkeypatch, ca
             continue
         refused.append(f"{md}: python examples/{name}.py {shlex.join(argv)}\n    {err}")
     assert not refused, "\n".join(refused)
+
+
+
+#: the examples whose parse_args needs no model file: (their argv, their full run's default --out)
+OUT_DEFAULTS = {"data_free_kd": (["--train-teacher", "slide"], "runs/data_free"), "hinton_mnist": ([], "runs/hinton"),
+                "kd_methods_mnist": ([], "runs/kd_methods"), "prune_mnist": ([], "runs/prune"),
+                "quantize_mnist": ([], "runs/quantize"), "mnist_teacher_student": ([], "runs/teacher_student"),
+                "deploy_student": (None, "runs/deploy")}
+
+
+@pytest.mark.parametrize("name", sorted(OUT_DEFAULTS))
+def test_a_quick_run_writes_beside_the_full_runs_folder_never_into_it(name, tmp_path, monkeypatch):
+    """A new user's trial: train_conditional_generator.py --quick and data_free_kd.py --train-teacher
+    slide --quick wrote runs/data_free/generator.npz and teacher_slide.npz, which the full commands
+    of docs/data_free.md then loaded as the real ones (a 1-epoch teacher, a noise generator); the
+    other examples' smoke runs replaced a full run's results.json and pictures. Every example's
+    default --out now gets "_quick" under --quick; a folder given is kept."""
+    monkeypatch.chdir(tmp_path)                      # the default folders are relative: made in tmp_path
+    argv, full = OUT_DEFAULTS[name]
+    example = load_example(name)
+    if argv is not None:                             # deploy_student needs the hands-on's model without --quick
+        assert example.parse_args(argv).out == full
+    argv = argv or []
+    assert example.parse_args([*argv, "--quick"]).out == full + "_quick"
+    assert example.parse_args([*argv, "--quick", "--out", "mine"]).out == "mine"
+
+
+def test_every_example_with_an_out_folder_takes_its_default_from_check_out():
+    """The same rule for the examples the test above cannot parse without models (quantface, the
+    generator's trainer): each declares --out with add_out_option and fills it with check_out."""
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        src = path.read_text()
+        if '"--out"' in src or "add_out_option(" in src:
+            assert path.stem == "common" or ("add_out_option(p, " in src and "check_out(p, args)" in src
+                                             and '"--out"' not in src), path.name
