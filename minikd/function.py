@@ -17,7 +17,9 @@ Both methods see raw arrays (NumPy or CuPy), never Tensors, and use ``self.xp`` 
 array functions so the same code runs on the CPU and the GPU. ``Function.apply``
 wraps the inputs, runs ``forward``, and — when a gradient is wanted — records the
 instance as the creator of its output; ``Tensor.backward`` later calls ``backward``
-with the gradient of the loss with respect to that output.
+with the gradient of the loss with respect to that output. ``forward`` must return its
+output array (None is a TypeError naming the op); ``backward`` must not write into ``gy``,
+which may also be another input's gradient (``a + b`` hands the same array to both).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class Function:
         fn.xp = backend.get_array_module(tensors[0]._data) if tensors else None
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         y = fn.forward(*(None if t is None else t._data for t in tensors), **params)
+        if y is None:  # a forward that forgot its return (Tensor(None) would only say "dtype object")
+            raise TypeError(f"{cls.__name__}.forward returned None; it must return the output array, computed "
+                            f"with self.xp from the input arrays")
         if anomaly.enabled():  # minikd.detect_anomaly(): was a NaN or ±inf born here?
             anomaly.check_forward(fn, tensors, y)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)

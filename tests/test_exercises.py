@@ -78,10 +78,26 @@ class HalfDerivative(Swish):
         return gy * self.s  # bug: σ(x) only, the x·σ'(x) term forgotten
 
 
+class WritesIntoGy(Swish):
+    def backward(self, gy):
+        gy *= self.s * (1 + self.x * (1 - self.s))  # bug: gy may be another input's gradient too
+        return gy
+
+
+class Starter(Swish):
+    def forward(self, x):
+        ...  # the starter's body, unedited: returns None
+
+
 def test_swish_wrong_solutions_fail():
     _fails("swish", r"gradient dL/dx = .* wrong at input index \(0, 0\): got .*, expected .* \(x = ",
            swish=NoUpstream.apply)
     _fails("swish", r"gradient .* wrong at input index", swish=HalfDerivative.apply)
+    # a new user's trial: these two passed, or failed with a message about something else
+    _fails("swish", r"gradient of swish\(x\) \+ x, .* wrong at input index \(0, 0\).*Your backward seems to write "
+           r"into gy \(gy \*= \.\.\.\)", swish=WritesIntoGy.apply)
+    _fails("swish", "swish raised TypeError: Starter.forward returned None; it must return the output array",
+           swish=Starter.apply)
     _fails("swish", r"value of swish\(x\) \(float64\) wrong at input index \(0, 0\)",
            swish=lambda x: Swish.apply(x) * 2)
     _fails("swish", "composed existing ops", swish=lambda x: x * mk.functional.sigmoid(x))
@@ -108,6 +124,12 @@ def test_mse_kd_wrong_solutions_fail():
     _fails("mse_kd", r"loss wrong at lam=0.0: .* the cross-entropy part", mse_kd_loss=weights_swapped)
     _fails("mse_kd", "must return a scalar Tensor", mse_kd_loss=lambda *a, **k: 0.5)
 
+    def detached(z_s, z_t, y, lam=0.5):  # right for Tensors; examples/hinton_mnist.py passes an array
+        return mk.functional.cross_entropy(z_s, y) * (1 - lam) + mk.functional.mse_loss(z_s, z_t.detach()) * lam
+
+    _fails("mse_kd", r"teacher_logits a NumPy array, as examples/hinton_mnist.py passes them\) raised AttributeError",
+           mse_kd_loss=detached)
+
 
 def test_prune_criterion_wrong_solutions_fail():
     def plain_l1(layer, weight, structure, grads, rng):
@@ -125,11 +147,14 @@ def test_prune_criterion_wrong_solutions_fail():
     def channel_as_filter(layer, weight, structure, grads, rng):
         return l1_normalized(layer, weight, "filter" if structure == "channel" else structure, grads, rng)
 
-    _fails("prune_criterion", r"scores of a Conv2d weight \(4, 3, 3, 3\), structure 'unstructured', wrong at "
+    _fails("prune_criterion", r"scores of a Conv2d weight \(4, 3, 3, 3\), structure 'unstructured' wrong at "
            r"input index \(0, 0, 0, 0\)", l1_normalized=plain_l1)
     _fails("prune_criterion", "non-finite scores", l1_normalized=no_zero_guard)
+    # a new user's trial: the unedited starter (its body is ...) was told "wrong shape: got ()"
+    _fails("prune_criterion", r"structure 'unstructured': got None — does your function return its result\?",
+           l1_normalized=lambda *args: None)
     _fails("prune_criterion", "changed the weight it was given", l1_normalized=in_place)
-    _fails("prune_criterion", r"structure 'channel',: wrong shape: got \(4,\), expected \(3,\)",
+    _fails("prune_criterion", r"structure 'channel': wrong shape: got \(4,\), expected \(3,\)",
            l1_normalized=channel_as_filter)
 
 

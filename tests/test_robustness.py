@@ -352,6 +352,9 @@ P0 = nn.Parameter(np.zeros(1, dtype=np.float32))
     # errors that came from deep inside (an AttributeError, a numpy message) now name the op or argument
     (lambda: mk.ones(2) + None, TypeError, r"unsupported operand type\(s\) for \+: 'Tensor' and 'NoneType'"),
     (lambda: F.relu(None), TypeError, r"ReLU: the input is None; expected a Tensor or an array"),
+    # a new user's trial: a forward without its return (the exercise's starter) said "got dtype object"
+    (lambda: type("NoReturn", (mk.function.Function,), {"forward": lambda self, x: None}).apply(mk.ones(2)),
+     TypeError, r"NoReturn\.forward returned None; it must return the output array"),
     (lambda: DataLoader([1, 2], [1, 2]), TypeError, r"DataLoader: x and y must be arrays"),
     (lambda: DataLoader(np.ones(2), np.ones(2), device="gpu"), ValueError, r"unknown device 'gpu'"),
     (lambda: mk.data.load_mnist(["train"]), ValueError, r"load_mnist: split must be one of \['test', 'train'\]"),

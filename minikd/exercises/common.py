@@ -20,6 +20,8 @@ def expect_close(got, expected, what: str, rtol: float = 1e-6, atol: float = 1e-
     The message names the first wrong element, both values and (given ``inputs`` of the same
     shape) the input there: "gradient wrong at input index (1, 2): got 0.5, expected 0.25 (x = 1.3)".
     """
+    if got is None:  # np.asarray(None) would report "wrong shape: got ()"
+        raise CheckFailed(f"{what}: got None — does your function return its result?")
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:

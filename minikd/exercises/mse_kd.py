@@ -33,8 +33,10 @@ softened probabilities:
     L_MSE = 1/(N·C) · Σ_n Σ_i (z_s − z_t)²      (the mean over all N·C logits)
 
 - student_logits z_s (N, C): a Tensor that receives the gradient;
-- teacher_logits z_t (N, C): constants — the teacher is not trained by the student's loss
-  (detach them, as kd_loss does with minikd.kd.logits.constant);
+- teacher_logits z_t (N, C): constants — the teacher is not trained by the student's loss;
+  a Tensor or a NumPy array (examples/hinton_mnist.py keeps them as an array): make them a
+  constant of the student's dtype with minikd.kd.logits.constant(teacher_logits, like=z_s),
+  as kd_loss does (.detach() alone would fail on an array);
 - target y: the labels (N,);  L_CE = F.cross_entropy(z_s, y) (batch mean).
 
 Start from kd_loss in minikd/kd/logits.py: the same loss with λ·T²·L_KL in place of λ·L_MSE.
@@ -43,7 +45,7 @@ differentiates the sum.
 
 The check compares your loss with NumPy for λ = 0, 1, 0.3, your gradient with the exact
 (1 − λ)·(p_s − onehot(y))/N + λ·2·(z_s − z_t)/(N·C), makes sure no gradient reaches the
-teacher, and runs mk.gradcheck.
+teacher (given as a Tensor, or as a NumPy array), and runs mk.gradcheck.
 
 What to observe (the check prints it): with logits of zero mean per sample, T²·L_KL at a
 high temperature is L_MSE / 2 (Hinton 2015, section 2.1), while at T = 1 it is not — MSE is
@@ -115,9 +117,19 @@ def check(impl, say=print) -> None:
     expect_close(s.grad, numpy_grad(z_s, z_t, y, lam),
                  "gradient dL/dz_s = (1 − λ)(p_s − onehot(y))/N + λ·2(z_s − z_t)/(N·C)", rtol=1e-6, atol=1e-10)
     if t.grad is not None and np.any(t.grad != 0):
-        raise CheckFailed("the teacher's logits received a gradient: detach them (teacher_logits.detach(), or "
-                          "minikd.kd.logits.constant) — the student's loss must not train the teacher")
+        raise CheckFailed("the teacher's logits received a gradient: make them a constant, "
+                          "minikd.kd.logits.constant(teacher_logits, like=student_logits) — the student's loss must "
+                          "not train the teacher")
     say("ok  the gradient reaches the student's logits, and none reaches the teacher's")
+
+    # the drop-in the task suggests: examples/hinton_mnist.py passes the teacher's logits as an array
+    out = call(loss_fn, "mse_kd_loss (teacher_logits a NumPy array, as examples/hinton_mnist.py passes them)",
+               mk.tensor(z_s), z_t, mk.tensor(y), lam=lam)
+    if not isinstance(out, mk.Tensor) or not np.isclose(float(out.item()), numpy_loss(z_s, z_t, y, lam),
+                                                        rtol=1e-6, atol=1e-9):
+        raise CheckFailed("with the teacher's logits as a NumPy array the loss is wrong: make them a constant with "
+                          "minikd.kd.logits.constant(teacher_logits, like=student_logits), which takes both")
+    say("ok  the teacher's logits may be a Tensor or a NumPy array")
 
     def fn(zs):
         return loss_fn(zs, mk.tensor(z_t), mk.tensor(y), lam=lam)

@@ -111,7 +111,7 @@ def check(impl, say=print) -> None:
                               "np.abs(weight), never assign into weight")
         kind = type(layer).__name__
         expect_close(scores, numpy_scores(weight, structure), f"scores of a {kind} weight {weight.shape}, "
-                     f"structure {structure!r},", rtol=1e-9, atol=1e-12, inputs=None)
+                     f"structure {structure!r}", rtol=1e-9, atol=1e-12, inputs=None)
     say("ok  scores match |w| / mean|w| (unstructured) and Σ_unit|w| / mean (filter, channel, neuron)")
 
     zero = np.zeros(linear.weight.shape)

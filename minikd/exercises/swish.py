@@ -31,13 +31,14 @@ your own:
 1. Read docs/adding_an_op.md (it adds softplus the same way) and the class Sigmoid in
    minikd/ops/activation.py (how σ is computed without overflow).
 2. In your file, write a subclass of minikd.function.Function, `Swish`, with
-   `forward(self, x)` and `backward(self, gy)` on raw arrays (use self.xp, not numpy),
+   `forward(self, x)` and `backward(self, gy)` on raw arrays (use self.xp, not numpy;
+   backward returns a new array and never writes into gy, which other inputs may share),
    and the function users call:   def swish(x): return Swish.apply(x)
 3. Check it yourself with  mk.gradcheck(swish, mk.tensor(x64, requires_grad=True)).
 
 The check compares your values with NumPy's x·σ(x) (float64 and float32: a float32 input
-gives a float32 output), your gradient with the exact derivative, runs mk.gradcheck, and
-tries x = ±1000 with overflow turned into an error.
+gives a float32 output), your gradient with the exact derivative (also inside swish(x) + x,
+where gy is shared), runs mk.gradcheck, and tries x = ±1000 with overflow turned into an error.
 
 What to observe: drop `gy` from your backward (return only the local derivative) and run
 the check again: the gradient is wrong, and the check names the element.
@@ -119,6 +120,19 @@ def check(impl, say=print) -> None:
     expect_close(t.grad, v * numpy_swish_derivative(x), "gradient dL/dx = dL/dy · σ(x)·(1 + x·(1 − σ(x)))",
                  rtol=1e-8, atol=1e-10, inputs=x)
     say("ok  the gradient equals dL/dy · σ(x)·(1 + x·(1 − σ(x)))")
+
+    # x + swish(x): Add hands the same gy array to both of its inputs, so a backward that writes
+    # into gy (gy *= ...) changes x's own share of the gradient too
+    t = mk.tensor(x, requires_grad=True)
+    call(lambda: (call(swish, "swish", t) + t).backward(mk.tensor(v)), "backward of swish(x) + x")
+    try:
+        expect_close(t.grad, v * (1 + numpy_swish_derivative(x)), "gradient of swish(x) + x, dL/dy · (1 + swish'(x)),",
+                     rtol=1e-8, atol=1e-10, inputs=x)
+    except CheckFailed as e:
+        raise CheckFailed(f"{e}. Your backward seems to write into gy (gy *= ...): other inputs may share that array "
+                          f"(here + hands it to x too), so their gradient changed; return a new array (gy * ...)") \
+            from None
+    say("ok  backward leaves gy as it came (other inputs may share it)")
 
     x64 = mk.tensor(rng.standard_normal((4, 5)), requires_grad=True)
     try:
