@@ -77,3 +77,55 @@ def test_the_gradcheck_harness_works_outside_pytest_too():
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+# ------------------------------------------------------- API references, on the repository and on the site
+
+API_REFERENCE = re.compile(r"\]\[(minikd(?:\.\w+)+)\]")
+API_DEFINITION = re.compile(r"^\[(minikd(?:\.\w+)+)\]:[ \t]+(\S+)[ \t]*$", re.M)
+
+
+def _source_of(name: str) -> Path:
+    """The file that defines the object ``minikd.a.b`` (its module imported, then attributes)."""
+    import importlib
+    import inspect
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return Path(inspect.getsourcefile(inspect.unwrap(obj))).resolve()
+    raise AssertionError(name)
+
+
+def test_every_api_reference_is_a_link_to_its_code_on_the_repository_too():
+    """A new user's trial: the pages' mkdocstrings references, [`minikd.Tensor`][minikd.Tensor], were
+    links on the site only; on GitHub they showed as bracketed text. Each page now defines every
+    reference it uses, as a link to the file that defines the object (the site's hook drops these
+    definitions: test_the_site_hook_drops_the_definitions_so_references_reach_the_api_pages)."""
+    pages = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))] if API_REFERENCE.search(
+        p.read_text())]
+    assert len(pages) >= 3
+    for page in pages:
+        text = page.read_text()
+        used, defined = set(API_REFERENCE.findall(text)), dict(API_DEFINITION.findall(text))
+        assert used == set(defined), f"{page.name}: used but not defined {used - set(defined)}, defined but " \
+                                     f"not used {set(defined) - used}"
+        for name, target in defined.items():
+            assert (page.parent / target).resolve() == _source_of(name), f"{page.name}: {name} → {target}"
+
+
+def test_the_site_hook_drops_the_definitions_so_references_reach_the_api_pages(tmp_path):
+    spec = importlib.util.spec_from_file_location("repository_links", ROOT / "docs/hooks/repository_links.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = ("See [`kd_loss`][minikd.kd.kd_loss] and [the code](../minikd/kd/logits.py).\n\n"
+            "```text\n[minikd.kd.kd_loss]: ../minikd/kd/logits.py\n```\n"
+            "[minikd.kd.kd_loss]: ../minikd/kd/logits.py\n")
+    out = hook.rewrite(page, "index.md", ROOT / "docs")
+    assert out == ("See [`kd_loss`][minikd.kd.kd_loss] and [the code](api/kd.md).\n\n"
+                   "```text\n[minikd.kd.kd_loss]: ../minikd/kd/logits.py\n```\n")  # a code block keeps its text

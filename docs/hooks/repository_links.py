@@ -10,6 +10,11 @@ target is a file or folder of the repository outside what the site serves:
 - into its text alone otherwise (``examples/data_free_kd.py`` stays as code, not a link).
 
 A link whose target does not exist is left alone, so the strict build still fails on it.
+
+API references, ``[`minikd.kd.kd_loss`][minikd.kd.kd_loss]``, are mkdocstrings' cross-references
+on the site. The repository shows them as links only when the page defines the reference,
+``[minikd.kd.kd_loss]: ../minikd/kd/logits.py`` (to the code, as above); on the site this hook
+drops those definitions, so that the reference goes to the object on its API page instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 # (link text)(target): inline links and images, targets without spaces or parentheses
 LINK = re.compile(r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^()\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
+# a reference definition of an API object, "[minikd.kd.kd_loss]: ../minikd/kd/logits.py", on a line of its own
+API_DEFINITION = re.compile(r"^\[minikd(?:\.\w+)+\]:[ \t]+\S+[ \t]*\n?", re.M)
 
 # the module → its API page, for the modules that have one (the longest prefix wins)
 API_PAGES = {
@@ -60,12 +67,15 @@ def rewrite(markdown: str, page_src: str, docs: Path) -> str:
             return text
         return f"[{text}]({posixpath.relpath(page, posixpath.dirname(page_src) or '.')})"
 
+    def prose(text: str) -> str:
+        return LINK.sub(one, API_DEFINITION.sub("", text))
+
     # leave code blocks as they are: a pattern in a code block is not a link
     out, last = [], 0
     for f in FENCE.finditer(markdown):
-        out += [LINK.sub(one, markdown[last:f.start()]), f.group(0)]
+        out += [prose(markdown[last:f.start()]), f.group(0)]
         last = f.end()
-    out.append(LINK.sub(one, markdown[last:]))
+    out.append(prose(markdown[last:]))
     return "".join(out)
 
 
