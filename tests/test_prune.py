@@ -148,12 +148,24 @@ def test_channel_pruning_masks_conv_input_channels_without_touching_the_bias(amo
 def test_neuron_pruning_masks_rows_and_bias_globally_with_one_threshold():
     model = mlp((6, 8, 5, 3))
     a, b = model[0], model[2]
-    norms = np.concatenate([np.abs(weight(a)).sum(1), np.abs(weight(b)).sum(1)])
-    prune.prune(model, 0.5, structure="neuron", scope="global")
-    removed = expected_removed(norms, k_of(0.5, 13))
+    # the lecture's "L1 mean of neuron weights": a's neurons have 6 weights, b's 8
+    norms = np.concatenate([np.abs(weight(a)).mean(1), np.abs(weight(b)).mean(1)])
+    prune.prune(model, 0.3, structure="neuron", scope="global")  # b's smaller weights (fan-in 8) go first
+    removed = expected_removed(norms, k_of(0.3, 13))
     got = np.concatenate([mask(a).max(1) == 0, mask(b).max(1) == 0])
     np.testing.assert_array_equal(got, removed)
     np.testing.assert_array_equal(np.concatenate([mask(a, "bias"), mask(b, "bias")]) == 0, removed)
+
+
+def test_global_filter_pruning_compares_filters_of_different_sizes_by_their_mean():
+    """A sceptical trial: by the sum of |w|, a conv1 filter of the teacher (9 weights) always scored
+    below a conv2 filter (288), so one global threshold took 91 % of conv1 at 0.3 and refused 0.4
+    ("would remove all 32 filters of conv1")."""
+    mk.manual_seed(0)
+    model = TeacherModel()
+    prune.prune(model, 0.4, structure="filter", scope="global", layers=["conv1", "conv2"])
+    layers = prune.sparsity(model).layers
+    assert layers["conv1"].fraction < 0.2 and layers["conv2"].fraction > 0.5
 
 
 def test_structured_pruning_then_compact_makes_the_teacher_smaller_with_the_same_output():

@@ -53,16 +53,25 @@ def per_unit(values: np.ndarray, structure: str) -> np.ndarray:
     return np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1).sum(axis=1)
 
 
+def _unit_size(weight, structure: str) -> int:
+    """How many weights one unit of ``structure`` holds (1 when unstructured)."""
+    return weight.size // unit_count(weight, structure)
+
+
 def l1(layer, weight, structure, grads, rng):
-    """Weight magnitude, L1 norm: |w| per weight, Σ|w| per filter/channel/neuron."""
-    return per_unit(np.abs(weight), structure)
+    """Weight magnitude, L1: |w| per weight; per filter/channel/neuron the mean of its |w|, the
+    lecture's "L1 mean of neuron weights" — a mean, not the sum, so that units of different sizes
+    compare under one global threshold (a conv1 filter of the teacher holds 9 weights, a conv2
+    filter 288: by their sums a global threshold took conv1's filters first, all of them at 40 %)."""
+    return per_unit(np.abs(weight), structure) / _unit_size(weight, structure)
 
 
 def l2(layer, weight, structure, grads, rng):
-    """Weight magnitude, L2 norm: |w| per weight (the same order as w²), √(Σw²) per unit."""
+    """Weight magnitude, L2: |w| per weight (the same order as w²); per unit the root of the mean
+    of its w² (the lecture's "L2 mean", comparable across units of different sizes as :func:`l1`)."""
     if structure == "unstructured":
         return np.abs(weight)
-    return np.sqrt(per_unit(weight * weight, structure))
+    return np.sqrt(per_unit(weight * weight, structure) / _unit_size(weight, structure))
 
 
 def gradient(layer, weight, structure, grads, rng):
