@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import minikd as mk
 from minikd import kernels as K
-from minikd import nn, profile
+from minikd import nn, profile, quant
 from minikd.kernels import im2col, int8_matmul, jit
 from minikd.kernels.intgemm import MAX_K, _int8_matmul_kernel, int8_matmul_numba, int8_matmul_numpy
 from minikd.models import TeacherModel
@@ -301,3 +301,38 @@ def test_integer_layers_are_inference_only(teacher):
         imodel.fc1(mk.zeros(2, 5))
     with pytest.raises(ValueError, match="integer inference needs w_bits in 2..8"):
         IntLinear(3, 2, w_bits=9)
+
+
+def test_a_nan_in_a_sample_makes_its_outputs_nan_as_in_the_fake_quantized_model():
+    """A sceptical trial: the integer model turned a NaN input into finite logits (casting NaN to
+    int8 is undefined, with a RuntimeWarning), where the fake-quantized model gave NaN."""
+    import warnings
+
+    from minikd.models import StudentModel
+
+    mk.manual_seed(0)
+    fake = quant.quantize_model(StudentModel().eval(), calibration_batches=[mk.randn(16, 1, 28, 28)])
+    integer = quant.convert_to_integer(fake)
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    x[1, 0, 5, 5] = np.nan
+    with mk.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # no invalid cast any more
+        got, want = integer(mk.tensor(x)).numpy(), fake(mk.tensor(x)).numpy()
+    assert np.isnan(got[1]).all() and np.isnan(want[1]).all()
+    np.testing.assert_allclose(got[[0, 2]], want[[0, 2]], atol=1e-5)  # the other samples as before
+    linear = quant.convert_to_integer(quant.quantize_model(nn.Linear(4, 3), calibration_batches=[mk.randn(8, 4)]))
+    rows = np.ones((2, 5, 4), np.float32)
+    rows[1, 3, 0] = np.nan
+    with mk.no_grad():
+        y = linear(mk.tensor(rows)).numpy()
+    assert np.isnan(y[1, 3]).all() and np.isfinite(np.delete(y.reshape(10, 3), 8, axis=0)).all()
+
+
+def test_quantize_refuses_nan_numbers_and_lists_too_and_qparams_an_overflowing_range():
+    """A sceptical trial: quantize(float('nan')) and quantize([nan]) gave 0 (only arrays were checked);
+    qparams(1e308, -1e308) gave s = inf with a RuntimeWarning."""
+    for x in (float("nan"), [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="quantize: x holds NaN"):
+            quant.quantize(x, 8, 0.1, 0)
+    with pytest.raises(ValueError, match=r"qparams: the range is too wide for float64: α − β overflows"):
+        quant.qparams(1e308, -1e308, 8)

@@ -102,8 +102,21 @@ class _IntLayer(nn.Module):
         return xp.asarray(x, dtype=np.float32)
 
     def quantize_input(self, x):
-        """q_x = clip(round(x/s_x − z_x), −2^{b−1}, 2^{b−1} − 1) as int8."""
+        """q_x = clip(round(x/s_x − z_x), −2^{b−1}, 2^{b−1} − 1) as int8. A NaN has no integer
+        level: it is quantized as 0 here (casting NaN to int8 is undefined), and :meth:`nan_rows`
+        makes its sample's outputs NaN afterwards."""
+        xp = backend.get_array_module(x)
+        x = xp.where(xp.isnan(x), 0, x).astype(x.dtype, copy=False)
         return _quantize(x, self.act_bits, self.input_scale.data, self.input_zero_point.data).astype(np.int8)
+
+    @staticmethod
+    def nan_rows(x, y, sample_axes: int):
+        """``y`` with NaN wherever its sample's input held a NaN, as the float and fake-quantized
+        layers propagate it (integer arithmetic cannot carry a NaN; it used to give finite outputs).
+        The first ``sample_axes`` axes of ``x`` and ``y`` index the samples. No host wait: one where."""
+        xp = backend.get_array_module(x)
+        bad = xp.isnan(x).reshape(*x.shape[:sample_axes], -1).any(axis=-1)
+        return xp.where(bad.reshape(*bad.shape, *([1] * (y.ndim - sample_axes))), xp.asarray(np.nan, y.dtype), y)
 
     def zero_point_correction(self):
         """z_x · Σ_k q_w,ok: one int32 per output channel o, added to Σ_k q_x,k · q_w,ok."""
@@ -143,7 +156,7 @@ class IntLinear(_IntLayer):
         q_x = self.quantize_input(x).reshape(-1, self.in_features)         # (N, I) int8
         acc = int8_matmul(q_x, self.weight.data.T)                          # (N, O) int32: Σ_k q_x,k q_w,ok
         y = self.dequantize(acc + self.zero_point_correction(), axis=1)    # + z_x Σ_k q_w,ok, then scale
-        return Tensor(y.reshape(*x.shape[:-1], self.out_features))
+        return Tensor(self.nan_rows(x, y.reshape(*x.shape[:-1], self.out_features), x.ndim - 1))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
@@ -195,7 +208,7 @@ class IntConv2d(_IntLayer):
         acc = xp.concatenate([int8_matmul(w_mat[i * outs:(i + 1) * outs], cols[i * K:(i + 1) * K])
                               for i in range(g)])                     # (d, N·Ho·Wo) int32
         y = self.dequantize(acc + self.zero_point_correction()[:, None], axis=0).reshape(d, N, Ho, Wo)
-        return Tensor(y.transpose(1, 0, 2, 3))                       # (N, d, Ho, Wo), a view as in F.conv2d
+        return Tensor(self.nan_rows(x, y.transpose(1, 0, 2, 3), 1))  # (N, d, Ho, Wo); NaN per sample
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -132,13 +132,14 @@ class MinMaxObserver:
         that s overflows float64."""
         if self.min_val is None:
             raise RuntimeError(f"{type(self).__name__}.qparams() before any observe(): no range yet")
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
-            s, z = qparams(self.max_val, self.min_val, self.b, symmetric=self.symmetric)
-        xp = backend.get_array_module(s)
-        if not bool(xp.all(xp.isfinite(xp.asarray(s)))):  # e.g. [−1e308, 1e308]: α − β overflows float64
+        try:
+            return qparams(self.max_val, self.min_val, self.b, symmetric=self.symmetric)
+        except ValueError as e:
+            if "too wide" not in str(e):
+                raise
+            # e.g. [−1e308, 1e308]: α − β overflows float64 (ops.qparams refuses it); said by the observer's name
             raise ValueError(f"{type(self).__name__}: the observed range [{self.min_val}, {self.max_val}] is too wide: "
-                             f"its scale s = (α − β)/(2^b − 1) overflows to inf")
-        return s, z
+                             f"its scale s = (α − β)/(2^b − 1) overflows to inf") from None
 
     def __repr__(self):
         return (f"{type(self).__name__}(b={self.b}, symmetric={self.symmetric}, axis={self.axis}, "

@@ -167,7 +167,11 @@ def qparams(alpha, beta, b, symmetric: bool = False):
     if symmetric:
         m = xp.maximum(xp.abs(alpha), xp.abs(beta))
         alpha, beta = m, -m
-    s = (alpha - beta) / levels
+    with np.errstate(over="ignore"):
+        s = (alpha - beta) / levels
+    if not bool(xp.all(xp.isfinite(s))):
+        raise ValueError(f"qparams: the range is too wide for {np.dtype(s.dtype)}: α − β overflows (got "
+                         f"alpha={a_in!r}, beta={b_in!r}), so no scaling factor s can be formed")
     degenerate = ~(s > 0)
     fallback = xp.maximum(xp.abs(alpha), xp.abs(beta))
     fallback = xp.where(fallback > 0, fallback, 1.0)
@@ -230,8 +234,9 @@ def quantize(x, b, s, z, axis=None):
     """
     check_scale(s, z, "quantize")
     data = _data(x)
-    if type(data) is np.ndarray and data.dtype.kind == "f" and np.isnan(data).any():   # host only: no device wait
-        raise ValueError(f"quantize: x holds NaN (first at index {np.argwhere(np.isnan(data))[0].tolist()}), which no "
+    host = np.asarray(data) if backend.get_array_module(data) is np else None  # host only: no device wait
+    if host is not None and host.dtype.kind == "f" and np.isnan(host).any():  # a number or a list too
+        raise ValueError(f"quantize: x holds NaN (first at index {np.argwhere(np.isnan(host))[0].tolist()}), which no "
                          "integer level can stand for; find where it came from (minikd.detect_anomaly)")
     return _quantize(x, b, s, z, axis)
 
