@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import minikd as mk
 from minikd import functional as F
 from minikd import nn, optim, prune
-from minikd.models import TeacherModel
+from minikd.models import StudentModel, TeacherModel
 from minikd.profile import summary
 
 
@@ -543,3 +543,15 @@ def test_pruning_a_model_on_the_gpu_keeps_masks_there():
     for i in (0, 2, 5):
         assert np.all(model[i].weight.numpy()[mask(model[i]) == 0] == 0)
     assert prune.sparsity(model).layers["2"].zeros == k_of(0.5, model[2].weight.size)
+
+
+def test_channel_pruning_by_default_leaves_the_first_conv_whose_channels_are_the_image():
+    """A sceptical trial: prune(StudentModel(), 0.5, structure="channel") was refused ("would remove
+    all 1 input channels of layer 'conv1'"), though conv2 could be pruned; with a 3-channel input it
+    would have masked image channels. layers=None now leaves conv1 alone, as it does the classifier."""
+    model = StudentModel()
+    prune.prune(model, 0.5, structure="channel")
+    layers = prune.sparsity(model).layers
+    assert layers["conv1"].fraction == 0 and layers["conv2"].fraction == 0.5
+    with pytest.raises(ValueError, match="would remove all 1 input channels of layer 'conv1'"):
+        prune.prune(StudentModel(), 0.5, structure="channel", layers=["conv1"])  # named: pruned as asked

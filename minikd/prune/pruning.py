@@ -61,7 +61,9 @@ def prune(model, amount, criterion: str = "l1", scope: str = "local", structure:
     (``model.conv1``, as in PyTorch) and layer types (``nn.Conv2d``); types and None leave the
     final classifier alone (the last Linear — in module order, or the last to run when
     ``input_shape`` is given: then one forward pass on zeros of shape (1, *input_shape) finds
-    it); a name or a module prunes that layer, the classifier too. ``seed``: an int ≥ 0, for
+    it); with ``structure="channel"`` None also leaves the first Conv2d (in module order) alone,
+    whose input channels are the image's; a name or a module prunes that layer, the classifier
+    too. ``seed``: an int ≥ 0, for
     ``"random"``; ``grads``: for ``"gradient"`` (from ``accumulate_gradients``).
 
     The count removed from n weights (or units) is round(p·n), p = ``amount``, halves up, the
@@ -143,6 +145,8 @@ def select_layers(model, layers, structure: str, input_shape=None) -> dict:
     kinds = STRUCTURES[structure]
     if layers is None:
         chosen = {n for n, m in available.items() if isinstance(m, kinds) and n != classifier}
+        if structure == "channel":  # the first conv's input channels are the network's input: not its to remove
+            chosen.discard(next((n for n, m in available.items() if isinstance(m, kinds)), None))
     else:
         if isinstance(layers, (str, type, nn.Module)):
             layers = [layers]
