@@ -518,8 +518,8 @@ def _output_dims(o1, o2, n1, n2) -> list:
     return [a if a == b else ("N" if (a, b) == (n1, n2) else None) for a, b in zip(o1.shape, o2.shape)]
 
 
-def _float_dtype(model):
-    """The models's float parameters must be float32: the exported input is declared FLOAT and
+def _check_float32(model):
+    """The model's float parameters must be float32: the exported input is declared FLOAT and
     traced in float32. ExportError naming the first that is not."""
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t is not None and np.dtype(t.dtype).kind == "f" and np.dtype(t.dtype) != np.float32:
@@ -585,7 +585,7 @@ def to_onnx(model, input_shape, path=None, *, dynamic_batch: bool = True, input_
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"to_onnx: the folder {folder!r} of {path!r} does not exist")
 
-    _float_dtype(model)
+    _check_float32(model)
     was_training = model.training
     model.eval()
     try:
